@@ -1,0 +1,203 @@
+//! The broker of one node: the session registry, the router, retained messages and metrics, and
+//! the publish path that ties them together.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tracing::{debug, info};
+
+use crate::config::Config;
+use crate::message::{ClientId, Message};
+use crate::metrics::Metrics;
+use crate::retain::RetainStore;
+use crate::router::Router;
+use crate::session::{Enqueued, Inflight, Kick, Session};
+use crate::topic;
+
+/// A session expiry interval that means "never".
+pub const NEVER_EXPIRE: u32 = u32::MAX;
+
+/// How long a new connection waits for the connection it takes a session from to let go.
+const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Shared state of one broker node.
+#[derive(Debug)]
+pub struct Broker {
+    pub config: Config,
+    pub router: Router,
+    pub retained: RetainStore,
+    pub metrics: Metrics,
+    /// Live and offline-but-unexpired sessions, by client id.
+    sessions: Mutex<HashMap<ClientId, Arc<Session>>>,
+    /// Serialises session opening, so that two CONNECTs with one client id cannot both win.
+    connect_lock: tokio::sync::Mutex<()>,
+    next_uid: AtomicU64,
+    pub started: Instant,
+}
+
+impl Broker {
+    pub fn new(config: Config) -> Arc<Broker> {
+        Arc::new(Broker {
+            config,
+            router: Router::default(),
+            retained: RetainStore::default(),
+            metrics: Metrics::default(),
+            sessions: Mutex::new(HashMap::new()),
+            connect_lock: tokio::sync::Mutex::new(()),
+            next_uid: AtomicU64::new(1),
+            started: Instant::now(),
+        })
+    }
+
+    /// A message from a client: counted as received, then [`Broker::dispatch`]ed.
+    pub fn publish(&self, msg: Arc<Message>) -> usize {
+        Metrics::incr(&self.metrics.messages_received);
+        self.dispatch(msg)
+    }
+
+    /// Routes a message to every matching subscription, and retains it if asked.
+    /// Returns the number of subscriptions it was queued for.
+    pub fn dispatch(&self, msg: Arc<Message>) -> usize {
+        if msg.retain {
+            self.retained.set(&msg);
+        }
+        let mut matched = 0;
+        self.router.route(&msg, |session, delivery| {
+            matched += 1;
+            self.count_enqueue(session.enqueue(delivery));
+        });
+        if matched == 0 {
+            Metrics::incr(&self.metrics.dropped_no_subscribers);
+        }
+        matched
+    }
+
+    pub fn count_enqueue(&self, outcome: Enqueued) {
+        if outcome != Enqueued::Queued {
+            Metrics::incr(&self.metrics.dropped_queue_full);
+        }
+    }
+
+    /// Finds or creates the session for a CONNECT. An owning connection is asked to leave first
+    /// (session takeover). Returns the session and whether it was resumed (`session_present`).
+    pub async fn open_session(&self, client_id: &ClientId, clean_start: bool) -> (Arc<Session>, bool) {
+        let _serial = self.connect_lock.lock().await;
+        let existing = self.sessions.lock().get(client_id).cloned();
+        if let Some(old) = existing {
+            if old.is_connected() {
+                info!(client_id = %client_id, "session taken over by a new connection");
+                if tokio::time::timeout(TAKEOVER_TIMEOUT, old.kick(Kick::TakenOver))
+                    .await
+                    .is_err()
+                {
+                    old.detach();
+                }
+            }
+            // The old connection may have ended the session while leaving.
+            let still_there = self.sessions.lock().get(client_id).is_some_and(|s| s.uid == old.uid);
+            if still_there {
+                if !clean_start {
+                    return (old, true);
+                }
+                self.discard(&old);
+            }
+        }
+        let uid = self.next_uid.fetch_add(1, Ordering::Relaxed);
+        let cfg = &self.config.mqtt;
+        let session = Arc::new(Session::new(
+            uid,
+            client_id.clone(),
+            cfg.max_mqueue_len,
+            cfg.mqueue_store_qos0,
+        ));
+        self.sessions.lock().insert(client_id.clone(), session.clone());
+        (session, false)
+    }
+
+    /// Called by a connection as it ends, before it detaches: ends the session now or arms its
+    /// expiry timer.
+    pub fn session_closed(self: &Arc<Self>, session: &Arc<Session>, expiry: u32) {
+        if expiry == 0 {
+            self.discard(session);
+            return;
+        }
+        if expiry == NEVER_EXPIRE {
+            return;
+        }
+        let generation = session.generation();
+        let broker = self.clone();
+        let session = session.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(u64::from(expiry))).await;
+            if !session.is_connected() && session.generation() == generation {
+                debug!(client_id = %session.client_id, "session expired");
+                broker.discard(&session);
+            }
+        });
+    }
+
+    /// Publishes a will after `delay` seconds, unless the session is resumed before then.
+    pub fn schedule_will(self: &Arc<Self>, session: &Arc<Session>, will: Message, delay: u32) {
+        let will = Arc::new(will);
+        if delay == 0 {
+            self.publish(will);
+            return;
+        }
+        let generation = session.generation();
+        let broker = self.clone();
+        let session = session.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
+            if session.generation() == generation && !session.is_connected() {
+                broker.publish(will);
+            }
+        });
+    }
+
+    /// Ends a session: forgets it, drops its subscriptions, and gives the messages it holds for
+    /// shared subscriptions to other members of their groups.
+    pub fn discard(&self, session: &Arc<Session>) {
+        {
+            let mut sessions = self.sessions.lock();
+            if sessions.get(&session.client_id).is_some_and(|s| s.uid == session.uid) {
+                sessions.remove(&session.client_id);
+            }
+        }
+        let (subscriptions, inflight) = {
+            let mut st = session.state.lock();
+            (std::mem::take(&mut st.subscriptions), std::mem::take(&mut st.inflight))
+        };
+        for raw in subscriptions.keys() {
+            if let Ok(parsed) = topic::parse_subscription(raw) {
+                self.router.unsubscribe(parsed.filter, parsed.group, session.uid);
+            }
+        }
+        let pending = inflight
+            .into_iter()
+            .filter_map(|(_, f)| match f {
+                Inflight::Publish(d) => Some(d),
+                Inflight::Released => None,
+            })
+            .chain(session.drain_queue());
+        for d in pending {
+            if let Some(share) = d.share.clone() {
+                self.router.redispatch(&share, session.uid, d);
+            }
+        }
+    }
+
+    /// Asks every connection to close (v5 reason 0x8B) and waits for them.
+    pub async fn disconnect_all(&self) {
+        let sessions: Vec<Arc<Session>> = self.sessions.lock().values().cloned().collect();
+        for s in sessions.iter().filter(|s| s.is_connected()) {
+            let _ = tokio::time::timeout(Duration::from_secs(2), s.kick(Kick::Shutdown)).await;
+        }
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.lock().len()
+    }
+}

@@ -1,0 +1,298 @@
+//! `weir.toml`: one struct per component, every key optional, unknown keys rejected.
+//!
+//! Environment variables override the file: `WEIR_<SECTION>__<KEY>` (double underscore between
+//! levels), for example `WEIR_LISTENERS__TCP__BIND=0.0.0.0:1884` or `WEIR_MQTT__MAX_MQUEUE_LEN=5000`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Why a configuration could not be loaded. Each variant says which file or key is at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid config {origin}: {message}")]
+    Invalid { origin: String, message: String },
+    #[error("invalid environment override {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+/// The whole configuration of one `weir` node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where durable state lives (retained messages, sink buffers, the default SQLite database).
+    pub data_dir: PathBuf,
+    /// Directory of `*.sql` rule files.
+    pub rules_dir: PathBuf,
+    pub node: NodeConfig,
+    pub listeners: ListenersConfig,
+    pub api: ApiConfig,
+    pub mqtt: MqttConfig,
+    pub sys_topics: SysTopicsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("data"),
+            rules_dir: PathBuf::from("sql"),
+            node: NodeConfig::default(),
+            listeners: ListenersConfig::default(),
+            api: ApiConfig::default(),
+            mqtt: MqttConfig::default(),
+            sys_topics: SysTopicsConfig::default(),
+        }
+    }
+}
+
+/// Identity of this node, as it appears in `$SYS` topics and the API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    pub name: String,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            name: "weir@127.0.0.1".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenersConfig {
+    pub tcp: TcpListenerConfig,
+    pub ws: WsListenerConfig,
+}
+
+/// Plain MQTT over TCP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TcpListenerConfig {
+    pub enable: bool,
+    pub bind: SocketAddr,
+}
+
+impl Default for TcpListenerConfig {
+    fn default() -> Self {
+        TcpListenerConfig {
+            enable: true,
+            bind: ([0, 0, 0, 0], 1883).into(),
+        }
+    }
+}
+
+/// MQTT over WebSocket (subprotocol `mqtt`), as browsers speak it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WsListenerConfig {
+    pub enable: bool,
+    pub bind: SocketAddr,
+    /// The HTTP path that upgrades to MQTT; any other path is answered 404.
+    pub path: String,
+}
+
+impl Default for WsListenerConfig {
+    fn default() -> Self {
+        WsListenerConfig {
+            enable: true,
+            bind: ([0, 0, 0, 0], 8083).into(),
+            path: "/mqtt".into(),
+        }
+    }
+}
+
+/// The management HTTP listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    pub enable: bool,
+    pub bind: SocketAddr,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            enable: true,
+            bind: ([127, 0, 0, 1], 18083).into(),
+        }
+    }
+}
+
+/// Protocol limits and session behaviour; defaults are EMQX's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// Largest packet accepted from a client, and advertised to v5 clients (bytes).
+    pub max_packet_size: u32,
+    /// Messages held per session beyond its inflight window; the oldest is dropped past this.
+    pub max_mqueue_len: usize,
+    /// Unacknowledged QoS 1/2 messages in flight to one client (capped by its Receive Maximum).
+    pub max_inflight: u16,
+    /// Incoming QoS 2 messages awaiting PUBREL per client.
+    pub max_awaiting_rel: usize,
+    /// Topic aliases a v5 client may use towards the broker.
+    pub max_topic_alias: u16,
+    /// Highest QoS granted to a subscription.
+    pub max_qos_allowed: u8,
+    /// Session expiry for v3 clients that connect with `clean_session = false` (seconds).
+    pub session_expiry_interval: u32,
+    /// Seconds a new socket may take to send CONNECT.
+    pub idle_timeout: u64,
+    /// A client is dropped after `keepalive × keepalive_multiplier` seconds of silence.
+    pub keepalive_multiplier: f64,
+    /// If set, overrides the client's keep alive and is sent as v5 Server Keep Alive.
+    pub server_keepalive: Option<u16>,
+    /// Whether QoS 0 messages are queued for offline persistent sessions.
+    pub mqueue_store_qos0: bool,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            max_packet_size: 1024 * 1024,
+            max_mqueue_len: 1000,
+            max_inflight: 32,
+            max_awaiting_rel: 100,
+            max_topic_alias: 65535,
+            max_qos_allowed: 2,
+            session_expiry_interval: 2 * 3600,
+            idle_timeout: 15,
+            keepalive_multiplier: 1.5,
+            server_keepalive: None,
+            mqueue_store_qos0: true,
+        }
+    }
+}
+
+/// `$SYS/brokers/<node>/...` publication.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SysTopicsConfig {
+    /// Seconds between two publications; 0 turns `$SYS` off.
+    pub sys_msg_interval: u64,
+}
+
+impl Default for SysTopicsConfig {
+    fn default() -> Self {
+        SysTopicsConfig { sys_msg_interval: 60 }
+    }
+}
+
+impl Config {
+    /// Loads `path` (or the defaults when `None`), then applies `WEIR_*` environment overrides.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.to_path_buf(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        let origin = path.map_or_else(|| "(defaults)".to_string(), |p| p.display().to_string());
+        Self::from_toml_with_env(&text, &origin, std::env::vars())
+    }
+
+    /// Parses TOML text and applies overrides from `env` (pairs of name and value).
+    pub fn from_toml_with_env(
+        text: &str,
+        origin: &str,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        for (var, value) in env {
+            let Some(path) = var.strip_prefix("WEIR_") else {
+                continue;
+            };
+            // Variables that are flags of the CLI, not config keys.
+            if matches!(path, "CONFIG" | "LOG") {
+                continue;
+            }
+            apply_env(&mut doc, &var, path, &value)?;
+        }
+        Config::deserialize(toml::Value::Table(doc)).map_err(|e| ConfigError::Invalid {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Sets `a__b__c = value` in the document; the value is read as TOML (number, bool...) or else as a string.
+fn apply_env(doc: &mut toml::Table, var: &str, path: &str, value: &str) -> Result<(), ConfigError> {
+    let keys: Vec<String> = path.split("__").map(|k| k.to_ascii_lowercase()).collect();
+    let (last, parents) = keys.split_last().ok_or_else(|| ConfigError::Env {
+        var: var.to_string(),
+        message: "empty key".into(),
+    })?;
+    let mut table = doc;
+    for key in parents {
+        let entry = table
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry.as_table_mut().ok_or_else(|| ConfigError::Env {
+            var: var.to_string(),
+            message: format!("`{key}` is not a table"),
+        })?;
+    }
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    table.insert(last.clone(), parsed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_emqx_ports() {
+        let c = Config::from_toml_with_env("", "t", std::iter::empty()).unwrap();
+        assert_eq!(c.listeners.tcp.bind.port(), 1883);
+        assert_eq!(c.listeners.ws.bind.port(), 8083);
+        assert_eq!(c.listeners.ws.path, "/mqtt");
+        assert_eq!(c.api.bind.port(), 18083);
+        assert_eq!(c.mqtt.max_mqueue_len, 1000);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml_with_env("[listeners.tcp]\nbnd = \"1.2.3.4:1\"", "w.toml", std::iter::empty())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bnd"), "{err}");
+        assert!(err.contains("w.toml"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let env = vec![
+            ("WEIR_LISTENERS__TCP__BIND".to_string(), "127.0.0.1:1999".to_string()),
+            ("WEIR_MQTT__MAX_MQUEUE_LEN".to_string(), "7".to_string()),
+            ("WEIR_DATA_DIR".to_string(), "/tmp/x".to_string()),
+        ];
+        let c = Config::from_toml_with_env("[mqtt]\nmax_mqueue_len = 3", "t", env.into_iter()).unwrap();
+        assert_eq!(c.listeners.tcp.bind.port(), 1999);
+        assert_eq!(c.mqtt.max_mqueue_len, 7);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn unknown_env_key_is_named() {
+        let env = vec![("WEIR_MQTT__NOPE".to_string(), "1".to_string())];
+        let err = Config::from_toml_with_env("", "t", env.into_iter())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+}

@@ -1,0 +1,31 @@
+//! weir-hub: the broker core of Weir, and the point where rules and sinks are wired in.
+//!
+//! How the modules fit together, following a message:
+//!
+//! - [`listener`] accepts sockets (`tcp`, `ws`) and gives each to [`connection`].
+//! - [`connection`] runs one client: [`protocol`] frames bytes into MQTT packets (3.1, 3.1.1 and
+//!   5.0, all seen as 5.0 packets), and the connection applies them to its [`session`].
+//! - A PUBLISH becomes a [`message::Message`] and goes to [`broker::Broker::publish`], which
+//!   stores it in [`retain`] if retained and asks the [`router`] (a topic [`router::trie`]) for
+//!   the matching subscriptions; each gets a [`message::Delivery`] in its session's mailbox.
+//! - The connection owning a session drains its mailbox onto the socket within the inflight
+//!   window; sessions outlive connections until they expire.
+//! - [`sys`] publishes `$SYS` topics; [`metrics`] counts; [`config`] is `weir.toml`;
+//!   [`server`] starts and stops it all.
+
+pub mod broker;
+pub mod config;
+pub mod connection;
+pub mod listener;
+pub mod message;
+pub mod metrics;
+pub mod protocol;
+pub mod retain;
+pub mod router;
+pub mod server;
+pub mod session;
+pub mod sys;
+pub mod topic;
+
+pub use config::Config;
+pub use server::Server;

@@ -1,0 +1,4 @@
+//! Network listeners: each accepts sockets and hands every one to [`crate::connection::serve`].
+
+pub mod tcp;
+pub mod ws;

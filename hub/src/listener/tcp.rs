@@ -1,0 +1,31 @@
+//! MQTT over plain TCP.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::warn;
+
+use crate::broker::Broker;
+use crate::connection;
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn run(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    // Small MQTT packets must not wait for Nagle's algorithm.
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(connection::serve(broker.clone(), stream, peer, shutdown.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! MQTT over WebSocket, as browsers (MQTT.js, Paho JS) speak it: binary frames on one HTTP path,
+//! subprotocol `mqtt`. The frames are bridged onto an in-memory byte stream, so that the
+//! connection code is the same as for TCP.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::Message;
+use tracing::{debug, warn};
+
+use crate::broker::Broker;
+use crate::connection;
+
+/// Subprotocols accepted, in order of preference (`mqttv3.1` is what old Paho JS offers).
+const SUBPROTOCOLS: &[&str] = &["mqtt", "mqttv3.1"];
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn run(listener: TcpListener, path: String, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let path: Arc<str> = path.into();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(serve(stream, peer, path.clone(), broker.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+// tungstenite's handshake callback signature fixes the error type.
+#[allow(clippy::result_large_err)]
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    path: Arc<str>,
+    broker: Arc<Broker>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
+        if req.uri().path() != &*path {
+            let mut err = ErrorResponse::new(Some(format!("MQTT is served at {path}")));
+            *err.status_mut() = StatusCode::NOT_FOUND;
+            return Err(err);
+        }
+        let offered = req
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let chosen = SUBPROTOCOLS
+            .iter()
+            .find(|p| offered.split(',').any(|o| o.trim().eq_ignore_ascii_case(p)));
+        if let Some(p) = chosen {
+            resp.headers_mut()
+                .insert("sec-websocket-protocol", HeaderValue::from_static(p));
+        }
+        Ok(resp)
+    };
+    let ws = match tokio_tungstenite::accept_hdr_async(stream, check).await {
+        Ok(ws) => ws,
+        Err(e) => {
+            debug!(%peer, error = %e, "WebSocket handshake failed");
+            return;
+        }
+    };
+    let (mut ws_tx, mut ws_rx) = ws.split();
+    let (bridge, mqtt_side) = tokio::io::duplex(64 * 1024);
+    let (mut from_mqtt, mut to_mqtt) = tokio::io::split(bridge);
+
+    let inbound = async move {
+        while let Some(Ok(frame)) = ws_rx.next().await {
+            match frame {
+                Message::Binary(data) if to_mqtt.write_all(&data).await.is_err() => break,
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        let _ = to_mqtt.shutdown().await;
+    };
+    let outbound = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match from_mqtt.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if ws_tx.send(Message::binary(buf[..n].to_vec())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = ws_tx.close().await;
+    };
+    let mqtt = connection::serve(broker, mqtt_side, peer, shutdown);
+    // Whichever side of the bridge ends first ends the other; the MQTT side sees EOF.
+    let bridge = async move {
+        tokio::select! {
+            _ = inbound => {}
+            _ = outbound => {}
+        }
+    };
+    tokio::join!(bridge, mqtt);
+}

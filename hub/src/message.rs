@@ -1,0 +1,84 @@
+//! What travels through the broker: an immutable [`Message`] shared by every delivery of it, and
+//! the per-subscriber [`Delivery`] that carries the options of the subscription that matched.
+
+use std::num::{NonZeroU16, NonZeroU32};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use ntex_bytes::{ByteString, Bytes};
+use ntex_mqtt::v5::codec::PublishProperties;
+use ntex_mqtt::QoS;
+
+/// A client identifier; shared, because every session, delivery and log line refers to it.
+pub type ClientId = Arc<str>;
+
+/// A published message, as it entered the broker.
+#[derive(Debug)]
+pub struct Message {
+    pub topic: ByteString,
+    pub payload: Bytes,
+    pub qos: QoS,
+    /// The RETAIN flag the publisher set.
+    pub retain: bool,
+    /// v5 properties that travel end to end (content type, response topic, correlation data,
+    /// user properties, payload format). Per-hop ones (topic alias, subscription ids) are cleared.
+    pub properties: PublishProperties,
+    /// From the Message Expiry Interval; expired messages are not delivered.
+    pub expires_at: Option<Instant>,
+    /// The client that published it, for No Local; `None` for messages the broker makes itself.
+    pub publisher: Option<ClientId>,
+    /// When the broker received it.
+    pub timestamp: SystemTime,
+}
+
+impl Message {
+    /// A message the broker itself publishes (`$SYS`, wills carry their own publisher).
+    pub fn new(topic: ByteString, payload: Bytes, qos: QoS, retain: bool) -> Message {
+        Message {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties: PublishProperties::default(),
+            expires_at: None,
+            publisher: None,
+            timestamp: SystemTime::now(),
+        }
+    }
+
+    pub fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    /// The Message Expiry Interval to send onward: what is left of the original, at least 1 s.
+    pub fn remaining_expiry(&self, now: Instant) -> Option<NonZeroU32> {
+        self.expires_at.map(|t| {
+            let secs = t.saturating_duration_since(now).as_secs().clamp(1, u64::from(u32::MAX));
+            NonZeroU32::new(secs as u32).unwrap_or(NonZeroU32::MIN)
+        })
+    }
+}
+
+/// The shared-subscription group a delivery came through, so that it can be given to another
+/// member if this one leaves before acknowledging it.
+#[derive(Debug, Clone)]
+pub struct ShareRef {
+    pub group: Arc<str>,
+    pub filter: Arc<str>,
+}
+
+/// One message on its way to one subscriber.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub msg: Arc<Message>,
+    /// The message's QoS downgraded to the subscription's.
+    pub qos: QoS,
+    /// The RETAIN flag to send: set for retained messages sent on subscribe, and kept on live
+    /// messages only with Retain As Published.
+    pub retain: bool,
+    pub subscription_id: Option<NonZeroU32>,
+    pub share: Option<ShareRef>,
+}
+
+/// A packet identifier in the form the codec wants.
+pub type PacketId = NonZeroU16;

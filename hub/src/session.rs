@@ -1,0 +1,248 @@
+//! A client's session: what outlives its network connection.
+//!
+//! The [`Session`] is shared: publishers push [`Delivery`]s into its mailbox from any task, and the
+//! connection that currently owns it drains the mailbox onto the socket. Its [`SessionState`]
+//! (subscriptions, packets in flight both ways, packet-id allocation) is touched only by the
+//! owning connection, and stays in memory between connections while the session has not expired.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::num::{NonZeroU16, NonZeroU32};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ntex_mqtt::v5::codec::RetainHandling;
+use ntex_mqtt::QoS;
+use parking_lot::Mutex;
+use tokio::sync::{oneshot, watch, Notify};
+
+use crate::message::{ClientId, Delivery, PacketId};
+
+/// The options a client subscribed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubOptions {
+    pub qos: QoS,
+    pub no_local: bool,
+    pub retain_as_published: bool,
+    pub retain_handling: RetainHandling,
+    pub subscription_id: Option<NonZeroU32>,
+}
+
+/// An outgoing QoS 1/2 message not yet fully acknowledged.
+#[derive(Debug, Clone)]
+pub enum Inflight {
+    /// PUBLISH sent, waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
+    Publish(Delivery),
+    /// PUBREC received and PUBREL sent, waiting for PUBCOMP.
+    Released,
+}
+
+/// State the owning connection works on.
+#[derive(Debug, Default)]
+pub struct SessionState {
+    /// Subscriptions as the client wrote them (with any `$share/` prefix).
+    pub subscriptions: HashMap<String, SubOptions>,
+    /// Outgoing messages in flight, in the order they were first sent.
+    pub inflight: VecDeque<(PacketId, Inflight)>,
+    /// Incoming QoS 2 packet ids between PUBREC and PUBREL: a resent PUBLISH with one of them is
+    /// not routed twice.
+    pub awaiting_rel: HashSet<u16>,
+    /// Seconds the session outlives its connection (0: it ends with the connection).
+    pub expiry_interval: u32,
+    next_packet_id: u16,
+}
+
+impl SessionState {
+    /// The next free packet identifier: never one still in flight.
+    pub fn next_packet_id(&mut self) -> PacketId {
+        loop {
+            self.next_packet_id = self.next_packet_id.wrapping_add(1);
+            let Some(id) = NonZeroU16::new(self.next_packet_id) else {
+                continue;
+            };
+            if !self.inflight.iter().any(|(p, _)| *p == id) {
+                return id;
+            }
+        }
+    }
+
+    pub fn inflight_position(&self, id: PacketId) -> Option<usize> {
+        self.inflight.iter().position(|(p, _)| *p == id)
+    }
+}
+
+/// Why the owning connection is asked to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kick {
+    /// Another connection with the same client id took the session over (v5 reason 0x8E).
+    TakenOver,
+    /// The broker is shutting down (v5 reason 0x8B).
+    Shutdown,
+}
+
+/// Messages waiting for the connection, bounded by `max_mqueue_len`.
+#[derive(Debug, Default)]
+struct Mailbox {
+    queue: VecDeque<Delivery>,
+}
+
+/// Outcome of [`Session::enqueue`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Enqueued {
+    Queued,
+    /// The queue was full; the oldest message was dropped to make room.
+    DroppedOldest,
+    /// A QoS 0 message for an offline session, not kept (`mqueue_store_qos0 = false`).
+    DroppedQos0,
+}
+
+/// A session, shared between the connection that owns it, the router and the registry.
+#[derive(Debug)]
+pub struct Session {
+    /// Unique for the broker's lifetime; distinguishes a session from an earlier one with the same client id.
+    pub uid: u64,
+    pub client_id: ClientId,
+    mailbox: Mutex<Mailbox>,
+    /// Wakes the owning connection when the mailbox gets a message.
+    pub notify: Notify,
+    pub state: Mutex<SessionState>,
+    /// Set while a connection owns the session: how to ask it to leave.
+    owner: Mutex<Option<oneshot::Sender<Kick>>>,
+    /// `true` while a connection owns the session; a taker waits for it to turn `false`.
+    attached: watch::Sender<bool>,
+    /// Bumped on each attach, so that timers armed at a disconnect (expiry, delayed will) can
+    /// tell whether the session has been resumed since.
+    generation: AtomicU64,
+    max_queue: usize,
+    store_qos0: bool,
+}
+
+impl Session {
+    pub fn new(uid: u64, client_id: ClientId, max_queue: usize, store_qos0: bool) -> Session {
+        Session {
+            uid,
+            client_id,
+            mailbox: Mutex::new(Mailbox::default()),
+            notify: Notify::new(),
+            state: Mutex::new(SessionState::default()),
+            owner: Mutex::new(None),
+            attached: watch::Sender::new(false),
+            generation: AtomicU64::new(0),
+            max_queue: max_queue.max(1),
+            store_qos0,
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        *self.attached.borrow()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Makes a connection the owner; returns the receiver on which it will be asked to leave.
+    pub fn attach(&self) -> oneshot::Receiver<Kick> {
+        let (tx, rx) = oneshot::channel();
+        *self.owner.lock() = Some(tx);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.attached.send_replace(true);
+        rx
+    }
+
+    /// Called by the owning connection when it ends.
+    pub fn detach(&self) {
+        *self.owner.lock() = None;
+        self.attached.send_replace(false);
+    }
+
+    /// Asks the owning connection (if any) to leave, and waits until it has.
+    pub async fn kick(&self, why: Kick) {
+        if let Some(tx) = self.owner.lock().take() {
+            let _ = tx.send(why);
+        }
+        let mut rx = self.attached.subscribe();
+        let _ = rx.wait_for(|attached| !attached).await;
+    }
+
+    /// Queues a delivery for the client and wakes its connection.
+    pub fn enqueue(&self, d: Delivery) -> Enqueued {
+        if d.qos == QoS::AtMostOnce && !self.store_qos0 && !self.is_connected() {
+            return Enqueued::DroppedQos0;
+        }
+        let outcome = {
+            let mut mb = self.mailbox.lock();
+            let outcome = if mb.queue.len() >= self.max_queue {
+                mb.queue.pop_front();
+                Enqueued::DroppedOldest
+            } else {
+                Enqueued::Queued
+            };
+            mb.queue.push_back(d);
+            outcome
+        };
+        self.notify.notify_one();
+        outcome
+    }
+
+    /// Takes the next queued delivery if `admit` accepts it (the inflight window decides).
+    pub fn dequeue_if(&self, admit: impl FnOnce(&Delivery) -> bool) -> Option<Delivery> {
+        let mut mb = self.mailbox.lock();
+        if mb.queue.front().is_some_and(admit) {
+            mb.queue.pop_front()
+        } else {
+            None
+        }
+    }
+
+    /// Empties the mailbox (the session ends, or its messages go to another group member).
+    pub fn drain_queue(&self) -> Vec<Delivery> {
+        self.mailbox.lock().queue.drain(..).collect()
+    }
+
+    pub fn queue_len(&self) -> usize {
+        self.mailbox.lock().queue.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Message;
+    use ntex_bytes::{ByteString, Bytes};
+    use std::sync::Arc;
+
+    fn delivery(n: u8) -> Delivery {
+        Delivery {
+            msg: Arc::new(Message::new(
+                ByteString::from_static("t"),
+                Bytes::copy_from_slice(&[n]),
+                QoS::AtLeastOnce,
+                false,
+            )),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+            subscription_id: None,
+            share: None,
+        }
+    }
+
+    #[test]
+    fn full_queue_drops_oldest() {
+        let s = Session::new(1, "c".into(), 2, true);
+        assert_eq!(s.enqueue(delivery(1)), Enqueued::Queued);
+        assert_eq!(s.enqueue(delivery(2)), Enqueued::Queued);
+        assert_eq!(s.enqueue(delivery(3)), Enqueued::DroppedOldest);
+        let left: Vec<u8> = s.drain_queue().iter().map(|d| d.msg.payload[0]).collect();
+        assert_eq!(left, vec![2, 3]);
+    }
+
+    #[test]
+    fn packet_ids_skip_inflight_and_zero() {
+        let mut st = SessionState::default();
+        let first = st.next_packet_id();
+        assert_eq!(first.get(), 1);
+        st.inflight.push_back((NonZeroU16::new(2).unwrap(), Inflight::Released));
+        assert_eq!(st.next_packet_id().get(), 3);
+        st.next_packet_id = u16::MAX;
+        assert_eq!(st.next_packet_id().get(), 1);
+    }
+}

@@ -1,0 +1,139 @@
+//! Shared by the end-to-end tests: start the real `weir` binary on ephemeral loopback ports, and
+//! a raw MQTT 5.0 client for checks that need byte-level control.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+pub mod raw;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running `weir serve`, killed on drop.
+pub struct Weir {
+    child: Child,
+    pub tcp: SocketAddr,
+    pub ws: SocketAddr,
+    pub dir: tempfile::TempDir,
+    log: Arc<Mutex<String>>,
+}
+
+impl Weir {
+    pub fn start() -> Weir {
+        Weir::start_with("")
+    }
+
+    /// Starts with extra TOML appended to the test config (for `[mqtt]` limits and the like).
+    pub fn start_with(extra: &str) -> Weir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = format!(
+            "data_dir = {data:?}\nrules_dir = {rules:?}\n\n[listeners.tcp]\nbind = \"127.0.0.1:0\"\n\n[listeners.ws]\nbind = \"127.0.0.1:0\"\n\n[api]\nenable = false\n\n{extra}\n",
+            data = dir.path().join("data"),
+            rules = dir.path().join("sql"),
+        );
+        let config_path = dir.path().join("weir.toml");
+        std::fs::File::create(&config_path)
+            .and_then(|mut f| f.write_all(config.as_bytes()))
+            .expect("write config");
+        Weir::spawn(dir, &config_path, &[])
+    }
+
+    /// Runs `weir serve --config <path>` with extra environment variables; the config must bind
+    /// both listeners (an ephemeral port is fine).
+    pub fn spawn(dir: tempfile::TempDir, config_path: &std::path::Path, env: &[(&str, String)]) -> Weir {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["serve", "--config"])
+            .arg(config_path)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("WEIR_LOG", "info,weir_hub=debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn weir");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("listening") {
+                    let _ = tx.send(line.clone());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let (mut tcp, mut ws) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tcp.is_none() || ws.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("weir did not start; log:\n{}", log.lock().unwrap())
+            });
+            let addr: SocketAddr = line
+                .split("addr=")
+                .nth(1)
+                .and_then(|s| s.split_whitespace().next())
+                .and_then(|s| s.parse().ok())
+                .expect("listening line with addr");
+            if line.contains("listener=\"tcp\"") {
+                tcp = Some(addr);
+            } else if line.contains("listener=\"ws\"") {
+                ws = Some(addr);
+            }
+        }
+        Weir {
+            child,
+            tcp: tcp.unwrap(),
+            ws: ws.unwrap(),
+            dir,
+            log,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Whether the process is still running (it must never die of bad input).
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn port(&self) -> String {
+        self.tcp.port().to_string()
+    }
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a command with a time limit and returns its stdout; panics with stderr on failure.
+pub fn run(cmd: &mut Command, limit: Duration) -> String {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -1,0 +1,61 @@
+//! Every runnable example works as written.
+
+mod common;
+
+use std::path::Path;
+
+use common::raw::{publish, subscribe, Frame, Packet, Raw};
+use common::Weir;
+use ntex_mqtt::QoS;
+
+#[tokio::test]
+async fn example_config_starts_a_working_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    // The example as written, with ports and directories moved out of the way of other tests.
+    let env = [
+        ("WEIR_LISTENERS__TCP__BIND", "127.0.0.1:0".to_string()),
+        ("WEIR_LISTENERS__WS__BIND", "127.0.0.1:0".to_string()),
+        ("WEIR_API__ENABLE", "false".to_string()),
+        ("WEIR_DATA_DIR", dir.path().join("data").display().to_string()),
+    ];
+    let weir = Weir::spawn(dir, Path::new("examples/weir.toml"), &env);
+    let mut s = Raw::client(weir.tcp, "ex-sub").await;
+    s.send(subscribe(1, "ex/#", QoS::AtMostOnce)).await;
+    assert!(matches!(s.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
+    let mut p = Raw::client(weir.tcp, "ex-pub").await;
+    p.publish(publish("ex/1", QoS::AtMostOnce, None), b"works").await;
+    assert_eq!(&s.recv_publish().await.1[..], b"works");
+}
+
+#[test]
+fn bad_config_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[listeners.tcp]\nbindd = \"127.0.0.1:0\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bindd") && err.contains("bad.toml"), "{err}");
+}
+
+#[test]
+fn help_teaches() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in ["serve", "bench"] {
+        assert!(text.contains(word), "--help does not mention {word}:\n{text}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["bench", "pub", "--help"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("%i") && text.contains("--rate"), "{text}");
+}
