@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use tracing::{debug, info};
 
 use crate::config::Config;
-use crate::message::{ClientId, Message};
+use crate::message::{ClientId, Delivery, Message};
 use crate::metrics::Metrics;
 use crate::retain::RetainStore;
 use crate::router::Router;
@@ -52,22 +52,37 @@ impl Broker {
         })
     }
 
-    /// A message from a client: counted as received, then [`Broker::dispatch`]ed.
-    pub fn publish(&self, msg: Arc<Message>) -> usize {
+    /// A message from a client: counted as received and routed. Sessions whose queue went over
+    /// its bound are added to `congested`: the caller should pause until they drain.
+    /// Returns the number of subscriptions the message was queued for.
+    pub fn publish(&self, msg: Arc<Message>, congested: &mut Vec<Arc<Session>>) -> usize {
         Metrics::incr(&self.metrics.messages_received);
-        self.dispatch(msg)
+        self.route(msg, Some(congested))
     }
 
-    /// Routes a message to every matching subscription, and retains it if asked.
-    /// Returns the number of subscriptions it was queued for.
+    /// A message the broker makes itself (`$SYS`, wills): routed, never paused for.
     pub fn dispatch(&self, msg: Arc<Message>) -> usize {
+        self.route(msg, None)
+    }
+
+    fn route(&self, msg: Arc<Message>, mut congested: Option<&mut Vec<Arc<Session>>>) -> usize {
         if msg.retain {
             self.retained.set(&msg);
         }
         let mut matched = 0;
         self.router.route(&msg, |session, delivery| {
             matched += 1;
-            self.count_enqueue(session.enqueue(delivery));
+            match session.enqueue(delivery, congested.is_some()) {
+                Enqueued::Queued => {}
+                Enqueued::Congested => {
+                    if let Some(list) = congested.as_deref_mut() {
+                        if !list.iter().any(|s| s.uid == session.uid) {
+                            list.push(session.clone());
+                        }
+                    }
+                }
+                Enqueued::DroppedOldest | Enqueued::DroppedQos0 => Metrics::incr(&self.metrics.dropped_queue_full),
+            }
         });
         if matched == 0 {
             Metrics::incr(&self.metrics.dropped_no_subscribers);
@@ -75,8 +90,12 @@ impl Broker {
         matched
     }
 
-    pub fn count_enqueue(&self, outcome: Enqueued) {
-        if outcome != Enqueued::Queued {
+    /// Queues a delivery that nobody waits on (retained messages on subscribe, redispatch).
+    pub fn enqueue_detached(&self, session: &Session, d: Delivery) {
+        if matches!(
+            session.enqueue(d, false),
+            Enqueued::DroppedOldest | Enqueued::DroppedQos0
+        ) {
             Metrics::incr(&self.metrics.dropped_queue_full);
         }
     }
@@ -112,6 +131,7 @@ impl Broker {
             client_id.clone(),
             cfg.max_mqueue_len,
             cfg.mqueue_store_qos0,
+            cfg.backpressure_timeout > 0,
         ));
         self.sessions.lock().insert(client_id.clone(), session.clone());
         (session, false)
@@ -143,7 +163,7 @@ impl Broker {
     pub fn schedule_will(self: &Arc<Self>, session: &Arc<Session>, will: Message, delay: u32) {
         let will = Arc::new(will);
         if delay == 0 {
-            self.publish(will);
+            self.dispatch(will);
             return;
         }
         let generation = session.generation();
@@ -152,7 +172,7 @@ impl Broker {
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
             if session.generation() == generation && !session.is_connected() {
-                broker.publish(will);
+                broker.dispatch(will);
             }
         });
     }
@@ -184,7 +204,9 @@ impl Broker {
             .chain(session.drain_queue());
         for d in pending {
             if let Some(share) = d.share.clone() {
-                self.router.redispatch(&share, session.uid, d);
+                if let Some((member, d)) = self.router.redispatch(&share, session.uid, d) {
+                    self.enqueue_detached(&member, d);
+                }
             }
         }
     }

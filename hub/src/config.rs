@@ -150,6 +150,10 @@ pub struct MqttConfig {
     pub server_keepalive: Option<u16>,
     /// Whether QoS 0 messages are queued for offline persistent sessions.
     pub mqueue_store_qos0: bool,
+    /// When a connected subscriber's queue is full, publishers to it pause (stop being read) for
+    /// at most this many milliseconds before its queue falls back to dropping the oldest message.
+    /// 0 never pauses publishers: a full queue always drops, as EMQX does.
+    pub backpressure_timeout: u64,
 }
 
 impl Default for MqttConfig {
@@ -166,6 +170,7 @@ impl Default for MqttConfig {
             keepalive_multiplier: 1.5,
             server_keepalive: None,
             mqueue_store_qos0: true,
+            backpressure_timeout: 1000,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! alive deadline. Output is encoded into one buffer and written once per wake-up.
 
 use std::collections::HashMap;
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::num::NonZeroU16;
 use std::sync::Arc;
@@ -26,6 +27,10 @@ use crate::protocol::{self, Codec, Inbound, Packet, Sniff, Version};
 use crate::session::{Inflight, Kick, Session, SubOptions};
 use crate::topic;
 use v5::DisconnectReasonCode as Rc;
+
+/// Smallest and largest room given to one socket read.
+const MIN_READ: usize = 1024;
+const MAX_READ: usize = 64 * 1024;
 
 /// Why a connection ended; decides the will and the v5 DISCONNECT we send.
 #[derive(Debug)]
@@ -114,17 +119,16 @@ where
 
 /// Reads until the start of the stream says which protocol it speaks.
 async fn read_connect_header<S: AsyncRead + Unpin>(stream: &mut S, rbuf: &mut BytesMut) -> Result<Sniff, &'static str> {
-    let mut tmp = [0u8; 512];
     loop {
         match protocol::sniff(rbuf) {
             Sniff::NeedMore => {}
             other => return Ok(other),
         }
-        let n = stream.read(&mut tmp).await.map_err(|_| "read error")?;
+        rbuf.reserve(MIN_READ);
+        let n = stream.read_buf(rbuf).await.map_err(|_| "read error")?;
         if n == 0 {
             return Err("closed before CONNECT");
         }
-        rbuf.extend_from_slice(&tmp[..n]);
     }
 }
 
@@ -143,18 +147,17 @@ async fn read_connect<S: AsyncRead + Unpin>(
     rbuf: &mut BytesMut,
     codec: &mut Codec,
 ) -> Result<Box<v5::Connect>, ConnectReadError> {
-    let mut tmp = vec![0u8; 8192];
     loop {
         match codec.decode(rbuf).map_err(ConnectReadError::Decode)? {
             Some(Inbound::Packet(Packet::Connect(c))) => return Ok(c),
             Some(_) => return Err(ConnectReadError::NotConnect),
             None => {}
         }
-        let n = stream.read(&mut tmp).await.map_err(|_| ConnectReadError::Closed)?;
+        rbuf.reserve(MIN_READ);
+        let n = stream.read_buf(rbuf).await.map_err(|_| ConnectReadError::Closed)?;
         if n == 0 {
             return Err(ConnectReadError::Closed);
         }
-        rbuf.extend_from_slice(&tmp[..n]);
     }
 }
 
@@ -166,8 +169,16 @@ struct Connection<S> {
     codec: Codec,
     version: Version,
     rbuf: BytesMut,
+    /// How much room the next read gets: grows while reads fill it, shrinks when idle, so that
+    /// an idle connection holds little memory and a busy one reads in large batches.
+    read_hint: usize,
     /// Encoded packets not yet written.
     out: BytePages,
+    /// Sessions this connection's last publishes overfilled: reading pauses until they drain.
+    congested: Vec<Arc<Session>>,
+    /// Wall-clock time of the last read, stamped on the messages it carried (one clock read per
+    /// batch, not per message).
+    now_wall: SystemTime,
     session: Arc<Session>,
     client_id: ClientId,
     kick: oneshot::Receiver<Kick>,
@@ -280,7 +291,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             codec,
             version,
             rbuf,
+            read_hint: MIN_READ,
             out: BytePages::default(),
+            congested: Vec::new(),
+            now_wall: SystemTime::now(),
             session,
             client_id,
             kick,
@@ -323,7 +337,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// The packet loop.
     async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> Exit {
-        let mut tmp = vec![0u8; 16 * 1024];
         loop {
             if let Err(exit) = self.pump_mailbox() {
                 return exit;
@@ -331,15 +344,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             if let Err(e) = self.flush().await {
                 return Exit::PeerGone(e.to_string());
             }
+            if !self.congested.is_empty() {
+                if let Err(exit) = self.wait_for_subscribers(&mut shutdown).await {
+                    return exit;
+                }
+                // Go on with the packets that were read but not handled before the pause.
+                if let Err(exit) = self.handle_input() {
+                    return exit;
+                }
+                continue;
+            }
+            self.prepare_read();
+            let room = self.rbuf.capacity() - self.rbuf.len();
             let deadline = self.keepalive_timeout.map(|t| self.last_recv + t);
             let session = self.session.clone();
             tokio::select! {
-                read = self.stream.read(&mut tmp) => match read {
+                read = self.stream.read_buf(&mut self.rbuf) => match read {
                     Ok(0) => return Exit::PeerGone("closed by peer".into()),
                     Ok(n) => {
                         Metrics::add(&self.broker.metrics.bytes_received, n as u64);
                         self.last_recv = Instant::now();
-                        self.rbuf.extend_from_slice(&tmp[..n]);
+                        self.now_wall = SystemTime::now();
+                        self.read_hint = if n >= room {
+                            (self.read_hint * 2).min(MAX_READ)
+                        } else if n < self.read_hint / 4 {
+                            (self.read_hint / 2).max(MIN_READ)
+                        } else {
+                            self.read_hint
+                        };
                         if let Err(exit) = self.handle_input() {
                             return exit;
                         }
@@ -354,9 +386,59 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// Decodes and handles every complete packet in the read buffer.
+    /// Makes room for the next read; gives memory back when the buffer is empty and oversized.
+    fn prepare_read(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 2 * self.read_hint {
+            self.rbuf = BytesMut::new();
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < self.read_hint {
+            self.rbuf.reserve(self.read_hint);
+        }
+    }
+
+    /// Back-pressure: while a connected subscriber's queue is over its bound, stop reading this
+    /// publisher (TCP then slows the client) until the queue drains, for at most
+    /// `backpressure_timeout`; a subscriber that drains nothing in that time is marked stalled and
+    /// drops its oldest messages instead. Our own deliveries keep flowing meanwhile.
+    async fn wait_for_subscribers(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), Exit> {
+        let timeout = Duration::from_millis(self.broker.config.mqtt.backpressure_timeout);
+        let deadline = tokio::time::Instant::now() + timeout;
+        while let Some(target) = self.congested.last().cloned() {
+            let drained = target.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if target.uid == self.session.uid || target.accepts_more() {
+                self.congested.pop();
+                continue;
+            }
+            let own = self.session.clone();
+            tokio::select! {
+                _ = &mut drained => {}
+                _ = own.notify.notified() => {
+                    self.pump_mailbox()?;
+                    self.flush().await.map_err(|e| Exit::PeerGone(e.to_string()))?;
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    warn!(
+                        subscriber = %target.client_id,
+                        publisher = %self.client_id,
+                        queued = target.queue_len(),
+                        "subscriber drains nothing; its queue drops the oldest messages instead of pausing publishers"
+                    );
+                    target.mark_stalled();
+                    self.congested.pop();
+                }
+                kicked = &mut self.kick => return Err(Exit::Kicked(kicked.unwrap_or(Kick::TakenOver))),
+                _ = shutdown.changed() => return Err(Exit::Kicked(Kick::Shutdown)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes and handles the complete packets in the read buffer, stopping early when a
+    /// publish congested a subscriber (the rest waits in the buffer).
     fn handle_input(&mut self) -> Result<(), Exit> {
-        loop {
+        while self.congested.is_empty() {
             let inbound = match self.codec.decode(&mut self.rbuf) {
                 Ok(Some(i)) => i,
                 Ok(None) => return Ok(()),
@@ -367,6 +449,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Inbound::Packet(p) => self.on_packet(p)?,
             }
         }
+        Ok(())
     }
 
     fn on_packet(&mut self, p: Packet) -> Result<(), Exit> {
@@ -486,9 +569,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 .map(|s| Instant::now() + Duration::from_secs(u64::from(s.get()))),
             properties,
             publisher: Some(self.client_id.clone()),
-            timestamp: SystemTime::now(),
+            timestamp: self.now_wall,
         };
-        let matched = self.broker.publish(Arc::new(msg));
+        let matched = self.broker.publish(Arc::new(msg), &mut self.congested);
         let reason = if matched == 0 {
             v5::PublishAckReason::NoMatchingSubscribers
         } else {
@@ -604,7 +687,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     subscription_id: opts.subscription_id,
                     share: None,
                 };
-                self.broker.count_enqueue(self.session.enqueue(d));
+                self.broker.enqueue_detached(&self.session, d);
             }
         }
         Ok(())
@@ -641,14 +724,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Moves deliveries from the mailbox onto the wire while the inflight window has room.
     fn pump_mailbox(&mut self) -> Result<(), Exit> {
         let now = Instant::now();
+        let mut taken = false;
         loop {
             let window = self.window;
             let session = self.session.clone();
             let Some(d) =
                 session.dequeue_if(|d| d.qos == QoS::AtMostOnce || session.state.lock().inflight.len() < window)
             else {
+                if taken {
+                    session.after_drain();
+                }
                 return Ok(());
             };
+            taken = true;
             if d.msg.is_expired(now) {
                 Metrics::incr(&self.broker.metrics.dropped_expired);
                 continue;
@@ -731,13 +819,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// Writes the encoded packets with vectored writes (payload pages are not copied), then
+    /// releases the pages so that an idle connection holds none.
     async fn flush(&mut self) -> std::io::Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }
-        let bytes = self.out.freeze();
-        Metrics::add(&self.broker.metrics.bytes_sent, bytes.len() as u64);
-        self.stream.write_all(&bytes).await?;
+        Metrics::add(&self.broker.metrics.bytes_sent, self.out.len() as u64);
+        while !self.out.is_empty() {
+            let mut iov = [IoSlice::new(&[]); 64];
+            let mut count = 0;
+            for (slot, chunk) in iov.iter_mut().zip(self.out.iter()) {
+                *slot = IoSlice::new(chunk);
+                count += 1;
+            }
+            let n = self.stream.write_vectored(&iov[..count]).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            self.out.advance_to(n);
+        }
+        self.out = BytePages::default();
         self.stream.flush().await
     }
 

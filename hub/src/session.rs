@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::{NonZeroU16, NonZeroU32};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use ntex_mqtt::v5::codec::RetainHandling;
 use ntex_mqtt::QoS;
@@ -88,6 +88,9 @@ struct Mailbox {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Enqueued {
     Queued,
+    /// Queued beyond `max_mqueue_len` for a connected client: the publisher should pause until
+    /// [`Session::drained`] fires (back-pressure instead of loss).
+    Congested,
     /// The queue was full; the oldest message was dropped to make room.
     DroppedOldest,
     /// A QoS 0 message for an offline session, not kept (`mqueue_store_qos0 = false`).
@@ -111,12 +114,21 @@ pub struct Session {
     /// Bumped on each attach, so that timers armed at a disconnect (expiry, delayed will) can
     /// tell whether the session has been resumed since.
     generation: AtomicU64,
+    /// Soft bound of the mailbox: past it, offline sessions drop the oldest message and
+    /// connected ones push back on publishers. Twice this is the hard bound in every case.
     max_queue: usize,
     store_qos0: bool,
+    /// Whether publishers may be paused for this session at all (`backpressure_timeout > 0`).
+    backpressure: bool,
+    /// Set when a publisher waited too long for this session: it is treated like an offline one
+    /// (drop oldest) until its queue falls below the soft bound again.
+    stalled: AtomicBool,
+    /// Fired when the queue falls below the soft bound, for paused publishers.
+    pub drained: Notify,
 }
 
 impl Session {
-    pub fn new(uid: u64, client_id: ClientId, max_queue: usize, store_qos0: bool) -> Session {
+    pub fn new(uid: u64, client_id: ClientId, max_queue: usize, store_qos0: bool, backpressure: bool) -> Session {
         Session {
             uid,
             client_id,
@@ -128,6 +140,9 @@ impl Session {
             generation: AtomicU64::new(0),
             max_queue: max_queue.max(1),
             store_qos0,
+            backpressure,
+            stalled: AtomicBool::new(false),
+            drained: Notify::new(),
         }
     }
 
@@ -163,16 +178,22 @@ impl Session {
         let _ = rx.wait_for(|attached| !attached).await;
     }
 
-    /// Queues a delivery for the client and wakes its connection.
-    pub fn enqueue(&self, d: Delivery) -> Enqueued {
-        if d.qos == QoS::AtMostOnce && !self.store_qos0 && !self.is_connected() {
+    /// Queues a delivery for the client and wakes its connection. `may_push_back` says whether the
+    /// sender can pause (a client connection) or not (`$SYS`, wills, redispatch).
+    pub fn enqueue(&self, d: Delivery, may_push_back: bool) -> Enqueued {
+        let connected = self.is_connected();
+        if d.qos == QoS::AtMostOnce && !self.store_qos0 && !connected {
             return Enqueued::DroppedQos0;
         }
+        let push_back = may_push_back && connected && self.backpressure && !self.stalled.load(Ordering::Relaxed);
         let outcome = {
             let mut mb = self.mailbox.lock();
-            let outcome = if mb.queue.len() >= self.max_queue {
+            let len = mb.queue.len();
+            let outcome = if len >= 2 * self.max_queue || (!push_back && len >= self.max_queue) {
                 mb.queue.pop_front();
                 Enqueued::DroppedOldest
+            } else if len >= self.max_queue {
+                Enqueued::Congested
             } else {
                 Enqueued::Queued
             };
@@ -181,6 +202,25 @@ impl Session {
         };
         self.notify.notify_one();
         outcome
+    }
+
+    /// Whether a paused publisher may go on: the queue is back under its soft bound, or nobody
+    /// is there to drain it.
+    pub fn accepts_more(&self) -> bool {
+        !self.is_connected() || self.stalled.load(Ordering::Relaxed) || self.queue_len() < self.max_queue
+    }
+
+    /// A publisher gave up waiting: stop pushing back until the queue has drained.
+    pub fn mark_stalled(&self) {
+        self.stalled.store(true, Ordering::Relaxed);
+    }
+
+    /// Called by the owning connection after it took messages out: wakes paused publishers.
+    pub fn after_drain(&self) {
+        if self.queue_len() < self.max_queue {
+            self.stalled.store(false, Ordering::Relaxed);
+            self.drained.notify_waiters();
+        }
     }
 
     /// Takes the next queued delivery if `admit` accepts it (the inflight window decides).
@@ -227,12 +267,38 @@ mod tests {
 
     #[test]
     fn full_queue_drops_oldest() {
-        let s = Session::new(1, "c".into(), 2, true);
-        assert_eq!(s.enqueue(delivery(1)), Enqueued::Queued);
-        assert_eq!(s.enqueue(delivery(2)), Enqueued::Queued);
-        assert_eq!(s.enqueue(delivery(3)), Enqueued::DroppedOldest);
+        let s = Session::new(1, "c".into(), 2, true, true);
+        assert_eq!(s.enqueue(delivery(1), true), Enqueued::Queued);
+        assert_eq!(s.enqueue(delivery(2), true), Enqueued::Queued);
+        assert_eq!(
+            s.enqueue(delivery(3), true),
+            Enqueued::DroppedOldest,
+            "offline: no back-pressure"
+        );
         let left: Vec<u8> = s.drain_queue().iter().map(|d| d.msg.payload[0]).collect();
         assert_eq!(left, vec![2, 3]);
+    }
+
+    #[test]
+    fn connected_queue_pushes_back_up_to_the_hard_bound() {
+        let s = Session::new(1, "c".into(), 2, true, true);
+        let _kick = s.attach();
+        assert_eq!(s.enqueue(delivery(1), true), Enqueued::Queued);
+        assert_eq!(s.enqueue(delivery(2), true), Enqueued::Queued);
+        assert_eq!(s.enqueue(delivery(3), true), Enqueued::Congested);
+        assert!(!s.accepts_more());
+        assert_eq!(
+            s.enqueue(delivery(4), false),
+            Enqueued::DroppedOldest,
+            "senders that cannot pause"
+        );
+        assert_eq!(s.enqueue(delivery(5), true), Enqueued::Congested);
+        assert_eq!(s.enqueue(delivery(6), true), Enqueued::DroppedOldest, "hard bound");
+        s.mark_stalled();
+        assert!(s.accepts_more());
+        s.drain_queue();
+        s.after_drain();
+        assert_eq!(s.enqueue(delivery(7), true), Enqueued::Queued);
     }
 
     #[test]

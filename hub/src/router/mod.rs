@@ -137,21 +137,17 @@ impl Router {
         });
     }
 
-    /// Gives a delivery that a leaving member of `share` did not acknowledge to another member.
-    /// Returns `false` when no other member exists.
-    pub fn redispatch(&self, share: &ShareRef, leaving: u64, d: Delivery) -> bool {
+    /// Gives a delivery that a leaving member of `share` did not acknowledge to another member:
+    /// returns that member and the delivery for it, or `None` when no other member exists.
+    pub fn redispatch(&self, share: &ShareRef, leaving: u64, d: Delivery) -> Option<(Arc<Session>, Delivery)> {
         let trie = self.trie.read();
-        let Some(sub) = trie
+        let sub = trie
             .get(&share.filter)
             .and_then(|slot| slot.groups.get(&share.group))
-            .and_then(|g| g.pick(Some(leaving)))
-        else {
-            return false;
-        };
+            .and_then(|g| g.pick(Some(leaving)))?;
         let mut redelivered = delivery_for(&d.msg, &sub.opts, Some(share.clone()));
         redelivered.qos = redelivered.qos.min(d.qos);
-        sub.session.enqueue(redelivered);
-        true
+        Some((sub.session.clone(), redelivered))
     }
 }
 

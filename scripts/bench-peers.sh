@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Runs the same loads against Weir, Mosquitto and rumqttd, one broker after another, in one run
+# on this machine, and prints a Markdown table for docs/BENCHMARKS.md.
+#
+#   scripts/bench-peers.sh                 all brokers, all loads
+#   BROKERS="weir mosquitto" DURATION=5 scripts/bench-peers.sh
+#
+# Loads (64-byte payloads, `weir bench` as the load tool for every broker):
+#   (a) fan-in: 10 publishers -> 1 subscriber on bench/#, QoS 0 and QoS 1, as fast as delivered
+#   (b) the same at a fixed 20,000 msgs/s, QoS 0: latency p50/p99
+#   (c) fan-out: 1 publisher -> 100 subscribers, QoS 0: deliveries/s
+#   (d) 10,000 idle connections: broker resident memory per connection
+# Needs: mosquitto (Debian package), rumqttd (`cargo install rumqttd`); installs them if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BROKERS=${BROKERS:-"weir mosquitto rumqttd"}
+DURATION=${DURATION:-10}
+PORT=${PORT:-21883}
+IDLE=${IDLE:-10000}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+log() { printf '== %s\n' "$*" >&2; }
+
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || {
+  log "installing mosquitto"; apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null; }
+command -v rumqttd >/dev/null || { log "installing rumqttd"; cargo install rumqttd; }
+log "building weir (release)"
+cargo build --release --quiet
+WEIR=${CARGO_TARGET_DIR:-target}/release/weir
+BENCH="$WEIR bench"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+start_broker() {
+  case "$1" in
+    weir)
+      cat >"$work/weir.toml" <<EOF
+data_dir = "$work/data"
+[listeners.tcp]
+bind = "127.0.0.1:$PORT"
+[listeners.ws]
+enable = false
+[api]
+enable = false
+EOF
+      WEIR_LOG=warn "$WEIR" serve --config "$work/weir.toml" 2>"$work/weir.log" &
+      ;;
+    mosquitto)
+      printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000\n' "$PORT" >"$work/mosquitto.conf"
+      /usr/sbin/mosquitto -c "$work/mosquitto.conf" 2>"$work/mosquitto.log" &
+      ;;
+    rumqttd)
+      cat >"$work/rumqttd.toml" <<EOF
+id = 0
+[router]
+id = 0
+max_connections = $((IDLE + 1000))
+max_outgoing_packet_count = 200
+max_segment_size = 104857600
+max_segment_count = 10
+[v4.1]
+name = "v4-1"
+listen = "127.0.0.1:$PORT"
+next_connection_delay_ms = 0
+    [v4.1.connections]
+    connection_timeout_ms = 60000
+    max_payload_size = 20480
+    max_inflight_count = 100
+    dynamic_filters = true
+EOF
+      rumqttd --config "$work/rumqttd.toml" -q >"$work/rumqttd.log" 2>&1 &
+      ;;
+  esac
+  BROKER_PID=$!
+  for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0
+    sleep 0.1
+  done
+  log "$1 did not start"; return 1
+}
+
+stop_broker() { kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; sleep 1; }
+
+field() { sed -n "s/.*[ :]$1=\([0-9.]*\).*/\1/p" | tail -1; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# One subscriber process and one publisher process; echoes the subscriber's summary line.
+pubsub() { # pubs subs qos rate
+  local pubs=$1 subs=$2 qos=$3 rate=$4
+  $BENCH sub -p "$PORT" -c "$subs" -t 'bench/#' -q "$qos" -d $((DURATION + 4)) --prefix s- 2>/dev/null >"$work/sub.out" &
+  local sub_pid=$!
+  sleep 1.5
+  $BENCH pub -p "$PORT" -c "$pubs" -t 'bench/%i' -q "$qos" -s 64 -r "$rate" -d "$DURATION" --prefix p- 2>/dev/null >"$work/pub.out"
+  wait "$sub_pid" || true
+  echo "$(cat "$work/sub.out") $(sed 's/summary: /pub_/; s/ rate=/ pub_rate=/' "$work/pub.out")"
+}
+
+declare -A R
+for b in $BROKERS; do
+  log "$b: (a) fan-in QoS 0"
+  start_broker "$b"; line=$(pubsub 10 1 0 0); stop_broker
+  R[$b,a0]=$(field rate <<<"$line")
+  log "$b: (a) fan-in QoS 1"
+  start_broker "$b"; line=$(pubsub 10 1 1 0); stop_broker
+  R[$b,a1]=$(field rate <<<"$line"); R[$b,a1sent]=$(field pub_sent <<<"$line"); R[$b,a1recv]=$(field received <<<"$line")
+  log "$b: (b) 20,000 msgs/s"
+  start_broker "$b"; line=$(pubsub 10 1 0 20000); stop_broker
+  R[$b,bp50]=$(field p50_ms <<<"$line"); R[$b,bp99]=$(field p99_ms <<<"$line"); R[$b,brate]=$(field rate <<<"$line")
+  log "$b: (c) fan-out to 100"
+  start_broker "$b"
+  $BENCH sub -p "$PORT" -c 100 -t 'bench/fan' -q 0 -d $((DURATION + 6)) --prefix f- 2>/dev/null >"$work/sub.out" &
+  sp=$!; sleep 3
+  $BENCH pub -p "$PORT" -c 1 -t 'bench/fan' -q 0 -s 64 -d "$DURATION" --prefix fp- 2>/dev/null >/dev/null
+  wait "$sp" || true; stop_broker
+  R[$b,c]=$(field rate <"$work/sub.out")
+  log "$b: (d) $IDLE idle connections"
+  start_broker "$b"; sleep 1
+  before=$(rss_kb "$BROKER_PID")
+  $BENCH conn -p "$PORT" -c "$IDLE" -d 5 --prefix idle- 2>/dev/null >/dev/null &
+  cp=$!
+  # Sample once every connection is open (one descriptor each; the tool then holds them 5 s).
+  for _ in $(seq 120); do
+    [ "$(ls "/proc/$BROKER_PID/fd" 2>/dev/null | wc -l)" -ge "$IDLE" ] && break
+    sleep 0.5
+  done
+  sleep 2
+  after=$(rss_kb "$BROKER_PID")
+  wait "$cp" || true; stop_broker
+  R[$b,d]=$(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN { printf "%.1f", (a - b) / n }')
+done
+
+cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
+echo
+echo "Run on $(date -u +%Y-%m-%d), $(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB; ${DURATION}s per load; load tool: weir bench."
+echo
+echo "| broker | (a) QoS 0 msgs/s | (a) QoS 1 msgs/s | (a) QoS 1 sent / received | (b) p50 ms | (b) p99 ms | (b) msgs/s | (c) deliveries/s | (d) KB/conn |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+for b in $BROKERS; do
+  echo "| $b | ${R[$b,a0]} | ${R[$b,a1]} | ${R[$b,a1sent]} / ${R[$b,a1recv]} | ${R[$b,bp50]} | ${R[$b,bp99]} | ${R[$b,brate]} | ${R[$b,c]} | ${R[$b,d]} |"
+done
