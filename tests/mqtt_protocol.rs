@@ -671,3 +671,19 @@ async fn stalled_subscriber_does_not_block_publishers() {
     }
     assert!(weir.log().contains("subscriber drains nothing"));
 }
+
+#[tokio::test]
+async fn sigterm_disconnects_clients_and_exits() {
+    let mut weir = Weir::start();
+    let mut v5c = Raw::client(weir.tcp, "stay").await;
+    weir.terminate();
+    assert_eq!(
+        v5c.recv_disconnect().await,
+        v5::DisconnectReasonCode::ServerShuttingDown
+    );
+    assert!(
+        weir.exited_cleanly_within(Duration::from_secs(10)),
+        "log:\n{}",
+        weir.log()
+    );
+}

@@ -35,9 +35,8 @@ fuzz_target!(|data: &[u8]| {
     let data = data.to_vec();
     runtime().block_on(async move {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
-        let (_stop, shutdown) = tokio::sync::watch::channel(false);
         let peer = "127.0.0.1:1".parse().expect("addr");
-        let serve = tokio::spawn(connection::serve(broker(), server, peer, shutdown));
+        let serve = tokio::spawn(connection::serve(broker(), server, peer));
         let _ = client.write_all(&data).await;
         let _ = client.shutdown().await;
         let mut sink = Vec::new();

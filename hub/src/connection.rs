@@ -16,8 +16,8 @@ use ntex_bytes::{BytePages, ByteString, Bytes, BytesMut};
 use ntex_mqtt::error::{DecodeError, EncodeError};
 use ntex_mqtt::v5::codec as v5;
 use ntex_mqtt::QoS;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{oneshot, watch};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use crate::broker::{Broker, NEVER_EXPIRE};
@@ -26,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::protocol::{self, Codec, Inbound, Packet, Sniff, Version};
 use crate::session::{Inflight, Kick, Session, SubOptions};
 use crate::topic;
+use crate::transport::Transport;
 use v5::DisconnectReasonCode as Rc;
 
 /// Smallest and largest room given to one socket read.
@@ -54,14 +55,14 @@ struct Will {
 }
 
 /// Serves one client on `stream` until it disconnects.
-pub async fn serve<S>(broker: Arc<Broker>, stream: S, peer: SocketAddr, shutdown: watch::Receiver<bool>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+/// Shutdown reaches the connection through its session (the broker kicks every session).
+pub async fn serve<S: Transport>(broker: Arc<Broker>, stream: S, peer: SocketAddr) {
     let mut stream = stream;
     let mut rbuf = BytesMut::with_capacity(4096);
     let idle = Duration::from_secs(broker.config.mqtt.idle_timeout.max(1));
-    let version = match tokio::time::timeout(idle, read_connect_header(&mut stream, &mut rbuf)).await {
+    // The one-off states (CONNECT, handshake, goodbye) are boxed: a task is as large as its
+    // largest state, and an idle connection should pay only for the packet loop.
+    let version = match Box::pin(tokio::time::timeout(idle, read_connect_header(&mut stream, &mut rbuf))).await {
         Err(_) => {
             debug!(%peer, "no CONNECT within idle_timeout, closing");
             return;
@@ -90,7 +91,12 @@ where
         protocol::shim_mqisdp(&mut rbuf);
     }
     let mut codec = Codec::new(version, broker.config.mqtt.max_packet_size);
-    let connect = match tokio::time::timeout(idle, read_connect(&mut stream, &mut rbuf, &mut codec)).await {
+    let connect = match Box::pin(tokio::time::timeout(
+        idle,
+        read_connect(&mut stream, &mut rbuf, &mut codec),
+    ))
+    .await
+    {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             info!(%peer, error = %e, "bad CONNECT, closing");
@@ -110,22 +116,21 @@ where
             return;
         }
     };
-    let Some(mut conn) = Connection::accept(broker, stream, rbuf, codec, peer, *connect).await else {
+    let Some(mut conn) = Box::pin(Connection::accept(broker, stream, rbuf, codec, peer, *connect)).await else {
         return;
     };
-    let exit = conn.run(shutdown).await;
-    conn.finish(exit).await;
+    let exit = conn.run().await;
+    Box::pin(conn.finish(exit)).await;
 }
 
 /// Reads until the start of the stream says which protocol it speaks.
-async fn read_connect_header<S: AsyncRead + Unpin>(stream: &mut S, rbuf: &mut BytesMut) -> Result<Sniff, &'static str> {
+async fn read_connect_header<S: Transport>(stream: &mut S, rbuf: &mut BytesMut) -> Result<Sniff, &'static str> {
     loop {
         match protocol::sniff(rbuf) {
             Sniff::NeedMore => {}
             other => return Ok(other),
         }
-        rbuf.reserve(MIN_READ);
-        let n = stream.read_buf(rbuf).await.map_err(|_| "read error")?;
+        let n = stream.read_into(rbuf, MIN_READ).await.map_err(|_| "read error")?;
         if n == 0 {
             return Err("closed before CONNECT");
         }
@@ -142,7 +147,7 @@ enum ConnectReadError {
     NotConnect,
 }
 
-async fn read_connect<S: AsyncRead + Unpin>(
+async fn read_connect<S: Transport>(
     stream: &mut S,
     rbuf: &mut BytesMut,
     codec: &mut Codec,
@@ -153,8 +158,10 @@ async fn read_connect<S: AsyncRead + Unpin>(
             Some(_) => return Err(ConnectReadError::NotConnect),
             None => {}
         }
-        rbuf.reserve(MIN_READ);
-        let n = stream.read_buf(rbuf).await.map_err(|_| ConnectReadError::Closed)?;
+        let n = stream
+            .read_into(rbuf, MIN_READ)
+            .await
+            .map_err(|_| ConnectReadError::Closed)?;
         if n == 0 {
             return Err(ConnectReadError::Closed);
         }
@@ -185,7 +192,8 @@ struct Connection<S> {
     /// Silence allowed before the client is dropped; `None` for keep alive 0.
     keepalive_timeout: Option<Duration>,
     last_recv: Instant,
-    will: Option<Will>,
+    /// Boxed: most clients have none, and every byte here is paid by every connection.
+    will: Option<Box<Will>>,
     /// Outgoing QoS 1/2 messages allowed in flight: min(client Receive Maximum, max_inflight).
     window: usize,
     /// Topic aliases the client set (v5, client to broker).
@@ -195,7 +203,7 @@ struct Connection<S> {
     alias_out_max: u16,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+impl<S: Transport> Connection<S> {
     /// Validates the CONNECT, opens (or takes over) the session and answers CONNACK.
     async fn accept(
         broker: Arc<Broker>,
@@ -243,7 +251,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     ..Default::default()
                 };
                 properties.message_expiry_interval = w.message_expiry_interval;
-                Some(Will {
+                Some(Box::new(Will {
                     message: Message {
                         topic: w.topic.clone(),
                         payload: w.message.clone(),
@@ -257,7 +265,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         timestamp: SystemTime::now(),
                     },
                     delay: w.will_delay_interval_sec.unwrap_or(0),
-                })
+                }))
             }
         };
 
@@ -284,6 +292,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             .map_or(u16::MAX, NonZeroU16::get)
             .min(cfg.max_inflight.max(1)) as usize;
 
+        // Most clients send nothing right after CONNECT: keep no read buffer until they do.
+        let rbuf = if rbuf.is_empty() { BytesMut::new() } else { rbuf };
         let mut conn = Connection {
             broker: broker.clone(),
             stream,
@@ -336,7 +346,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// The packet loop.
-    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> Exit {
+    async fn run(&mut self) -> Exit {
         loop {
             if let Err(exit) = self.pump_mailbox() {
                 return exit;
@@ -345,7 +355,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 return Exit::PeerGone(e.to_string());
             }
             if !self.congested.is_empty() {
-                if let Err(exit) = self.wait_for_subscribers(&mut shutdown).await {
+                if let Err(exit) = Box::pin(self.wait_for_subscribers()).await {
                     return exit;
                 }
                 // Go on with the packets that were read but not handled before the pause.
@@ -354,53 +364,51 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 }
                 continue;
             }
-            self.prepare_read();
-            let room = self.rbuf.capacity() - self.rbuf.len();
             let deadline = self.keepalive_timeout.map(|t| self.last_recv + t);
             let session = self.session.clone();
             tokio::select! {
-                read = self.stream.read_buf(&mut self.rbuf) => match read {
+                read = self.stream.read_into(&mut self.rbuf, self.read_hint) => match read {
                     Ok(0) => return Exit::PeerGone("closed by peer".into()),
                     Ok(n) => {
-                        Metrics::add(&self.broker.metrics.bytes_received, n as u64);
-                        self.last_recv = Instant::now();
-                        self.now_wall = SystemTime::now();
-                        self.read_hint = if n >= room {
-                            (self.read_hint * 2).min(MAX_READ)
-                        } else if n < self.read_hint / 4 {
-                            (self.read_hint / 2).max(MIN_READ)
-                        } else {
-                            self.read_hint
-                        };
-                        if let Err(exit) = self.handle_input() {
+                        if let Err(exit) = self.after_read(n) {
                             return exit;
                         }
                     }
                     Err(e) => return Exit::PeerGone(e.to_string()),
                 },
                 _ = session.notify.notified() => {}
+                // Shutdown arrives this way too: the broker kicks every session.
                 kicked = &mut self.kick => return Exit::Kicked(kicked.unwrap_or(Kick::TakenOver)),
-                _ = shutdown.changed() => return Exit::Kicked(Kick::Shutdown),
                 _ = sleep_until_opt(deadline) => return Exit::KeepAliveTimeout,
             }
         }
     }
 
-    /// Makes room for the next read; gives memory back when the buffer is empty and oversized.
-    fn prepare_read(&mut self) {
-        if self.rbuf.is_empty() && self.rbuf.capacity() > 2 * self.read_hint {
+    /// Handles the `n` bytes just read, adapts the next read's size, and gives the buffer back
+    /// when a quiet connection has nothing left in it.
+    fn after_read(&mut self, n: usize) -> Result<(), Exit> {
+        Metrics::add(&self.broker.metrics.bytes_received, n as u64);
+        self.last_recv = Instant::now();
+        self.now_wall = SystemTime::now();
+        self.read_hint = if n >= self.read_hint {
+            (self.read_hint * 2).min(MAX_READ)
+        } else if n < self.read_hint / 4 {
+            (self.read_hint / 2).max(MIN_READ)
+        } else {
+            self.read_hint
+        };
+        self.handle_input()?;
+        if self.rbuf.is_empty() && self.read_hint == MIN_READ {
             self.rbuf = BytesMut::new();
         }
-        if self.rbuf.capacity() - self.rbuf.len() < self.read_hint {
-            self.rbuf.reserve(self.read_hint);
-        }
+        Ok(())
     }
 
     /// Back-pressure: while a connected subscriber's queue is over its bound, stop reading this
     /// publisher (TCP then slows the client) until the queue drains, for at most
     /// `backpressure_timeout`; a subscriber that drains nothing in that time is marked stalled and
     /// drops its oldest messages instead. Our own deliveries keep flowing meanwhile.
-    async fn wait_for_subscribers(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<(), Exit> {
+    async fn wait_for_subscribers(&mut self) -> Result<(), Exit> {
         let timeout = Duration::from_millis(self.broker.config.mqtt.backpressure_timeout);
         let deadline = tokio::time::Instant::now() + timeout;
         while let Some(target) = self.congested.last().cloned() {
@@ -429,7 +437,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     self.congested.pop();
                 }
                 kicked = &mut self.kick => return Err(Exit::Kicked(kicked.unwrap_or(Kick::TakenOver))),
-                _ = shutdown.changed() => return Err(Exit::Kicked(Kick::Shutdown)),
             }
         }
         Ok(())
@@ -827,13 +834,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
         Metrics::add(&self.broker.metrics.bytes_sent, self.out.len() as u64);
         while !self.out.is_empty() {
-            let mut iov = [IoSlice::new(&[]); 64];
-            let mut count = 0;
-            for (slot, chunk) in iov.iter_mut().zip(self.out.iter()) {
-                *slot = IoSlice::new(chunk);
-                count += 1;
-            }
-            let n = self.stream.write_vectored(&iov[..count]).await?;
+            // The slice array is built on each poll's stack: kept across the await, it would
+            // make every connection's task a kilobyte larger.
+            let (stream, out) = (&mut self.stream, &self.out);
+            let n = std::future::poll_fn(|cx| {
+                let mut iov = [IoSlice::new(&[]); 64];
+                let mut count = 0;
+                for (slot, chunk) in iov.iter_mut().zip(out.iter()) {
+                    *slot = IoSlice::new(chunk);
+                    count += 1;
+                }
+                std::pin::Pin::new(&mut *stream).poll_write_vectored(cx, &iov[..count])
+            })
+            .await?;
             if n == 0 {
                 return Err(std::io::ErrorKind::WriteZero.into());
             }
@@ -948,5 +961,20 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d.into()).await,
         None => std::future::pending().await,
+    }
+}
+#[cfg(test)]
+mod tests {
+    /// Every connection's task stores this future; idle memory per connection depends on it.
+    #[test]
+    fn connection_task_stays_small() {
+        let broker = crate::broker::Broker::new(crate::Config::default());
+        let (a, _b) = tokio::io::duplex(16);
+        let fut = super::serve(broker, a, "127.0.0.1:1".parse().expect("addr"));
+        let size = std::mem::size_of_val(&fut);
+        assert!(
+            size <= 1536,
+            "the connection future grew to {size} bytes; box rarely used states"
+        );
     }
 }

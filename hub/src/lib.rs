@@ -11,7 +11,7 @@
 //! - The connection owning a session drains its mailbox onto the socket within the inflight
 //!   window; sessions outlive connections until they expire.
 //! - [`sys`] publishes `$SYS` topics; [`metrics`] counts; [`config`] is `weir.toml`;
-//!   [`server`] starts and stops it all.
+//!   [`server`] starts and stops it all; [`transport`] is what a connection runs on.
 
 pub mod broker;
 pub mod config;
@@ -26,6 +26,7 @@ pub mod server;
 pub mod session;
 pub mod sys;
 pub mod topic;
+pub mod transport;
 
 pub use config::Config;
 pub use server::Server;

@@ -4,6 +4,10 @@
 //! with ntex-mqtt's v3 codec and its packets are lifted to their v5 equivalents; outgoing v5
 //! packets are lowered again (reason codes mapped, properties dropped). MQTT 3.1 (`MQIsdp`,
 //! level 3) differs from 3.1.1 only in the CONNECT header, which [`shim_mqisdp`] rewrites.
+//!
+//! Framing is ours: [`frame_len`] finds where the next packet ends and checks the lengths a
+//! PUBLISH header claims against its frame, and the codecs only ever see whole, checked frames.
+//! (Left to themselves they read past a short PUBLISH into the next packet; found by fuzzing.)
 
 use std::num::NonZeroU16;
 
@@ -140,6 +144,52 @@ pub fn shim_mqisdp(buf: &mut BytesMut) {
     buf.extend_from_slice(&rest);
 }
 
+/// Where the next whole packet in `buf` ends, once it has fully arrived; `max_inbound` (0: no
+/// limit) bounds its size before any of it is buffered.
+pub fn frame_len(buf: &[u8], version: Version, max_inbound: u32) -> Result<Option<usize>, DecodeError> {
+    let Some(&first) = buf.first() else { return Ok(None) };
+    let Some(vlen) = varint_len(&buf[1..]) else {
+        return if buf.len() >= 5 {
+            Err(DecodeError::MalformedPacket)
+        } else {
+            Ok(None)
+        };
+    };
+    let remaining = decode_varint(&buf[1..]);
+    if max_inbound != 0 && remaining > max_inbound {
+        return Err(DecodeError::MaxSizeExceeded {
+            size: remaining,
+            max_size: max_inbound,
+        });
+    }
+    let total = 1 + vlen + remaining as usize;
+    if buf.len() < total {
+        return Ok(None);
+    }
+    if first >> 4 == 3 {
+        check_publish_header(first, &buf[1 + vlen..total], version)?;
+    }
+    Ok(Some(total))
+}
+
+/// The topic, packet id and (v5) properties that a PUBLISH header announces must fit its frame.
+fn check_publish_header(first: u8, body: &[u8], version: Version) -> Result<(), DecodeError> {
+    let qos = (first >> 1) & 0b11;
+    if qos == 3 || body.len() < 2 {
+        return Err(DecodeError::MalformedPacket);
+    }
+    let mut header = 2 + usize::from(u16::from_be_bytes([body[0], body[1]])) + if qos > 0 { 2 } else { 0 };
+    if version.is_v5() {
+        let props = body.get(header..).ok_or(DecodeError::MalformedPacket)?;
+        let vlen = varint_len(props).ok_or(DecodeError::MalformedPacket)?;
+        header += vlen + decode_varint(props) as usize;
+    }
+    if header > body.len() {
+        return Err(DecodeError::MalformedPacket);
+    }
+    Ok(())
+}
+
 /// A decoded client packet, in v5 terms.
 #[derive(Debug)]
 pub enum Inbound {
@@ -152,8 +202,7 @@ pub struct Codec {
     version: Version,
     v3: v3::Codec,
     v5: v5::Codec,
-    /// A PUBLISH whose payload has not fully arrived yet.
-    partial: Option<(Publish, BytesMut)>,
+    max_inbound: u32,
 }
 
 impl Codec {
@@ -162,7 +211,7 @@ impl Codec {
             version,
             v3: v3::Codec::new(),
             v5: v5::Codec::new(),
-            partial: None,
+            max_inbound,
         };
         codec.v3.set_max_size(max_inbound);
         codec.v5.set_max_inbound_size(max_inbound);
@@ -180,39 +229,26 @@ impl Codec {
 
     /// Decodes the next whole packet from `buf`, or `None` if more bytes are needed.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Inbound>, DecodeError> {
-        loop {
-            let (publish, chunk, eof) = match self.version {
-                Version::V5 => match self.v5.decode(buf)? {
-                    None => return Ok(None),
-                    Some(v5::Decoded::Packet(p, _)) => return Ok(Some(Inbound::Packet(p))),
-                    Some(v5::Decoded::Publish(p, payload, _)) => (Some(p), payload, false),
-                    Some(v5::Decoded::PayloadChunk(c, eof)) => (None, c, eof),
-                },
-                Version::V311 | Version::V31 => match self.v3.decode(buf)? {
-                    None => return Ok(None),
-                    Some(v3::Decoded::Packet(p, _)) => return lift(p).map(|p| Some(Inbound::Packet(p))),
-                    Some(v3::Decoded::Publish(p, payload, _)) => (Some(lift_publish(p)), payload, false),
-                    Some(v3::Decoded::PayloadChunk(c, eof)) => (None, c, eof),
-                },
-            };
-            match publish {
-                Some(p) if chunk.len() as u32 >= p.payload_size => return Ok(Some(Inbound::Publish(p, chunk))),
-                Some(p) => {
-                    let mut acc = BytesMut::with_capacity(p.payload_size as usize);
-                    acc.extend_from_slice(&chunk);
-                    self.partial = Some((p, acc));
+        if frame_len(buf, self.version, self.max_inbound)?.is_none() {
+            return Ok(None);
+        }
+        // A whole, checked frame is in the buffer: the codec decodes it in one step, payload
+        // included; anything else means codec and framing disagree.
+        match self.version {
+            Version::V5 => match self.v5.decode(buf)? {
+                Some(v5::Decoded::Packet(p, _)) => Ok(Some(Inbound::Packet(p))),
+                Some(v5::Decoded::Publish(p, payload, _)) if payload.len() as u32 == p.payload_size => {
+                    Ok(Some(Inbound::Publish(p, payload)))
                 }
-                None => {
-                    let Some((p, mut acc)) = self.partial.take() else {
-                        return Err(DecodeError::UnexpectedPayload);
-                    };
-                    acc.extend_from_slice(&chunk);
-                    if eof {
-                        return Ok(Some(Inbound::Publish(p, acc.freeze())));
-                    }
-                    self.partial = Some((p, acc));
+                _ => Err(DecodeError::MalformedPacket),
+            },
+            Version::V311 | Version::V31 => match self.v3.decode(buf)? {
+                Some(v3::Decoded::Packet(p, _)) => lift(p).map(|p| Some(Inbound::Packet(p))),
+                Some(v3::Decoded::Publish(p, payload, _)) if payload.len() as u32 == p.payload_size => {
+                    Ok(Some(Inbound::Publish(lift_publish(p), payload)))
                 }
-            }
+                _ => Err(DecodeError::MalformedPacket),
+            },
         }
     }
 
@@ -429,6 +465,33 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn short_publish_header_is_malformed_not_a_huge_payload() {
+        // Found by cargo fuzz: remaining length 0, and the next bytes look like a topic length.
+        for version in [Version::V311, Version::V5] {
+            let mut codec = Codec::new(version, 0);
+            let mut buf = BytesMut::from(&b"\x30\x00\x00\x00\x00"[..]);
+            assert!(
+                matches!(codec.decode(&mut buf), Err(DecodeError::MalformedPacket)),
+                "{version:?}"
+            );
+        }
+        // v5: a property length that runs past the frame.
+        let mut codec = Codec::new(Version::V5, 0);
+        let mut buf = BytesMut::from(&b"\x30\x04\x00\x01a\x09"[..]);
+        assert!(matches!(codec.decode(&mut buf), Err(DecodeError::MalformedPacket)));
+    }
+
+    #[test]
+    fn oversize_is_refused_before_it_is_buffered() {
+        let mut codec = Codec::new(Version::V311, 100);
+        let mut buf = BytesMut::from(&b"\x30\xff\x7f"[..]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(DecodeError::MaxSizeExceeded { .. })
+        ));
     }
 
     #[test]

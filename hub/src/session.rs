@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use ntex_mqtt::v5::codec::RetainHandling;
 use ntex_mqtt::QoS;
 use parking_lot::Mutex;
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::{oneshot, Notify};
 
 use crate::message::{ClientId, Delivery, PacketId};
 
@@ -109,8 +109,10 @@ pub struct Session {
     pub state: Mutex<SessionState>,
     /// Set while a connection owns the session: how to ask it to leave.
     owner: Mutex<Option<oneshot::Sender<Kick>>>,
-    /// `true` while a connection owns the session; a taker waits for it to turn `false`.
-    attached: watch::Sender<bool>,
+    /// `true` while a connection owns the session.
+    attached: AtomicBool,
+    /// Fired when the owning connection lets go; a taker waits on it.
+    released: Notify,
     /// Bumped on each attach, so that timers armed at a disconnect (expiry, delayed will) can
     /// tell whether the session has been resumed since.
     generation: AtomicU64,
@@ -136,7 +138,8 @@ impl Session {
             notify: Notify::new(),
             state: Mutex::new(SessionState::default()),
             owner: Mutex::new(None),
-            attached: watch::Sender::new(false),
+            attached: AtomicBool::new(false),
+            released: Notify::new(),
             generation: AtomicU64::new(0),
             max_queue: max_queue.max(1),
             store_qos0,
@@ -147,7 +150,7 @@ impl Session {
     }
 
     pub fn is_connected(&self) -> bool {
-        *self.attached.borrow()
+        self.attached.load(Ordering::Acquire)
     }
 
     pub fn generation(&self) -> u64 {
@@ -159,14 +162,15 @@ impl Session {
         let (tx, rx) = oneshot::channel();
         *self.owner.lock() = Some(tx);
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.attached.send_replace(true);
+        self.attached.store(true, Ordering::Release);
         rx
     }
 
     /// Called by the owning connection when it ends.
     pub fn detach(&self) {
         *self.owner.lock() = None;
-        self.attached.send_replace(false);
+        self.attached.store(false, Ordering::Release);
+        self.released.notify_waiters();
     }
 
     /// Asks the owning connection (if any) to leave, and waits until it has.
@@ -174,8 +178,15 @@ impl Session {
         if let Some(tx) = self.owner.lock().take() {
             let _ = tx.send(why);
         }
-        let mut rx = self.attached.subscribe();
-        let _ = rx.wait_for(|attached| !attached).await;
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if !self.is_connected() {
+                return;
+            }
+            released.await;
+        }
     }
 
     /// Queues a delivery for the client and wakes its connection. `may_push_back` says whether the

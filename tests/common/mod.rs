@@ -104,6 +104,27 @@ impl Weir {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Asks the broker to stop (SIGTERM), as an operator or a service manager would.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits up to `limit` for the process to exit; returns whether it did, successfully.
+    pub fn exited_cleanly_within(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     pub fn port(&self) -> String {
         self.tcp.port().to_string()
     }

@@ -17,7 +17,7 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch
                 Ok((stream, peer)) => {
                     // Small MQTT packets must not wait for Nagle's algorithm.
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(connection::serve(broker.clone(), stream, peer, shutdown.clone()));
+                    tokio::spawn(connection::serve(broker.clone(), stream, peer));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

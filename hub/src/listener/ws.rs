@@ -28,7 +28,7 @@ pub async fn run(listener: TcpListener, path: String, broker: Arc<Broker>, mut s
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve(stream, peer, path.clone(), broker.clone(), shutdown.clone()));
+                    tokio::spawn(serve(stream, peer, path.clone(), broker.clone()));
                 }
                 Err(e) => {
                     warn!(error = %e, "accept failed");
@@ -42,13 +42,7 @@ pub async fn run(listener: TcpListener, path: String, broker: Arc<Broker>, mut s
 
 // tungstenite's handshake callback signature fixes the error type.
 #[allow(clippy::result_large_err)]
-async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    path: Arc<str>,
-    broker: Arc<Broker>,
-    shutdown: watch::Receiver<bool>,
-) {
+async fn serve(stream: TcpStream, peer: SocketAddr, path: Arc<str>, broker: Arc<Broker>) {
     let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         if req.uri().path() != &*path {
             let mut err = ErrorResponse::new(Some(format!("MQTT is served at {path}")));
@@ -104,7 +98,7 @@ async fn serve(
         }
         let _ = ws_tx.close().await;
     };
-    let mqtt = connection::serve(broker, mqtt_side, peer, shutdown);
+    let mqtt = connection::serve(broker, mqtt_side, peer);
     // Whichever side of the bridge ends first ends the other; the MQTT side sees EOF.
     let bridge = async move {
         tokio::select! {

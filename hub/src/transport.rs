@@ -1,0 +1,44 @@
+//! What a connection runs on: a byte stream that reads into the connection's buffer, and that,
+//! for TCP, reserves room only once bytes have arrived, so that an idle connection waits without
+//! holding a read buffer.
+
+use std::future::Future;
+use std::io;
+
+use ntex_bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, DuplexStream};
+use tokio::net::TcpStream;
+
+/// A client's byte stream.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send {
+    /// Waits for bytes and appends them to `buf`, giving it at least `room` bytes of space first.
+    /// Returns 0 at end of stream. Cancel-safe: nothing is lost if the future is dropped.
+    fn read_into(&mut self, buf: &mut BytesMut, room: usize) -> impl Future<Output = io::Result<usize>> + Send;
+}
+
+fn make_room(buf: &mut BytesMut, room: usize) {
+    if buf.capacity() - buf.len() < room {
+        buf.reserve(room);
+    }
+}
+
+impl Transport for TcpStream {
+    async fn read_into(&mut self, buf: &mut BytesMut, room: usize) -> io::Result<usize> {
+        loop {
+            self.readable().await?;
+            make_room(buf, room);
+            match self.try_read_buf(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
+/// The WebSocket bridge: readiness is not observable, so the buffer is reserved up front.
+impl Transport for DuplexStream {
+    async fn read_into(&mut self, buf: &mut BytesMut, room: usize) -> io::Result<usize> {
+        make_room(buf, room);
+        self.read_buf(buf).await
+    }
+}
