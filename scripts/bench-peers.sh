@@ -3,7 +3,11 @@
 # on this machine, and prints a Markdown table for docs/BENCHMARKS.md.
 #
 #   scripts/bench-peers.sh                 all brokers, all loads
-#   BROKERS="weir mosquitto" DURATION=5 scripts/bench-peers.sh
+#   BROKERS="weir mosquitto" DURATION=5 REPEAT=1 scripts/bench-peers.sh
+#
+# Each load runs REPEAT times (default 3) on a freshly started broker; the table shows the run
+# with the median of the load's main figure, since a 2-core machine shared by broker and load
+# tool is noisy.
 #
 # Loads (64-byte payloads, `weir bench` as the load tool for every broker):
 #   (a) fan-in: 10 publishers -> 1 subscriber on bench/#, QoS 0 and QoS 1, as fast as delivered
@@ -18,6 +22,7 @@ BROKERS=${BROKERS:-"weir mosquitto rumqttd"}
 DURATION=${DURATION:-10}
 PORT=${PORT:-21883}
 IDLE=${IDLE:-10000}
+REPEAT=${REPEAT:-3}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -82,7 +87,8 @@ EOF
 
 stop_broker() { kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; sleep 1; }
 
-field() { sed -n "s/.*[ :]$1=\([0-9.]*\).*/\1/p" | tail -1; }
+# The value of key=value figure $1 in a summary line (`rate` does not match `pub_rate`).
+field() { grep -o "\(^\| \)$1=[0-9.]*" | tail -1 | sed 's/.*=//'; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 # One subscriber process and one publisher process; echoes the subscriber's summary line.
@@ -96,26 +102,21 @@ pubsub() { # pubs subs qos rate
   echo "$(cat "$work/sub.out") $(sed 's/summary: /pub_/; s/ rate=/ pub_rate=/' "$work/pub.out")"
 }
 
-declare -A R
-for b in $BROKERS; do
-  log "$b: (a) fan-in QoS 0"
-  start_broker "$b"; line=$(pubsub 10 1 0 0); stop_broker
-  R[$b,a0]=$(field rate <<<"$line")
-  log "$b: (a) fan-in QoS 1"
-  start_broker "$b"; line=$(pubsub 10 1 1 0); stop_broker
-  R[$b,a1]=$(field rate <<<"$line"); R[$b,a1sent]=$(field pub_sent <<<"$line"); R[$b,a1recv]=$(field received <<<"$line")
-  log "$b: (b) 20,000 msgs/s"
-  start_broker "$b"; line=$(pubsub 10 1 0 20000); stop_broker
-  R[$b,bp50]=$(field p50_ms <<<"$line"); R[$b,bp99]=$(field p99_ms <<<"$line"); R[$b,brate]=$(field rate <<<"$line")
-  log "$b: (c) fan-out to 100"
-  start_broker "$b"
+# The loads. Each starts its broker, prints one line of key=value figures, and stops it.
+load_fanin() { # qos rate
+  start_broker "$B"; pubsub 10 1 "$1" "$2"; stop_broker
+}
+load_fanout() {
+  start_broker "$B"
   $BENCH sub -p "$PORT" -c 100 -t 'bench/fan' -q 0 -d $((DURATION + 6)) --prefix f- 2>/dev/null >"$work/sub.out" &
-  sp=$!; sleep 3
+  local sp=$!; sleep 3
   $BENCH pub -p "$PORT" -c 1 -t 'bench/fan' -q 0 -s 64 -d "$DURATION" --prefix fp- 2>/dev/null >/dev/null
   wait "$sp" || true; stop_broker
-  R[$b,c]=$(field rate <"$work/sub.out")
-  log "$b: (d) $IDLE idle connections"
-  start_broker "$b"; sleep 1
+  cat "$work/sub.out"
+}
+load_idle() {
+  start_broker "$B"; sleep 1
+  local before after cp
   before=$(rss_kb "$BROKER_PID")
   $BENCH conn -p "$PORT" -c "$IDLE" -d 5 --prefix idle- 2>/dev/null >/dev/null &
   cp=$!
@@ -127,12 +128,38 @@ for b in $BROKERS; do
   sleep 2
   after=$(rss_kb "$BROKER_PID")
   wait "$cp" || true; stop_broker
-  R[$b,d]=$(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN { printf "%.1f", (a - b) / n }')
+  awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN { printf "kb_per_conn=%.1f\n", (a - b) / n }'
+}
+
+# Runs a load REPEAT times; prints the line whose figure KEY is the median.
+median_of() { # key load args...
+  local key=$1; shift
+  local i lines=()
+  for i in $(seq "$REPEAT"); do
+    log "$B: $* (run $i of $REPEAT)"
+    lines+=("$("$@")")
+  done
+  printf '%s\n' "${lines[@]}" | awk -v k="$key" '{ for (i = 1; i <= NF; i++) if ($i ~ "^" k "=") { split($i, kv, "="); print kv[2] "\t" $0 } }' \
+    | sort -g | awk -v n="$REPEAT" '{ rows[NR] = $0 } END { r = rows[int((NR + 1) / 2)]; sub(/^[^\t]*\t/, "", r); print r }'
+}
+
+declare -A R
+for B in $BROKERS; do
+  line=$(median_of rate load_fanin 0 0)
+  R[$B,a0]=$(field rate <<<"$line")
+  line=$(median_of rate load_fanin 1 0)
+  R[$B,a1]=$(field rate <<<"$line"); R[$B,a1sent]=$(field pub_sent <<<"$line"); R[$B,a1recv]=$(field received <<<"$line")
+  line=$(median_of p99_ms load_fanin 0 20000)
+  R[$B,bp50]=$(field p50_ms <<<"$line"); R[$B,bp99]=$(field p99_ms <<<"$line"); R[$B,brate]=$(field rate <<<"$line")
+  line=$(median_of rate load_fanout)
+  R[$B,c]=$(field rate <<<"$line")
+  line=$(median_of kb_per_conn load_idle)
+  R[$B,d]=$(field kb_per_conn <<<"$line")
 done
 
 cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 echo
-echo "Run on $(date -u +%Y-%m-%d), $(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB; ${DURATION}s per load; load tool: weir bench."
+echo "Run on $(date -u +%Y-%m-%d), $(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB; ${DURATION}s per load, median of $REPEAT runs; load tool: weir bench."
 echo
 echo "| broker | (a) QoS 0 msgs/s | (a) QoS 1 msgs/s | (a) QoS 1 sent / received | (b) p50 ms | (b) p99 ms | (b) msgs/s | (c) deliveries/s | (d) KB/conn |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"

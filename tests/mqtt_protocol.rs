@@ -687,3 +687,14 @@ async fn sigterm_disconnects_clients_and_exits() {
         weir.log()
     );
 }
+
+#[tokio::test]
+async fn server_keep_alive_overrides_the_client() {
+    let weir = Weir::start_with("[mqtt]\nserver_keepalive = 1\n");
+    let mut c = connect_packet("told");
+    c.keep_alive = 600;
+    let (mut s, ack) = Raw::connect(weir.tcp, c).await;
+    assert_eq!(ack.server_keepalive_sec, Some(1));
+    // Silent for 1.5 × the server's keep alive, not the client's 600 s.
+    assert_eq!(s.recv_disconnect().await, v5::DisconnectReasonCode::KeepAliveTimeout);
+}

@@ -146,7 +146,7 @@ pub struct MqttConfig {
     pub idle_timeout: u64,
     /// A client is dropped after `keepalive × keepalive_multiplier` seconds of silence.
     pub keepalive_multiplier: f64,
-    /// If set, overrides the client's keep alive and is sent as v5 Server Keep Alive.
+    /// If set, overrides the keep alive of MQTT 5 clients (sent as Server Keep Alive).
     pub server_keepalive: Option<u16>,
     /// Whether QoS 0 messages are queued for offline persistent sessions.
     pub mqueue_store_qos0: bool,

@@ -281,7 +281,9 @@ impl<S: Transport> Connection<S> {
         let kick = session.attach();
         session.state.lock().expiry_interval = expiry;
 
-        let keepalive = cfg.server_keepalive.unwrap_or(connect.keep_alive);
+        // Server Keep Alive exists only in MQTT 5's CONNACK: older clients keep their own.
+        let server_keepalive = cfg.server_keepalive.filter(|_| version.is_v5());
+        let keepalive = server_keepalive.unwrap_or(connect.keep_alive);
         let keepalive_timeout =
             (keepalive > 0).then(|| Duration::from_secs_f64(f64::from(keepalive) * cfg.keepalive_multiplier));
         if let Some(max) = connect.max_packet_size {
@@ -325,7 +327,7 @@ impl<S: Transport> Connection<S> {
             max_packet_size: Some(cfg.max_packet_size),
             assigned_client_id: assigned,
             topic_alias_max: cfg.max_topic_alias,
-            server_keepalive_sec: cfg.server_keepalive,
+            server_keepalive_sec: server_keepalive,
             ..Default::default()
         };
         conn.send(Packet::ConnectAck(Box::new(ack)));
