@@ -11,8 +11,8 @@ use tracing_subscriber::EnvFilter;
 
 /// Weir: an MQTT broker whose messages flow through SQL rules into your databases.
 ///
-/// Start a broker with `weir serve`; with no config file it listens on MQTT 1883,
-/// WebSocket 8083 (/mqtt) and serves the management API on 127.0.0.1:18083.
+/// Start a broker with `weir serve`; with no config file it listens for MQTT on port 1883 and
+/// for MQTT over WebSocket on port 8083 (path /mqtt). `weir bench` load-tests any MQTT broker.
 #[derive(Parser)]
 #[command(name = "weir", version, about, long_about)]
 struct Cli {
@@ -36,9 +36,15 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Load-test an MQTT broker (Weir or any other), in the spirit of emqtt-bench.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = BENCH_EXAMPLES)]
     Bench(bench::BenchCommand),
 }
+
+const BENCH_EXAMPLES: &str = "Examples (run sub and pub in two terminals):
+  weir bench sub -c 1 -t 'bench/#' -q 1 -d 20                  one subscriber, QoS 1
+  weir bench pub -c 10 -t 'bench/%i' -q 1 -s 64 -r 20000 -d 10  10 publishers, 20,000 msgs/s in total
+  weir bench conn -c 10000 -d 30                               10,000 idle connections
+The last line of each run is a `summary:` with key=value figures.";
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -53,12 +53,24 @@ fn open_page(url: &str) -> Browser {
 #[tokio::test]
 async fn mqtt_js_in_chromium_receives_what_a_tcp_client_publishes() {
     let weir = Weir::start();
-    let mut tcp = Raw::client(weir.tcp, "tcp-side").await;
+    for version in [5, 4] {
+        browser_round_trip(&weir, version).await;
+    }
+}
+
+/// Opens the page with MQTT.js speaking `version` (4 = 3.1.1, 5), publishes to it from TCP and
+/// checks what the page reports having received.
+async fn browser_round_trip(weir: &Weir, version: u8) {
+    let mut tcp = Raw::client(weir.tcp, &format!("tcp-side-{version}")).await;
     tcp.send(subscribe(1, "browser/#", QoS::AtLeastOnce)).await;
     assert!(matches!(tcp.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
 
     let page = std::fs::canonicalize("tests/browser/page.html").expect("page");
-    let url = format!("file://{}?url=ws://127.0.0.1:{}/mqtt", page.display(), weir.ws.port());
+    let url = format!(
+        "file://{}?v={version}&url=ws://127.0.0.1:{}/mqtt",
+        page.display(),
+        weir.ws.port()
+    );
     let _browser = open_page(&url);
 
     // Wait for the page to say it is subscribed (Chromium's start can be slow on a busy machine).
