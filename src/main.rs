@@ -2,8 +2,10 @@
 //! arguments, sets up logging and the runtime, and reports errors.
 
 mod bench;
+mod rule;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -38,6 +40,9 @@ enum Command {
     /// Load-test an MQTT broker (Weir or any other), in the spirit of emqtt-bench.
     #[command(subcommand, after_help = BENCH_EXAMPLES)]
     Bench(bench::BenchCommand),
+    /// Work with rule files (EMQX rule SQL) without a running broker.
+    #[command(subcommand)]
+    Rule(rule::RuleCommand),
 }
 
 const BENCH_EXAMPLES: &str = "Examples (run sub and pub in two terminals):
@@ -46,7 +51,7 @@ const BENCH_EXAMPLES: &str = "Examples (run sub and pub in two terminals):
   weir bench conn -c 10000 -d 30                               10,000 idle connections
 The last line of each run is a `summary:` with key=value figures.";
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&cli.log).context("invalid --log filter")?)
@@ -58,8 +63,9 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     match cli.command {
-        Command::Serve { config } => runtime.block_on(serve(config)),
-        Command::Bench(cmd) => runtime.block_on(bench::run(cmd)),
+        Command::Serve { config } => runtime.block_on(serve(config)).map(|()| ExitCode::SUCCESS),
+        Command::Bench(cmd) => runtime.block_on(bench::run(cmd)).map(|()| ExitCode::SUCCESS),
+        Command::Rule(cmd) => rule::run(cmd),
     }
 }
 

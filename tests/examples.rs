@@ -59,3 +59,36 @@ fn help_teaches() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("%i") && text.contains("--rate"), "{text}");
 }
+
+#[test]
+fn rule_check_reports_rules_and_errors_with_position() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("telemetry.sql"),
+        "-- hot sensors\nINSERT INTO warehouse SELECT payload.temp AS t, clientid FROM \"sensors/#\" WHERE payload.temp > 30",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("broken.sql"),
+        "SELECT a FROM \"t\";\nSELECT upper(a FROM \"t\"",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["rule", "check"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("telemetry.sql: rule telemetry -> warehouse"), "{text}");
+    assert!(text.contains("broken.sql:2:16: expected `)`"), "{text}");
+    assert!(text.contains("checked 2 files: 1 rule, 1 error"), "{text}");
+
+    std::fs::remove_file(dir.path().join("broken.sql")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["rule", "check"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}

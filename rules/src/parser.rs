@@ -1,0 +1,516 @@
+//! The grammar of rule files: statements `[INSERT INTO <sink>] SELECT|FOREACH ... FROM ... [WHERE ...]`
+//! separated by `;`, with EMQX's expression syntax. Recursive descent, one function per level of
+//! precedence (low to high: OR, AND, NOT, comparison, `+ -`, `* / div mod`, unary minus).
+
+use crate::ast::*;
+use crate::lexer::{tokenize, Spanned, Tok};
+use crate::ParseError;
+
+/// Words that end an expression or a list, so cannot be a bare (AS-less) alias or a name.
+const RESERVED: &[&str] = &[
+    "select", "foreach", "do", "incase", "from", "where", "as", "and", "or", "not", "in", "case", "when", "then",
+    "else", "end", "div", "mod", "insert", "into", "true", "false",
+];
+
+/// Parses a rule file: zero or more statements separated by `;`.
+pub fn parse_file(sql: &str) -> Result<Vec<Statement>, ParseError> {
+    let mut p = Parser::new(sql)?;
+    let mut statements = Vec::new();
+    loop {
+        while p.eat(&Tok::Semicolon) {}
+        if p.peek() == &Tok::Eof {
+            return Ok(statements);
+        }
+        statements.push(p.statement()?);
+        if !p.eat(&Tok::Semicolon) && p.peek() != &Tok::Eof {
+            return Err(p.error("expected `;` or the end of the file after the statement"));
+        }
+    }
+}
+
+/// Parses exactly one rule (`SELECT ...` or `FOREACH ...`), as the rule tester receives it.
+pub fn parse_rule(sql: &str) -> Result<Rule, ParseError> {
+    let mut p = Parser::new(sql)?;
+    let rule = p.rule()?;
+    p.eat(&Tok::Semicolon);
+    if p.peek() != &Tok::Eof {
+        return Err(p.error("unexpected text after the rule"));
+    }
+    Ok(rule)
+}
+
+struct Parser {
+    toks: Vec<Spanned>,
+    pos: usize,
+}
+
+impl Parser {
+    fn new(sql: &str) -> Result<Parser, ParseError> {
+        Ok(Parser {
+            toks: tokenize(sql)?,
+            pos: 0,
+        })
+    }
+
+    fn peek(&self) -> &Tok {
+        &self.toks[self.pos].tok
+    }
+
+    fn peek_at(&self, ahead: usize) -> &Tok {
+        let i = (self.pos + ahead).min(self.toks.len() - 1);
+        &self.toks[i].tok
+    }
+
+    fn bump(&mut self) -> Tok {
+        let t = self.toks[self.pos].tok.clone();
+        if self.pos < self.toks.len() - 1 {
+            self.pos += 1;
+        }
+        t
+    }
+
+    fn eat(&mut self, t: &Tok) -> bool {
+        if self.peek() == t {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, t: &Tok, what: &str) -> Result<(), ParseError> {
+        if self.eat(t) {
+            Ok(())
+        } else {
+            Err(self.error(&format!("expected {what}")))
+        }
+    }
+
+    fn error(&self, message: &str) -> ParseError {
+        let at = &self.toks[self.pos];
+        let found = match &at.tok {
+            Tok::Eof => "the end of the text".to_string(),
+            other => format!("`{}`", describe(other)),
+        };
+        ParseError {
+            line: at.line,
+            column: at.column,
+            message: format!("{message}, found {found}"),
+        }
+    }
+
+    /// Whether the next token is the unquoted keyword `kw` (case-insensitive).
+    fn at_keyword(&self, kw: &str) -> bool {
+        is_keyword(self.peek(), kw)
+    }
+
+    fn eat_keyword(&mut self, kw: &str) -> bool {
+        if self.at_keyword(kw) {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect_keyword(&mut self, kw: &str) -> Result<(), ParseError> {
+        if self.eat_keyword(kw) {
+            Ok(())
+        } else {
+            Err(self.error(&format!("expected {}", kw.to_uppercase())))
+        }
+    }
+
+    fn statement(&mut self) -> Result<Statement, ParseError> {
+        let (line, column) = (self.toks[self.pos].line, self.toks[self.pos].column);
+        let sink = if self.eat_keyword("insert") {
+            self.expect_keyword("into")?;
+            match self.bump() {
+                Tok::Word { value, .. } => Some(value),
+                _ => {
+                    self.pos -= 1;
+                    return Err(self.error("expected a sink name after INSERT INTO"));
+                }
+            }
+        } else {
+            None
+        };
+        let rule = self.rule()?;
+        Ok(Statement {
+            sink,
+            rule,
+            line,
+            column,
+        })
+    }
+
+    fn rule(&mut self) -> Result<Rule, ParseError> {
+        let projection = if self.eat_keyword("select") {
+            Projection::Select(self.fields()?)
+        } else if self.eat_keyword("foreach") {
+            let bindings = self.fields()?;
+            if bindings.iter().any(|f| matches!(f, Field::All)) {
+                return Err(self.error("FOREACH needs an expression to iterate over, not `*`"));
+            }
+            let each = if self.eat_keyword("do") {
+                self.fields()?
+            } else {
+                Vec::new()
+            };
+            let incase = if self.eat_keyword("incase") {
+                Some(self.expr()?)
+            } else {
+                None
+            };
+            Projection::Foreach { bindings, each, incase }
+        } else {
+            return Err(self.error("expected SELECT or FOREACH"));
+        };
+        self.expect_keyword("from")?;
+        let mut from = vec![self.topic()?];
+        while self.eat(&Tok::Comma) {
+            from.push(self.topic()?);
+        }
+        let filter = if self.eat_keyword("where") {
+            Some(self.expr()?)
+        } else {
+            None
+        };
+        Ok(Rule {
+            projection,
+            from,
+            filter,
+        })
+    }
+
+    fn topic(&mut self) -> Result<String, ParseError> {
+        match self.peek().clone() {
+            Tok::Word { value, quoted: true } | Tok::Str(value) => {
+                self.bump();
+                Ok(value)
+            }
+            _ => Err(self.error("expected a topic in quotes, as \"t/#\" or 't/#'")),
+        }
+    }
+
+    fn fields(&mut self) -> Result<Vec<Field>, ParseError> {
+        let mut fields = vec![self.field()?];
+        while self.eat(&Tok::Comma) {
+            fields.push(self.field()?);
+        }
+        Ok(fields)
+    }
+
+    fn field(&mut self) -> Result<Field, ParseError> {
+        if self.eat(&Tok::Star) {
+            return Ok(Field::All);
+        }
+        let expr = self.expr()?;
+        let alias = if self.eat_keyword("as") || is_name(self.peek()) {
+            Some(self.path()?)
+        } else {
+            None
+        };
+        Ok(Field::Expr { expr, alias })
+    }
+
+    fn path(&mut self) -> Result<Path, ParseError> {
+        match self.peek().clone() {
+            Tok::Word { value, quoted } if quoted || !is_reserved(&value) => {
+                self.bump();
+                self.path_from(value)
+            }
+            _ => Err(self.error("expected a name")),
+        }
+    }
+
+    fn path_from(&mut self, root: String) -> Result<Path, ParseError> {
+        let mut segments = Vec::new();
+        loop {
+            if self.eat(&Tok::Dot) {
+                match self.bump() {
+                    Tok::Word { value, .. } | Tok::Str(value) => segments.push(Segment::Key(value)),
+                    Tok::Number(n) if n.bytes().all(|b| b.is_ascii_digit()) => segments.push(Segment::Key(n)),
+                    _ => {
+                        self.pos -= 1;
+                        return Err(self.error("expected a key after `.`"));
+                    }
+                }
+            } else if self.eat(&Tok::LBracket) {
+                let first = self.expr()?;
+                if self.eat(&Tok::DotDot) {
+                    let last = self.expr()?;
+                    segments.push(Segment::Range(Box::new(first), Box::new(last)));
+                } else {
+                    segments.push(Segment::Index(Box::new(first)));
+                }
+                self.expect(&Tok::RBracket, "`]`")?;
+            } else {
+                return Ok(Path { root, segments });
+            }
+        }
+    }
+
+    fn expr(&mut self) -> Result<Expr, ParseError> {
+        let mut left = self.and()?;
+        while self.eat_keyword("or") {
+            left = Expr::Binary(BinaryOp::Or, Box::new(left), Box::new(self.and()?));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> Result<Expr, ParseError> {
+        let mut left = self.not()?;
+        while self.eat_keyword("and") {
+            left = Expr::Binary(BinaryOp::And, Box::new(left), Box::new(self.not()?));
+        }
+        Ok(left)
+    }
+
+    fn not(&mut self) -> Result<Expr, ParseError> {
+        if self.eat_keyword("not") {
+            return Ok(Expr::Unary(UnaryOp::Not, Box::new(self.not()?)));
+        }
+        self.comparison()
+    }
+
+    fn comparison(&mut self) -> Result<Expr, ParseError> {
+        let left = self.additive()?;
+        let negated = self.at_keyword("not") && is_keyword(self.peek_at(1), "in");
+        if negated || self.at_keyword("in") {
+            if negated {
+                self.bump();
+            }
+            self.bump();
+            self.expect(&Tok::LParen, "`(` after IN")?;
+            let mut list = vec![self.expr()?];
+            while self.eat(&Tok::Comma) {
+                list.push(self.expr()?);
+            }
+            self.expect(&Tok::RParen, "`)` to close the IN list")?;
+            return Ok(Expr::In {
+                expr: Box::new(left),
+                list,
+                negated,
+            });
+        }
+        let op = match self.peek() {
+            Tok::Eq => BinaryOp::Eq,
+            Tok::Ne => BinaryOp::Ne,
+            Tok::Lt => BinaryOp::Lt,
+            Tok::Le => BinaryOp::Le,
+            Tok::Gt => BinaryOp::Gt,
+            Tok::Ge => BinaryOp::Ge,
+            Tok::Match => BinaryOp::TopicMatch,
+            _ => return Ok(left),
+        };
+        self.bump();
+        let right = self.additive()?;
+        Ok(Expr::Binary(op, Box::new(left), Box::new(right)))
+    }
+
+    fn additive(&mut self) -> Result<Expr, ParseError> {
+        let mut left = self.multiplicative()?;
+        loop {
+            let op = match self.peek() {
+                Tok::Plus => BinaryOp::Add,
+                Tok::Minus => BinaryOp::Sub,
+                _ => return Ok(left),
+            };
+            self.bump();
+            left = Expr::Binary(op, Box::new(left), Box::new(self.multiplicative()?));
+        }
+    }
+
+    fn multiplicative(&mut self) -> Result<Expr, ParseError> {
+        let mut left = self.unary()?;
+        loop {
+            let op = match self.peek() {
+                Tok::Star => BinaryOp::Mul,
+                Tok::Slash => BinaryOp::Div,
+                // `div(a, b)` and `mod(a, b)` are calls, handled by `primary`.
+                t if is_keyword(t, "div") && self.peek_at(1) != &Tok::LParen => BinaryOp::IntDiv,
+                t if is_keyword(t, "mod") && self.peek_at(1) != &Tok::LParen => BinaryOp::Mod,
+                _ => return Ok(left),
+            };
+            self.bump();
+            left = Expr::Binary(op, Box::new(left), Box::new(self.unary()?));
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr, ParseError> {
+        if self.eat(&Tok::Minus) {
+            return Ok(Expr::Unary(UnaryOp::Neg, Box::new(self.unary()?)));
+        }
+        self.primary()
+    }
+
+    fn primary(&mut self) -> Result<Expr, ParseError> {
+        match self.peek().clone() {
+            Tok::Number(n) => {
+                self.bump();
+                let lit = if n.bytes().all(|b| b.is_ascii_digit()) {
+                    n.parse().map(Literal::Int).ok()
+                } else {
+                    n.parse().map(Literal::Float).ok()
+                };
+                match lit {
+                    Some(l) => Ok(Expr::Literal(l)),
+                    None => {
+                        self.pos -= 1;
+                        Err(self.error("number out of range"))
+                    }
+                }
+            }
+            Tok::Str(s) => {
+                self.bump();
+                Ok(Expr::Literal(Literal::Str(s)))
+            }
+            Tok::LParen => {
+                self.bump();
+                let e = self.expr()?;
+                self.expect(&Tok::RParen, "`)`")?;
+                Ok(e)
+            }
+            Tok::LBracket => {
+                self.bump();
+                if self.eat(&Tok::RBracket) {
+                    return Ok(Expr::List(Vec::new()));
+                }
+                let first = self.expr()?;
+                if self.eat(&Tok::DotDot) {
+                    let last = self.expr()?;
+                    self.expect(&Tok::RBracket, "`]` to close the range")?;
+                    return Ok(Expr::Range(Box::new(first), Box::new(last)));
+                }
+                let mut items = vec![first];
+                while self.eat(&Tok::Comma) {
+                    items.push(self.expr()?);
+                }
+                self.expect(&Tok::RBracket, "`]` to close the list")?;
+                Ok(Expr::List(items))
+            }
+            Tok::Word { value, quoted } => {
+                if !quoted && value.eq_ignore_ascii_case("true") {
+                    self.bump();
+                    return Ok(Expr::Literal(Literal::Bool(true)));
+                }
+                if !quoted && value.eq_ignore_ascii_case("false") {
+                    self.bump();
+                    return Ok(Expr::Literal(Literal::Bool(false)));
+                }
+                if !quoted && value.eq_ignore_ascii_case("case") {
+                    self.bump();
+                    return self.case();
+                }
+                if !quoted && self.peek_at(1) == &Tok::LParen {
+                    self.bump();
+                    return self.call(None, value);
+                }
+                // `Module.func(args)`
+                if !quoted && self.peek_at(1) == &Tok::Dot && self.peek_at(3) == &Tok::LParen {
+                    if let Tok::Word { value: func, .. } = self.peek_at(2).clone() {
+                        self.bump();
+                        self.bump();
+                        self.bump();
+                        return self.call(Some(value), func);
+                    }
+                }
+                if !quoted && is_reserved(&value) {
+                    return Err(self.error("expected an expression"));
+                }
+                self.bump();
+                Ok(Expr::Path(self.path_from(value)?))
+            }
+            _ => Err(self.error("expected an expression")),
+        }
+    }
+
+    /// After the function name; the next token is `(`.
+    fn call(&mut self, module: Option<String>, name: String) -> Result<Expr, ParseError> {
+        self.expect(&Tok::LParen, "`(`")?;
+        let mut args = Vec::new();
+        if !self.eat(&Tok::RParen) {
+            args.push(self.expr()?);
+            while self.eat(&Tok::Comma) {
+                args.push(self.expr()?);
+            }
+            self.expect(&Tok::RParen, "`)` to close the arguments")?;
+        }
+        Ok(Expr::Call { module, name, args })
+    }
+
+    /// After `CASE`.
+    fn case(&mut self) -> Result<Expr, ParseError> {
+        let operand = if self.at_keyword("when") {
+            None
+        } else {
+            Some(Box::new(self.expr()?))
+        };
+        let mut branches = Vec::new();
+        while self.eat_keyword("when") {
+            let cond = self.expr()?;
+            self.expect_keyword("then")?;
+            branches.push((cond, self.expr()?));
+        }
+        if branches.is_empty() {
+            return Err(self.error("expected WHEN"));
+        }
+        let otherwise = if self.eat_keyword("else") {
+            Some(Box::new(self.expr()?))
+        } else {
+            None
+        };
+        self.expect_keyword("end")?;
+        Ok(Expr::Case {
+            operand,
+            branches,
+            otherwise,
+        })
+    }
+}
+
+fn is_reserved(word: &str) -> bool {
+    RESERVED.iter().any(|k| k.eq_ignore_ascii_case(word))
+}
+
+fn is_keyword(t: &Tok, kw: &str) -> bool {
+    matches!(t, Tok::Word { value, quoted: false } if value.eq_ignore_ascii_case(kw))
+}
+
+/// A token that can start an AS-less alias.
+fn is_name(t: &Tok) -> bool {
+    match t {
+        Tok::Word { quoted: true, .. } => true,
+        Tok::Word { value, quoted: false } => !is_reserved(value),
+        _ => false,
+    }
+}
+
+fn describe(t: &Tok) -> String {
+    match t {
+        Tok::Word { value, quoted: true } => format!("\"{value}\""),
+        Tok::Word { value, .. } | Tok::Number(value) | Tok::Other(value) => value.clone(),
+        Tok::Str(s) => format!("'{s}'"),
+        Tok::Comma => ",".into(),
+        Tok::LParen => "(".into(),
+        Tok::RParen => ")".into(),
+        Tok::LBracket => "[".into(),
+        Tok::RBracket => "]".into(),
+        Tok::Dot => ".".into(),
+        Tok::DotDot => "..".into(),
+        Tok::Star => "*".into(),
+        Tok::Plus => "+".into(),
+        Tok::Minus => "-".into(),
+        Tok::Slash => "/".into(),
+        Tok::Eq => "=".into(),
+        Tok::Ne => "!=".into(),
+        Tok::Lt => "<".into(),
+        Tok::Le => "<=".into(),
+        Tok::Gt => ">".into(),
+        Tok::Ge => ">=".into(),
+        Tok::Match => "=~".into(),
+        Tok::Semicolon => ";".into(),
+        Tok::Eof => "end".into(),
+    }
+}
