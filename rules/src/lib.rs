@@ -5,13 +5,17 @@
 //! - [`parser`]: the grammar of rule files ([`parse_file`]) and of single rules ([`parse_rule`]).
 //! - [`ast`]: what they produce.
 //! - [`files`]: the rules directory: `*.sql` files, rule ids derived from file names.
-//!
-//! Evaluation (EMQX's semantics, compiled onto DataFusion) is the next part of issue 3.
+//! - [`value`], [`ops`], [`path`]: EMQX's value semantics (`undefined`, coercion, term order,
+//!   paths with lazy JSON decoding, nested `AS` assignment), as pure functions on single values:
+//!   the building blocks that rule evaluation (compiled onto DataFusion, next) calls.
 
 pub mod ast;
 pub mod files;
 mod lexer;
+pub mod ops;
 mod parser;
+pub mod path;
+pub mod value;
 
 pub use parser::{parse_file, parse_rule};
 
@@ -22,6 +26,24 @@ pub struct ParseError {
     pub line: u64,
     pub column: u64,
     pub message: String,
+}
+
+/// Why evaluating a rule failed for one message (EMQX counts these as `failed.exception`; the
+/// rule goes on with the next message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    #[error("the payload is not valid JSON")]
+    DecodeJson,
+    #[error("a range [a..b] was applied to a value that is not a list")]
+    RangeOnNonList,
+    #[error("bad argument: {0}")]
+    BadArgument(String),
+    #[error("division by zero")]
+    DivisionByZero,
+    #[error("integer overflow")]
+    Overflow,
+    #[error(transparent)]
+    NotJson(#[from] value::NotJson),
 }
 
 #[cfg(test)]
