@@ -5,12 +5,14 @@
 //! - [`parser`]: the grammar of rule files ([`parse_file`]) and of single rules ([`parse_rule`]).
 //! - [`ast`]: what they produce.
 //! - [`files`]: the rules directory: `*.sql` files, rule ids derived from file names.
+//! - [`functions`]: the built-in function catalogue, by name.
 //! - [`value`], [`ops`], [`path`]: EMQX's value semantics (`undefined`, coercion, term order,
 //!   paths with lazy JSON decoding, nested `AS` assignment), as pure functions on single values:
 //!   the building blocks that rule evaluation (compiled onto DataFusion, next) calls.
 
 pub mod ast;
 pub mod files;
+pub mod functions;
 mod lexer;
 pub mod ops;
 mod parser;
@@ -44,6 +46,8 @@ pub enum EvalError {
     Overflow,
     #[error(transparent)]
     NotJson(#[from] value::NotJson),
+    #[error("function {0}() is not supported")]
+    UnknownFunction(String),
 }
 
 #[cfg(test)]

@@ -1,0 +1,120 @@
+//! EMQX's built-in rule functions (emqx-5.md, section 2.5), each a plain function on values.
+//! Names are case-sensitive, as in EMQX. A wrong argument is an [`EvalError`]: the rule fails
+//! for that message, it never returns a made-up value.
+//!
+//! One file per family: [`logic`] (null handling and type tests), [`math`], [`convert`],
+//! [`strings`], [`collections`] (maps and arrays), [`bits`].
+
+mod bits;
+mod collections;
+mod convert;
+mod logic;
+mod math;
+mod strings;
+
+use crate::value::Value;
+use crate::EvalError;
+
+/// A built-in function: its name, how many arguments it takes, and its body.
+#[derive(Debug, Clone, Copy)]
+pub struct Function {
+    pub name: &'static str,
+    pub min_args: usize,
+    /// `usize::MAX` for "any number".
+    pub max_args: usize,
+    pub call: fn(&[Value]) -> Result<Value, EvalError>,
+}
+
+/// Every family's table.
+const FAMILIES: &[&[Function]] = &[
+    logic::FUNCTIONS,
+    math::FUNCTIONS,
+    convert::FUNCTIONS,
+    strings::FUNCTIONS,
+    collections::FUNCTIONS,
+    bits::FUNCTIONS,
+];
+
+/// Every function Weir implements.
+pub fn all() -> impl Iterator<Item = &'static Function> {
+    FAMILIES.iter().copied().flatten()
+}
+
+/// The function called `name`, if EMQX has one by that name that Weir implements.
+pub fn lookup(name: &str) -> Option<&'static Function> {
+    all().find(|f| f.name == name)
+}
+
+/// Calls `name` with `args`, checking the number of arguments.
+pub fn call(name: &str, args: &[Value]) -> Result<Value, EvalError> {
+    let f = lookup(name).ok_or_else(|| EvalError::UnknownFunction(name.to_string()))?;
+    if args.len() < f.min_args || args.len() > f.max_args {
+        return Err(EvalError::BadArgument(format!(
+            "{name}() takes {}, got {}",
+            arity(f),
+            args.len()
+        )));
+    }
+    (f.call)(args)
+}
+
+fn arity(f: &Function) -> String {
+    match (f.min_args, f.max_args) {
+        (a, b) if a == b => format!("{a} argument{}", if a == 1 { "" } else { "s" }),
+        (a, usize::MAX) => format!("at least {a} arguments"),
+        (a, b) => format!("{a} to {b} arguments"),
+    }
+}
+
+/// An error for an argument of the wrong kind.
+fn bad(function: &str, v: &Value) -> EvalError {
+    EvalError::BadArgument(format!("{function}() cannot take {}", crate::ops::kind(v)))
+}
+
+/// The text of a string argument.
+fn text<'a>(function: &str, v: &'a Value) -> Result<&'a str, EvalError> {
+    match v {
+        Value::Str(s) => Ok(s),
+        other => Err(bad(function, other)),
+    }
+}
+
+/// An integer argument.
+fn integer(function: &str, v: &Value) -> Result<i64, EvalError> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        other => Err(bad(function, other)),
+    }
+}
+
+/// A numeric argument, as a float.
+fn number(function: &str, v: &Value) -> Result<f64, EvalError> {
+    match v {
+        Value::Int(i) => Ok(*i as f64),
+        Value::Float(f) => Ok(*f),
+        other => Err(bad(function, other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_case_sensitive() {
+        let all: Vec<&str> = super::all().map(|f| f.name).collect();
+        let mut sorted = all.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), all.len(), "a function is registered twice");
+        assert!(lookup("upper").is_some());
+        assert!(lookup("UPPER").is_none());
+    }
+
+    #[test]
+    fn arity_and_unknown_names_are_errors() {
+        assert!(matches!(call("nope", &[]), Err(EvalError::UnknownFunction(_))));
+        let e = call("upper", &[]).unwrap_err().to_string();
+        assert!(e.contains("upper() takes 1 argument, got 0"), "{e}");
+    }
+}
