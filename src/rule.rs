@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 use weir_rules::files::{load_dir, RuleFile};
+use weir_rules::tester::{test_rule, TestOutcome};
+use weir_rules::value::Value;
 
 #[derive(Subcommand)]
 pub enum RuleCommand {
@@ -18,12 +20,62 @@ pub enum RuleCommand {
         #[arg(default_value = "sql")]
         dir: PathBuf,
     },
+    /// Run a rule on a made-up message, as EMQX's rule tester (POST /api/v5/rule_test) does.
+    ///
+    /// The context is a JSON object of message columns over EMQX's defaults (topic "t/a",
+    /// clientid "c_emqx", username "u_emqx", qos 1, payload {"msg": "hello"}). Prints the output
+    /// (an object, or an array for FOREACH) and exits 0; prints
+    /// {"code":"NOT_MATCH","message":"SQL Not Match"} and exits 1 when the topic does not match
+    /// FROM or WHERE is false; prints {"code":"BAD_REQUEST","message":...} and exits 2 when the
+    /// SQL is invalid or the rule fails on the message.
+    #[command(
+        after_help = "Example:\n  weir rule test --sql 'SELECT payload.msg AS msg FROM \"t/#\"' --context '{\"payload\": \"{\\\"msg\\\": \\\"hi\\\"}\"}'"
+    )]
+    Test {
+        /// The rule, e.g. SELECT payload.temp AS t FROM "sensors/#" WHERE payload.temp > 30
+        #[arg(long)]
+        sql: String,
+        /// Message columns as a JSON object, e.g. {"topic": "sensors/1", "payload": "{\"temp\": 31}"}
+        #[arg(long, default_value = "{}")]
+        context: String,
+    },
 }
 
 pub fn run(cmd: RuleCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         RuleCommand::Check { dir } => check(&dir),
+        RuleCommand::Test { sql, context } => test(&sql, &context),
     }
+}
+
+fn test(sql: &str, context: &str) -> anyhow::Result<ExitCode> {
+    let reply = |code: &str, message: &str| {
+        let body = Value::Map(
+            [("code", code), ("message", message)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), Value::Str(v.to_string())))
+                .collect(),
+        );
+        body.to_json().unwrap_or_default()
+    };
+    let Some(context) = Value::from_json(context.as_bytes()) else {
+        println!("{}", reply("BAD_REQUEST", "--context is not valid JSON"));
+        return Ok(ExitCode::from(2));
+    };
+    Ok(match test_rule(sql, &context) {
+        TestOutcome::Output(v) => {
+            println!("{}", v.to_json()?);
+            ExitCode::SUCCESS
+        }
+        TestOutcome::NotMatch => {
+            println!("{}", reply("NOT_MATCH", "SQL Not Match"));
+            ExitCode::from(1)
+        }
+        TestOutcome::BadRequest(message) => {
+            println!("{}", reply("BAD_REQUEST", &message));
+            ExitCode::from(2)
+        }
+    })
 }
 
 fn check(dir: &Path) -> anyhow::Result<ExitCode> {

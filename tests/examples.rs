@@ -92,3 +92,38 @@ fn rule_check_reports_rules_and_errors_with_position() {
         .unwrap();
     assert!(out.status.success());
 }
+
+#[test]
+fn rule_test_answers_like_emqx_rule_tester() {
+    let run = |sql: &str, context: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["rule", "test", "--sql", sql, "--context", context])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )
+    };
+    let (code, out) = run(
+        r#"SELECT payload.msg as msg, clientid FROM "t/#""#,
+        r#"{"payload": "{\"msg\": \"hi\"}", "clientid": "dev1"}"#,
+    );
+    assert_eq!((code, out.as_str()), (Some(0), r#"{"clientid":"dev1","msg":"hi"}"#));
+    let (code, out) = run(
+        r#"FOREACH payload.l as x DO x * 2 AS d FROM "t/#""#,
+        r#"{"payload": "{\"l\": [1, 2]}"}"#,
+    );
+    assert_eq!((code, out.as_str()), (Some(0), r#"[{"d":2},{"d":4}]"#));
+    let (code, out) = run(r#"SELECT * FROM "other/#""#, "{}");
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(1), r#"{"code":"NOT_MATCH","message":"SQL Not Match"}"#)
+    );
+    let (code, out) = run("SELECT FROM", "{}");
+    assert_eq!(code, Some(2));
+    assert!(
+        out.contains(r#""code":"BAD_REQUEST""#) && out.contains("line 1"),
+        "{out}"
+    );
+}

@@ -99,23 +99,8 @@ pub fn parse_subscription(raw: &str) -> Result<ParsedFilter<'_>, TopicError> {
     Ok(parsed)
 }
 
-/// Whether `filter` matches `topic`; a leading wildcard never matches a `$` topic.
-pub fn matches(filter: &str, topic: &str) -> bool {
-    if topic.starts_with('$') && filter.starts_with(['+', '#']) {
-        return false;
-    }
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
+/// Whether `filter` matches `topic`: one implementation for the broker and the rules' `=~`.
+pub use weir_rules::topic::matches;
 
 #[cfg(test)]
 mod tests {

@@ -5,18 +5,24 @@
 //! - [`parser`]: the grammar of rule files ([`parse_file`]) and of single rules ([`parse_rule`]).
 //! - [`ast`]: what they produce.
 //! - [`files`]: the rules directory: `*.sql` files, rule ids derived from file names.
+//! - [`eval`]: a rule run on one message: SELECT, WHERE, FOREACH/DO/INCASE.
 //! - [`functions`]: the built-in function catalogue, by name.
+//! - [`tester`]: EMQX's rule tester (a rule on a made-up message), for the CLI and the API.
+//! - [`topic`]: topic-filter matching (`=~`, FROM), shared with the broker.
 //! - [`value`], [`ops`], [`path`]: EMQX's value semantics (`undefined`, coercion, term order,
 //!   paths with lazy JSON decoding, nested `AS` assignment), as pure functions on single values:
 //!   the building blocks that rule evaluation (compiled onto DataFusion, next) calls.
 
 pub mod ast;
+pub mod eval;
 pub mod files;
 pub mod functions;
 mod lexer;
 pub mod ops;
 mod parser;
 pub mod path;
+pub mod tester;
+pub mod topic;
 pub mod value;
 
 pub use parser::{parse_file, parse_rule};

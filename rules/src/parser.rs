@@ -339,6 +339,9 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
+        if self.eat(&Tok::Plus) {
+            return self.unary();
+        }
         if self.eat(&Tok::Minus) {
             return Ok(Expr::Unary(UnaryOp::Neg, Box::new(self.unary()?)));
         }

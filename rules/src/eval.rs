@@ -1,0 +1,328 @@
+//! Running a parsed rule on one message, with EMQX's semantics (rule SQL spec, sections 5 to 7):
+//! SELECT fields left to right into an output map whose aliases later fields and WHERE can
+//! read; FOREACH bindings, per-element INCASE and DO. This is the per-message core that the
+//! batch engine calls.
+
+use std::collections::BTreeMap;
+
+use crate::ast::{BinaryOp, Expr, Field, Literal, Path, Projection, Rule, Segment, UnaryOp};
+use crate::path::{self, Step};
+use crate::value::Value;
+use crate::{functions, ops, EvalError};
+
+/// The columns of one input message (`clientid`, `topic`, `payload` raw, ...).
+pub type Columns = BTreeMap<String, Value>;
+
+/// What a rule made of a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// WHERE was false: no output (EMQX counts it as `failed.no_result`).
+    NoMatch,
+    /// A SELECT's output map.
+    Row(Value),
+    /// A FOREACH's outputs, one per element kept (possibly none).
+    Rows(Vec<Value>),
+}
+
+/// Runs `rule` on a message whose FROM already matched.
+pub fn evaluate(rule: &Rule, columns: &Columns) -> Result<Outcome, EvalError> {
+    match &rule.projection {
+        Projection::Select(fields) => {
+            let out = select(fields, &[columns])?;
+            let Value::Map(selected) = &out else { unreachable_map() };
+            if !condition(rule.filter.as_ref(), &[selected, columns])? {
+                return Ok(Outcome::NoMatch);
+            }
+            Ok(Outcome::Row(out))
+        }
+        Projection::Foreach { bindings, each, incase } => {
+            let (collection_expr, aliases_exprs) = bindings.split_last().ok_or_else(no_collection)?;
+            let mut aliases = Columns::new();
+            for field in aliases_exprs {
+                let Field::Expr { expr, alias } = field else {
+                    return Err(no_collection());
+                };
+                let v = eval(expr, &[&aliases, columns])?;
+                let name = alias.as_ref().map_or_else(|| "item".to_string(), |p| p.root.clone());
+                aliases.insert(name, v);
+            }
+            let Field::Expr { expr, alias } = collection_expr else {
+                return Err(no_collection());
+            };
+            let element_name = alias.as_ref().map_or("item", |p| p.root.as_str());
+            let collection = eval(expr, &[&aliases, columns])?;
+            if !condition(rule.filter.as_ref(), &[&aliases, columns])? {
+                return Ok(Outcome::NoMatch);
+            }
+            let Value::List(elements) = collection else {
+                return Ok(Outcome::Rows(Vec::new()));
+            };
+            let mut rows = Vec::new();
+            for element in elements {
+                let mut scope = aliases.clone();
+                scope.insert(element_name.to_string(), element);
+                if !condition(incase.as_ref(), &[&scope, columns])? {
+                    continue;
+                }
+                rows.push(if each.is_empty() {
+                    let mut all = columns.clone();
+                    all.extend(scope);
+                    Value::Map(all)
+                } else {
+                    select(each, &[&scope, columns])?
+                });
+            }
+            Ok(Outcome::Rows(rows))
+        }
+    }
+}
+
+fn no_collection() -> EvalError {
+    EvalError::BadArgument("FOREACH needs an expression to iterate over".into())
+}
+
+fn unreachable_map() -> ! {
+    unreachable!("select() always returns a map")
+}
+
+/// A WHERE or INCASE: absent means true; only `true` passes.
+fn condition(cond: Option<&Expr>, scope: &[&Columns]) -> Result<bool, EvalError> {
+    match cond {
+        None => Ok(true),
+        Some(e) => Ok(matches!(eval(e, scope)?, Value::Bool(true))),
+    }
+}
+
+/// A SELECT (or DO) list: each field evaluated with the output so far in scope, then stored
+/// under its alias, its own path, or a generated key.
+fn select(fields: &[Field], scope: &[&Columns]) -> Result<Value, EvalError> {
+    let mut out = Value::Map(Columns::new());
+    for (index, field) in fields.iter().enumerate() {
+        let Field::Expr { expr, alias } = field else {
+            // `*`: every column, the payload raw.
+            if let (Value::Map(m), Some(columns)) = (&mut out, scope.last()) {
+                m.extend(columns.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            continue;
+        };
+        let value = {
+            let Value::Map(selected) = &out else { unreachable_map() };
+            let mut layers = Vec::with_capacity(scope.len() + 1);
+            layers.push(selected);
+            layers.extend_from_slice(scope);
+            eval(expr, &layers)?
+        };
+        let target = match (alias, expr) {
+            (Some(p), _) => Some(p),
+            (None, Expr::Path(p)) if !p.segments.iter().any(|s| matches!(s, Segment::Range(..))) => Some(p),
+            _ => None,
+        };
+        match target {
+            Some(p) => {
+                // An AS path into a selected raw payload decodes it first, keeping its siblings.
+                if p.root == "payload" && !p.segments.is_empty() {
+                    if let Value::Map(m) = &mut out {
+                        if let Some(decoded) = m.get("payload").and_then(Value::as_bytes).and_then(Value::from_json) {
+                            m.insert("payload".into(), decoded);
+                        }
+                    }
+                }
+                let steps = assignment_steps(p, scope)?;
+                path::put(&mut out, &steps, value);
+            }
+            None => {
+                let key = match expr {
+                    Expr::Literal(Literal::Str(s)) => s.clone(),
+                    _ => format!("_v_{}_{index}", expr_kind(expr)),
+                };
+                if let Value::Map(m) = &mut out {
+                    m.insert(key, value);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A short name for generated output keys of unaliased expressions (EMQX's are random; always
+/// alias such fields).
+fn expr_kind(e: &Expr) -> &'static str {
+    match e {
+        Expr::Literal(_) => "const",
+        Expr::Path(_) => "path",
+        Expr::Call { .. } => "call",
+        Expr::Unary(..) | Expr::Binary(..) => "expr",
+        Expr::In { .. } => "in",
+        Expr::Case { .. } => "case",
+        Expr::List(_) | Expr::Range(..) => "list",
+    }
+}
+
+/// The steps of an AS target, root included; `[-0]` means append.
+fn assignment_steps<'p>(p: &'p Path, scope: &[&Columns]) -> Result<Vec<Step<'p>>, EvalError> {
+    let mut steps = vec![Step::Key(&p.root)];
+    for seg in &p.segments {
+        steps.push(match seg {
+            Segment::Key(k) => Step::Key(k),
+            Segment::Index(e) if is_negative_zero(e) => Step::Append,
+            Segment::Index(e) => Step::Index(index_value(e, scope)?),
+            Segment::Range(..) => return Err(EvalError::BadArgument("a range cannot be assigned to".into())),
+        });
+    }
+    Ok(steps)
+}
+
+fn is_negative_zero(e: &Expr) -> bool {
+    matches!(e, Expr::Unary(UnaryOp::Neg, inner) if **inner == Expr::Literal(Literal::Int(0)))
+}
+
+fn index_value(e: &Expr, scope: &[&Columns]) -> Result<i64, EvalError> {
+    match eval(e, scope)? {
+        Value::Int(i) => Ok(i),
+        other => Err(EvalError::BadArgument(format!(
+            "an index must be an integer, got {}",
+            ops::kind(&other)
+        ))),
+    }
+}
+
+/// The value of a name: the first scope layer that has it, else `undefined`.
+fn lookup(name: &str, scope: &[&Columns]) -> Value {
+    scope
+        .iter()
+        .find_map(|layer| layer.get(name))
+        .cloned()
+        .unwrap_or(Value::Undefined)
+}
+
+/// Evaluates an expression against the layers of `scope`, innermost first.
+pub fn eval(e: &Expr, scope: &[&Columns]) -> Result<Value, EvalError> {
+    Ok(match e {
+        Expr::Literal(l) => match l {
+            Literal::Int(i) => Value::Int(*i),
+            Literal::Float(f) => Value::Float(*f),
+            Literal::Str(s) => Value::Str(s.clone()),
+            Literal::Bool(b) => Value::Bool(*b),
+        },
+        Expr::Path(p) => {
+            let root = lookup(&p.root, scope);
+            let mut steps = Vec::with_capacity(p.segments.len());
+            for seg in &p.segments {
+                steps.push(match seg {
+                    Segment::Key(k) => Step::Key(k),
+                    Segment::Index(i) => Step::Index(index_value(i, scope)?),
+                    Segment::Range(a, b) => Step::Range(index_value(a, scope)?, index_value(b, scope)?),
+                });
+            }
+            // Only the payload itself must be JSON when a path goes into it.
+            path::get(&root, &steps, p.root == "payload")?
+        }
+        Expr::Call {
+            module: Some(m), name, ..
+        } => return Err(EvalError::UnknownFunction(format!("{m}.{name}"))),
+        Expr::Call {
+            module: None,
+            name,
+            args,
+        } => {
+            let values = args.iter().map(|a| eval(a, scope)).collect::<Result<Vec<_>, _>>()?;
+            match context_function(name, &values, scope) {
+                Some(v) => v?,
+                None => functions::call(name, &values)?,
+            }
+        }
+        Expr::Unary(UnaryOp::Neg, inner) => ops::negate(&eval(inner, scope)?)?,
+        Expr::Unary(UnaryOp::Not, inner) => Value::Bool(ops::not(&eval(inner, scope)?)),
+        Expr::Binary(BinaryOp::And, l, r) => {
+            Value::Bool(ops::truth(&eval(l, scope)?)? && ops::truth(&eval(r, scope)?)?)
+        }
+        Expr::Binary(BinaryOp::Or, l, r) => Value::Bool(ops::truth(&eval(l, scope)?)? || ops::truth(&eval(r, scope)?)?),
+        Expr::Binary(BinaryOp::TopicMatch, l, r) => {
+            let (topic, filter) = (eval(l, scope)?, eval(r, scope)?);
+            match (&topic, &filter) {
+                (Value::Str(t), Value::Str(f)) => Value::Bool(crate::topic::matches(f, t)),
+                _ => Value::Bool(false),
+            }
+        }
+        Expr::Binary(
+            op @ (BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge),
+            l,
+            r,
+        ) => Value::Bool(ops::compare(*op, &eval(l, scope)?, &eval(r, scope)?)?),
+        Expr::Binary(op, l, r) => ops::arithmetic(*op, &eval(l, scope)?, &eval(r, scope)?)?,
+        Expr::In { expr, list, negated } => {
+            let v = eval(expr, scope)?;
+            let mut found = false;
+            for item in list {
+                if ops::exactly_equal(&v, &eval(item, scope)?) {
+                    found = true;
+                    break;
+                }
+            }
+            Value::Bool(found != *negated)
+        }
+        Expr::Case {
+            operand,
+            branches,
+            otherwise,
+        } => {
+            let subject = operand.as_ref().map(|o| eval(o, scope)).transpose()?;
+            for (when, then) in branches {
+                let w = eval(when, scope)?;
+                let hit = match &subject {
+                    Some(s) => ops::exactly_equal(s, &w),
+                    None => matches!(w, Value::Bool(true)),
+                };
+                if hit {
+                    return eval(then, scope);
+                }
+            }
+            match otherwise {
+                Some(o) => eval(o, scope)?,
+                None => Value::Undefined,
+            }
+        }
+        Expr::List(items) => Value::List(items.iter().map(|i| eval(i, scope)).collect::<Result<_, _>>()?),
+        Expr::Range(a, b) => {
+            let (from, to) = (index_value(a, scope)?, index_value(b, scope)?);
+            if to.saturating_sub(from) > 1_000_000 {
+                return Err(EvalError::BadArgument("range literal too large".into()));
+            }
+            Value::List((from..=to).map(Value::Int).collect())
+        }
+    })
+}
+
+/// Functions that read the message itself: `topic()`, `topic(n)`, `clientid()`, `payload()`,
+/// `payload('a.b')`, ...; `None` for every other name.
+fn context_function(name: &str, args: &[Value], scope: &[&Columns]) -> Option<Result<Value, EvalError>> {
+    let column = match (name, args) {
+        ("topic", []) => "topic",
+        ("topic", [Value::Int(n)]) => {
+            let topic = lookup("topic", scope);
+            let level = match &topic {
+                Value::Str(t) => usize::try_from(*n)
+                    .ok()
+                    .and_then(|n| n.checked_sub(1))
+                    .and_then(|i| t.split('/').nth(i))
+                    .map_or(Value::Undefined, |l| Value::Str(l.to_string())),
+                _ => Value::Undefined,
+            };
+            return Some(Ok(level));
+        }
+        ("payload", [Value::Str(p)]) => {
+            let keys: Vec<&str> = p.split('.').collect();
+            let steps: Vec<Step> = keys.iter().map(|k| Step::Key(k)).collect();
+            return Some(path::get(&lookup("payload", scope), &steps, true));
+        }
+        ("clientid" | "username" | "payload" | "qos" | "flags", []) => name,
+        ("msgid", []) => "id",
+        ("clientip" | "peerhost", []) => "peerhost",
+        ("flag", [Value::Str(f)]) => {
+            let steps = [Step::Key(f.as_str())];
+            return Some(path::get(&lookup("flags", scope), &steps, false));
+        }
+        _ => return None,
+    };
+    Some(Ok(lookup(column, scope)))
+}
