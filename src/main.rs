@@ -14,7 +14,9 @@ use tracing_subscriber::EnvFilter;
 /// Weir: an MQTT broker whose messages flow through SQL rules into your databases.
 ///
 /// Start a broker with `weir serve`; with no config file it listens for MQTT on port 1883 and
-/// for MQTT over WebSocket on port 8083 (path /mqtt). `weir bench` load-tests any MQTT broker.
+/// for MQTT over WebSocket on port 8083 (path /mqtt), serves the management API on
+/// 127.0.0.1:18083 and runs the rules of ./sql. `weir rule` checks and tests rules;
+/// `weir bench` load-tests any MQTT broker.
 #[derive(Parser)]
 #[command(name = "weir", version, about, long_about)]
 struct Cli {

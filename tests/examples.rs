@@ -18,7 +18,7 @@ async fn example_config_starts_a_working_broker() {
         ("WEIR_API__ENABLE", "false".to_string()),
         ("WEIR_DATA_DIR", dir.path().join("data").display().to_string()),
     ];
-    let weir = Weir::spawn(dir, Path::new("examples/weir.toml"), &env);
+    let weir = Weir::spawn(dir, Path::new("examples/weir.toml"), &env, false);
     let mut s = Raw::client(weir.tcp, "ex-sub").await;
     s.send(subscribe(1, "ex/#", QoS::AtMostOnce)).await;
     assert!(matches!(s.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
@@ -126,4 +126,15 @@ fn rule_test_answers_like_emqx_rule_tester() {
         out.contains(r#""code":"BAD_REQUEST""#) && out.contains("line 1"),
         "{out}"
     );
+}
+
+#[test]
+fn shipped_rules_check_clean() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["rule", "check", "sql"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("rule hot_readings"), "{text}");
 }

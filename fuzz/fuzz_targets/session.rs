@@ -26,7 +26,7 @@ fn broker() -> Arc<Broker> {
         .get_or_init(|| {
             let mut config = Config::default();
             config.mqtt.idle_timeout = 1;
-            Broker::new(config)
+            Broker::new(config, None)
         })
         .clone()
 }

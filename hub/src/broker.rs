@@ -14,6 +14,7 @@ use crate::message::{ClientId, Delivery, Message};
 use crate::metrics::Metrics;
 use crate::retain::RetainStore;
 use crate::router::Router;
+use crate::rule_engine::RuleEngine;
 use crate::session::{Enqueued, Inflight, Kick, Session};
 use crate::topic;
 
@@ -30,6 +31,8 @@ pub struct Broker {
     pub router: Router,
     pub retained: RetainStore,
     pub metrics: Metrics,
+    /// The rules of `rules_dir`, fed every published message; `None` runs without rules.
+    pub rules: Option<Arc<RuleEngine>>,
     /// Live and offline-but-unexpired sessions, by client id.
     sessions: Mutex<HashMap<ClientId, Arc<Session>>>,
     /// Serialises session opening, so that two CONNECTs with one client id cannot both win.
@@ -39,12 +42,13 @@ pub struct Broker {
 }
 
 impl Broker {
-    pub fn new(config: Config) -> Arc<Broker> {
+    pub fn new(config: Config, rules: Option<Arc<RuleEngine>>) -> Arc<Broker> {
         Arc::new(Broker {
             config,
             router: Router::default(),
             retained: RetainStore::default(),
             metrics: Metrics::default(),
+            rules,
             sessions: Mutex::new(HashMap::new()),
             connect_lock: tokio::sync::Mutex::new(()),
             next_uid: AtomicU64::new(1),
@@ -68,6 +72,9 @@ impl Broker {
     fn route(&self, msg: Arc<Message>, mut congested: Option<&mut Vec<Arc<Session>>>) -> usize {
         if msg.retain {
             self.retained.set(&msg);
+        }
+        if let Some(rules) = &self.rules {
+            rules.offer(&msg);
         }
         let mut matched = 0;
         self.router.route(&msg, |session, delivery| {

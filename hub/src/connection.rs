@@ -970,7 +970,7 @@ mod tests {
     /// Every connection's task stores this future; idle memory per connection depends on it.
     #[test]
     fn connection_task_stays_small() {
-        let broker = crate::broker::Broker::new(crate::Config::default());
+        let broker = crate::broker::Broker::new(crate::Config::default(), None);
         let (a, _b) = tokio::io::duplex(16);
         let fut = super::serve(broker, a, "127.0.0.1:1".parse().expect("addr"));
         let size = std::mem::size_of_val(&fut);

@@ -8,11 +8,15 @@
 //! - A PUBLISH becomes a [`message::Message`] and goes to [`broker::Broker::publish`], which
 //!   stores it in [`retain`] if retained and asks the [`router`] (a topic [`router::trie`]) for
 //!   the matching subscriptions; each gets a [`message::Delivery`] in its session's mailbox.
+//! - [`rule_engine`] gets every published message whose topic a rule's FROM matches, and runs
+//!   the rules of `rules_dir` on them in batches, off the MQTT path.
 //! - The connection owning a session drains its mailbox onto the socket within the inflight
 //!   window; sessions outlive connections until they expire.
-//! - [`sys`] publishes `$SYS` topics; [`metrics`] counts; [`config`] is `weir.toml`;
+//! - [`api`] serves the management API (`/api/v5/...`, EMQX's paths);
+//!   [`sys`] publishes `$SYS` topics; [`metrics`] counts; [`config`] is `weir.toml`;
 //!   [`server`] starts and stops it all; [`transport`] is what a connection runs on.
 
+pub mod api;
 pub mod broker;
 pub mod config;
 pub mod connection;
@@ -22,6 +26,7 @@ pub mod metrics;
 pub mod protocol;
 pub mod retain;
 pub mod router;
+pub mod rule_engine;
 pub mod server;
 pub mod session;
 pub mod sys;

@@ -12,6 +12,7 @@ use tracing::info;
 
 use crate::broker::Broker;
 use crate::config::Config;
+use crate::rule_engine::RuleEngine;
 use crate::{listener, sys};
 
 /// Why a node could not start.
@@ -32,8 +33,13 @@ pub struct Server {
     pub tcp_addr: Option<SocketAddr>,
     /// Where MQTT over WebSocket is served, if enabled.
     pub ws_addr: Option<SocketAddr>,
+    /// Where the management API is served, if enabled.
+    pub api_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
+    /// Tasks that stop on the shutdown signal (listeners, `$SYS`).
     tasks: JoinSet<()>,
+    /// Tasks that run until aborted (the rule engine and its directory watcher).
+    background: JoinSet<()>,
 }
 
 async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -50,7 +56,11 @@ async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, Start
 impl Server {
     /// Binds every enabled listener and starts serving.
     pub async fn start(config: Config) -> Result<Server, StartError> {
-        let broker = Broker::new(config);
+        let (rules, queue) = RuleEngine::new(config.rules_dir.clone(), config.node.name.clone());
+        let broker = Broker::new(config, Some(rules.clone()));
+        let mut background = JoinSet::new();
+        background.spawn(rules.clone().run(queue));
+        background.spawn(rules.watch());
         let cfg = &broker.config;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -58,8 +68,10 @@ impl Server {
             broker: broker.clone(),
             tcp_addr: None,
             ws_addr: None,
+            api_addr: None,
             shutdown,
             tasks: JoinSet::new(),
+            background,
         };
         if cfg.listeners.tcp.enable {
             let l = bind("tcp", cfg.listeners.tcp.bind).await?;
@@ -76,6 +88,20 @@ impl Server {
                 shutdown_rx.clone(),
             ));
         }
+        if cfg.api.enable {
+            let l = bind("api", cfg.api.bind).await?;
+            server.api_addr = l.local_addr().ok();
+            let app = crate::api::router(broker.clone());
+            let mut stop = shutdown_rx.clone();
+            tasks.spawn(async move {
+                let stopped = async move {
+                    let _ = stop.changed().await;
+                };
+                if let Err(e) = axum::serve(l, app).with_graceful_shutdown(stopped).await {
+                    tracing::warn!(error = %e, "management API stopped");
+                }
+            });
+        }
         if cfg.sys_topics.sys_msg_interval > 0 {
             let every = Duration::from_secs(cfg.sys_topics.sys_msg_interval);
             tasks.spawn(sys::run(broker.clone(), every, shutdown_rx.clone()));
@@ -90,5 +116,6 @@ impl Server {
         let _ = self.shutdown.send(true);
         self.broker.disconnect_all().await;
         while self.tasks.join_next().await.is_some() {}
+        self.background.abort_all();
     }
 }

@@ -5,6 +5,7 @@
 //! - [`parser`]: the grammar of rule files ([`parse_file`]) and of single rules ([`parse_rule`]).
 //! - [`ast`]: what they produce.
 //! - [`files`]: the rules directory: `*.sql` files, rule ids derived from file names.
+//! - [`engine`]: a rule as it runs, with EMQX's counters.
 //! - [`eval`]: a rule run on one message: SELECT, WHERE, FOREACH/DO/INCASE.
 //! - [`functions`]: the built-in function catalogue, by name.
 //! - [`tester`]: EMQX's rule tester (a rule on a made-up message), for the CLI and the API.
@@ -14,6 +15,7 @@
 //!   the building blocks that rule evaluation (compiled onto DataFusion, next) calls.
 
 pub mod ast;
+pub mod engine;
 pub mod eval;
 pub mod files;
 pub mod functions;

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod http;
 pub mod raw;
 
 use std::io::{BufRead, BufReader, Write};
@@ -16,6 +17,8 @@ pub struct Weir {
     child: Child,
     pub tcp: SocketAddr,
     pub ws: SocketAddr,
+    /// The management API, when the test config enables it (Weir::start does).
+    pub api: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
     log: Arc<Mutex<String>>,
 }
@@ -27,9 +30,18 @@ impl Weir {
 
     /// Starts with extra TOML appended to the test config (for `[mqtt]` limits and the like).
     pub fn start_with(extra: &str) -> Weir {
+        Weir::start_with_rules(extra, &[])
+    }
+
+    /// Starts with rule files (name, text) already in the rules directory.
+    pub fn start_with_rules(extra: &str, rules: &[(&str, &str)]) -> Weir {
         let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("sql")).expect("rules dir");
+        for (name, text) in rules {
+            std::fs::write(dir.path().join("sql").join(name), text).expect("rule file");
+        }
         let config = format!(
-            "data_dir = {data:?}\nrules_dir = {rules:?}\n\n[listeners.tcp]\nbind = \"127.0.0.1:0\"\n\n[listeners.ws]\nbind = \"127.0.0.1:0\"\n\n[api]\nenable = false\n\n{extra}\n",
+            "data_dir = {data:?}\nrules_dir = {rules:?}\n\n[listeners.tcp]\nbind = \"127.0.0.1:0\"\n\n[listeners.ws]\nbind = \"127.0.0.1:0\"\n\n[api]\nbind = \"127.0.0.1:0\"\n\n{extra}\n",
             data = dir.path().join("data"),
             rules = dir.path().join("sql"),
         );
@@ -37,12 +49,18 @@ impl Weir {
         std::fs::File::create(&config_path)
             .and_then(|mut f| f.write_all(config.as_bytes()))
             .expect("write config");
-        Weir::spawn(dir, &config_path, &[])
+        Weir::spawn(dir, &config_path, &[], true)
     }
 
     /// Runs `weir serve --config <path>` with extra environment variables; the config must bind
     /// both listeners (an ephemeral port is fine).
-    pub fn spawn(dir: tempfile::TempDir, config_path: &std::path::Path, env: &[(&str, String)]) -> Weir {
+    /// `with_api`: wait for the API listener too.
+    pub fn spawn(
+        dir: tempfile::TempDir,
+        config_path: &std::path::Path,
+        env: &[(&str, String)],
+        with_api: bool,
+    ) -> Weir {
         let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
             .args(["serve", "--config"])
             .arg(config_path)
@@ -66,9 +84,9 @@ impl Weir {
                 l.push('\n');
             }
         });
-        let (mut tcp, mut ws) = (None, None);
+        let (mut tcp, mut ws, mut api) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while tcp.is_none() || ws.is_none() {
+        while tcp.is_none() || ws.is_none() || (with_api && api.is_none()) {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = rx.recv_timeout(left).unwrap_or_else(|_| {
                 let _ = child.kill();
@@ -84,12 +102,15 @@ impl Weir {
                 tcp = Some(addr);
             } else if line.contains("listener=\"ws\"") {
                 ws = Some(addr);
+            } else if line.contains("listener=\"api\"") {
+                api = Some(addr);
             }
         }
         Weir {
             child,
             tcp: tcp.unwrap(),
             ws: ws.unwrap(),
+            api,
             dir,
             log,
         }

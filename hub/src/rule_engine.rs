@@ -1,0 +1,261 @@
+//! Feeding published messages to the rules of `rules_dir`.
+//!
+//! The publish path only looks the topic up in the rule index (the broker's topic trie, over
+//! every rule's FROM filters) and, if any rule matches, queues the message without blocking.
+//! A task takes the queue in batches of up to 1024 messages and runs the matching rules on
+//! each. The rules directory is re-read when its files change; a file that no longer parses is
+//! reported with file, line and column and its previous rules keep running.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use parking_lot::RwLock;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+use weir_rules::engine::{ActiveRule, RuleMetrics};
+use weir_rules::eval::Columns;
+use weir_rules::files::{load_dir, FileError};
+use weir_rules::value::Value;
+
+use crate::message::Message;
+use crate::router::trie::Trie;
+
+/// Messages waiting for the rules; past this, messages are not evaluated and are counted.
+const QUEUE: usize = 64 * 1024;
+/// Messages evaluated per batch.
+const BATCH: usize = 1024;
+/// How often the rules directory is checked for changes.
+const RELOAD_EVERY: Duration = Duration::from_secs(1);
+
+/// The rules in force, and what failed to load.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Arc<ActiveRule>>,
+    /// FROM filter → positions in `rules`.
+    index: Trie<Vec<usize>>,
+    /// The rules that came from each file, to keep them when the file breaks.
+    by_file: HashMap<PathBuf, Vec<Arc<ActiveRule>>>,
+    /// Files that could not be loaded, with the reason (`line L, column C: ...`).
+    pub errors: Vec<(PathBuf, String)>,
+}
+
+/// The rule engine of a node.
+#[derive(Debug)]
+pub struct RuleEngine {
+    dir: PathBuf,
+    node: String,
+    set: RwLock<Arc<RuleSet>>,
+    queue: mpsc::Sender<Arc<Message>>,
+    /// Messages that matched a rule but found the queue full, so skipped the rules.
+    pub skipped: AtomicU64,
+}
+
+impl RuleEngine {
+    /// Loads the rules of `dir`; returns the engine and the receiving end of its queue, for
+    /// [`RuleEngine::run`].
+    pub fn new(dir: PathBuf, node: String) -> (Arc<RuleEngine>, mpsc::Receiver<Arc<Message>>) {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let engine = Arc::new(RuleEngine {
+            dir,
+            node,
+            set: RwLock::new(Arc::default()),
+            queue,
+            skipped: AtomicU64::new(0),
+        });
+        engine.reload();
+        (engine, rx)
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.set.read().clone()
+    }
+
+    /// Called for every published message: queues it if a rule's FROM matches its topic.
+    pub fn offer(&self, msg: &Arc<Message>) {
+        let set = self.set.read();
+        if set.rules.is_empty() || msg.topic.starts_with("$events/") {
+            return;
+        }
+        let mut any = false;
+        set.index.for_each_match(&msg.topic, |_| any = true);
+        drop(set);
+        if any
+            && self.queue.try_send(msg.clone()).is_err()
+            && self.skipped.fetch_add(1, Ordering::Relaxed).is_multiple_of(10_000)
+        {
+            warn!("the rule engine is behind: messages skip the rules (weir_rule_engine_skipped in /api/v5/prometheus/stats)");
+        }
+    }
+
+    /// Evaluates queued messages in batches until the queue closes.
+    pub async fn run(self: Arc<Self>, mut rx: mpsc::Receiver<Arc<Message>>) {
+        let mut batch = Vec::with_capacity(BATCH);
+        let mut matched = Vec::new();
+        while rx.recv_many(&mut batch, BATCH).await > 0 {
+            let set = self.rules();
+            for msg in batch.drain(..) {
+                matched.clear();
+                set.index
+                    .for_each_match(&msg.topic, |ids| matched.extend_from_slice(ids));
+                // A rule whose several FROM filters match runs once.
+                matched.sort_unstable();
+                matched.dedup();
+                if matched.is_empty() {
+                    continue;
+                }
+                let columns = columns_of(&msg, &self.node);
+                for &i in &matched {
+                    set.rules[i].run(&columns);
+                }
+            }
+        }
+    }
+
+    /// Re-reads the rules directory whenever its files change (checked every second).
+    pub async fn watch(self: Arc<Self>) {
+        let mut seen = fingerprint(&self.dir);
+        let mut tick = tokio::time::interval(RELOAD_EVERY);
+        loop {
+            tick.tick().await;
+            let now = fingerprint(&self.dir);
+            if now != seen {
+                seen = now;
+                self.reload();
+            }
+        }
+    }
+
+    /// Loads every rule file again. Counters follow rule ids; a file that fails keeps the rules
+    /// it had before.
+    pub fn reload(&self) {
+        let previous = self.rules();
+        let files = match load_dir(&self.dir) {
+            Ok(f) => f,
+            Err(e) => {
+                if previous.rules.is_empty() {
+                    info!(dir = %self.dir.display(), error = %e, "no rules directory: running without rules");
+                } else {
+                    warn!(dir = %self.dir.display(), error = %e, "cannot read the rules directory: keeping the rules in force");
+                }
+                return;
+            }
+        };
+        let metrics: HashMap<&str, Arc<RuleMetrics>> = previous
+            .rules
+            .iter()
+            .map(|r| (r.id.as_str(), r.metrics.clone()))
+            .collect();
+        let mut set = RuleSet::default();
+        for file in files {
+            let loaded = file.outcome.and_then(|rules| {
+                match rules
+                    .iter()
+                    .find_map(|r| r.statement.sink.as_ref().map(|s| (s, &r.statement)))
+                {
+                    Some((sink, st)) => Err(FileError::Syntax(weir_rules::ParseError {
+                        line: st.line,
+                        column: st.column,
+                        message: format!("unknown sink `{sink}`: define [sinks.{sink}] in the config"),
+                    })),
+                    None => Ok(rules),
+                }
+            });
+            let active: Vec<Arc<ActiveRule>> = match loaded {
+                Ok(rules) => rules
+                    .into_iter()
+                    .map(|r| {
+                        let m = metrics.get(r.id.as_str()).cloned().unwrap_or_default();
+                        Arc::new(ActiveRule::new(r, m))
+                    })
+                    .collect(),
+                Err(e) => {
+                    let kept = previous.by_file.get(&file.path).cloned().unwrap_or_default();
+                    warn!(
+                        file = %file.path.display(),
+                        error = %e,
+                        kept_rules = kept.len(),
+                        "rule file not loaded; its previous rules keep running"
+                    );
+                    set.errors.push((file.path.clone(), e.to_string()));
+                    kept
+                }
+            };
+            set.by_file.insert(file.path, active.clone());
+            set.rules.extend(active);
+        }
+        for (i, rule) in set.rules.iter().enumerate() {
+            for filter in &rule.statement.rule.from {
+                set.index.update(filter, |ids| ids.push(i));
+            }
+        }
+        info!(rules = set.rules.len(), errors = set.errors.len(), dir = %self.dir.display(), "rules loaded");
+        *self.set.write() = Arc::new(set);
+    }
+}
+
+/// What identifies the directory's state: each rule file's name, size and modification time.
+fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<_> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            Some((e.path(), meta.len(), meta.modified().ok()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The columns EMQX gives a `message.publish` rule.
+fn columns_of(msg: &Message, node: &str) -> Columns {
+    let ms = msg
+        .timestamp
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let text = |s: &str| Value::Str(s.to_string());
+    let mut props = BTreeMap::new();
+    if !msg.properties.user_properties.is_empty() {
+        let pairs = msg
+            .properties
+            .user_properties
+            .iter()
+            .map(|(k, v)| (k.to_string(), text(v)))
+            .collect();
+        props.insert("User-Property".to_string(), Value::Map(pairs));
+    }
+    if let Some(ct) = &msg.properties.content_type {
+        props.insert("Content-Type".to_string(), text(ct));
+    }
+    if let Some(rt) = &msg.properties.response_topic {
+        props.insert("Response-Topic".to_string(), text(rt));
+    }
+    Columns::from([
+        ("topic".into(), text(&msg.topic)),
+        ("payload".into(), Value::from_bytes(&msg.payload)),
+        ("qos".into(), Value::Int(i64::from(u8::from(msg.qos)))),
+        (
+            "clientid".into(),
+            msg.publisher.as_deref().map_or(Value::Undefined, text),
+        ),
+        (
+            "flags".into(),
+            Value::Map(BTreeMap::from([
+                ("dup".into(), Value::Bool(false)),
+                ("retain".into(), Value::Bool(msg.retain)),
+            ])),
+        ),
+        ("pub_props".into(), Value::Map(props)),
+        ("timestamp".into(), Value::Int(ms)),
+        ("publish_received_at".into(), Value::Int(ms)),
+        ("event".into(), text("message.publish")),
+        ("node".into(), text(node)),
+    ])
+}

@@ -1,0 +1,156 @@
+//! Rules of `rules_dir` run on the broker's traffic; their metrics, the rule tester and the
+//! Prometheus text are served by the management API.
+
+mod common;
+
+use std::time::Duration;
+
+use common::http::{get, post};
+use common::raw::{publish, Raw};
+use common::Weir;
+use ntex_mqtt::QoS;
+
+const HOT: &str = r#"-- readings above 30 degrees
+SELECT payload.temp AS t, clientid FROM "sensors/#" WHERE payload.temp > 30"#;
+
+/// Polls the rule's metrics until `matched` reaches `want` (rules run asynchronously).
+async fn metrics_after(weir: &Weir, id: &str, want: u64) -> serde_json::Value {
+    let api = weir.api.expect("API enabled");
+    for _ in 0..100 {
+        let (status, body) = get(api, &format!("/api/v5/rules/{id}/metrics")).await;
+        if status == 200 {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            if v["metrics"]["matched"].as_u64() == Some(want) {
+                return v;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("rule {id} never matched {want} messages; log:\n{}", weir.log());
+}
+
+#[tokio::test]
+async fn published_messages_run_through_rules_and_count() {
+    let weir = Weir::start_with_rules("", &[("hot.sql", HOT)]);
+    let api = weir.api.unwrap();
+    let (status, body) = get(api, "/api/v5/rules").await;
+    assert_eq!(status, 200);
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list["data"][0]["id"], "hot");
+    assert_eq!(list["data"][0]["from"], serde_json::json!(["sensors/#"]));
+
+    let mut p = Raw::client(weir.tcp, "thermo-1").await;
+    for (topic, payload) in [
+        ("sensors/a", r#"{"temp": 31}"#),
+        ("sensors/b", r#"{"temp": 20}"#),
+        ("sensors/c", "not json"),
+        ("other/x", r#"{"temp": 99}"#),
+    ] {
+        p.publish(publish(topic, QoS::AtMostOnce, None), payload.as_bytes())
+            .await;
+    }
+    let m = metrics_after(&weir, "hot", 3).await;
+    assert_eq!(m["metrics"]["passed"], 1);
+    assert_eq!(m["metrics"]["failed"], 2);
+    assert_eq!(m["metrics"]["failed.no_result"], 1);
+    assert_eq!(m["metrics"]["failed.exception"], 1);
+
+    let (status, text) = get(api, "/api/v5/prometheus/stats").await;
+    assert_eq!(status, 200);
+    assert!(text.contains("emqx_rule_matched{id=\"hot\"} 3"), "{text}");
+    assert!(text.contains("emqx_rule_passed{id=\"hot\"} 1"), "{text}");
+    assert!(text.contains("# TYPE emqx_messages_received counter"), "{text}");
+
+    let (status, body) = get(api, "/api/v5/rules/nope/metrics").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("NOT_FOUND"), "{body}");
+}
+
+#[tokio::test]
+async fn rule_test_api_answers_like_emqx() {
+    let weir = Weir::start();
+    let api = weir.api.unwrap();
+    let (status, body) = post(
+        api,
+        "/api/v5/rule_test",
+        r#"{"sql": "SELECT payload.msg as msg, clientid, username, payload, topic, qos FROM \"t/#\"",
+            "context": {"clientid":"c_emqx","event_type":"message_publish","payload":"{\"msg\": \"hello\"}","qos":1,"topic":"t/a","username":"u_emqx"}}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let got: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!({"username":"u_emqx","topic":"t/a","qos":1,"payload":"{\"msg\": \"hello\"}","msg":"hello","clientid":"c_emqx"})
+    );
+    let (status, body) = post(
+        api,
+        "/api/v5/rule_test",
+        r#"{"sql": "SELECT * FROM \"x/#\"", "context": {}}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (412, r#"{"code":"NOT_MATCH","message":"SQL Not Match"}"#)
+    );
+    let (status, body) = post(api, "/api/v5/rule_test", r#"{"sql": "SELECT FROM", "context": {}}"#).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("BAD_REQUEST") && body.contains("line 1"), "{body}");
+    let (status, body) = post(
+        api,
+        "/api/v5/rule_test",
+        r#"{"sql": "FOREACH payload.l as x FROM \"t/#\"", "context": {"payload": "{\"l\": [1]}"}}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with('['), "FOREACH answers an array: {body}");
+}
+
+#[tokio::test]
+async fn rule_files_reload_and_broken_files_keep_their_rules() {
+    let weir = Weir::start_with_rules("", &[("hot.sql", HOT)]);
+    let api = weir.api.unwrap();
+    let dir = weir.dir.path().join("sql");
+
+    // A new file is picked up without a restart.
+    std::fs::write(dir.join("all.sql"), r#"SELECT * FROM "sensors/#""#).unwrap();
+    let mut found = false;
+    for _ in 0..60 {
+        let (_, body) = get(api, "/api/v5/rules").await;
+        if body.contains("\"all\"") {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(found, "new rule file not loaded; log:\n{}", weir.log());
+
+    // Breaking hot.sql: the error names file, line and column; its rule keeps running.
+    std::fs::write(dir.join("hot.sql"), "SELECT payload.temp AS t,\nFROM \"sensors/#\"").unwrap();
+    let mut reported = false;
+    for _ in 0..60 {
+        if weir.log().contains("hot.sql") && weir.log().contains("line 2, column 1") {
+            reported = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reported, "broken file not reported; log:\n{}", weir.log());
+    let mut p = Raw::client(weir.tcp, "thermo-2").await;
+    p.publish(publish("sensors/z", QoS::AtMostOnce, None), br#"{"temp": 40}"#)
+        .await;
+    let m = metrics_after(&weir, "hot", 1).await;
+    assert_eq!(m["metrics"]["passed"], 1);
+}
+
+#[tokio::test]
+async fn rules_with_an_undefined_sink_are_refused_with_a_position() {
+    let weir = Weir::start_with_rules("", &[("out.sql", "\n  INSERT INTO nowhere SELECT * FROM \"t/#\"")]);
+    let (_, body) = get(weir.api.unwrap(), "/api/v5/rules").await;
+    assert!(!body.contains("\"out\""), "{body}");
+    let log = weir.log();
+    assert!(
+        log.contains("unknown sink `nowhere`") && log.contains("line 2, column 3"),
+        "{log}"
+    );
+}
