@@ -128,22 +128,13 @@ fn expand(pattern: &str, index: usize, client_id: &str) -> String {
 }
 
 fn now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
 /// A received packet, whatever the protocol version.
 enum Incoming {
-    ConnAck {
-        ok: bool,
-    },
-    Publish {
-        qos: QoS,
-        packet_id: Option<NonZeroU16>,
-        payload: Bytes,
-    },
+    ConnAck { ok: bool },
+    Publish { qos: QoS, packet_id: Option<NonZeroU16>, payload: Bytes },
     Ack,
     Other,
 }
@@ -236,10 +227,8 @@ impl Client {
             };
             self.c5.encodev(v5::Encoded::Packet(pkt.into()), &mut self.out)?;
         } else {
-            let pkt = v3::Packet::Subscribe {
-                packet_id: id,
-                topic_filters: vec![(ByteString::from(filter.to_string()), q)],
-            };
+            let pkt =
+                v3::Packet::Subscribe { packet_id: id, topic_filters: vec![(ByteString::from(filter.to_string()), q)] };
             self.c3.encodev(v3::Encoded::Packet(pkt), &mut self.out)?;
         }
         Ok(())
@@ -263,19 +252,11 @@ impl Client {
                 payload_size: size,
                 properties: Default::default(),
             };
-            self.c5
-                .encodev(v5::Encoded::Publish(pkt, Some(payload)), &mut self.out)?;
+            self.c5.encodev(v5::Encoded::Publish(pkt, Some(payload)), &mut self.out)?;
         } else {
-            let pkt = v3::Publish {
-                dup: false,
-                retain: false,
-                qos: q,
-                topic: topic.clone(),
-                packet_id,
-                payload_size: size,
-            };
-            self.c3
-                .encodev(v3::Encoded::Publish(pkt, Some(payload)), &mut self.out)?;
+            let pkt =
+                v3::Publish { dup: false, retain: false, qos: q, topic: topic.clone(), packet_id, payload_size: size };
+            self.c3.encodev(v3::Encoded::Publish(pkt, Some(payload)), &mut self.out)?;
         }
         Ok(())
     }
@@ -291,13 +272,12 @@ impl Client {
                 })),
                 &mut self.out,
             )?,
-            (false, QoS::AtLeastOnce) => self
-                .c3
-                .encodev(v3::Encoded::Packet(v3::Packet::PublishAck { packet_id }), &mut self.out)?,
-            (false, QoS::ExactlyOnce) => self.c3.encodev(
-                v3::Encoded::Packet(v3::Packet::PublishReceived { packet_id }),
-                &mut self.out,
-            )?,
+            (false, QoS::AtLeastOnce) => {
+                self.c3.encodev(v3::Encoded::Packet(v3::Packet::PublishAck { packet_id }), &mut self.out)?
+            }
+            (false, QoS::ExactlyOnce) => {
+                self.c3.encodev(v3::Encoded::Packet(v3::Packet::PublishReceived { packet_id }), &mut self.out)?
+            }
             (true, QoS::ExactlyOnce) => self.c5.encodev(
                 v5::Encoded::Packet(v5::Packet::PublishReceived(v5::PublishAck {
                     packet_id,
@@ -320,9 +300,9 @@ impl Client {
                     None => return Ok(None),
                     Some(v5::Decoded::Packet(p, _)) => {
                         return Ok(Some(match p {
-                            v5::Packet::ConnectAck(a) => Incoming::ConnAck {
-                                ok: a.reason_code == v5::ConnectAckReason::Success,
-                            },
+                            v5::Packet::ConnectAck(a) => {
+                                Incoming::ConnAck { ok: a.reason_code == v5::ConnectAckReason::Success }
+                            }
                             v5::Packet::PublishAck(_) => Incoming::Ack,
                             v5::Packet::PublishComplete(_) => Incoming::Ack,
                             v5::Packet::PublishReceived(a) => {
@@ -362,9 +342,9 @@ impl Client {
                     None => return Ok(None),
                     Some(v3::Decoded::Packet(p, _)) => {
                         return Ok(Some(match p {
-                            v3::Packet::ConnectAck(a) => Incoming::ConnAck {
-                                ok: a.return_code == v3::ConnectAckReason::ConnectionAccepted,
-                            },
+                            v3::Packet::ConnectAck(a) => {
+                                Incoming::ConnAck { ok: a.return_code == v3::ConnectAckReason::ConnectionAccepted }
+                            }
                             v3::Packet::PublishAck { .. } | v3::Packet::PublishComplete { .. } => Incoming::Ack,
                             v3::Packet::PublishReceived { packet_id } => {
                                 self.c3.encodev(
@@ -391,11 +371,7 @@ impl Client {
             };
             match head {
                 Some((q, id, size)) if chunk.len() as u32 >= size => {
-                    return Ok(Some(Incoming::Publish {
-                        qos: q,
-                        packet_id: id,
-                        payload: chunk,
-                    }))
+                    return Ok(Some(Incoming::Publish { qos: q, packet_id: id, payload: chunk }))
                 }
                 Some((q, id, size)) => {
                     let mut acc = BytesMut::with_capacity(size as usize);
@@ -403,16 +379,10 @@ impl Client {
                     self.partial = Some((q, id, acc, size));
                 }
                 None => {
-                    let Some((q, id, mut acc, size)) = self.partial.take() else {
-                        bail!("unexpected payload chunk")
-                    };
+                    let Some((q, id, mut acc, size)) = self.partial.take() else { bail!("unexpected payload chunk") };
                     acc.extend_from_slice(&chunk);
                     if eof {
-                        return Ok(Some(Incoming::Publish {
-                            qos: q,
-                            packet_id: id,
-                            payload: acc.freeze(),
-                        }));
+                        return Ok(Some(Incoming::Publish { qos: q, packet_id: id, payload: acc.freeze() }));
                     }
                     self.partial = Some((q, id, acc, size));
                 }
@@ -453,12 +423,7 @@ async fn connect_all(c: &Common) -> anyhow::Result<Vec<Client>> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    eprintln!(
-        "connected {} clients in {:.2}s ({:.0} conn/s)",
-        c.count,
-        secs,
-        c.count as f64 / secs.max(1e-9)
-    );
+    eprintln!("connected {} clients in {:.2}s ({:.0} conn/s)", c.count, secs, c.count as f64 / secs.max(1e-9));
     Ok(clients)
 }
 
@@ -498,12 +463,7 @@ async fn sub(a: SubArgs) -> anyhow::Result<()> {
             let mut n = 0u64;
             loop {
                 let Ok(p) = c.next().await else { break };
-                if let Incoming::Publish {
-                    qos,
-                    packet_id,
-                    payload,
-                } = p
-                {
+                if let Incoming::Publish { qos, packet_id, payload } = p {
                     if payload.len() >= 8 {
                         let sent = u64::from_be_bytes(payload[..8].try_into().unwrap_or([0; 8]));
                         let us = now_nanos().saturating_sub(sent) / 1000;
@@ -583,10 +543,7 @@ async fn report_loop(counter: &AtomicU64, what: &str, duration: u64, limit: u64)
     match first {
         Some((t0, c0)) if last_change.1 > c0 => {
             let secs = last_change.0.duration_since(t0).as_secs_f64();
-            Outcome {
-                secs,
-                rate: (last_change.1 - c0) as f64 / secs.max(1e-9),
-            }
+            Outcome { secs, rate: (last_change.1 - c0) as f64 / secs.max(1e-9) }
         }
         _ => Outcome { secs: 0.0, rate: 0.0 },
     }
@@ -599,11 +556,7 @@ async fn publish(a: PubArgs) -> anyhow::Result<()> {
     }
     let sent = Arc::new(AtomicU64::new(0));
     let clients = connect_all(&a.common).await?;
-    let per_client_rate = if a.rate == 0 {
-        0.0
-    } else {
-        a.rate as f64 / a.common.count as f64
-    };
+    let per_client_rate = if a.rate == 0 { 0.0 } else { a.rate as f64 / a.common.count as f64 };
     let deadline = Instant::now() + Duration::from_secs(a.common.duration);
     let mut tasks = Vec::new();
     for (i, mut c) in clients.into_iter().enumerate() {
@@ -692,20 +645,11 @@ async fn publish(a: PubArgs) -> anyhow::Result<()> {
             }
         }));
     }
-    let limit_total = if a.limit > 0 {
-        a.limit * a.common.count as u64
-    } else {
-        0
-    };
+    let limit_total = if a.limit > 0 { a.limit * a.common.count as u64 } else { 0 };
     let outcome = report_loop(&sent, "sent", a.common.duration, limit_total).await;
     for t in tasks {
         let _ = t.await;
     }
-    println!(
-        "summary: sent={} seconds={:.2} rate={:.0}",
-        sent.load(Ordering::Relaxed),
-        outcome.secs,
-        outcome.rate
-    );
+    println!("summary: sent={} seconds={:.2} rate={:.0}", sent.load(Ordering::Relaxed), outcome.secs, outcome.rate);
     Ok(())
 }

@@ -60,10 +60,8 @@ fn main() -> anyhow::Result<ExitCode> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     match cli.command {
         Command::Serve { config } => runtime.block_on(serve(config)).map(|()| ExitCode::SUCCESS),
         Command::Bench(cmd) => runtime.block_on(bench::run(cmd)).map(|()| ExitCode::SUCCESS),

@@ -86,11 +86,7 @@ fn check(dir: &Path) -> anyhow::Result<ExitCode> {
             Ok(loaded) => {
                 rules += loaded.len();
                 for r in loaded {
-                    let sink = r
-                        .statement
-                        .sink
-                        .as_deref()
-                        .map_or(String::new(), |s| format!(" -> {s}"));
+                    let sink = r.statement.sink.as_deref().map_or(String::new(), |s| format!(" -> {s}"));
                     println!("{}: rule {}{sink}", path.display(), r.id);
                 }
             }
@@ -111,9 +107,5 @@ fn check(dir: &Path) -> anyhow::Result<ExitCode> {
         if rules == 1 { "" } else { "s" },
         if errors == 1 { "" } else { "s" }
     );
-    Ok(if errors == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

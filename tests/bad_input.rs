@@ -49,42 +49,24 @@ async fn each_violation_gets_its_reason_code() {
     // Another client that must not notice anything.
     let mut bystander = Raw::client(weir.tcp, "bystander").await;
     bystander.send(subscribe(1, "by/#", QoS::AtMostOnce)).await;
-    assert!(matches!(
-        bystander.recv().await,
-        Some(Frame::Packet(Packet::SubscribeAck(_)))
-    ));
+    assert!(matches!(bystander.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
 
     use v5::DisconnectReasonCode as Rc;
     // A wildcard in a PUBLISH topic.
-    assert_eq!(
-        v5_violation(weir.tcp, b"\x30\x06\x00\x03a/#\x00").await,
-        Rc::TopicNameInvalid
-    );
+    assert_eq!(v5_violation(weir.tcp, b"\x30\x06\x00\x03a/#\x00").await, Rc::TopicNameInvalid);
     // Invalid UTF-8 in a topic.
-    assert_eq!(
-        v5_violation(weir.tcp, b"\x30\x06\x00\x03a\xff\xfe\x00").await,
-        Rc::MalformedPacket
-    );
+    assert_eq!(v5_violation(weir.tcp, b"\x30\x06\x00\x03a\xff\xfe\x00").await, Rc::MalformedPacket);
     // A second CONNECT.
     assert_eq!(v5_violation(weir.tcp, CONNECT_V5).await, Rc::ProtocolError);
     // A packet type a client never sends (CONNACK).
     assert_eq!(v5_violation(weir.tcp, b"\x20\x03\x00\x00\x00").await, Rc::ProtocolError);
     // Reserved packet type 0 / broken remaining length.
     assert_eq!(v5_violation(weir.tcp, b"\x00\x00").await, Rc::MalformedPacket);
-    assert_eq!(
-        v5_violation(weir.tcp, b"\xc0\xff\xff\xff\xff\x01").await,
-        Rc::MalformedPacket
-    );
+    assert_eq!(v5_violation(weir.tcp, b"\xc0\xff\xff\xff\xff\x01").await, Rc::MalformedPacket);
     // SUBSCRIBE with wrong fixed-header flags.
-    assert_eq!(
-        v5_violation(weir.tcp, b"\x80\x08\x00\x01\x00\x00\x02a/\x00").await,
-        Rc::MalformedPacket
-    );
+    assert_eq!(v5_violation(weir.tcp, b"\x80\x08\x00\x01\x00\x00\x02a/\x00").await, Rc::MalformedPacket);
     // QoS 3.
-    assert_eq!(
-        v5_violation(weir.tcp, b"\x36\x06\x00\x01a\x00\x01\x00").await,
-        Rc::MalformedPacket
-    );
+    assert_eq!(v5_violation(weir.tcp, b"\x36\x06\x00\x01a\x00\x01\x00").await, Rc::MalformedPacket);
 
     let mut p = Raw::client(weir.tcp, "p").await;
     p.publish(publish("by/still-here", QoS::AtMostOnce, None), b"ok").await;
@@ -113,9 +95,7 @@ async fn garbage_before_connect_and_half_open_sockets_are_closed() {
     assert!(closed_within(&mut s, Duration::from_secs(4)).await);
     // Unknown protocol level: CONNACK 0x01 (3.1.1 form), then close.
     let mut s = TcpStream::connect(weir.tcp).await.unwrap();
-    s.write_all(b"\x10\x0d\x00\x04MQTT\x07\x02\x00\x3c\x00\x01z")
-        .await
-        .unwrap();
+    s.write_all(b"\x10\x0d\x00\x04MQTT\x07\x02\x00\x3c\x00\x01z").await.unwrap();
     let mut ack = [0u8; 4];
     s.read_exact(&mut ack).await.unwrap();
     assert_eq!(ack, *b"\x20\x02\x00\x01");

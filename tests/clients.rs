@@ -26,10 +26,7 @@ async fn collect_v4(ev: &mut rumqttc::EventLoop, n: usize) -> Vec<(String, Vec<u
 /// Drives an event loop until its SUBACK (or the given number of them) arrives.
 async fn until_suback_v4(ev: &mut rumqttc::EventLoop) {
     loop {
-        let event = tokio::time::timeout(Duration::from_secs(5), ev.poll())
-            .await
-            .unwrap()
-            .unwrap();
+        let event = tokio::time::timeout(Duration::from_secs(5), ev.poll()).await.unwrap().unwrap();
         if let rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)) = event {
             return;
         }
@@ -48,17 +45,10 @@ async fn rumqttc_v311_pubsub_all_qos_and_persistent_session() {
 
     let (publ, mut pub_ev) = rumqttc::AsyncClient::new(rumqttc::MqttOptions::new("rumq-pub", "127.0.0.1", port), 100);
     let pump = tokio::spawn(async move { while pub_ev.poll().await.is_ok() {} });
-    for (i, qos) in [
-        rumqttc::QoS::AtMostOnce,
-        rumqttc::QoS::AtLeastOnce,
-        rumqttc::QoS::ExactlyOnce,
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, qos) in
+        [rumqttc::QoS::AtMostOnce, rumqttc::QoS::AtLeastOnce, rumqttc::QoS::ExactlyOnce].into_iter().enumerate()
     {
-        publ.publish(format!("rq/{i}"), qos, false, format!("m{i}"))
-            .await
-            .unwrap();
+        publ.publish(format!("rq/{i}"), qos, false, format!("m{i}")).await.unwrap();
     }
     let got = collect_v4(&mut sub_ev, 3).await;
     let topics: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
@@ -67,10 +57,7 @@ async fn rumqttc_v311_pubsub_all_qos_and_persistent_session() {
     // Let the QoS 2 exchange finish (PUBREL in, PUBCOMP out) before leaving: a resumed session
     // would otherwise get the PUBREL again, which a new rumqttc instance rejects as unsolicited.
     loop {
-        let event = tokio::time::timeout(Duration::from_secs(5), sub_ev.poll())
-            .await
-            .unwrap()
-            .unwrap();
+        let event = tokio::time::timeout(Duration::from_secs(5), sub_ev.poll()).await.unwrap().unwrap();
         if let rumqttc::Event::Outgoing(rumqttc::Outgoing::PubComp(_)) = event {
             break;
         }
@@ -80,9 +67,7 @@ async fn rumqttc_v311_pubsub_all_qos_and_persistent_session() {
     sub.disconnect().await.unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(2), async { while sub_ev.poll().await.is_ok() {} }).await;
     drop(sub_ev);
-    publ.publish("rq/offline", rumqttc::QoS::AtLeastOnce, false, "queued")
-        .await
-        .unwrap();
+    publ.publish("rq/offline", rumqttc::QoS::AtLeastOnce, false, "queued").await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_sub2, mut sub_ev2) = rumqttc::AsyncClient::new(opts, 100);
     let got = collect_v4(&mut sub_ev2, 1).await;
@@ -113,14 +98,9 @@ async fn rumqttc_v5_pubsub_with_properties() {
         user_properties: vec![("site".into(), "north".into())],
         ..Default::default()
     };
-    publ.publish_with_properties("r5/a", QoS::AtLeastOnce, false, "hello v5", props)
-        .await
-        .unwrap();
+    publ.publish_with_properties("r5/a", QoS::AtLeastOnce, false, "hello v5", props).await.unwrap();
     let p = loop {
-        let ev = tokio::time::timeout(Duration::from_secs(5), sub_ev.poll())
-            .await
-            .unwrap()
-            .unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), sub_ev.poll()).await.unwrap().unwrap();
         if let Event::Incoming(Packet::Publish(p)) = ev {
             break p;
         }
@@ -135,19 +115,7 @@ async fn rumqttc_v5_pubsub_with_properties() {
 
 fn mosquitto_sub(weir: &Weir, version: &str, topic: &str, count: u32) -> std::process::Child {
     Command::new("mosquitto_sub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &weir.port(),
-            "-V",
-            version,
-            "-t",
-            topic,
-            "-v",
-            "-q",
-            "1",
-        ])
+        .args(["-h", "127.0.0.1", "-p", &weir.port(), "-V", version, "-t", topic, "-v", "-q", "1"])
         .args(["-C", &count.to_string(), "-W", "10", "-i", &format!("msub-{version}")])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -178,11 +146,7 @@ fn mosquitto_clients_in_every_protocol_version() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
             text.lines().collect::<Vec<_>>(),
-            vec![
-                format!("{topic} qos0"),
-                format!("{topic} qos1"),
-                format!("{topic} qos2")
-            ],
+            vec![format!("{topic} qos0"), format!("{topic} qos1"), format!("{topic} qos2")],
             "{version}: stderr {}",
             String::from_utf8_lossy(&out.stderr)
         );
@@ -196,11 +160,7 @@ fn mosquitto_clients_in_every_protocol_version() {
 #[test]
 fn mosquitto_retained_and_will() {
     let weir = Weir::start();
-    mosquitto_pub(
-        &weir,
-        "mqttv311",
-        &["-t", "cli/retained", "-m", "kept", "-r", "-q", "1"],
-    );
+    mosquitto_pub(&weir, "mqttv311", &["-t", "cli/retained", "-m", "kept", "-r", "-q", "1"]);
     let out = run(
         Command::new("mosquitto_sub").args(["-p", &weir.port(), "-t", "cli/#", "-v", "-C", "1", "-W", "5"]),
         Duration::from_secs(10),
@@ -212,16 +172,7 @@ fn mosquitto_retained_and_will() {
     let watcher = mosquitto_sub(&weir, "mqttv5", "lastwill/#", 1);
     std::thread::sleep(Duration::from_millis(300));
     let mut doomed = Command::new("mosquitto_sub")
-        .args([
-            "-p",
-            &weir.port(),
-            "-t",
-            "nothing",
-            "--will-topic",
-            "lastwill/doomed",
-            "--will-payload",
-            "bye",
-        ])
+        .args(["-p", &weir.port(), "-t", "nothing", "--will-topic", "lastwill/doomed", "--will-payload", "bye"])
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));

@@ -32,11 +32,8 @@ fn bad_config_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, "[listeners.tcp]\nbindd = \"127.0.0.1:0\"\n").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_weir")).args(["serve", "--config"]).arg(&path).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bindd") && err.contains("bad.toml"), "{err}");
@@ -44,18 +41,12 @@ fn bad_config_names_the_key() {
 
 #[test]
 fn help_teaches() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir")).arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     for word in ["serve", "bench"] {
         assert!(text.contains(word), "--help does not mention {word}:\n{text}");
     }
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["bench", "pub", "--help"])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir")).args(["bench", "pub", "--help"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("%i") && text.contains("--rate"), "{text}");
 }
@@ -68,11 +59,7 @@ fn rule_check_reports_rules_and_errors_with_position() {
         "-- hot sensors\nINSERT INTO warehouse SELECT payload.temp AS t, clientid FROM \"sensors/#\" WHERE payload.temp > 30",
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("broken.sql"),
-        "SELECT a FROM \"t\";\nSELECT upper(a FROM \"t\"",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("broken.sql"), "SELECT a FROM \"t\";\nSELECT upper(a FROM \"t\"").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
         .args(["rule", "check"])
         .arg(dir.path())
@@ -100,40 +87,25 @@ fn rule_test_answers_like_emqx_rule_tester() {
             .args(["rule", "test", "--sql", sql, "--context", context])
             .output()
             .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        )
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).trim().to_string())
     };
     let (code, out) = run(
         r#"SELECT payload.msg as msg, clientid FROM "t/#""#,
         r#"{"payload": "{\"msg\": \"hi\"}", "clientid": "dev1"}"#,
     );
     assert_eq!((code, out.as_str()), (Some(0), r#"{"clientid":"dev1","msg":"hi"}"#));
-    let (code, out) = run(
-        r#"FOREACH payload.l as x DO x * 2 AS d FROM "t/#""#,
-        r#"{"payload": "{\"l\": [1, 2]}"}"#,
-    );
+    let (code, out) = run(r#"FOREACH payload.l as x DO x * 2 AS d FROM "t/#""#, r#"{"payload": "{\"l\": [1, 2]}"}"#);
     assert_eq!((code, out.as_str()), (Some(0), r#"[{"d":2},{"d":4}]"#));
     let (code, out) = run(r#"SELECT * FROM "other/#""#, "{}");
-    assert_eq!(
-        (code, out.as_str()),
-        (Some(1), r#"{"code":"NOT_MATCH","message":"SQL Not Match"}"#)
-    );
+    assert_eq!((code, out.as_str()), (Some(1), r#"{"code":"NOT_MATCH","message":"SQL Not Match"}"#));
     let (code, out) = run("SELECT FROM", "{}");
     assert_eq!(code, Some(2));
-    assert!(
-        out.contains(r#""code":"BAD_REQUEST""#) && out.contains("line 1"),
-        "{out}"
-    );
+    assert!(out.contains(r#""code":"BAD_REQUEST""#) && out.contains("line 1"), "{out}");
 }
 
 #[test]
 fn shipped_rules_check_clean() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
-        .args(["rule", "check", "sql"])
-        .output()
-        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir")).args(["rule", "check", "sql"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("rule hot_readings"), "{text}");

@@ -43,24 +43,15 @@ async fn qos_levels_and_downgrade() {
 
     // A resent QoS 2 PUBLISH (same id, before PUBREL) is not routed twice.
     publ.publish(publish("q/x", QoS::ExactlyOnce, Some(9)), b"once").await;
-    assert!(matches!(
-        publ.recv().await,
-        Some(Frame::Packet(Packet::PublishReceived(_)))
-    ));
+    assert!(matches!(publ.recv().await, Some(Frame::Packet(Packet::PublishReceived(_)))));
     let mut again = publish("q/x", QoS::ExactlyOnce, Some(9));
     again.dup = true;
     publ.publish(again, b"once").await;
-    assert!(matches!(
-        publ.recv().await,
-        Some(Frame::Packet(Packet::PublishReceived(_)))
-    ));
+    assert!(matches!(publ.recv().await, Some(Frame::Packet(Packet::PublishReceived(_)))));
     let (p, _) = sub.recv_publish().await;
     assert_eq!(&*p.topic, "q/x");
     sub.send(puback(p.packet_id.unwrap())).await;
-    assert!(
-        sub.recv_within(Duration::from_millis(300)).await.is_err(),
-        "duplicate delivery"
-    );
+    assert!(sub.recv_within(Duration::from_millis(300)).await.is_err(), "duplicate delivery");
 }
 
 #[tokio::test]
@@ -100,28 +91,21 @@ async fn retained_messages_and_retain_handling() {
     assert!(s.recv_within(Duration::from_millis(300)).await.is_err());
 
     // Retain Handling 1: only when the subscription is new.
-    s.send(subscribe_with(2, "ret/#", QoS::AtMostOnce, |o| {
-        o.retain_handling = v5::RetainHandling::AtSubscribeNew
-    }))
-    .await;
+    s.send(subscribe_with(2, "ret/#", QoS::AtMostOnce, |o| o.retain_handling = v5::RetainHandling::AtSubscribeNew))
+        .await;
     assert!(matches!(s.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
     assert!(s.recv_within(Duration::from_millis(300)).await.is_err());
 
     // Retain Handling 2: never.
     let mut s2 = Raw::client(weir.tcp, "s2").await;
-    s2.send(subscribe_with(1, "ret/#", QoS::AtMostOnce, |o| {
-        o.retain_handling = v5::RetainHandling::NoAtSubscribe
-    }))
-    .await;
+    s2.send(subscribe_with(1, "ret/#", QoS::AtMostOnce, |o| o.retain_handling = v5::RetainHandling::NoAtSubscribe))
+        .await;
     assert!(matches!(s2.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
     assert!(s2.recv_within(Duration::from_millis(300)).await.is_err());
 
     // Live retained messages: RETAIN cleared unless Retain As Published.
     let mut rap = Raw::client(weir.tcp, "rap").await;
-    rap.send(subscribe_with(1, "live/#", QoS::AtMostOnce, |o| {
-        o.retain_as_published = true
-    }))
-    .await;
+    rap.send(subscribe_with(1, "live/#", QoS::AtMostOnce, |o| o.retain_as_published = true)).await;
     assert!(matches!(rap.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
     s.send(subscribe(3, "live/#", QoS::AtMostOnce)).await;
     assert!(matches!(s.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
@@ -204,10 +188,7 @@ async fn clean_start_discards_the_old_session() {
     assert!(!ack.session_present);
     let mut p = Raw::client(weir.tcp, "p").await;
     p.publish(publish("cs/1", QoS::AtMostOnce, None), b"x").await;
-    assert!(
-        s.recv_within(Duration::from_millis(300)).await.is_err(),
-        "old subscription survived clean start"
-    );
+    assert!(s.recv_within(Duration::from_millis(300)).await.is_err(), "old subscription survived clean start");
 }
 
 #[tokio::test]
@@ -217,17 +198,11 @@ async fn takeover_disconnects_the_first_connection() {
     c.session_expiry_interval_secs = 60;
     let (mut first, _) = Raw::connect(weir.tcp, c.clone()).await;
     first.send(subscribe(1, "tw/#", QoS::AtLeastOnce)).await;
-    assert!(matches!(
-        first.recv().await,
-        Some(Frame::Packet(Packet::SubscribeAck(_)))
-    ));
+    assert!(matches!(first.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
     c.clean_start = false;
     let (mut second, ack) = Raw::connect(weir.tcp, c).await;
     assert!(ack.session_present);
-    assert_eq!(
-        first.recv_disconnect().await,
-        v5::DisconnectReasonCode::SessionTakenOver
-    );
+    assert_eq!(first.recv_disconnect().await, v5::DisconnectReasonCode::SessionTakenOver);
     assert!(first.recv().await.is_none());
     // The subscription moved with the session.
     let mut p = Raw::client(weir.tcp, "p").await;
@@ -250,10 +225,7 @@ async fn will_messages() {
     let weir = Weir::start();
     let mut watcher = Raw::client(weir.tcp, "watcher").await;
     watcher.send(subscribe(1, "will/#", QoS::AtMostOnce)).await;
-    assert!(matches!(
-        watcher.recv().await,
-        Some(Frame::Packet(Packet::SubscribeAck(_)))
-    ));
+    assert!(matches!(watcher.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
 
     let with_will = |id: &str, delay: Option<u32>| {
         let mut c = connect_packet(id);
@@ -297,10 +269,7 @@ async fn will_messages() {
     delayed.session_expiry_interval_secs = 10;
     let (d, _) = Raw::connect(weir.tcp, delayed.clone()).await;
     drop(d);
-    assert!(
-        watcher.recv_within(Duration::from_millis(1200)).await.is_err(),
-        "will sent before its delay"
-    );
+    assert!(watcher.recv_within(Duration::from_millis(1200)).await.is_err(), "will sent before its delay");
     assert_eq!(&*watcher.recv_publish().await.0.topic, "will/delayed");
 
     // Reconnecting within the delay cancels the will.
@@ -311,10 +280,7 @@ async fn will_messages() {
     delayed.last_will = None;
     let (_back, ack) = Raw::connect(weir.tcp, delayed).await;
     assert!(ack.session_present);
-    assert!(
-        watcher.recv_within(Duration::from_millis(2500)).await.is_err(),
-        "will sent although the client came back"
-    );
+    assert!(watcher.recv_within(Duration::from_millis(2500)).await.is_err(), "will sent although the client came back");
 }
 
 #[tokio::test]
@@ -329,15 +295,11 @@ async fn shared_subscriptions_round_robin_and_redispatch() {
     }
     let mut queue = Raw::client(weir.tcp, "q1").await;
     queue.send(subscribe(1, "$queue/work/#", QoS::AtMostOnce)).await;
-    assert!(matches!(
-        queue.recv().await,
-        Some(Frame::Packet(Packet::SubscribeAck(_)))
-    ));
+    assert!(matches!(queue.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
 
     let mut p = Raw::client(weir.tcp, "p").await;
     for i in 0..4u16 {
-        p.publish(publish("work/item", QoS::AtLeastOnce, Some(i + 1)), &[i as u8])
-            .await;
+        p.publish(publish("work/item", QoS::AtLeastOnce, Some(i + 1)), &[i as u8]).await;
     }
     let mut got1 = Vec::new();
     for _ in 0..2 {
@@ -404,16 +366,12 @@ async fn no_local_and_topic_aliases() {
     let mut c = connect_packet("self");
     c.topic_alias_max = 10;
     let (mut me, _) = Raw::connect(weir.tcp, c).await;
-    me.send(subscribe_with(1, "nl/#", QoS::AtMostOnce, |o| o.no_local = true))
-        .await;
+    me.send(subscribe_with(1, "nl/#", QoS::AtMostOnce, |o| o.no_local = true)).await;
     assert!(matches!(me.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
     me.send(subscribe(2, "al/#", QoS::AtMostOnce)).await;
     assert!(matches!(me.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
     me.publish(publish("nl/mine", QoS::AtMostOnce, None), b"x").await;
-    assert!(
-        me.recv_within(Duration::from_millis(300)).await.is_err(),
-        "No Local ignored"
-    );
+    assert!(me.recv_within(Duration::from_millis(300)).await.is_err(), "No Local ignored");
 
     // Inbound alias: set with a topic, then used with an empty topic.
     let mut first = publish("al/t", QoS::AtMostOnce, None);
@@ -447,19 +405,14 @@ async fn maximum_packet_size_both_ways() {
     let (mut small, ack) = Raw::connect(weir.tcp, c).await;
     assert_eq!(ack.max_packet_size, Some(1024));
     small.send(subscribe(1, "size/#", QoS::AtMostOnce)).await;
-    assert!(matches!(
-        small.recv().await,
-        Some(Frame::Packet(Packet::SubscribeAck(_)))
-    ));
+    assert!(matches!(small.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
     let mut p = Raw::client(weir.tcp, "p").await;
-    p.publish(publish("size/big", QoS::AtMostOnce, None), &[b'x'; 500])
-        .await;
+    p.publish(publish("size/big", QoS::AtMostOnce, None), &[b'x'; 500]).await;
     p.publish(publish("size/small", QoS::AtMostOnce, None), b"ok").await;
     assert_eq!(&*small.recv_publish().await.0.topic, "size/small");
 
     // Inbound: a packet above the broker's maximum closes that connection with 0x95.
-    p.publish(publish("size/huge", QoS::AtMostOnce, None), &[b'x'; 2000])
-        .await;
+    p.publish(publish("size/huge", QoS::AtMostOnce, None), &[b'x'; 2000]).await;
     assert_eq!(p.recv_disconnect().await, v5::DisconnectReasonCode::PacketTooLarge);
     assert!(p.recv().await.is_none());
 }
@@ -476,8 +429,7 @@ async fn bounded_queue_drops_oldest() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut p = Raw::client(weir.tcp, "p").await;
     for i in 0..12u8 {
-        p.publish(publish("mq/x", QoS::AtLeastOnce, Some(u16::from(i) + 1)), &[i])
-            .await;
+        p.publish(publish("mq/x", QoS::AtLeastOnce, Some(u16::from(i) + 1)), &[i]).await;
         assert!(matches!(p.recv().await, Some(Frame::Packet(Packet::PublishAck(_)))));
     }
     c.clean_start = false;
@@ -504,10 +456,7 @@ async fn inflight_window_follows_receive_maximum() {
     }
     let (a, _) = s.recv_publish().await;
     let (_b, _) = s.recv_publish().await;
-    assert!(
-        s.recv_within(Duration::from_millis(400)).await.is_err(),
-        "more than Receive Maximum in flight"
-    );
+    assert!(s.recv_within(Duration::from_millis(400)).await.is_err(), "more than Receive Maximum in flight");
     s.send(puback(a.packet_id.unwrap())).await;
     s.recv_publish().await;
     assert!(s.recv_within(Duration::from_millis(300)).await.is_err());
@@ -528,8 +477,7 @@ async fn sys_topics_are_published() {
     let weir = Weir::start_with("[sys_topics]\nsys_msg_interval = 1\n");
     let mut s = Raw::client(weir.tcp, "sys").await;
     s.send(subscribe(1, "$SYS/brokers/+/version", QoS::AtMostOnce)).await;
-    s.send(subscribe(2, "$SYS/brokers/+/stats/connections/count", QoS::AtMostOnce))
-        .await;
+    s.send(subscribe(2, "$SYS/brokers/+/stats/connections/count", QoS::AtMostOnce)).await;
     s.send(subscribe(3, "#", QoS::AtMostOnce)).await;
     let mut seen = std::collections::HashMap::new();
     while seen.len() < 2 {
@@ -544,13 +492,7 @@ async fn sys_topics_are_published() {
     }
     let version = seen.iter().find(|(k, _)| k.ends_with("/version")).unwrap().1;
     assert_eq!(version, env!("CARGO_PKG_VERSION"));
-    let count: u64 = seen
-        .iter()
-        .find(|(k, _)| k.ends_with("/count"))
-        .unwrap()
-        .1
-        .parse()
-        .unwrap();
+    let count: u64 = seen.iter().find(|(k, _)| k.ends_with("/count")).unwrap().1.parse().unwrap();
     assert!(count >= 1);
 }
 
@@ -569,10 +511,7 @@ async fn unsubscribe_reports_what_existed() {
     match s.recv().await {
         Some(Frame::Packet(Packet::UnsubscribeAck(a))) => assert_eq!(
             a.status,
-            vec![
-                v5::UnsubscribeAckReason::Success,
-                v5::UnsubscribeAckReason::NoSubscriptionExisted
-            ]
+            vec![v5::UnsubscribeAckReason::Success, v5::UnsubscribeAckReason::NoSubscriptionExisted]
         ),
         other => panic!("{other:?}"),
     }
@@ -610,8 +549,7 @@ async fn slow_connected_subscriber_pauses_publishers_and_loses_nothing() {
     let total = 60u16;
     let writer = tokio::spawn(async move {
         for i in 0..total {
-            p.publish(publish("bp/x", QoS::AtLeastOnce, Some(i + 1)), &i.to_be_bytes())
-                .await;
+            p.publish(publish("bp/x", QoS::AtLeastOnce, Some(i + 1)), &i.to_be_bytes()).await;
         }
         let mut acked = 0;
         while acked < total {
@@ -624,12 +562,7 @@ async fn slow_connected_subscriber_pauses_publishers_and_loses_nothing() {
     // Read slowly: one message at a time, acknowledged after a pause.
     for i in 0..total {
         let (m, body) = s.recv_publish().await;
-        assert_eq!(
-            u16::from_be_bytes([body[0], body[1]]),
-            i,
-            "lost or reordered; log:\n{}",
-            weir.log()
-        );
+        assert_eq!(u16::from_be_bytes([body[0], body[1]]), i, "lost or reordered; log:\n{}", weir.log());
         tokio::time::sleep(Duration::from_millis(5)).await;
         s.send(puback(m.packet_id.unwrap())).await;
     }
@@ -643,16 +576,10 @@ async fn stalled_subscriber_does_not_block_publishers() {
     c.receive_max = NonZeroU16::new(1);
     let (mut stuck, _) = Raw::connect(weir.tcp, c).await;
     stuck.send(subscribe(1, "st/#", QoS::AtLeastOnce)).await;
-    assert!(matches!(
-        stuck.recv().await,
-        Some(Frame::Packet(Packet::SubscribeAck(_)))
-    ));
+    assert!(matches!(stuck.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
     let mut healthy = Raw::client(weir.tcp, "healthy").await;
     healthy.send(subscribe(1, "st/#", QoS::AtMostOnce)).await;
-    assert!(matches!(
-        healthy.recv().await,
-        Some(Frame::Packet(Packet::SubscribeAck(_)))
-    ));
+    assert!(matches!(healthy.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
 
     // `stuck` never acknowledges; the publisher is paused once, then goes on.
     let mut p = Raw::client(weir.tcp, "p").await;
@@ -661,10 +588,7 @@ async fn stalled_subscriber_does_not_block_publishers() {
     }
     for _ in 0..40 {
         let got = tokio::time::timeout(Duration::from_secs(3), p.recv()).await;
-        assert!(
-            matches!(got, Ok(Some(Frame::Packet(Packet::PublishAck(_))))),
-            "publisher blocked: {got:?}"
-        );
+        assert!(matches!(got, Ok(Some(Frame::Packet(Packet::PublishAck(_))))), "publisher blocked: {got:?}");
     }
     for _ in 0..40 {
         healthy.recv_publish().await;
@@ -677,15 +601,8 @@ async fn sigterm_disconnects_clients_and_exits() {
     let mut weir = Weir::start();
     let mut v5c = Raw::client(weir.tcp, "stay").await;
     weir.terminate();
-    assert_eq!(
-        v5c.recv_disconnect().await,
-        v5::DisconnectReasonCode::ServerShuttingDown
-    );
-    assert!(
-        weir.exited_cleanly_within(Duration::from_secs(10)),
-        "log:\n{}",
-        weir.log()
-    );
+    assert_eq!(v5c.recv_disconnect().await, v5::DisconnectReasonCode::ServerShuttingDown);
+    assert!(weir.exited_cleanly_within(Duration::from_secs(10)), "log:\n{}", weir.log());
 }
 
 #[tokio::test]

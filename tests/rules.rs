@@ -46,8 +46,7 @@ async fn published_messages_run_through_rules_and_count() {
         ("sensors/c", "not json"),
         ("other/x", r#"{"temp": 99}"#),
     ] {
-        p.publish(publish(topic, QoS::AtMostOnce, None), payload.as_bytes())
-            .await;
+        p.publish(publish(topic, QoS::AtMostOnce, None), payload.as_bytes()).await;
     }
     let m = metrics_after(&weir, "hot", 3).await;
     assert_eq!(m["metrics"]["passed"], 1);
@@ -83,16 +82,8 @@ async fn rule_test_api_answers_like_emqx() {
         got,
         serde_json::json!({"username":"u_emqx","topic":"t/a","qos":1,"payload":"{\"msg\": \"hello\"}","msg":"hello","clientid":"c_emqx"})
     );
-    let (status, body) = post(
-        api,
-        "/api/v5/rule_test",
-        r#"{"sql": "SELECT * FROM \"x/#\"", "context": {}}"#,
-    )
-    .await;
-    assert_eq!(
-        (status, body.as_str()),
-        (412, r#"{"code":"NOT_MATCH","message":"SQL Not Match"}"#)
-    );
+    let (status, body) = post(api, "/api/v5/rule_test", r#"{"sql": "SELECT * FROM \"x/#\"", "context": {}}"#).await;
+    assert_eq!((status, body.as_str()), (412, r#"{"code":"NOT_MATCH","message":"SQL Not Match"}"#));
     let (status, body) = post(api, "/api/v5/rule_test", r#"{"sql": "SELECT FROM", "context": {}}"#).await;
     assert_eq!(status, 400);
     assert!(body.contains("BAD_REQUEST") && body.contains("line 1"), "{body}");
@@ -137,8 +128,7 @@ async fn rule_files_reload_and_broken_files_keep_their_rules() {
     }
     assert!(reported, "broken file not reported; log:\n{}", weir.log());
     let mut p = Raw::client(weir.tcp, "thermo-2").await;
-    p.publish(publish("sensors/z", QoS::AtMostOnce, None), br#"{"temp": 40}"#)
-        .await;
+    p.publish(publish("sensors/z", QoS::AtMostOnce, None), br#"{"temp": 40}"#).await;
     let m = metrics_after(&weir, "hot", 1).await;
     assert_eq!(m["metrics"]["passed"], 1);
 }
@@ -149,8 +139,5 @@ async fn rules_with_an_undefined_sink_are_refused_with_a_position() {
     let (_, body) = get(weir.api.unwrap(), "/api/v5/rules").await;
     assert!(!body.contains("\"out\""), "{body}");
     let log = weir.log();
-    assert!(
-        log.contains("unknown sink `nowhere`") && log.contains("line 2, column 3"),
-        "{log}"
-    );
+    assert!(log.contains("unknown sink `nowhere`") && log.contains("line 2, column 3"), "{log}");
 }

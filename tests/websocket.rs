@@ -44,10 +44,7 @@ fn open_page(url: &str) -> Browser {
         .stderr(Stdio::null())
         .spawn()
         .expect("chromium must be installed (scripts/test.sh installs it)");
-    Browser {
-        child,
-        _profile: profile,
-    }
+    Browser { child, _profile: profile }
 }
 
 #[tokio::test]
@@ -66,11 +63,7 @@ async fn browser_round_trip(weir: &Weir, version: u8) {
     assert!(matches!(tcp.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
 
     let page = std::fs::canonicalize("tests/browser/page.html").expect("page");
-    let url = format!(
-        "file://{}?v={version}&url=ws://127.0.0.1:{}/mqtt",
-        page.display(),
-        weir.ws.port()
-    );
+    let url = format!("file://{}?v={version}&url=ws://127.0.0.1:{}/mqtt", page.display(), weir.ws.port());
     let _browser = open_page(&url);
 
     // Wait for the page to say it is subscribed (Chromium's start can be slow on a busy machine).
@@ -85,13 +78,9 @@ async fn browser_round_trip(weir: &Weir, version: u8) {
         }
     }
     assert!(ready, "the page never connected; broker log:\n{}", weir.log());
-    assert!(
-        weir.log().contains("client_id=browser-page"),
-        "the page connected under its own id"
-    );
+    assert!(weir.log().contains("client_id=browser-page"), "the page connected under its own id");
 
-    tcp.publish(publish("browser/in", QoS::AtLeastOnce, Some(1)), b"hello from tcp")
-        .await;
+    tcp.publish(publish("browser/in", QoS::AtLeastOnce, Some(1)), b"hello from tcp").await;
     loop {
         match tcp.recv().await {
             Some(Frame::Publish(p, body)) if &*p.topic == "browser/echo" => {
@@ -113,23 +102,8 @@ async fn browser_round_trip(weir: &Weir, version: u8) {
 async fn websocket_listener_refuses_other_paths() {
     let weir = Weir::start();
     let out = std::process::Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-H",
-            "Connection: Upgrade",
-            "-H",
-            "Upgrade: websocket",
-        ])
-        .args([
-            "-H",
-            "Sec-WebSocket-Version: 13",
-            "-H",
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-        ])
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Connection: Upgrade", "-H", "Upgrade: websocket"])
+        .args(["-H", "Sec-WebSocket-Version: 13", "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="])
         .arg(format!("http://127.0.0.1:{}/elsewhere", weir.ws.port()))
         .output()
         .expect("curl");

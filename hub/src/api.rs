@@ -33,11 +33,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 fn rules_of(broker: &Broker) -> Vec<Arc<ActiveRule>> {
-    broker
-        .rules
-        .as_ref()
-        .map(|r| r.rules().rules.clone())
-        .unwrap_or_default()
+    broker.rules.as_ref().map(|r| r.rules().rules.clone()).unwrap_or_default()
 }
 
 fn rule_info(rule: &ActiveRule) -> JsonValue {
@@ -77,12 +73,8 @@ async fn rule_metrics(State(broker): State<Arc<Broker>>, Path(id): Path<String>)
     let Some(rule) = find(&broker, &id) else {
         return not_found();
     };
-    let metrics: Map<String, JsonValue> = rule
-        .metrics
-        .snapshot()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect();
+    let metrics: Map<String, JsonValue> =
+        rule.metrics.snapshot().into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     Json(json!({
         "id": id,
         "metrics": metrics,
@@ -119,33 +111,18 @@ async fn prometheus(State(broker): State<Arc<Broker>>) -> Response {
     let plain = |v: u64| vec![(String::new(), v)];
     family("emqx_connections_count", "gauge", &plain(Metrics::get(&m.connections)));
     family("emqx_sessions_count", "gauge", &plain(broker.session_count() as u64));
-    family(
-        "emqx_topics_count",
-        "gauge",
-        &plain(broker.router.filter_count() as u64),
-    );
+    family("emqx_topics_count", "gauge", &plain(broker.router.filter_count() as u64));
     family("emqx_retained_count", "gauge", &plain(broker.retained.len() as u64));
-    family(
-        "emqx_messages_received",
-        "counter",
-        &plain(Metrics::get(&m.messages_received)),
-    );
+    family("emqx_messages_received", "counter", &plain(Metrics::get(&m.messages_received)));
     family("emqx_messages_sent", "counter", &plain(Metrics::get(&m.messages_sent)));
     family(
         "emqx_messages_dropped",
         "counter",
         &plain(Metrics::get(&m.dropped_queue_full) + Metrics::get(&m.dropped_expired)),
     );
-    family(
-        "emqx_bytes_received",
-        "counter",
-        &plain(Metrics::get(&m.bytes_received)),
-    );
+    family("emqx_bytes_received", "counter", &plain(Metrics::get(&m.bytes_received)));
     family("emqx_bytes_sent", "counter", &plain(Metrics::get(&m.bytes_sent)));
-    let skipped = broker
-        .rules
-        .as_ref()
-        .map_or(0, |r| r.skipped.load(std::sync::atomic::Ordering::Relaxed));
+    let skipped = broker.rules.as_ref().map_or(0, |r| r.skipped.load(std::sync::atomic::Ordering::Relaxed));
     family("weir_rule_engine_skipped", "counter", &plain(skipped));
     let rules = rules_of(&broker);
     let snapshots: Vec<(String, Vec<(&'static str, u64)>)> =
@@ -155,12 +132,7 @@ async fn prometheus(State(broker): State<Arc<Broker>>) -> Response {
             let metric = format!("emqx_rule_{}", name.replace('.', "_"));
             let samples: Vec<(String, u64)> = snapshots
                 .iter()
-                .map(|(id, snap)| {
-                    (
-                        format!("{{id=\"{}\"}}", id.replace('\\', "\\\\").replace('"', "\\\"")),
-                        snap[i].1,
-                    )
-                })
+                .map(|(id, snap)| (format!("{{id=\"{}\"}}", id.replace('\\', "\\\\").replace('"', "\\\"")), snap[i].1))
                 .collect();
             family(&metric, "counter", &samples);
         }

@@ -99,10 +99,7 @@ impl Broker {
 
     /// Queues a delivery that nobody waits on (retained messages on subscribe, redispatch).
     pub fn enqueue_detached(&self, session: &Session, d: Delivery) {
-        if matches!(
-            session.enqueue(d, false),
-            Enqueued::DroppedOldest | Enqueued::DroppedQos0
-        ) {
+        if matches!(session.enqueue(d, false), Enqueued::DroppedOldest | Enqueued::DroppedQos0) {
             Metrics::incr(&self.metrics.dropped_queue_full);
         }
     }
@@ -115,10 +112,7 @@ impl Broker {
         if let Some(old) = existing {
             if old.is_connected() {
                 info!(client_id = %client_id, "session taken over by a new connection");
-                if tokio::time::timeout(TAKEOVER_TIMEOUT, old.kick(Kick::TakenOver))
-                    .await
-                    .is_err()
-                {
+                if tokio::time::timeout(TAKEOVER_TIMEOUT, old.kick(Kick::TakenOver)).await.is_err() {
                     old.detach();
                 }
             }

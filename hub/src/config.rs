@@ -57,9 +57,7 @@ pub struct NodeConfig {
 
 impl Default for NodeConfig {
     fn default() -> Self {
-        NodeConfig {
-            name: "weir@127.0.0.1".into(),
-        }
+        NodeConfig { name: "weir@127.0.0.1".into() }
     }
 }
 
@@ -80,10 +78,7 @@ pub struct TcpListenerConfig {
 
 impl Default for TcpListenerConfig {
     fn default() -> Self {
-        TcpListenerConfig {
-            enable: true,
-            bind: ([0, 0, 0, 0], 1883).into(),
-        }
+        TcpListenerConfig { enable: true, bind: ([0, 0, 0, 0], 1883).into() }
     }
 }
 
@@ -99,11 +94,7 @@ pub struct WsListenerConfig {
 
 impl Default for WsListenerConfig {
     fn default() -> Self {
-        WsListenerConfig {
-            enable: true,
-            bind: ([0, 0, 0, 0], 8083).into(),
-            path: "/mqtt".into(),
-        }
+        WsListenerConfig { enable: true, bind: ([0, 0, 0, 0], 8083).into(), path: "/mqtt".into() }
     }
 }
 
@@ -117,10 +108,7 @@ pub struct ApiConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig {
-            enable: true,
-            bind: ([127, 0, 0, 1], 18083).into(),
-        }
+        ApiConfig { enable: true, bind: ([127, 0, 0, 1], 18083).into() }
     }
 }
 
@@ -193,10 +181,9 @@ impl Config {
     /// Loads `path` (or the defaults when `None`), then applies `WEIR_*` environment overrides.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let text = match path {
-            Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
-                path: p.to_path_buf(),
-                source,
-            })?,
+            Some(p) => {
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read { path: p.to_path_buf(), source })?
+            }
             None => String::new(),
         };
         let origin = path.map_or_else(|| "(defaults)".to_string(), |p| p.display().to_string());
@@ -223,29 +210,22 @@ impl Config {
             }
             apply_env(&mut doc, &var, path, &value)?;
         }
-        Config::deserialize(toml::Value::Table(doc)).map_err(|e| ConfigError::Invalid {
-            origin: origin.to_string(),
-            message: e.to_string(),
-        })
+        Config::deserialize(toml::Value::Table(doc))
+            .map_err(|e| ConfigError::Invalid { origin: origin.to_string(), message: e.to_string() })
     }
 }
 
 /// Sets `a__b__c = value` in the document; the value is read as TOML (number, bool...) or else as a string.
 fn apply_env(doc: &mut toml::Table, var: &str, path: &str, value: &str) -> Result<(), ConfigError> {
     let keys: Vec<String> = path.split("__").map(|k| k.to_ascii_lowercase()).collect();
-    let (last, parents) = keys.split_last().ok_or_else(|| ConfigError::Env {
-        var: var.to_string(),
-        message: "empty key".into(),
-    })?;
+    let (last, parents) =
+        keys.split_last().ok_or_else(|| ConfigError::Env { var: var.to_string(), message: "empty key".into() })?;
     let mut table = doc;
     for key in parents {
-        let entry = table
-            .entry(key.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        table = entry.as_table_mut().ok_or_else(|| ConfigError::Env {
-            var: var.to_string(),
-            message: format!("`{key}` is not a table"),
-        })?;
+        let entry = table.entry(key.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| ConfigError::Env { var: var.to_string(), message: format!("`{key}` is not a table") })?;
     }
     let parsed = format!("v = {value}")
         .parse::<toml::Table>()
@@ -295,9 +275,7 @@ mod tests {
     #[test]
     fn unknown_env_key_is_named() {
         let env = vec![("WEIR_MQTT__NOPE".to_string(), "1".to_string())];
-        let err = Config::from_toml_with_env("", "t", env.into_iter())
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_toml_with_env("", "t", env.into_iter()).unwrap_err().to_string();
         assert!(err.contains("nope"), "{err}");
     }
 }

@@ -74,11 +74,7 @@ pub async fn serve<S: Transport>(broker: Arc<Broker>, stream: S, peer: SocketAdd
         Ok(Ok(Sniff::Connect(v))) => v,
         Ok(Ok(Sniff::UnsupportedVersion { v5_requested })) => {
             info!(%peer, "unsupported MQTT protocol version, refusing");
-            let reply: &[u8] = if v5_requested {
-                b"\x20\x03\x00\x84\x00"
-            } else {
-                b"\x20\x02\x00\x01"
-            };
+            let reply: &[u8] = if v5_requested { b"\x20\x03\x00\x84\x00" } else { b"\x20\x02\x00\x01" };
             let _ = stream.write_all(reply).await;
             return;
         }
@@ -91,12 +87,7 @@ pub async fn serve<S: Transport>(broker: Arc<Broker>, stream: S, peer: SocketAdd
         protocol::shim_mqisdp(&mut rbuf);
     }
     let mut codec = Codec::new(version, broker.config.mqtt.max_packet_size);
-    let connect = match Box::pin(tokio::time::timeout(
-        idle,
-        read_connect(&mut stream, &mut rbuf, &mut codec),
-    ))
-    .await
-    {
+    let connect = match Box::pin(tokio::time::timeout(idle, read_connect(&mut stream, &mut rbuf, &mut codec))).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             info!(%peer, error = %e, "bad CONNECT, closing");
@@ -158,10 +149,7 @@ async fn read_connect<S: Transport>(
             Some(_) => return Err(ConnectReadError::NotConnect),
             None => {}
         }
-        let n = stream
-            .read_into(rbuf, MIN_READ)
-            .await
-            .map_err(|_| ConnectReadError::Closed)?;
+        let n = stream.read_into(rbuf, MIN_READ).await.map_err(|_| ConnectReadError::Closed)?;
         if n == 0 {
             return Err(ConnectReadError::Closed);
         }
@@ -220,9 +208,7 @@ impl<S: Transport> Connection<S> {
         let client_id: ClientId = if connect.client_id.is_empty() {
             if !version.is_v5() && !connect.clean_start {
                 info!(%peer, "empty client id with clean_session = false, refusing");
-                let _ = stream
-                    .write_all(&refusal(&codec, v5::ConnectAckReason::ClientIdentifierNotValid))
-                    .await;
+                let _ = stream.write_all(&refusal(&codec, v5::ConnectAckReason::ClientIdentifierNotValid)).await;
                 return None;
             }
             let id = format!("weir-{:016x}", rand::random::<u64>());
@@ -237,9 +223,7 @@ impl<S: Transport> Connection<S> {
             Some(w) => {
                 if let Err(e) = topic::validate_name(&w.topic) {
                     info!(%peer, client_id = %client_id, error = %e, "invalid will topic, refusing");
-                    let _ = stream
-                        .write_all(&refusal(&codec, v5::ConnectAckReason::TopicNameInvalid))
-                        .await;
+                    let _ = stream.write_all(&refusal(&codec, v5::ConnectAckReason::TopicNameInvalid)).await;
                     return None;
                 }
                 let mut properties = v5::PublishProperties {
@@ -289,10 +273,7 @@ impl<S: Transport> Connection<S> {
         if let Some(max) = connect.max_packet_size {
             codec.set_max_outbound(max.get());
         }
-        let window = connect
-            .receive_max
-            .map_or(u16::MAX, NonZeroU16::get)
-            .min(cfg.max_inflight.max(1)) as usize;
+        let window = connect.receive_max.map_or(u16::MAX, NonZeroU16::get).min(cfg.max_inflight.max(1)) as usize;
 
         // Most clients send nothing right after CONNECT: keep no read buffer until they do.
         let rbuf = if rbuf.is_empty() { BytesMut::new() } else { rbuf };
@@ -493,9 +474,7 @@ impl<S: Transport> Connection<S> {
                     }
                     st.expiry_interval = expiry;
                 }
-                return Err(Exit::ClientDisconnect {
-                    with_will: d.reason_code == Rc::DisconnectWithWillMessage,
-                });
+                return Err(Exit::ClientDisconnect { with_will: d.reason_code == Rc::DisconnectWithWillMessage });
             }
             Packet::Connect(_) => return Err(Exit::Violation(Rc::ProtocolError, "second CONNECT".into())),
             Packet::Auth(_) => {
@@ -518,10 +497,7 @@ impl<S: Transport> Connection<S> {
         let cfg = &self.broker.config.mqtt;
         if let Some(alias) = p.properties.topic_alias {
             if alias.get() > cfg.max_topic_alias {
-                return Err(Exit::Violation(
-                    Rc::TopicAliasInvalid,
-                    format!("topic alias {alias} above the maximum"),
-                ));
+                return Err(Exit::Violation(Rc::TopicAliasInvalid, format!("topic alias {alias} above the maximum")));
             }
             if p.topic.is_empty() {
                 p.topic = self
@@ -534,10 +510,7 @@ impl<S: Transport> Connection<S> {
             }
         }
         if let Err(e) = topic::validate_name(&p.topic) {
-            return Err(Exit::Violation(
-                Rc::TopicNameInvalid,
-                format!("PUBLISH to {:?}: {e}", &*p.topic),
-            ));
+            return Err(Exit::Violation(Rc::TopicNameInvalid, format!("PUBLISH to {:?}: {e}", &*p.topic)));
         }
         if p.qos > qos_from(cfg.max_qos_allowed) {
             return Err(Exit::Violation(Rc::QosNotSupported, "QoS above max_qos_allowed".into()));
@@ -545,10 +518,7 @@ impl<S: Transport> Connection<S> {
         let packet_id = p.packet_id;
         if p.qos == QoS::ExactlyOnce {
             let Some(id) = packet_id else {
-                return Err(Exit::Violation(
-                    Rc::ProtocolError,
-                    "QoS 2 PUBLISH without packet id".into(),
-                ));
+                return Err(Exit::Violation(Rc::ProtocolError, "QoS 2 PUBLISH without packet id".into()));
             };
             let mut st = self.session.state.lock();
             if st.awaiting_rel.contains(&id.get()) {
@@ -581,11 +551,8 @@ impl<S: Transport> Connection<S> {
             timestamp: self.now_wall,
         };
         let matched = self.broker.publish(Arc::new(msg), &mut self.congested);
-        let reason = if matched == 0 {
-            v5::PublishAckReason::NoMatchingSubscribers
-        } else {
-            v5::PublishAckReason::Success
-        };
+        let reason =
+            if matched == 0 { v5::PublishAckReason::NoMatchingSubscribers } else { v5::PublishAckReason::Success };
         match (p.qos, packet_id) {
             (QoS::AtLeastOnce, Some(id)) => self.send(Packet::PublishAck(v5::PublishAck {
                 packet_id: id,
@@ -640,10 +607,7 @@ impl<S: Transport> Connection<S> {
                 }
             };
             if parsed.group.is_some() && opts.no_local {
-                return Err(Exit::Violation(
-                    Rc::ProtocolError,
-                    "No Local on a shared subscription".into(),
-                ));
+                return Err(Exit::Violation(Rc::ProtocolError, "No Local on a shared subscription".into()));
             }
             let sub_opts = SubOptions {
                 qos: opts.qos.min(max_qos),
@@ -655,16 +619,9 @@ impl<S: Transport> Connection<S> {
             let existed = self.broker.router.subscribe(
                 parsed.filter,
                 parsed.group,
-                crate::router::Subscriber {
-                    session: self.session.clone(),
-                    opts: sub_opts,
-                },
+                crate::router::Subscriber { session: self.session.clone(), opts: sub_opts },
             );
-            self.session
-                .state
-                .lock()
-                .subscriptions
-                .insert(raw.to_string(), sub_opts);
+            self.session.state.lock().subscriptions.insert(raw.to_string(), sub_opts);
             status.push(match sub_opts.qos {
                 QoS::AtMostOnce => v5::SubscribeAckReason::GrantedQos0,
                 QoS::AtLeastOnce => v5::SubscribeAckReason::GrantedQos1,
@@ -711,11 +668,7 @@ impl<S: Transport> Connection<S> {
                     return v5::UnsubscribeAckReason::TopicFilterInvalid;
                 };
                 self.session.state.lock().subscriptions.remove(&**raw);
-                if self
-                    .broker
-                    .router
-                    .unsubscribe(parsed.filter, parsed.group, self.session.uid)
-                {
+                if self.broker.router.unsubscribe(parsed.filter, parsed.group, self.session.uid) {
                     v5::UnsubscribeAckReason::Success
                 } else {
                     v5::UnsubscribeAckReason::NoSubscriptionExisted
@@ -872,11 +825,7 @@ impl<S: Transport> Connection<S> {
                 Exit::Violation(_, why) => Some(ByteString::from(why.clone())),
                 _ => None,
             };
-            self.send(Packet::Disconnect(v5::Disconnect {
-                reason_code: rc,
-                reason_string,
-                ..Default::default()
-            }));
+            self.send(Packet::Disconnect(v5::Disconnect { reason_code: rc, reason_string, ..Default::default() }));
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), self.flush()).await;
         let _ = self.stream.shutdown().await;
@@ -891,23 +840,13 @@ impl<S: Transport> Connection<S> {
             other => info!(client_id = %self.client_id, peer = %self.peer, reason = ?other, "client disconnected"),
         }
 
-        let publish_will = !matches!(
-            exit,
-            Exit::ClientDisconnect { with_will: false } | Exit::Kicked(Kick::Shutdown)
-        );
+        let publish_will = !matches!(exit, Exit::ClientDisconnect { with_will: false } | Exit::Kicked(Kick::Shutdown));
         let expiry = self.session.state.lock().expiry_interval;
         if let (Some(will), true) = (self.will.take(), publish_will) {
-            let delay = if expiry == NEVER_EXPIRE {
-                will.delay
-            } else {
-                will.delay.min(expiry)
-            };
+            let delay = if expiry == NEVER_EXPIRE { will.delay } else { will.delay.min(expiry) };
             self.broker.schedule_will(&self.session, will.message, delay);
         }
-        self.broker
-            .metrics
-            .connections
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.broker.metrics.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         // End or park the session before letting a waiting taker in (see Broker::open_session).
         self.broker.session_closed(&self.session, expiry);
         self.session.detach();
@@ -917,10 +856,7 @@ impl<S: Transport> Connection<S> {
 /// A CONNACK that refuses the connection with `reason`.
 fn refusal(codec: &Codec, reason: v5::ConnectAckReason) -> Bytes {
     let mut out = BytePages::default();
-    let ack = v5::ConnectAck {
-        reason_code: reason,
-        ..Default::default()
-    };
+    let ack = v5::ConnectAck { reason_code: reason, ..Default::default() };
     let _ = codec.encode(Packet::ConnectAck(Box::new(ack)), &mut out);
     out.freeze()
 }
@@ -942,21 +878,11 @@ fn qos_from(level: u8) -> QoS {
 }
 
 fn pubrec(packet_id: NonZeroU16, reason_code: v5::PublishAckReason) -> Packet {
-    Packet::PublishReceived(v5::PublishAck {
-        packet_id,
-        reason_code,
-        properties: Vec::new(),
-        reason_string: None,
-    })
+    Packet::PublishReceived(v5::PublishAck { packet_id, reason_code, properties: Vec::new(), reason_string: None })
 }
 
 fn pubrel(packet_id: NonZeroU16, reason_code: v5::PublishAck2Reason) -> Packet {
-    Packet::PublishRelease(v5::PublishAck2 {
-        packet_id,
-        reason_code,
-        properties: Vec::new(),
-        reason_string: None,
-    })
+    Packet::PublishRelease(v5::PublishAck2 { packet_id, reason_code, properties: Vec::new(), reason_string: None })
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {
@@ -974,9 +900,6 @@ mod tests {
         let (a, _b) = tokio::io::duplex(16);
         let fut = super::serve(broker, a, "127.0.0.1:1".parse().expect("addr"));
         let size = std::mem::size_of_val(&fut);
-        assert!(
-            size <= 1536,
-            "the connection future grew to {size} bytes; box rarely used states"
-        );
+        assert!(size <= 1536, "the connection future grew to {size} bytes; box rarely used states");
     }
 }

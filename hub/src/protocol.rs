@@ -67,11 +67,7 @@ pub fn sniff(buf: &[u8]) -> Sniff {
         return Sniff::NotConnect;
     }
     let Some(header_len) = varint_len(&buf[1..]) else {
-        return if buf.len() > 5 {
-            Sniff::NotConnect
-        } else {
-            Sniff::NeedMore
-        };
+        return if buf.len() > 5 { Sniff::NotConnect } else { Sniff::NeedMore };
     };
     let var = &buf[1 + header_len..];
     if var.len() < 2 {
@@ -103,10 +99,7 @@ fn varint_len(buf: &[u8]) -> Option<usize> {
 /// The MQTT variable-length integer at the start of `buf` (complete, see [`varint_len`]).
 fn decode_varint(buf: &[u8]) -> u32 {
     let len = varint_len(buf).unwrap_or(0);
-    buf[..len]
-        .iter()
-        .enumerate()
-        .fold(0u32, |acc, (i, b)| acc | (u32::from(b & 0x7f) << (7 * i)))
+    buf[..len].iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(b & 0x7f) << (7 * i)))
 }
 
 fn encode_varint(mut v: u32, out: &mut Vec<u8>) {
@@ -149,18 +142,11 @@ pub fn shim_mqisdp(buf: &mut BytesMut) {
 pub fn frame_len(buf: &[u8], version: Version, max_inbound: u32) -> Result<Option<usize>, DecodeError> {
     let Some(&first) = buf.first() else { return Ok(None) };
     let Some(vlen) = varint_len(&buf[1..]) else {
-        return if buf.len() >= 5 {
-            Err(DecodeError::MalformedPacket)
-        } else {
-            Ok(None)
-        };
+        return if buf.len() >= 5 { Err(DecodeError::MalformedPacket) } else { Ok(None) };
     };
     let remaining = decode_varint(&buf[1..]);
     if max_inbound != 0 && remaining > max_inbound {
-        return Err(DecodeError::MaxSizeExceeded {
-            size: remaining,
-            max_size: max_inbound,
-        });
+        return Err(DecodeError::MaxSizeExceeded { size: remaining, max_size: max_inbound });
     }
     let total = 1 + vlen + remaining as usize;
     if buf.len() < total {
@@ -207,12 +193,7 @@ pub struct Codec {
 
 impl Codec {
     pub fn new(version: Version, max_inbound: u32) -> Codec {
-        let codec = Codec {
-            version,
-            v3: v3::Codec::new(),
-            v5: v5::Codec::new(),
-            max_inbound,
-        };
+        let codec = Codec { version, v3: v3::Codec::new(), v5: v5::Codec::new(), max_inbound };
         codec.v3.set_max_size(max_inbound);
         codec.v5.set_max_inbound_size(max_inbound);
         codec
@@ -345,10 +326,7 @@ fn lift(p: v3::Packet) -> Result<Packet, DecodeError> {
         v3::Packet::PublishReceived { packet_id } => Packet::PublishReceived(ack(packet_id)),
         v3::Packet::PublishRelease { packet_id } => Packet::PublishRelease(ack2(packet_id)),
         v3::Packet::PublishComplete { packet_id } => Packet::PublishComplete(ack2(packet_id)),
-        v3::Packet::Subscribe {
-            packet_id,
-            topic_filters,
-        } => Packet::Subscribe(v5::Subscribe {
+        v3::Packet::Subscribe { packet_id, topic_filters } => Packet::Subscribe(v5::Subscribe {
             packet_id,
             id: None,
             user_properties: Vec::new(),
@@ -367,14 +345,9 @@ fn lift(p: v3::Packet) -> Result<Packet, DecodeError> {
                 })
                 .collect(),
         }),
-        v3::Packet::Unsubscribe {
-            packet_id,
-            topic_filters,
-        } => Packet::Unsubscribe(v5::Unsubscribe {
-            packet_id,
-            user_properties: Vec::new(),
-            topic_filters,
-        }),
+        v3::Packet::Unsubscribe { packet_id, topic_filters } => {
+            Packet::Unsubscribe(v5::Unsubscribe { packet_id, user_properties: Vec::new(), topic_filters })
+        }
         v3::Packet::PingRequest => Packet::PingRequest,
         v3::Packet::Disconnect => Packet::Disconnect(v5::Disconnect::default()),
         v3::Packet::ConnectAck(_)
@@ -437,15 +410,9 @@ mod tests {
     #[test]
     fn sniffs_versions() {
         assert_eq!(sniff(V31_CONNECT), Sniff::Connect(Version::V31));
-        assert_eq!(
-            sniff(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"),
-            Sniff::Connect(Version::V311)
-        );
+        assert_eq!(sniff(b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"), Sniff::Connect(Version::V311));
         assert_eq!(sniff(b"\x10\x0d\x00\x04MQTT\x05"), Sniff::Connect(Version::V5));
-        assert_eq!(
-            sniff(b"\x10\x0d\x00\x04MQTT\x07"),
-            Sniff::UnsupportedVersion { v5_requested: false }
-        );
+        assert_eq!(sniff(b"\x10\x0d\x00\x04MQTT\x07"), Sniff::UnsupportedVersion { v5_requested: false });
         assert_eq!(sniff(b"\x10\x0d\x00"), Sniff::NeedMore);
         assert_eq!(sniff(b"GET / HTTP/1.1"), Sniff::NotConnect);
         assert_eq!(sniff(b"\x30\x00"), Sniff::NotConnect);
@@ -473,10 +440,7 @@ mod tests {
         for version in [Version::V311, Version::V5] {
             let mut codec = Codec::new(version, 0);
             let mut buf = BytesMut::from(&b"\x30\x00\x00\x00\x00"[..]);
-            assert!(
-                matches!(codec.decode(&mut buf), Err(DecodeError::MalformedPacket)),
-                "{version:?}"
-            );
+            assert!(matches!(codec.decode(&mut buf), Err(DecodeError::MalformedPacket)), "{version:?}");
         }
         // v5: a property length that runs past the frame.
         let mut codec = Codec::new(Version::V5, 0);
@@ -488,10 +452,7 @@ mod tests {
     fn oversize_is_refused_before_it_is_buffered() {
         let mut codec = Codec::new(Version::V311, 100);
         let mut buf = BytesMut::from(&b"\x30\xff\x7f"[..]);
-        assert!(matches!(
-            codec.decode(&mut buf),
-            Err(DecodeError::MaxSizeExceeded { .. })
-        ));
+        assert!(matches!(codec.decode(&mut buf), Err(DecodeError::MaxSizeExceeded { .. })));
     }
 
     #[test]

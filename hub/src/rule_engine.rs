@@ -58,13 +58,8 @@ impl RuleEngine {
     /// [`RuleEngine::run`].
     pub fn new(dir: PathBuf, node: String) -> (Arc<RuleEngine>, mpsc::Receiver<Arc<Message>>) {
         let (queue, rx) = mpsc::channel(QUEUE);
-        let engine = Arc::new(RuleEngine {
-            dir,
-            node,
-            set: RwLock::new(Arc::default()),
-            queue,
-            skipped: AtomicU64::new(0),
-        });
+        let engine =
+            Arc::new(RuleEngine { dir, node, set: RwLock::new(Arc::default()), queue, skipped: AtomicU64::new(0) });
         engine.reload();
         (engine, rx)
     }
@@ -99,8 +94,7 @@ impl RuleEngine {
             let set = self.rules();
             for msg in batch.drain(..) {
                 matched.clear();
-                set.index
-                    .for_each_match(&msg.topic, |ids| matched.extend_from_slice(ids));
+                set.index.for_each_match(&msg.topic, |ids| matched.extend_from_slice(ids));
                 // A rule whose several FROM filters match runs once.
                 matched.sort_unstable();
                 matched.dedup();
@@ -144,18 +138,12 @@ impl RuleEngine {
                 return;
             }
         };
-        let metrics: HashMap<&str, Arc<RuleMetrics>> = previous
-            .rules
-            .iter()
-            .map(|r| (r.id.as_str(), r.metrics.clone()))
-            .collect();
+        let metrics: HashMap<&str, Arc<RuleMetrics>> =
+            previous.rules.iter().map(|r| (r.id.as_str(), r.metrics.clone())).collect();
         let mut set = RuleSet::default();
         for file in files {
             let loaded = file.outcome.and_then(|rules| {
-                match rules
-                    .iter()
-                    .find_map(|r| r.statement.sink.as_ref().map(|s| (s, &r.statement)))
-                {
+                match rules.iter().find_map(|r| r.statement.sink.as_ref().map(|s| (s, &r.statement))) {
                     Some((sink, st)) => Err(FileError::Syntax(weir_rules::ParseError {
                         line: st.line,
                         column: st.column,
@@ -216,19 +204,11 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)>
 
 /// The columns EMQX gives a `message.publish` rule.
 fn columns_of(msg: &Message, node: &str) -> Columns {
-    let ms = msg
-        .timestamp
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let ms = msg.timestamp.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let text = |s: &str| Value::Str(s.to_string());
     let mut props = BTreeMap::new();
     if !msg.properties.user_properties.is_empty() {
-        let pairs = msg
-            .properties
-            .user_properties
-            .iter()
-            .map(|(k, v)| (k.to_string(), text(v)))
-            .collect();
+        let pairs = msg.properties.user_properties.iter().map(|(k, v)| (k.to_string(), text(v))).collect();
         props.insert("User-Property".to_string(), Value::Map(pairs));
     }
     if let Some(ct) = &msg.properties.content_type {
@@ -241,10 +221,7 @@ fn columns_of(msg: &Message, node: &str) -> Columns {
         ("topic".into(), text(&msg.topic)),
         ("payload".into(), Value::from_bytes(&msg.payload)),
         ("qos".into(), Value::Int(i64::from(u8::from(msg.qos)))),
-        (
-            "clientid".into(),
-            msg.publisher.as_deref().map_or(Value::Undefined, text),
-        ),
+        ("clientid".into(), msg.publisher.as_deref().map_or(Value::Undefined, text)),
         (
             "flags".into(),
             Value::Map(BTreeMap::from([

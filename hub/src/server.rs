@@ -19,11 +19,7 @@ use crate::{listener, sys};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr} ({listener}): {source}; set [listeners.{listener}] bind to a free address")]
-    Bind {
-        listener: &'static str,
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { listener: &'static str, addr: SocketAddr, source: std::io::Error },
 }
 
 /// A running node.
@@ -43,11 +39,7 @@ pub struct Server {
 }
 
 async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    let l = TcpListener::bind(addr).await.map_err(|source| StartError::Bind {
-        listener: name,
-        addr,
-        source,
-    })?;
+    let l = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { listener: name, addr, source })?;
     let local = l.local_addr().unwrap_or(addr);
     info!(listener = name, addr = %local, "listening");
     Ok(l)
@@ -81,12 +73,7 @@ impl Server {
         if cfg.listeners.ws.enable {
             let l = bind("ws", cfg.listeners.ws.bind).await?;
             server.ws_addr = l.local_addr().ok();
-            tasks.spawn(listener::ws::run(
-                l,
-                cfg.listeners.ws.path.clone(),
-                broker.clone(),
-                shutdown_rx.clone(),
-            ));
+            tasks.spawn(listener::ws::run(l, cfg.listeners.ws.path.clone(), broker.clone(), shutdown_rx.clone()));
         }
         if cfg.api.enable {
             let l = bind("api", cfg.api.bind).await?;

@@ -281,11 +281,7 @@ mod tests {
         let s = Session::new(1, "c".into(), 2, true, true);
         assert_eq!(s.enqueue(delivery(1), true), Enqueued::Queued);
         assert_eq!(s.enqueue(delivery(2), true), Enqueued::Queued);
-        assert_eq!(
-            s.enqueue(delivery(3), true),
-            Enqueued::DroppedOldest,
-            "offline: no back-pressure"
-        );
+        assert_eq!(s.enqueue(delivery(3), true), Enqueued::DroppedOldest, "offline: no back-pressure");
         let left: Vec<u8> = s.drain_queue().iter().map(|d| d.msg.payload[0]).collect();
         assert_eq!(left, vec![2, 3]);
     }
@@ -298,11 +294,7 @@ mod tests {
         assert_eq!(s.enqueue(delivery(2), true), Enqueued::Queued);
         assert_eq!(s.enqueue(delivery(3), true), Enqueued::Congested);
         assert!(!s.accepts_more());
-        assert_eq!(
-            s.enqueue(delivery(4), false),
-            Enqueued::DroppedOldest,
-            "senders that cannot pause"
-        );
+        assert_eq!(s.enqueue(delivery(4), false), Enqueued::DroppedOldest, "senders that cannot pause");
         assert_eq!(s.enqueue(delivery(5), true), Enqueued::Congested);
         assert_eq!(s.enqueue(delivery(6), true), Enqueued::DroppedOldest, "hard bound");
         s.mark_stalled();

@@ -23,56 +23,26 @@ pub fn snapshot(broker: &Broker) -> Vec<(String, String)> {
         ("$SYS/brokers".to_string(), node.clone()),
         (format!("{base}/version"), VERSION.to_string()),
         (format!("{base}/sysdescr"), "Weir MQTT broker".to_string()),
-        (
-            format!("{base}/uptime"),
-            format!("{} seconds", broker.started.elapsed().as_secs()),
-        ),
+        (format!("{base}/uptime"), format!("{} seconds", broker.started.elapsed().as_secs())),
         (format!("{base}/datetime"), httpdate_now()),
-        (
-            format!("{base}/stats/connections/count"),
-            Metrics::get(&m.connections).to_string(),
-        ),
-        (
-            format!("{base}/stats/sessions/count"),
-            broker.session_count().to_string(),
-        ),
-        (
-            format!("{base}/stats/topics/count"),
-            broker.router.filter_count().to_string(),
-        ),
-        (
-            format!("{base}/stats/retained/count"),
-            broker.retained.len().to_string(),
-        ),
-        (
-            format!("{base}/metrics/messages/received"),
-            Metrics::get(&m.messages_received).to_string(),
-        ),
-        (
-            format!("{base}/metrics/messages/sent"),
-            Metrics::get(&m.messages_sent).to_string(),
-        ),
+        (format!("{base}/stats/connections/count"), Metrics::get(&m.connections).to_string()),
+        (format!("{base}/stats/sessions/count"), broker.session_count().to_string()),
+        (format!("{base}/stats/topics/count"), broker.router.filter_count().to_string()),
+        (format!("{base}/stats/retained/count"), broker.retained.len().to_string()),
+        (format!("{base}/metrics/messages/received"), Metrics::get(&m.messages_received).to_string()),
+        (format!("{base}/metrics/messages/sent"), Metrics::get(&m.messages_sent).to_string()),
         (
             format!("{base}/metrics/messages/dropped"),
             (Metrics::get(&m.dropped_queue_full) + Metrics::get(&m.dropped_expired)).to_string(),
         ),
-        (
-            format!("{base}/metrics/bytes/received"),
-            Metrics::get(&m.bytes_received).to_string(),
-        ),
-        (
-            format!("{base}/metrics/bytes/sent"),
-            Metrics::get(&m.bytes_sent).to_string(),
-        ),
+        (format!("{base}/metrics/bytes/received"), Metrics::get(&m.bytes_received).to_string()),
+        (format!("{base}/metrics/bytes/sent"), Metrics::get(&m.bytes_sent).to_string()),
     ]
 }
 
 /// Seconds since the Unix epoch, as text; `$SYS` consumers parse it easily.
 fn httpdate_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     secs.to_string()
 }
 

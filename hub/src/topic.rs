@@ -80,20 +80,11 @@ pub fn parse_subscription(raw: &str) -> Result<ParsedFilter<'_>, TopicError> {
         if group.is_empty() || group.contains(['+', '#']) {
             return Err(TopicError::BadShare);
         }
-        ParsedFilter {
-            group: Some(group),
-            filter,
-        }
+        ParsedFilter { group: Some(group), filter }
     } else if let Some(filter) = raw.strip_prefix("$queue/") {
-        ParsedFilter {
-            group: Some("$queue"),
-            filter,
-        }
+        ParsedFilter { group: Some("$queue"), filter }
     } else {
-        ParsedFilter {
-            group: None,
-            filter: raw,
-        }
+        ParsedFilter { group: None, filter: raw }
     };
     validate_filter(parsed.filter)?;
     Ok(parsed)
@@ -128,13 +119,7 @@ mod tests {
     #[test]
     fn shares() {
         let p = parse_subscription("$share/g1/a/+").unwrap();
-        assert_eq!(
-            p,
-            ParsedFilter {
-                group: Some("g1"),
-                filter: "a/+"
-            }
-        );
+        assert_eq!(p, ParsedFilter { group: Some("g1"), filter: "a/+" });
         let q = parse_subscription("$queue/a").unwrap();
         assert_eq!(q.group, Some("$queue"));
         assert_eq!(parse_subscription("$share/g1"), Err(TopicError::BadShare));

@@ -26,11 +26,7 @@ pub enum Projection {
     Select(Vec<Field>),
     /// `FOREACH binding, ..., collection [DO field, ...] [INCASE cond]`: the last binding is the
     /// collection iterated over; the ones before it are aliases visible to what follows.
-    Foreach {
-        bindings: Vec<Field>,
-        each: Vec<Field>,
-        incase: Option<Expr>,
-    },
+    Foreach { bindings: Vec<Field>, each: Vec<Field>, incase: Option<Expr> },
 }
 
 /// One item of a SELECT (or FOREACH / DO) list.

@@ -59,11 +59,7 @@ pub struct ActiveRule {
 
 impl ActiveRule {
     pub fn new(loaded: LoadedRule, metrics: Arc<RuleMetrics>) -> ActiveRule {
-        ActiveRule {
-            id: loaded.id,
-            statement: loaded.statement,
-            metrics,
-        }
+        ActiveRule { id: loaded.id, statement: loaded.statement, metrics }
     }
 
     /// Runs the rule on a message whose topic matched its FROM, and counts the outcome.
@@ -100,13 +96,7 @@ mod tests {
 
     fn rule(sql: &str) -> ActiveRule {
         let statement = parse_file(sql).unwrap().remove(0);
-        ActiveRule::new(
-            LoadedRule {
-                id: "r".into(),
-                statement,
-            },
-            Arc::default(),
-        )
+        ActiveRule::new(LoadedRule { id: "r".into(), statement }, Arc::default())
     }
 
     fn message(payload: &str) -> Columns {

@@ -179,20 +179,13 @@ fn is_negative_zero(e: &Expr) -> bool {
 fn index_value(e: &Expr, scope: &[&Columns]) -> Result<i64, EvalError> {
     match eval(e, scope)? {
         Value::Int(i) => Ok(i),
-        other => Err(EvalError::BadArgument(format!(
-            "an index must be an integer, got {}",
-            ops::kind(&other)
-        ))),
+        other => Err(EvalError::BadArgument(format!("an index must be an integer, got {}", ops::kind(&other)))),
     }
 }
 
 /// The value of a name: the first scope layer that has it, else `undefined`.
 fn lookup(name: &str, scope: &[&Columns]) -> Value {
-    scope
-        .iter()
-        .find_map(|layer| layer.get(name))
-        .cloned()
-        .unwrap_or(Value::Undefined)
+    scope.iter().find_map(|layer| layer.get(name)).cloned().unwrap_or(Value::Undefined)
 }
 
 /// Evaluates an expression against the layers of `scope`, innermost first.
@@ -217,14 +210,8 @@ pub fn eval(e: &Expr, scope: &[&Columns]) -> Result<Value, EvalError> {
             // Only the payload itself must be JSON when a path goes into it.
             path::get(&root, &steps, p.root == "payload")?
         }
-        Expr::Call {
-            module: Some(m), name, ..
-        } => return Err(EvalError::UnknownFunction(format!("{m}.{name}"))),
-        Expr::Call {
-            module: None,
-            name,
-            args,
-        } => {
+        Expr::Call { module: Some(m), name, .. } => return Err(EvalError::UnknownFunction(format!("{m}.{name}"))),
+        Expr::Call { module: None, name, args } => {
             let values = args.iter().map(|a| eval(a, scope)).collect::<Result<Vec<_>, _>>()?;
             match context_function(name, &values, scope) {
                 Some(v) => v?,
@@ -261,11 +248,7 @@ pub fn eval(e: &Expr, scope: &[&Columns]) -> Result<Value, EvalError> {
             }
             Value::Bool(found != *negated)
         }
-        Expr::Case {
-            operand,
-            branches,
-            otherwise,
-        } => {
+        Expr::Case { operand, branches, otherwise } => {
             let subject = operand.as_ref().map(|o| eval(o, scope)).transpose()?;
             for (when, then) in branches {
                 let w = eval(when, scope)?;

@@ -51,19 +51,13 @@ pub fn load_file(path: PathBuf) -> RuleFile {
 }
 
 fn with_ids(path: &Path, statements: Vec<Statement>) -> Vec<LoadedRule> {
-    let stem = path
-        .file_stem()
-        .map_or_else(|| "rule".into(), |s| s.to_string_lossy().into_owned());
+    let stem = path.file_stem().map_or_else(|| "rule".into(), |s| s.to_string_lossy().into_owned());
     let single = statements.len() == 1;
     statements
         .into_iter()
         .enumerate()
         .map(|(i, statement)| LoadedRule {
-            id: if single {
-                stem.clone()
-            } else {
-                format!("{stem}_{}", i + 1)
-            },
+            id: if single { stem.clone() } else { format!("{stem}_{}", i + 1) },
             statement,
         })
         .collect()
@@ -78,18 +72,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("weir-rules-files-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("alerts.sql"), "SELECT a FROM \"t\"").unwrap();
-        std::fs::write(
-            dir.join("multi.sql"),
-            "SELECT a FROM \"t\";\nINSERT INTO s SELECT b FROM \"u\"",
-        )
-        .unwrap();
+        std::fs::write(dir.join("multi.sql"), "SELECT a FROM \"t\";\nINSERT INTO s SELECT b FROM \"u\"").unwrap();
         std::fs::write(dir.join("broken.sql"), "SELECT FROM").unwrap();
         std::fs::write(dir.join("notes.txt"), "not a rule").unwrap();
         let files = load_dir(&dir).unwrap();
-        let names: Vec<String> = files
-            .iter()
-            .map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned())
-            .collect();
+        let names: Vec<String> =
+            files.iter().map(|f| f.path.file_name().unwrap().to_string_lossy().into_owned()).collect();
         assert_eq!(names, ["alerts.sql", "broken.sql", "multi.sql"]);
         let ids = |f: &RuleFile| -> Vec<String> { f.outcome.as_ref().unwrap().iter().map(|r| r.id.clone()).collect() };
         assert_eq!(ids(&files[0]), ["alerts"]);

@@ -69,13 +69,11 @@ pub struct Spanned {
 
 /// Splits `sql` into tokens, ending with [`Tok::Eof`]. Comments and whitespace are dropped.
 pub fn tokenize(sql: &str) -> Result<Vec<Spanned>, ParseError> {
-    let raw = Tokenizer::new(&EmqxDialect, sql)
-        .tokenize_with_location()
-        .map_err(|e| ParseError {
-            line: e.location.line,
-            column: e.location.column,
-            message: e.message,
-        })?;
+    let raw = Tokenizer::new(&EmqxDialect, sql).tokenize_with_location().map_err(|e| ParseError {
+        line: e.location.line,
+        column: e.location.column,
+        message: e.message,
+    })?;
     let mut out: Vec<Spanned> = Vec::with_capacity(raw.len());
     let mut iter = raw.into_iter().peekable();
     while let Some(t) = iter.next() {
@@ -83,10 +81,7 @@ pub fn tokenize(sql: &str) -> Result<Vec<Spanned>, ParseError> {
         let at = |tok| Spanned { tok, line, column };
         let tok = match t.token {
             Token::Whitespace(_) => continue,
-            Token::Word(w) => Tok::Word {
-                value: w.value,
-                quoted: w.quote_style.is_some(),
-            },
+            Token::Word(w) => Tok::Word { value: w.value, quoted: w.quote_style.is_some() },
             Token::Number(n, _) => {
                 // `1..4` arrives as `1.` `.4`, and `1..-1` as `1.` `.`: split the range back out.
                 if let Some(int) = n.strip_suffix('.') {
@@ -155,11 +150,7 @@ pub fn tokenize(sql: &str) -> Result<Vec<Spanned>, ParseError> {
         out.push(at(tok));
     }
     let (line, column) = out.last().map_or((1, 1), |s| (s.line, s.column + 1));
-    out.push(Spanned {
-        tok: Tok::Eof,
-        line,
-        column,
-    });
+    out.push(Spanned { tok: Tok::Eof, line, column });
     Ok(out)
 }
 
@@ -172,61 +163,27 @@ mod tests {
     }
 
     fn word(v: &str) -> Tok {
-        Tok::Word {
-            value: v.into(),
-            quoted: false,
-        }
+        Tok::Word { value: v.into(), quoted: false }
     }
 
     #[test]
     fn ranges_are_split_back_out() {
         assert_eq!(
             toks("[1..4]"),
-            vec![
-                Tok::LBracket,
-                Tok::Number("1".into()),
-                Tok::DotDot,
-                Tok::Number("4".into()),
-                Tok::RBracket,
-                Tok::Eof
-            ]
+            vec![Tok::LBracket, Tok::Number("1".into()), Tok::DotDot, Tok::Number("4".into()), Tok::RBracket, Tok::Eof]
         );
-        assert_eq!(
-            toks("a[2..-1]")[2..6],
-            [
-                Tok::Number("2".into()),
-                Tok::DotDot,
-                Tok::Minus,
-                Tok::Number("1".into())
-            ]
-        );
+        assert_eq!(toks("a[2..-1]")[2..6], [Tok::Number("2".into()), Tok::DotDot, Tok::Minus, Tok::Number("1".into())]);
         assert_eq!(toks("a[x..y]")[2..5], [word("x"), Tok::DotDot, word("y")]);
     }
 
     #[test]
     fn emqx_specific_tokens() {
-        assert_eq!(
-            toks("topic =~ 't/#'"),
-            vec![word("topic"), Tok::Match, Tok::Str("t/#".into()), Tok::Eof]
-        );
+        assert_eq!(toks("topic =~ 't/#'"), vec![word("topic"), Tok::Match, Tok::Str("t/#".into()), Tok::Eof]);
         assert_eq!(toks("a.1")[..3], [word("a"), Tok::Dot, Tok::Number("1".into())]);
         assert_eq!(toks("3.14e4"), vec![Tok::Number("3.14e4".into()), Tok::Eof]);
-        assert_eq!(
-            toks("'^\\d+$'"),
-            vec![Tok::Str("^\\d+$".into()), Tok::Eof],
-            "no escape processing"
-        );
+        assert_eq!(toks("'^\\d+$'"), vec![Tok::Str("^\\d+$".into()), Tok::Eof], "no escape processing");
         assert_eq!(toks("a -- note\n b"), vec![word("a"), word("b"), Tok::Eof]);
-        assert_eq!(
-            toks("\"t/#\""),
-            vec![
-                Tok::Word {
-                    value: "t/#".into(),
-                    quoted: true
-                },
-                Tok::Eof
-            ]
-        );
+        assert_eq!(toks("\"t/#\""), vec![Tok::Word { value: "t/#".into(), quoted: true }, Tok::Eof]);
         assert_eq!(toks("a <> b")[1], Tok::Ne);
         assert_eq!(toks("a != b")[1], Tok::Ne);
     }

@@ -36,10 +36,7 @@ pub fn exactly_equal(a: &Value, b: &Value) -> bool {
         (Value::Int(_), Value::Float(_)) | (Value::Float(_), Value::Int(_)) => false,
         (Value::List(x), Value::List(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| exactly_equal(p, q)),
         (Value::Map(x), Value::Map(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .zip(y)
-                    .all(|((kx, vx), (ky, vy))| kx == ky && exactly_equal(vx, vy))
+            x.len() == y.len() && x.iter().zip(y).all(|((kx, vx), (ky, vy))| kx == ky && exactly_equal(vx, vy))
         }
         _ => match (a.as_bytes(), b.as_bytes()) {
             (Some(x), Some(y)) => x == y,
@@ -185,10 +182,7 @@ pub fn not(v: &Value) -> bool {
 pub fn truth(v: &Value) -> Result<bool, EvalError> {
     match v {
         Value::Bool(b) => Ok(*b),
-        other => Err(EvalError::BadArgument(format!(
-            "AND/OR need booleans, got {}",
-            kind(other)
-        ))),
+        other => Err(EvalError::BadArgument(format!("AND/OR need booleans, got {}", kind(other)))),
     }
 }
 
@@ -232,10 +226,7 @@ mod tests {
         assert!(compare(Eq, &s("2"), &Value::Int(2)).unwrap());
         assert!(compare(Eq, &Value::Float(2.0), &s("2.0")).unwrap());
         assert!(compare(Gt, &Value::Int(31), &s("30")).unwrap());
-        assert!(matches!(
-            compare(Gt, &s("hello"), &Value::Int(1)),
-            Err(EvalError::BadArgument(_))
-        ));
+        assert!(matches!(compare(Gt, &s("hello"), &Value::Int(1)), Err(EvalError::BadArgument(_))));
     }
 
     #[test]
@@ -247,28 +238,12 @@ mod tests {
     #[test]
     fn erlang_term_order_across_kinds() {
         // number < atom < map < list < string
-        let ladder = [
-            Value::Int(5),
-            Value::Bool(true),
-            Value::Map(Default::default()),
-            Value::List(vec![]),
-            s("a"),
-        ];
+        let ladder = [Value::Int(5), Value::Bool(true), Value::Map(Default::default()), Value::List(vec![]), s("a")];
         for pair in ladder.windows(2) {
-            assert!(
-                compare(Lt, &pair[0], &pair[1]).unwrap(),
-                "{:?} < {:?}",
-                pair[0],
-                pair[1]
-            );
+            assert!(compare(Lt, &pair[0], &pair[1]).unwrap(), "{:?} < {:?}", pair[0], pair[1]);
         }
         assert!(compare(Lt, &s("abc"), &s("abd")).unwrap());
-        assert!(compare(
-            Eq,
-            &Value::List(vec![Value::Int(1)]),
-            &Value::List(vec![Value::Float(1.0)])
-        )
-        .unwrap());
+        assert!(compare(Eq, &Value::List(vec![Value::Int(1)]), &Value::List(vec![Value::Float(1.0)])).unwrap());
     }
 
     #[test]
@@ -284,45 +259,21 @@ mod tests {
         assert_eq!(arithmetic(Add, &Value::Float(2.0), &s("x")).unwrap(), s("2.0x"));
         assert_eq!(arithmetic(Add, &Value::Undefined, &s("x")).unwrap(), s("undefinedx"));
         assert_eq!(arithmetic(Add, &Value::Int(1), &Value::Int(2)).unwrap(), Value::Int(3));
-        assert_eq!(
-            arithmetic(Add, &Value::Int(1), &Value::Float(0.5)).unwrap(),
-            Value::Float(1.5)
-        );
+        assert_eq!(arithmetic(Add, &Value::Int(1), &Value::Float(0.5)).unwrap(), Value::Float(1.5));
         assert!(arithmetic(Sub, &s("3"), &Value::Int(1)).is_err(), "only + coerces");
         assert!(arithmetic(Add, &Value::Bool(true), &Value::Int(1)).is_err());
     }
 
     #[test]
     fn division_and_remainder() {
-        assert_eq!(
-            arithmetic(Div, &Value::Int(7), &Value::Int(2)).unwrap(),
-            Value::Float(3.5)
-        );
-        assert_eq!(
-            arithmetic(IntDiv, &Value::Int(7), &Value::Int(2)).unwrap(),
-            Value::Int(3)
-        );
-        assert_eq!(
-            arithmetic(IntDiv, &Value::Int(-7), &Value::Int(2)).unwrap(),
-            Value::Int(-3)
-        );
-        assert_eq!(
-            arithmetic(Mod, &Value::Int(-7), &Value::Int(2)).unwrap(),
-            Value::Int(-1)
-        );
+        assert_eq!(arithmetic(Div, &Value::Int(7), &Value::Int(2)).unwrap(), Value::Float(3.5));
+        assert_eq!(arithmetic(IntDiv, &Value::Int(7), &Value::Int(2)).unwrap(), Value::Int(3));
+        assert_eq!(arithmetic(IntDiv, &Value::Int(-7), &Value::Int(2)).unwrap(), Value::Int(-3));
+        assert_eq!(arithmetic(Mod, &Value::Int(-7), &Value::Int(2)).unwrap(), Value::Int(-1));
         assert_eq!(arithmetic(Mod, &Value::Int(7), &Value::Int(-2)).unwrap(), Value::Int(1));
-        assert!(
-            arithmetic(IntDiv, &Value::Float(7.0), &Value::Int(2)).is_err(),
-            "div is for integers"
-        );
-        assert_eq!(
-            arithmetic(Div, &Value::Int(1), &Value::Int(0)),
-            Err(EvalError::DivisionByZero)
-        );
-        assert_eq!(
-            arithmetic(Mul, &Value::Int(i64::MAX), &Value::Int(2)),
-            Err(EvalError::Overflow)
-        );
+        assert!(arithmetic(IntDiv, &Value::Float(7.0), &Value::Int(2)).is_err(), "div is for integers");
+        assert_eq!(arithmetic(Div, &Value::Int(1), &Value::Int(0)), Err(EvalError::DivisionByZero));
+        assert_eq!(arithmetic(Mul, &Value::Int(i64::MAX), &Value::Int(2)), Err(EvalError::Overflow));
     }
 
     #[test]

@@ -46,10 +46,7 @@ struct Parser {
 
 impl Parser {
     fn new(sql: &str) -> Result<Parser, ParseError> {
-        Ok(Parser {
-            toks: tokenize(sql)?,
-            pos: 0,
-        })
+        Ok(Parser { toks: tokenize(sql)?, pos: 0 })
     }
 
     fn peek(&self) -> &Tok {
@@ -92,11 +89,7 @@ impl Parser {
             Tok::Eof => "the end of the text".to_string(),
             other => format!("`{}`", describe(other)),
         };
-        ParseError {
-            line: at.line,
-            column: at.column,
-            message: format!("{message}, found {found}"),
-        }
+        ParseError { line: at.line, column: at.column, message: format!("{message}, found {found}") }
     }
 
     /// Whether the next token is the unquoted keyword `kw` (case-insensitive).
@@ -136,12 +129,7 @@ impl Parser {
             None
         };
         let rule = self.rule()?;
-        Ok(Statement {
-            sink,
-            rule,
-            line,
-            column,
-        })
+        Ok(Statement { sink, rule, line, column })
     }
 
     fn rule(&mut self) -> Result<Rule, ParseError> {
@@ -152,16 +140,8 @@ impl Parser {
             if bindings.iter().any(|f| matches!(f, Field::All)) {
                 return Err(self.error("FOREACH needs an expression to iterate over, not `*`"));
             }
-            let each = if self.eat_keyword("do") {
-                self.fields()?
-            } else {
-                Vec::new()
-            };
-            let incase = if self.eat_keyword("incase") {
-                Some(self.expr()?)
-            } else {
-                None
-            };
+            let each = if self.eat_keyword("do") { self.fields()? } else { Vec::new() };
+            let incase = if self.eat_keyword("incase") { Some(self.expr()?) } else { None };
             Projection::Foreach { bindings, each, incase }
         } else {
             return Err(self.error("expected SELECT or FOREACH"));
@@ -171,16 +151,8 @@ impl Parser {
         while self.eat(&Tok::Comma) {
             from.push(self.topic()?);
         }
-        let filter = if self.eat_keyword("where") {
-            Some(self.expr()?)
-        } else {
-            None
-        };
-        Ok(Rule {
-            projection,
-            from,
-            filter,
-        })
+        let filter = if self.eat_keyword("where") { Some(self.expr()?) } else { None };
+        Ok(Rule { projection, from, filter })
     }
 
     fn topic(&mut self) -> Result<String, ParseError> {
@@ -206,11 +178,7 @@ impl Parser {
             return Ok(Field::All);
         }
         let expr = self.expr()?;
-        let alias = if self.eat_keyword("as") || is_name(self.peek()) {
-            Some(self.path()?)
-        } else {
-            None
-        };
+        let alias = if self.eat_keyword("as") || is_name(self.peek()) { Some(self.path()?) } else { None };
         Ok(Field::Expr { expr, alias })
     }
 
@@ -288,11 +256,7 @@ impl Parser {
                 list.push(self.expr()?);
             }
             self.expect(&Tok::RParen, "`)` to close the IN list")?;
-            return Ok(Expr::In {
-                expr: Box::new(left),
-                list,
-                negated,
-            });
+            return Ok(Expr::In { expr: Box::new(left), list, negated });
         }
         let op = match self.peek() {
             Tok::Eq => BinaryOp::Eq,
@@ -445,11 +409,7 @@ impl Parser {
 
     /// After `CASE`.
     fn case(&mut self) -> Result<Expr, ParseError> {
-        let operand = if self.at_keyword("when") {
-            None
-        } else {
-            Some(Box::new(self.expr()?))
-        };
+        let operand = if self.at_keyword("when") { None } else { Some(Box::new(self.expr()?)) };
         let mut branches = Vec::new();
         while self.eat_keyword("when") {
             let cond = self.expr()?;
@@ -459,17 +419,9 @@ impl Parser {
         if branches.is_empty() {
             return Err(self.error("expected WHEN"));
         }
-        let otherwise = if self.eat_keyword("else") {
-            Some(Box::new(self.expr()?))
-        } else {
-            None
-        };
+        let otherwise = if self.eat_keyword("else") { Some(Box::new(self.expr()?)) } else { None };
         self.expect_keyword("end")?;
-        Ok(Expr::Case {
-            operand,
-            branches,
-            otherwise,
-        })
+        Ok(Expr::Case { operand, branches, otherwise })
     }
 }
 

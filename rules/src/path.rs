@@ -131,57 +131,23 @@ mod tests {
     #[test]
     fn reads_keys_indexes_and_ranges() {
         let v = json(r#"{"a":{"b":[10,20,30,40]},"s":"x"}"#);
-        assert_eq!(
-            get(&v, &[Step::Key("a"), Step::Key("b"), Step::Index(1)], false).unwrap(),
-            Value::Int(10)
-        );
-        assert_eq!(
-            get(&v, &[Step::Key("a"), Step::Key("b"), Step::Index(-1)], false).unwrap(),
-            Value::Int(40)
-        );
-        assert_eq!(
-            get(&v, &[Step::Key("a"), Step::Key("b"), Step::Index(-2)], false).unwrap(),
-            Value::Int(30)
-        );
-        assert_eq!(
-            get(&v, &[Step::Key("a"), Step::Key("b"), Step::Index(0)], false).unwrap(),
-            Value::Undefined
-        );
-        assert_eq!(
-            get(&v, &[Step::Key("a"), Step::Key("b"), Step::Index(9)], false).unwrap(),
-            Value::Undefined
-        );
-        assert_eq!(
-            get(&v, &[Step::Key("a"), Step::Key("b"), Step::Range(2, -1)], false).unwrap(),
-            json("[20,30,40]")
-        );
-        assert_eq!(
-            get(&v, &[Step::Key("a"), Step::Key("b"), Step::Range(1, 2)], false).unwrap(),
-            json("[10,20]")
-        );
-        assert_eq!(
-            get(&v, &[Step::Key("nope"), Step::Key("x")], false).unwrap(),
-            Value::Undefined
-        );
-        assert_eq!(
-            get(&v, &[Step::Key("a"), Step::Index(1)], false).unwrap(),
-            Value::Undefined,
-            "index on a map"
-        );
-        assert_eq!(
-            get(&v, &[Step::Key("missing"), Step::Range(1, 2)], false),
-            Err(EvalError::RangeOnNonList)
-        );
+        assert_eq!(get(&v, &[Step::Key("a"), Step::Key("b"), Step::Index(1)], false).unwrap(), Value::Int(10));
+        assert_eq!(get(&v, &[Step::Key("a"), Step::Key("b"), Step::Index(-1)], false).unwrap(), Value::Int(40));
+        assert_eq!(get(&v, &[Step::Key("a"), Step::Key("b"), Step::Index(-2)], false).unwrap(), Value::Int(30));
+        assert_eq!(get(&v, &[Step::Key("a"), Step::Key("b"), Step::Index(0)], false).unwrap(), Value::Undefined);
+        assert_eq!(get(&v, &[Step::Key("a"), Step::Key("b"), Step::Index(9)], false).unwrap(), Value::Undefined);
+        assert_eq!(get(&v, &[Step::Key("a"), Step::Key("b"), Step::Range(2, -1)], false).unwrap(), json("[20,30,40]"));
+        assert_eq!(get(&v, &[Step::Key("a"), Step::Key("b"), Step::Range(1, 2)], false).unwrap(), json("[10,20]"));
+        assert_eq!(get(&v, &[Step::Key("nope"), Step::Key("x")], false).unwrap(), Value::Undefined);
+        assert_eq!(get(&v, &[Step::Key("a"), Step::Index(1)], false).unwrap(), Value::Undefined, "index on a map");
+        assert_eq!(get(&v, &[Step::Key("missing"), Step::Range(1, 2)], false), Err(EvalError::RangeOnNonList));
     }
 
     #[test]
     fn text_is_decoded_on_the_way_and_only_the_payload_is_strict() {
         let payload = text(r#"{"temp": 31.5, "inner": "{\"deep\": 1}"}"#);
         assert_eq!(get(&payload, &[Step::Key("temp")], true).unwrap(), Value::Float(31.5));
-        assert_eq!(
-            get(&payload, &[Step::Key("inner"), Step::Key("deep")], true).unwrap(),
-            Value::Int(1)
-        );
+        assert_eq!(get(&payload, &[Step::Key("inner"), Step::Key("deep")], true).unwrap(), Value::Int(1));
         let bad = text("not json");
         assert_eq!(get(&bad, &[Step::Key("x")], true), Err(EvalError::DecodeJson));
         assert_eq!(get(&bad, &[Step::Key("x")], false).unwrap(), Value::Undefined);
@@ -192,11 +158,7 @@ mod tests {
     fn writes_build_and_patch_like_emqx() {
         // `select 0 as payload.x[2].y` with nothing selected before.
         let mut out = Value::Map(BTreeMap::new());
-        put(
-            &mut out,
-            &[Step::Key("payload"), Step::Key("x"), Step::Index(2), Step::Key("y")],
-            Value::Int(0),
-        );
+        put(&mut out, &[Step::Key("payload"), Step::Key("x"), Step::Index(2), Step::Key("y")], Value::Int(0));
         assert_eq!(out, json(r#"{"payload":{"x":[{"y":0}]}}"#));
 
         // A raw JSON string in the way is replaced, its siblings lost.

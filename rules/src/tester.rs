@@ -41,10 +41,7 @@ pub fn test_rule(sql: &str, context: &Value) -> TestOutcome {
     }
     let columns = publish_columns(ctx);
     let matched = match columns.get("topic") {
-        Some(Value::Str(t)) => rule
-            .from
-            .iter()
-            .any(|f| !f.starts_with("$events/") && topic::matches(f, t)),
+        Some(Value::Str(t)) => rule.from.iter().any(|f| !f.starts_with("$events/") && topic::matches(f, t)),
         _ => false,
     };
     if !matched {
@@ -60,9 +57,7 @@ pub fn test_rule(sql: &str, context: &Value) -> TestOutcome {
 
 /// The columns of a `message.publish`: EMQX's rule-tester defaults, overridden by the context.
 fn publish_columns(ctx: &BTreeMap<String, Value>) -> Columns {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let text = |s: &str| Value::Str(s.to_string());
     let mut columns = Columns::from([
         ("clientid".into(), text("c_emqx")),
@@ -78,10 +73,7 @@ fn publish_columns(ctx: &BTreeMap<String, Value>) -> Columns {
         ("id".into(), text(&format!("{now_ms:016X}"))),
         (
             "flags".into(),
-            Value::Map(BTreeMap::from([
-                ("dup".into(), Value::Bool(false)),
-                ("retain".into(), Value::Bool(false)),
-            ])),
+            Value::Map(BTreeMap::from([("dup".into(), Value::Bool(false)), ("retain".into(), Value::Bool(false))])),
         ),
         ("pub_props".into(), Value::Map(BTreeMap::new())),
     ]);
@@ -118,15 +110,8 @@ mod tests {
 
     #[test]
     fn not_match_and_bad_request() {
-        assert_eq!(
-            test_rule(r#"SELECT * FROM "x/#""#, &ctx("{}")),
-            TestOutcome::NotMatch,
-            "topic t/a"
-        );
-        assert_eq!(
-            test_rule(r#"SELECT * FROM "t/#" WHERE qos = 2"#, &ctx("{}")),
-            TestOutcome::NotMatch
-        );
+        assert_eq!(test_rule(r#"SELECT * FROM "x/#""#, &ctx("{}")), TestOutcome::NotMatch, "topic t/a");
+        assert_eq!(test_rule(r#"SELECT * FROM "t/#" WHERE qos = 2"#, &ctx("{}")), TestOutcome::NotMatch);
         assert!(matches!(test_rule("SELECT", &ctx("{}")), TestOutcome::BadRequest(m) if m.contains("line 1")));
         assert!(matches!(
             test_rule(r#"SELECT payload.x as x FROM "t/#""#, &ctx(r#"{"payload": "not json"}"#)),

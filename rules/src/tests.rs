@@ -5,10 +5,7 @@ use crate::ast::*;
 use crate::{parse_file, parse_rule};
 
 fn path(root: &str, keys: &[&str]) -> Expr {
-    Expr::Path(Path {
-        root: root.into(),
-        segments: keys.iter().map(|k| Segment::Key((*k).into())).collect(),
-    })
+    Expr::Path(Path { root: root.into(), segments: keys.iter().map(|k| Segment::Key((*k).into())).collect() })
 }
 
 fn int(i: i64) -> Expr {
@@ -43,19 +40,13 @@ fn select_from_where() {
     let rule = parse_rule("SELECT * FROM \"t/#\" WHERE payload.temp > 30").unwrap();
     assert_eq!(fields(&rule), &[Field::All]);
     assert_eq!(rule.from, vec!["t/#".to_string()]);
-    assert_eq!(
-        rule.filter,
-        Some(bin(BinaryOp::Gt, path("payload", &["temp"]), int(30)))
-    );
+    assert_eq!(rule.filter, Some(bin(BinaryOp::Gt, path("payload", &["temp"]), int(30))));
 }
 
 #[test]
 fn keywords_are_case_insensitive_and_topics_take_either_quote() {
     let rule = parse_rule("select clientid from 't/1', \"$events/client_connected\" where qos = 1").unwrap();
-    assert_eq!(
-        rule.from,
-        vec!["t/1".to_string(), "$events/client_connected".to_string()]
-    );
+    assert_eq!(rule.from, vec!["t/1".to_string(), "$events/client_connected".to_string()]);
     let rule = parse_rule("Select a From \"t\"").unwrap();
     assert_eq!(fields(&rule).len(), 1);
 }
@@ -76,11 +67,7 @@ fn aliases_with_and_without_as_and_as_paths() {
         aliases[2],
         Some(Path {
             root: "a".into(),
-            segments: vec![
-                Segment::Key("b".into()),
-                Segment::Index(Box::new(int(1))),
-                Segment::Key("c".into())
-            ]
+            segments: vec![Segment::Key("b".into()), Segment::Index(Box::new(int(1))), Segment::Key("c".into())]
         })
     );
     // `-0` stays distinguishable from `0`: it means "append" as an AS target.
@@ -92,10 +79,7 @@ fn aliases_with_and_without_as_and_as_paths() {
 
 #[test]
 fn paths_keys_indexes_and_ranges() {
-    assert_eq!(
-        select_one("pub_props.'User-Property'.foo"),
-        path("pub_props", &["User-Property", "foo"])
-    );
+    assert_eq!(select_one("pub_props.'User-Property'.foo"), path("pub_props", &["User-Property", "foo"]));
     assert_eq!(
         select_one("payload.a[-1]"),
         Expr::Path(Path {
@@ -118,10 +102,7 @@ fn paths_keys_indexes_and_ranges() {
     );
     assert_eq!(
         select_one("a[i]"),
-        Expr::Path(Path {
-            root: "a".into(),
-            segments: vec![Segment::Index(Box::new(path("i", &[])))]
-        })
+        Expr::Path(Path { root: "a".into(), segments: vec![Segment::Index(Box::new(path("i", &[])))] })
     );
     assert_eq!(select_one("a.1"), path("a", &["1"]));
     assert_eq!(select_one("\"topic\""), path("topic", &[]), "double quotes make a name");
@@ -151,17 +132,10 @@ fn precedence() {
     let and = bin(BinaryOp::And, path("b", &[]), not);
     assert_eq!(e, bin(BinaryOp::Or, path("a", &[]), and));
     // Left associative: 10 - 2 - 3 = (10 - 2) - 3; div and mod bind like *.
-    assert_eq!(
-        select_one("10 - 2 - 3"),
-        bin(BinaryOp::Sub, bin(BinaryOp::Sub, int(10), int(2)), int(3))
-    );
+    assert_eq!(select_one("10 - 2 - 3"), bin(BinaryOp::Sub, bin(BinaryOp::Sub, int(10), int(2)), int(3)));
     assert_eq!(
         select_one("7 div 2 + 7 mod 2"),
-        bin(
-            BinaryOp::Add,
-            bin(BinaryOp::IntDiv, int(7), int(2)),
-            bin(BinaryOp::Mod, int(7), int(2))
-        )
+        bin(BinaryOp::Add, bin(BinaryOp::IntDiv, int(7), int(2)), bin(BinaryOp::Mod, int(7), int(2)))
     );
 }
 
@@ -169,40 +143,15 @@ fn precedence() {
 fn calls_modules_in_case_and_topic_match() {
     assert_eq!(
         select_one("upper(payload.name)"),
-        Expr::Call {
-            module: None,
-            name: "upper".into(),
-            args: vec![path("payload", &["name"])]
-        }
+        Expr::Call { module: None, name: "upper".into(), args: vec![path("payload", &["name"])] }
     );
-    assert_eq!(
-        select_one("div(7, 2)"),
-        Expr::Call {
-            module: None,
-            name: "div".into(),
-            args: vec![int(7), int(2)]
-        }
-    );
-    assert_eq!(
-        select_one("map_new()"),
-        Expr::Call {
-            module: None,
-            name: "map_new".into(),
-            args: vec![]
-        }
-    );
+    assert_eq!(select_one("div(7, 2)"), Expr::Call { module: None, name: "div".into(), args: vec![int(7), int(2)] });
+    assert_eq!(select_one("map_new()"), Expr::Call { module: None, name: "map_new".into(), args: vec![] });
     assert!(matches!(select_one("mymod.f(1)"), Expr::Call { module: Some(m), .. } if m == "mymod"));
-    assert_eq!(
-        select_one("topic =~ 't/#'"),
-        bin(BinaryOp::TopicMatch, path("topic", &[]), string("t/#"))
-    );
+    assert_eq!(select_one("topic =~ 't/#'"), bin(BinaryOp::TopicMatch, path("topic", &[]), string("t/#")));
     assert_eq!(
         select_one("qos not in (1, 2)"),
-        Expr::In {
-            expr: Box::new(path("qos", &[])),
-            list: vec![int(1), int(2)],
-            negated: true
-        }
+        Expr::In { expr: Box::new(path("qos", &[])), list: vec![int(1), int(2)], negated: true }
     );
     assert_eq!(
         select_one("CASE WHEN a > 1 THEN 'big' ELSE 'small' END"),
@@ -263,10 +212,7 @@ fn errors_say_where_and_what() {
     assert!(e.to_string().starts_with("line 2, column 16:"), "{e}");
 
     let e = parse_rule("SELECT a").unwrap_err();
-    assert!(
-        e.message.contains("expected FROM") && e.message.contains("end of the text"),
-        "{e}"
-    );
+    assert!(e.message.contains("expected FROM") && e.message.contains("end of the text"), "{e}");
 
     let e = parse_rule("SELECT CASE WHEN a THEN 1 FROM \"t\"").unwrap_err();
     assert!(e.message.contains("expected END"), "{e}");

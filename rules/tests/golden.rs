@@ -56,11 +56,7 @@ fn cases() -> Vec<Case> {
                     case.sql.push('\n');
                 }
             }
-            assert!(
-                !case.expect.is_empty(),
-                "{fname}: case {} has no expectation",
-                case.name
-            );
+            assert!(!case.expect.is_empty(), "{fname}: case {} has no expectation", case.name);
             out.push(case);
         }
     }
@@ -69,19 +65,11 @@ fn cases() -> Vec<Case> {
 
 fn columns(case: &Case) -> BTreeMap<String, Value> {
     let mut c: BTreeMap<String, Value> = BTreeMap::new();
-    for (k, v) in [
-        ("clientid", "c_emqx"),
-        ("username", "u_emqx"),
-        ("topic", "t/a"),
-        ("peerhost", "127.0.0.1"),
-    ] {
+    for (k, v) in [("clientid", "c_emqx"), ("username", "u_emqx"), ("topic", "t/a"), ("peerhost", "127.0.0.1")] {
         c.insert(k.into(), Value::Str(v.into()));
     }
     c.insert("qos".into(), Value::Int(1));
-    c.insert(
-        "payload".into(),
-        Value::Str(case.payload.clone().unwrap_or_else(|| r#"{"msg": "hello"}"#.into())),
-    );
+    c.insert("payload".into(), Value::Str(case.payload.clone().unwrap_or_else(|| r#"{"msg": "hello"}"#.into())));
     if let Some(ctx) = &case.context {
         if let Some(Value::Map(m)) = Value::from_json(ctx.as_bytes()) {
             c.extend(m);
@@ -139,11 +127,5 @@ fn golden_cases() {
             failures.push(format!("{label}\n  expected: {}\n  got:      {got}", case.expect));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} golden cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} golden cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }

@@ -18,11 +18,7 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&s
     s.read_to_end(&mut raw).await.expect("read response");
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("status line");
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("status line");
     (status, body.to_string())
 }
 

@@ -46,9 +46,7 @@ impl Weir {
             rules = dir.path().join("sql"),
         );
         let config_path = dir.path().join("weir.toml");
-        std::fs::File::create(&config_path)
-            .and_then(|mut f| f.write_all(config.as_bytes()))
-            .expect("write config");
+        std::fs::File::create(&config_path).and_then(|mut f| f.write_all(config.as_bytes())).expect("write config");
         Weir::spawn(dir, &config_path, &[], true)
     }
 
@@ -106,14 +104,7 @@ impl Weir {
                 api = Some(addr);
             }
         }
-        Weir {
-            child,
-            tcp: tcp.unwrap(),
-            ws: ws.unwrap(),
-            api,
-            dir,
-            log,
-        }
+        Weir { child, tcp: tcp.unwrap(), ws: ws.unwrap(), api, dir, log }
     }
 
     pub fn log(&self) -> String {
@@ -127,10 +118,7 @@ impl Weir {
 
     /// Asks the broker to stop (SIGTERM), as an operator or a service manager would.
     pub fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
         assert!(status.success());
     }
 
@@ -160,11 +148,7 @@ impl Drop for Weir {
 
 /// Runs a command with a time limit and returns its stdout; panics with stderr on failure.
 pub fn run(cmd: &mut Command, limit: Duration) -> String {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
     let deadline = Instant::now() + limit;
     loop {
         if let Ok(Some(_)) = child.try_wait() {

@@ -91,12 +91,7 @@ pub fn puback(packet_id: NonZeroU16) -> v5::Packet {
 impl Raw {
     pub async fn open(addr: SocketAddr) -> Raw {
         let stream = TcpStream::connect(addr).await.expect("tcp connect");
-        Raw {
-            stream,
-            codec: v5::Codec::new(),
-            rbuf: BytesMut::new(),
-            partial: None,
-        }
+        Raw { stream, codec: v5::Codec::new(), rbuf: BytesMut::new(), partial: None }
     }
 
     /// Opens a connection, sends CONNECT and returns the CONNACK.
@@ -125,9 +120,7 @@ impl Raw {
     pub async fn publish(&mut self, mut p: v5::Publish, payload: &[u8]) {
         p.payload_size = payload.len() as u32;
         let mut out = BytePages::default();
-        self.codec
-            .encodev(v5::Encoded::Publish(p, Some(Bytes::copy_from_slice(payload))), &mut out)
-            .expect("encode");
+        self.codec.encodev(v5::Encoded::Publish(p, Some(Bytes::copy_from_slice(payload))), &mut out).expect("encode");
         self.write_raw(&out.freeze()).await;
     }
 
@@ -138,9 +131,7 @@ impl Raw {
 
     /// The next frame, `None` when the broker closed the connection; panics after 5 s of silence.
     pub async fn recv(&mut self) -> Option<Frame> {
-        self.recv_within(Duration::from_secs(5))
-            .await
-            .expect("no packet from the broker within 5 s")
+        self.recv_within(Duration::from_secs(5)).await.expect("no packet from the broker within 5 s")
     }
 
     /// `Err(())` on timeout, `Ok(None)` on close.

@@ -49,17 +49,10 @@ async fn serve(stream: TcpStream, peer: SocketAddr, path: Arc<str>, broker: Arc<
             *err.status_mut() = StatusCode::NOT_FOUND;
             return Err(err);
         }
-        let offered = req
-            .headers()
-            .get("sec-websocket-protocol")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let chosen = SUBPROTOCOLS
-            .iter()
-            .find(|p| offered.split(',').any(|o| o.trim().eq_ignore_ascii_case(p)));
+        let offered = req.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let chosen = SUBPROTOCOLS.iter().find(|p| offered.split(',').any(|o| o.trim().eq_ignore_ascii_case(p)));
         if let Some(p) = chosen {
-            resp.headers_mut()
-                .insert("sec-websocket-protocol", HeaderValue::from_static(p));
+            resp.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(p));
         }
         Ok(resp)
     };

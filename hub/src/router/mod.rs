@@ -76,10 +76,7 @@ impl Router {
                 None => slot.direct.insert(uid, sub).is_some(),
                 Some(g) => {
                     let group = slot.groups.entry(g.into()).or_insert_with(|| SharedGroup {
-                        share: ShareRef {
-                            group: g.into(),
-                            filter: filter.into(),
-                        },
+                        share: ShareRef { group: g.into(), filter: filter.into() },
                         members: Vec::new(),
                         next: AtomicUsize::new(0),
                     });

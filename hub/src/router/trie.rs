@@ -32,12 +32,7 @@ struct Node<T> {
 
 impl<T: Slot> Default for Node<T> {
     fn default() -> Self {
-        Node {
-            children: HashMap::new(),
-            plus: None,
-            hash: None,
-            slot: T::default(),
-        }
+        Node { children: HashMap::new(), plus: None, hash: None, slot: T::default() }
     }
 }
 
@@ -57,10 +52,7 @@ impl<T: Slot> Node<T> {
 
 impl<T: Slot> Default for Trie<T> {
     fn default() -> Self {
-        Trie {
-            root: Node::default(),
-            filters: 0,
-        }
+        Trie { root: Node::default(), filters: 0 }
     }
 }
 
@@ -180,9 +172,8 @@ mod tests {
         out
     }
 
-    const FILTERS: &[&str] = &[
-        "#", "+", "a", "a/#", "a/+", "a/b", "a/+/c", "+/b/#", "/", "/+", "$SYS/#", "$SYS/+", "a/b/c/#",
-    ];
+    const FILTERS: &[&str] =
+        &["#", "+", "a", "a/#", "a/+", "a/b", "a/+/c", "+/b/#", "/", "/+", "$SYS/#", "$SYS/+", "a/b/c/#"];
 
     #[test]
     fn agrees_with_the_reference_matcher() {
@@ -191,9 +182,7 @@ mod tests {
             t.update(f, |s| s.push(*f));
         }
         assert_eq!(t.len(), FILTERS.len());
-        for topic in [
-            "a", "a/b", "a/b/c", "a/x/c", "/", "/x", "$SYS/up", "$SYS", "x/b", "x/b/y", "a/b/c/d",
-        ] {
+        for topic in ["a", "a/b", "a/b/c", "a/x/c", "/", "/x", "$SYS/up", "$SYS", "x/b", "x/b/y", "a/b/c/d"] {
             let mut want: Vec<&str> = FILTERS.iter().copied().filter(|f| topic::matches(f, topic)).collect();
             want.sort_unstable();
             assert_eq!(matching(&t, topic), want, "topic {topic}");

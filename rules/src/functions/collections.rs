@@ -9,12 +9,7 @@ use crate::value::Value;
 use crate::EvalError;
 
 pub(super) const FUNCTIONS: &[Function] = &[
-    Function {
-        name: "map_new",
-        min_args: 0,
-        max_args: 0,
-        call: |_| Ok(Value::Map(BTreeMap::new())),
-    },
+    Function { name: "map_new", min_args: 0, max_args: 0, call: |_| Ok(Value::Map(BTreeMap::new())) },
     Function {
         name: "map_get",
         min_args: 2,
@@ -43,11 +38,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
         name: "map_keys",
         min_args: 1,
         max_args: 1,
-        call: |a| {
-            Ok(Value::List(
-                map("map_keys", &a[0])?.into_keys().map(Value::Str).collect(),
-            ))
-        },
+        call: |a| Ok(Value::List(map("map_keys", &a[0])?.into_keys().map(Value::Str).collect())),
     },
     Function {
         name: "map_values",
@@ -61,40 +52,20 @@ pub(super) const FUNCTIONS: &[Function] = &[
         max_args: 1,
         call: |a| Ok(Value::Int(map("map_size", &a[0])?.len() as i64)),
     },
-    Function {
-        name: "map_to_entries",
-        min_args: 1,
-        max_args: 1,
-        call: map_to_entries,
-    },
-    Function {
-        name: "nth",
-        min_args: 2,
-        max_args: 2,
-        call: nth,
-    },
+    Function { name: "map_to_entries", min_args: 1, max_args: 1, call: map_to_entries },
+    Function { name: "nth", min_args: 2, max_args: 2, call: nth },
     Function {
         name: "length",
         min_args: 1,
         max_args: 1,
         call: |a| Ok(Value::Int(list("length", &a[0])?.len() as i64)),
     },
-    Function {
-        name: "sublist",
-        min_args: 2,
-        max_args: 3,
-        call: sublist,
-    },
+    Function { name: "sublist", min_args: 2, max_args: 3, call: sublist },
     Function {
         name: "first",
         min_args: 1,
         max_args: 1,
-        call: |a| {
-            list("first", &a[0])?
-                .first()
-                .cloned()
-                .ok_or_else(|| bad("first", &a[0]))
-        },
+        call: |a| list("first", &a[0])?.first().cloned().ok_or_else(|| bad("first", &a[0])),
     },
     Function {
         name: "last",
@@ -106,13 +77,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
         name: "contains",
         min_args: 2,
         max_args: 2,
-        call: |a| {
-            Ok(Value::Bool(
-                list("contains", &a[1])?
-                    .iter()
-                    .any(|v| crate::ops::exactly_equal(v, &a[0])),
-            ))
-        },
+        call: |a| Ok(Value::Bool(list("contains", &a[1])?.iter().any(|v| crate::ops::exactly_equal(v, &a[0])))),
     },
 ];
 
@@ -167,12 +132,7 @@ fn map_to_entries(a: &[Value]) -> Result<Value, EvalError> {
     Ok(Value::List(
         map("map_to_entries", &a[0])?
             .into_iter()
-            .map(|(k, v)| {
-                Value::Map(BTreeMap::from([
-                    ("key".to_string(), Value::Str(k)),
-                    ("value".to_string(), v),
-                ]))
-            })
+            .map(|(k, v)| Value::Map(BTreeMap::from([("key".to_string(), Value::Str(k)), ("value".to_string(), v)])))
             .collect(),
     ))
 }
@@ -192,11 +152,7 @@ fn nth(a: &[Value]) -> Result<Value, EvalError> {
 fn sublist(a: &[Value]) -> Result<Value, EvalError> {
     let (start, len, l) = match a {
         [len, l] => (1, integer("sublist", len)?, list("sublist", l)?),
-        [start, len, l] => (
-            integer("sublist", start)?,
-            integer("sublist", len)?,
-            list("sublist", l)?,
-        ),
+        [start, len, l] => (integer("sublist", start)?, integer("sublist", len)?, list("sublist", l)?),
         _ => return Err(bad("sublist", &Value::Undefined)),
     };
     if start < 1 || len < 0 {
@@ -227,20 +183,9 @@ mod tests {
     #[test]
     fn maps() {
         let m = s(r#"{"a":{"b":1},"a.b":2,"z":0}"#);
-        assert_eq!(
-            call("map_get", &[s("a.b"), m.clone()]).unwrap(),
-            Value::Int(1),
-            "dotted path"
-        );
-        assert_eq!(
-            call("mget", &[s("a.b"), m.clone()]).unwrap(),
-            Value::Int(2),
-            "literal key"
-        );
-        assert_eq!(
-            call("mget", &[Value::List(vec![s("a"), s("b")]), m.clone()]).unwrap(),
-            Value::Int(1)
-        );
+        assert_eq!(call("map_get", &[s("a.b"), m.clone()]).unwrap(), Value::Int(1), "dotted path");
+        assert_eq!(call("mget", &[s("a.b"), m.clone()]).unwrap(), Value::Int(2), "literal key");
+        assert_eq!(call("mget", &[Value::List(vec![s("a"), s("b")]), m.clone()]).unwrap(), Value::Int(1));
         assert_eq!(call("map_get", &[s("nope"), m.clone(), s("dflt")]).unwrap(), s("dflt"));
         assert_eq!(
             call("map_put", &[s("a.c"), Value::Int(3), json(r#"{"a":{"b":1}}"#)]).unwrap(),
@@ -252,10 +197,7 @@ mod tests {
             "sorted"
         );
         assert_eq!(call("map_size", &[m]).unwrap(), Value::Int(3));
-        assert_eq!(
-            call("map_to_entries", &[json(r#"{"x":1}"#)]).unwrap(),
-            json(r#"[{"key":"x","value":1}]"#)
-        );
+        assert_eq!(call("map_to_entries", &[json(r#"{"x":1}"#)]).unwrap(), json(r#"[{"key":"x","value":1}]"#));
         assert_eq!(call("map_new", &[]).unwrap(), json("{}"));
         assert!(call("map_keys", &[Value::Int(1)]).is_err());
     }
@@ -266,23 +208,11 @@ mod tests {
         assert!(call("nth", &[Value::Int(0), ints(1..=4)]).is_err());
         assert_eq!(call("length", &[ints(1..=4)]).unwrap(), Value::Int(4));
         assert_eq!(call("sublist", &[Value::Int(2), ints(1..=4)]).unwrap(), ints(1..=2));
-        assert_eq!(
-            call("sublist", &[Value::Int(2), Value::Int(2), ints(1..=4)]).unwrap(),
-            ints(2..=3)
-        );
-        assert_eq!(
-            call("sublist", &[Value::Int(5), Value::Int(2), ints(1..=4)]).unwrap(),
-            Value::List(vec![])
-        );
+        assert_eq!(call("sublist", &[Value::Int(2), Value::Int(2), ints(1..=4)]).unwrap(), ints(2..=3));
+        assert_eq!(call("sublist", &[Value::Int(5), Value::Int(2), ints(1..=4)]).unwrap(), Value::List(vec![]));
         assert!(call("first", &[Value::List(vec![])]).is_err());
         assert_eq!(call("last", &[ints(1..=4)]).unwrap(), Value::Int(4));
-        assert_eq!(
-            call("contains", &[json(r#"{"a":1}"#), json(r#"[1,{"a":1}]"#)]).unwrap(),
-            Value::Bool(true)
-        );
-        assert_eq!(
-            call("contains", &[Value::Float(1.0), ints(1..=2)]).unwrap(),
-            Value::Bool(false)
-        );
+        assert_eq!(call("contains", &[json(r#"{"a":1}"#), json(r#"[1,{"a":1}]"#)]).unwrap(), Value::Bool(true));
+        assert_eq!(call("contains", &[Value::Float(1.0), ints(1..=2)]).unwrap(), Value::Bool(false));
     }
 }

@@ -5,60 +5,15 @@ use crate::value::Value;
 use crate::EvalError;
 
 pub(super) const FUNCTIONS: &[Function] = &[
-    Function {
-        name: "str",
-        min_args: 1,
-        max_args: 1,
-        call: |a| Ok(Value::Str(a[0].to_text()?)),
-    },
-    Function {
-        name: "str_utf8",
-        min_args: 1,
-        max_args: 1,
-        call: |a| Ok(Value::Str(a[0].to_text()?)),
-    },
-    Function {
-        name: "bool",
-        min_args: 1,
-        max_args: 1,
-        call: to_bool,
-    },
-    Function {
-        name: "int",
-        min_args: 1,
-        max_args: 1,
-        call: to_int,
-    },
-    Function {
-        name: "float",
-        min_args: 1,
-        max_args: 2,
-        call: to_float,
-    },
-    Function {
-        name: "float2str",
-        min_args: 2,
-        max_args: 2,
-        call: float2str,
-    },
-    Function {
-        name: "map",
-        min_args: 1,
-        max_args: 1,
-        call: to_map,
-    },
-    Function {
-        name: "json_encode",
-        min_args: 1,
-        max_args: 1,
-        call: |a| Ok(Value::Str(a[0].to_json()?)),
-    },
-    Function {
-        name: "json_decode",
-        min_args: 1,
-        max_args: 1,
-        call: json_decode,
-    },
+    Function { name: "str", min_args: 1, max_args: 1, call: |a| Ok(Value::Str(a[0].to_text()?)) },
+    Function { name: "str_utf8", min_args: 1, max_args: 1, call: |a| Ok(Value::Str(a[0].to_text()?)) },
+    Function { name: "bool", min_args: 1, max_args: 1, call: to_bool },
+    Function { name: "int", min_args: 1, max_args: 1, call: to_int },
+    Function { name: "float", min_args: 1, max_args: 2, call: to_float },
+    Function { name: "float2str", min_args: 2, max_args: 2, call: float2str },
+    Function { name: "map", min_args: 1, max_args: 1, call: to_map },
+    Function { name: "json_encode", min_args: 1, max_args: 1, call: |a| Ok(Value::Str(a[0].to_json()?)) },
+    Function { name: "json_decode", min_args: 1, max_args: 1, call: json_decode },
     Function {
         name: "bin2hexstr",
         min_args: 1,
@@ -71,12 +26,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
         max_args: 1,
         call: |a| bytes("sqlserver_bin2hexstr", &a[0]).map(|b| Value::Str(format!("0x{}", hex(b)))),
     },
-    Function {
-        name: "hexstr2bin",
-        min_args: 1,
-        max_args: 2,
-        call: hexstr2bin,
-    },
+    Function { name: "hexstr2bin", min_args: 1, max_args: 2, call: hexstr2bin },
 ];
 
 fn bytes<'a>(name: &str, v: &'a Value) -> Result<&'a [u8], EvalError> {
@@ -137,9 +87,7 @@ fn to_float(a: &[Value]) -> Result<Value, EvalError> {
             if !(0..=253).contains(&decimals) {
                 return Err(bad("float", d));
             }
-            let rounded: f64 = format!("{f:.*}", decimals as usize)
-                .parse()
-                .map_err(|_| bad("float", &a[0]))?;
+            let rounded: f64 = format!("{f:.*}", decimals as usize).parse().map_err(|_| bad("float", &a[0]))?;
             Ok(Value::Float(rounded))
         }
     }
@@ -188,11 +136,7 @@ fn hexstr2bin(a: &[Value]) -> Result<Value, EvalError> {
         let prefix = text("hexstr2bin", prefix)?;
         s = s.strip_prefix(prefix).ok_or_else(|| bad("hexstr2bin", &a[0]))?;
     }
-    let padded = if s.len() % 2 == 1 {
-        format!("0{s}")
-    } else {
-        s.to_string()
-    };
+    let padded = if s.len() % 2 == 1 { format!("0{s}") } else { s.to_string() };
     let out = (0..padded.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&padded[i..i + 2], 16))
@@ -221,18 +165,9 @@ mod tests {
         assert_eq!(call("int", &[Value::Bool(true)]).unwrap(), Value::Int(1));
         assert_eq!(call("int", &[Value::Float(-1.5)]).unwrap(), Value::Int(-2));
         assert!(call("int", &[s("a")]).is_err());
-        assert_eq!(
-            call("float", &[s("3.1415926"), Value::Int(3)]).unwrap(),
-            Value::Float(3.142)
-        );
-        assert_eq!(
-            call("float2str", &[Value::Float(0.1), Value::Int(20)]).unwrap(),
-            s("0.10000000000000000555")
-        );
-        assert_eq!(
-            call("float2str", &[Value::Float(20.2), Value::Int(16)]).unwrap(),
-            s("20.1999999999999993")
-        );
+        assert_eq!(call("float", &[s("3.1415926"), Value::Int(3)]).unwrap(), Value::Float(3.142));
+        assert_eq!(call("float2str", &[Value::Float(0.1), Value::Int(20)]).unwrap(), s("0.10000000000000000555"));
+        assert_eq!(call("float2str", &[Value::Float(20.2), Value::Int(16)]).unwrap(), s("20.1999999999999993"));
         assert_eq!(call("bool", &[s("true")]).unwrap(), Value::Bool(true));
         assert_eq!(call("bool", &[Value::Float(0.0)]).unwrap(), Value::Bool(false));
         assert!(call("bool", &[Value::Int(3)]).is_err());
@@ -244,29 +179,15 @@ mod tests {
         assert_eq!(call("sqlserver_bin2hexstr", &[s("hi")]).unwrap(), s("0x6869"));
         assert_eq!(call("hexstr2bin", &[s("68656c6c6f")]).unwrap(), s("hello"));
         assert_eq!(call("hexstr2bin", &[s("0x41"), s("0x")]).unwrap(), s("A"));
-        assert_eq!(
-            call("hexstr2bin", &[s("141")]).unwrap(),
-            s("\u{1}A"),
-            "odd length: a leading 0"
-        );
+        assert_eq!(call("hexstr2bin", &[s("141")]).unwrap(), s("\u{1}A"), "odd length: a leading 0");
         assert_eq!(call("hexstr2bin", &[s("ff")]).unwrap(), Value::Bin(vec![0xff]));
-        assert!(
-            call("hexstr2bin", &[s("0x41"), s("0X")]).is_err(),
-            "the prefix must match exactly"
-        );
+        assert!(call("hexstr2bin", &[s("0x41"), s("0X")]).is_err(), "the prefix must match exactly");
         assert_eq!(
-            call(
-                "json_encode",
-                &[call("json_decode", &[s(r#"{"b":[1,2],"a":null}"#)]).unwrap()]
-            )
-            .unwrap(),
+            call("json_encode", &[call("json_decode", &[s(r#"{"b":[1,2],"a":null}"#)]).unwrap()]).unwrap(),
             s(r#"{"a":null,"b":[1,2]}"#)
         );
         assert!(call("json_decode", &[s("{")]).is_err());
-        assert_eq!(
-            call("map", &[s(r#"{"a":1}"#)]).unwrap(),
-            call("json_decode", &[s(r#"{"a":1}"#)]).unwrap()
-        );
+        assert_eq!(call("map", &[s(r#"{"a":1}"#)]).unwrap(), call("json_decode", &[s(r#"{"a":1}"#)]).unwrap());
         assert!(call("map", &[s("[1]")]).is_err());
     }
 }

@@ -5,84 +5,29 @@ use crate::value::Value;
 use crate::EvalError;
 
 pub(super) const FUNCTIONS: &[Function] = &[
-    Function {
-        name: "null",
-        min_args: 0,
-        max_args: 0,
-        call: |_| Ok(Value::Undefined),
-    },
-    Function {
-        name: "is_null",
-        min_args: 1,
-        max_args: 1,
-        call: |a| Ok(Value::Bool(matches!(a[0], Value::Undefined))),
-    },
+    Function { name: "null", min_args: 0, max_args: 0, call: |_| Ok(Value::Undefined) },
+    Function { name: "is_null", min_args: 1, max_args: 1, call: |a| Ok(Value::Bool(matches!(a[0], Value::Undefined))) },
     Function {
         name: "is_not_null",
         min_args: 1,
         max_args: 1,
         call: |a| Ok(Value::Bool(!matches!(a[0], Value::Undefined))),
     },
-    Function {
-        name: "is_null_var",
-        min_args: 1,
-        max_args: 1,
-        call: |a| Ok(Value::Bool(is_nullish(&a[0]))),
-    },
-    Function {
-        name: "is_not_null_var",
-        min_args: 1,
-        max_args: 1,
-        call: |a| Ok(Value::Bool(!is_nullish(&a[0]))),
-    },
-    Function {
-        name: "is_str",
-        min_args: 1,
-        max_args: 1,
-        call: |a| Ok(Value::Bool(a[0].as_bytes().is_some())),
-    },
-    Function {
-        name: "is_bool",
-        min_args: 1,
-        max_args: 1,
-        call: |a| Ok(Value::Bool(matches!(a[0], Value::Bool(_)))),
-    },
-    Function {
-        name: "is_int",
-        min_args: 1,
-        max_args: 1,
-        call: |a| Ok(Value::Bool(matches!(a[0], Value::Int(_)))),
-    },
-    Function {
-        name: "is_float",
-        min_args: 1,
-        max_args: 1,
-        call: |a| Ok(Value::Bool(matches!(a[0], Value::Float(_)))),
-    },
+    Function { name: "is_null_var", min_args: 1, max_args: 1, call: |a| Ok(Value::Bool(is_nullish(&a[0]))) },
+    Function { name: "is_not_null_var", min_args: 1, max_args: 1, call: |a| Ok(Value::Bool(!is_nullish(&a[0]))) },
+    Function { name: "is_str", min_args: 1, max_args: 1, call: |a| Ok(Value::Bool(a[0].as_bytes().is_some())) },
+    Function { name: "is_bool", min_args: 1, max_args: 1, call: |a| Ok(Value::Bool(matches!(a[0], Value::Bool(_)))) },
+    Function { name: "is_int", min_args: 1, max_args: 1, call: |a| Ok(Value::Bool(matches!(a[0], Value::Int(_)))) },
+    Function { name: "is_float", min_args: 1, max_args: 1, call: |a| Ok(Value::Bool(matches!(a[0], Value::Float(_)))) },
     Function {
         name: "is_num",
         min_args: 1,
         max_args: 1,
         call: |a| Ok(Value::Bool(matches!(a[0], Value::Int(_) | Value::Float(_)))),
     },
-    Function {
-        name: "is_map",
-        min_args: 1,
-        max_args: 1,
-        call: |a| Ok(Value::Bool(matches!(a[0], Value::Map(_)))),
-    },
-    Function {
-        name: "is_array",
-        min_args: 1,
-        max_args: 1,
-        call: |a| Ok(Value::Bool(matches!(a[0], Value::List(_)))),
-    },
-    Function {
-        name: "is_empty",
-        min_args: 1,
-        max_args: 1,
-        call: is_empty,
-    },
+    Function { name: "is_map", min_args: 1, max_args: 1, call: |a| Ok(Value::Bool(matches!(a[0], Value::Map(_)))) },
+    Function { name: "is_array", min_args: 1, max_args: 1, call: |a| Ok(Value::Bool(matches!(a[0], Value::List(_)))) },
+    Function { name: "is_empty", min_args: 1, max_args: 1, call: is_empty },
     Function {
         name: "coalesce",
         min_args: 1,
@@ -93,11 +38,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
         name: "coalesce_ne",
         min_args: 1,
         max_args: usize::MAX,
-        call: |a| {
-            Ok(coalesce(a, |v| {
-                matches!(v, Value::Undefined) || matches!(v, Value::Str(s) if s.is_empty())
-            }))
-        },
+        call: |a| Ok(coalesce(a, |v| matches!(v, Value::Undefined) || matches!(v, Value::Str(s) if s.is_empty()))),
     },
 ];
 
@@ -129,11 +70,7 @@ fn coalesce(args: &[Value], skip: impl Fn(&Value) -> bool) -> Value {
         [Value::List(items)] => items.as_slice(),
         _ => args,
     };
-    candidates
-        .iter()
-        .find(|v| !skip(v))
-        .cloned()
-        .unwrap_or(Value::Undefined)
+    candidates.iter().find(|v| !skip(v)).cloned().unwrap_or(Value::Undefined)
 }
 
 #[cfg(test)]
@@ -156,35 +93,19 @@ mod tests {
 
     #[test]
     fn coalesce_forms() {
-        assert_eq!(
-            call("coalesce", &[Value::Undefined, Value::Int(0)]).unwrap(),
-            Value::Int(0)
-        );
-        assert_eq!(
-            call("coalesce", &[Value::List(vec![Value::Undefined, s("x")])]).unwrap(),
-            s("x")
-        );
+        assert_eq!(call("coalesce", &[Value::Undefined, Value::Int(0)]).unwrap(), Value::Int(0));
+        assert_eq!(call("coalesce", &[Value::List(vec![Value::Undefined, s("x")])]).unwrap(), s("x"));
         assert_eq!(call("coalesce_ne", &[s(""), Value::Undefined, s("y")]).unwrap(), s("y"));
-        assert_eq!(
-            call("coalesce", &[Value::Undefined, Value::Undefined]).unwrap(),
-            Value::Undefined
-        );
+        assert_eq!(call("coalesce", &[Value::Undefined, Value::Undefined]).unwrap(), Value::Undefined);
     }
 
     #[test]
     fn type_tests() {
         assert_eq!(call("is_empty", &[s("{}")]).unwrap(), Value::Bool(true));
         assert_eq!(call("is_empty", &[s("")]).unwrap(), Value::Bool(true));
-        assert_eq!(
-            call("is_empty", &[Value::List(vec![Value::Int(1)])]).unwrap(),
-            Value::Bool(false)
-        );
+        assert_eq!(call("is_empty", &[Value::List(vec![Value::Int(1)])]).unwrap(), Value::Bool(false));
         assert_eq!(call("is_num", &[Value::Float(1.0)]).unwrap(), Value::Bool(true));
         assert_eq!(call("is_int", &[Value::Float(1.0)]).unwrap(), Value::Bool(false));
-        assert_eq!(
-            call("is_map", &[s("{}")]).unwrap(),
-            Value::Bool(false),
-            "text is not a map"
-        );
+        assert_eq!(call("is_map", &[s("{}")]).unwrap(), Value::Bool(false), "text is not a map");
     }
 }

@@ -7,12 +7,7 @@ use crate::EvalError;
 
 macro_rules! float_fn {
     ($name:literal, $f:expr) => {
-        Function {
-            name: $name,
-            min_args: 1,
-            max_args: 1,
-            call: |a| finite($name, $f(number($name, &a[0])?)),
-        }
+        Function { name: $name, min_args: 1, max_args: 1, call: |a| finite($name, $f(number($name, &a[0])?)) }
     };
 }
 
@@ -21,12 +16,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
         name: "abs",
         min_args: 1,
         max_args: 1,
-        call: |a| {
-            integer("abs", &a[0])?
-                .checked_abs()
-                .map(Value::Int)
-                .ok_or(EvalError::Overflow)
-        },
+        call: |a| integer("abs", &a[0])?.checked_abs().map(Value::Int).ok_or(EvalError::Overflow),
     },
     float_fn!("acos", f64::acos),
     float_fn!("acosh", f64::acosh),
@@ -45,12 +35,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
     float_fn!("log", |x: f64| if x > 0.0 { x.ln() } else { f64::NAN }),
     float_fn!("log10", |x: f64| if x > 0.0 { x.log10() } else { f64::NAN }),
     float_fn!("log2", |x: f64| if x > 0.0 { x.log2() } else { f64::NAN }),
-    Function {
-        name: "ceil",
-        min_args: 1,
-        max_args: 1,
-        call: |a| to_integer("ceil", number("ceil", &a[0])?.ceil()),
-    },
+    Function { name: "ceil", min_args: 1, max_args: 1, call: |a| to_integer("ceil", number("ceil", &a[0])?.ceil()) },
     Function {
         name: "floor",
         min_args: 1,
@@ -76,12 +61,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
         max_args: 2,
         call: |a| finite("power", number("power", &a[0])?.powf(number("power", &a[1])?)),
     },
-    Function {
-        name: "random",
-        min_args: 0,
-        max_args: 0,
-        call: |_| Ok(Value::Float(random_unit())),
-    },
+    Function { name: "random", min_args: 0, max_args: 0, call: |_| Ok(Value::Float(random_unit())) },
     Function {
         name: "div",
         min_args: 2,
@@ -107,9 +87,7 @@ fn finite(name: &str, f: f64) -> Result<Value, EvalError> {
     if f.is_finite() {
         Ok(Value::Float(f))
     } else {
-        Err(EvalError::BadArgument(format!(
-            "{name}() is undefined for this argument"
-        )))
+        Err(EvalError::BadArgument(format!("{name}() is undefined for this argument")))
     }
 }
 
@@ -126,11 +104,7 @@ fn to_integer(name: &str, f: f64) -> Result<Value, EvalError> {
 fn random_unit() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64),
-    );
+    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -142,33 +116,19 @@ mod tests {
     #[test]
     fn examples_of_the_emqx_docs() {
         assert_eq!(call("round", &[Value::Float(4.5)]).unwrap(), Value::Int(5));
-        assert_eq!(
-            call("power", &[Value::Int(2), Value::Int(3)]).unwrap(),
-            Value::Float(8.0)
-        );
+        assert_eq!(call("power", &[Value::Int(2), Value::Int(3)]).unwrap(), Value::Float(8.0));
         assert_eq!(call("log2", &[Value::Int(8)]).unwrap(), Value::Float(3.0));
-        assert_eq!(
-            call("fmod", &[Value::Float(6.5), Value::Float(2.5)]).unwrap(),
-            Value::Float(1.5)
-        );
+        assert_eq!(call("fmod", &[Value::Float(6.5), Value::Float(2.5)]).unwrap(), Value::Float(1.5));
         assert_eq!(call("ceil", &[Value::Float(1.2)]).unwrap(), Value::Int(2));
         assert_eq!(call("floor", &[Value::Float(-1.2)]).unwrap(), Value::Int(-2));
         assert_eq!(call("abs", &[Value::Int(-3)]).unwrap(), Value::Int(3));
-        assert!(
-            call("abs", &[Value::Float(-1.2)]).is_err(),
-            "abs takes integers, as in EMQX"
-        );
+        assert!(call("abs", &[Value::Float(-1.2)]).is_err(), "abs takes integers, as in EMQX");
         assert!(call("sqrt", &[Value::Int(-1)]).is_err());
         assert!(call("log", &[Value::Int(0)]).is_err());
         assert_eq!(call("div", &[Value::Int(7), Value::Int(2)]).unwrap(), Value::Int(3));
         assert_eq!(call("mod", &[Value::Int(3), Value::Int(2)]).unwrap(), Value::Int(1));
-        assert_eq!(
-            call("eq", &[Value::Int(1), Value::Float(1.0)]).unwrap(),
-            Value::Bool(true)
-        );
-        let Value::Float(r) = call("random", &[]).unwrap() else {
-            panic!()
-        };
+        assert_eq!(call("eq", &[Value::Int(1), Value::Float(1.0)]).unwrap(), Value::Bool(true));
+        let Value::Float(r) = call("random", &[]).unwrap() else { panic!() };
         assert!((0.0..1.0).contains(&r));
     }
 }

@@ -3,14 +3,18 @@
 //! for that message, it never returns a made-up value.
 //!
 //! One file per family: [`logic`] (null handling and type tests), [`math`], [`convert`],
-//! [`strings`], [`collections`] (maps and arrays), [`bits`].
+//! [`strings`], [`regex`], [`collections`] (maps and arrays), [`bits`], [`encoding`] (hashes,
+//! base64, compression, UUIDs), [`time`].
 
 mod bits;
 mod collections;
 mod convert;
+mod encoding;
 mod logic;
 mod math;
+mod regex;
 mod strings;
+mod time;
 
 use crate::value::Value;
 use crate::EvalError;
@@ -33,6 +37,9 @@ const FAMILIES: &[&[Function]] = &[
     strings::FUNCTIONS,
     collections::FUNCTIONS,
     bits::FUNCTIONS,
+    encoding::FUNCTIONS,
+    regex::FUNCTIONS,
+    time::FUNCTIONS,
 ];
 
 /// Every function Weir implements.
@@ -49,11 +56,7 @@ pub fn lookup(name: &str) -> Option<&'static Function> {
 pub fn call(name: &str, args: &[Value]) -> Result<Value, EvalError> {
     let f = lookup(name).ok_or_else(|| EvalError::UnknownFunction(name.to_string()))?;
     if args.len() < f.min_args || args.len() > f.max_args {
-        return Err(EvalError::BadArgument(format!(
-            "{name}() takes {}, got {}",
-            arity(f),
-            args.len()
-        )));
+        return Err(EvalError::BadArgument(format!("{name}() takes {}, got {}", arity(f), args.len())));
     }
     (f.call)(args)
 }

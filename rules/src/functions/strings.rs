@@ -30,12 +30,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
         max_args: 1,
         call: |a| Ok(Value::Str(text("ltrim", &a[0])?.trim_start().to_string())),
     },
-    Function {
-        name: "rtrim",
-        min_args: 1,
-        max_args: 2,
-        call: rtrim,
-    },
+    Function { name: "rtrim", min_args: 1, max_args: 2, call: rtrim },
     Function {
         name: "reverse",
         min_args: 1,
@@ -53,19 +48,10 @@ pub(super) const FUNCTIONS: &[Function] = &[
         min_args: 1,
         max_args: 1,
         call: |a| {
-            text("ascii", &a[0])?
-                .bytes()
-                .next()
-                .map(|b| Value::Int(i64::from(b)))
-                .ok_or_else(|| bad("ascii", &a[0]))
+            text("ascii", &a[0])?.bytes().next().map(|b| Value::Int(i64::from(b))).ok_or_else(|| bad("ascii", &a[0]))
         },
     },
-    Function {
-        name: "substr",
-        min_args: 2,
-        max_args: 3,
-        call: substr,
-    },
+    Function { name: "substr", min_args: 2, max_args: 3, call: substr },
     Function {
         name: "rm_prefix",
         min_args: 2,
@@ -76,54 +62,14 @@ pub(super) const FUNCTIONS: &[Function] = &[
             Ok(Value::Str(s.strip_prefix(p).unwrap_or(s).to_string()))
         },
     },
-    Function {
-        name: "concat",
-        min_args: 1,
-        max_args: 2,
-        call: concat,
-    },
-    Function {
-        name: "pad",
-        min_args: 2,
-        max_args: 4,
-        call: pad,
-    },
-    Function {
-        name: "replace",
-        min_args: 3,
-        max_args: 4,
-        call: replace,
-    },
-    Function {
-        name: "split",
-        min_args: 2,
-        max_args: 3,
-        call: split,
-    },
-    Function {
-        name: "tokens",
-        min_args: 2,
-        max_args: 3,
-        call: tokens,
-    },
-    Function {
-        name: "find",
-        min_args: 2,
-        max_args: 3,
-        call: find,
-    },
-    Function {
-        name: "join_to_string",
-        min_args: 1,
-        max_args: 2,
-        call: join_to_string,
-    },
-    Function {
-        name: "join_to_sql_values_string",
-        min_args: 1,
-        max_args: 1,
-        call: join_to_sql_values_string,
-    },
+    Function { name: "concat", min_args: 1, max_args: 2, call: concat },
+    Function { name: "pad", min_args: 2, max_args: 4, call: pad },
+    Function { name: "replace", min_args: 3, max_args: 4, call: replace },
+    Function { name: "split", min_args: 2, max_args: 3, call: split },
+    Function { name: "tokens", min_args: 2, max_args: 3, call: tokens },
+    Function { name: "find", min_args: 2, max_args: 3, call: find },
+    Function { name: "join_to_string", min_args: 1, max_args: 2, call: join_to_string },
+    Function { name: "join_to_sql_values_string", min_args: 1, max_args: 1, call: join_to_sql_values_string },
 ];
 
 fn rtrim(a: &[Value]) -> Result<Value, EvalError> {
@@ -239,11 +185,7 @@ fn split(a: &[Value]) -> Result<Value, EvalError> {
         }
     };
     Ok(Value::List(
-        parts
-            .into_iter()
-            .filter(|p| keep_empty || !p.is_empty())
-            .map(|p| Value::Str(p.to_string()))
-            .collect(),
+        parts.into_iter().filter(|p| keep_empty || !p.is_empty()).map(|p| Value::Str(p.to_string())).collect(),
     ))
 }
 
@@ -257,10 +199,7 @@ fn tokens(a: &[Value]) -> Result<Value, EvalError> {
         Some(_) => return Err(bad("tokens", &a[2])),
     }
     Ok(Value::List(
-        s.split(|c| seps.contains(&c))
-            .filter(|p| !p.is_empty())
-            .map(|p| Value::Str(p.to_string()))
-            .collect(),
+        s.split(|c| seps.contains(&c)).filter(|p| !p.is_empty()).map(|p| Value::Str(p.to_string())).collect(),
     ))
 }
 
@@ -283,10 +222,7 @@ fn join_to_string(a: &[Value]) -> Result<Value, EvalError> {
         [sep, list] => (text("join_to_string", sep)?, list),
         _ => return Err(bad("join_to_string", &Value::Undefined)),
     };
-    let parts = list_arg("join_to_string", list)?
-        .iter()
-        .map(Value::to_text)
-        .collect::<Result<Vec<String>, _>>()?;
+    let parts = list_arg("join_to_string", list)?.iter().map(Value::to_text).collect::<Result<Vec<String>, _>>()?;
     Ok(Value::Str(parts.join(sep)))
 }
 
@@ -318,10 +254,7 @@ mod tests {
     #[test]
     fn case_trim_length() {
         assert_eq!(call("upper", &[s("abc")]).unwrap(), s("ABC"));
-        assert!(
-            call("upper", &[Value::Undefined]).is_err(),
-            "upper(undefined) fails the rule"
-        );
+        assert!(call("upper", &[Value::Undefined]).is_err(), "upper(undefined) fails the rule");
         assert_eq!(call("trim", &[s("\r\n a \r\n")]).unwrap(), s("a"));
         assert_eq!(call("rtrim", &[s("abcxx"), s("x")]).unwrap(), s("abc"));
         assert_eq!(call("strlen", &[s("你好")]).unwrap(), Value::Int(2));
@@ -332,70 +265,36 @@ mod tests {
     #[test]
     fn substr_is_zero_based() {
         assert_eq!(call("substr", &[s("hello world"), Value::Int(6)]).unwrap(), s("world"));
-        assert_eq!(
-            call("substr", &[s("hello"), Value::Int(1), Value::Int(3)]).unwrap(),
-            s("ell")
-        );
+        assert_eq!(call("substr", &[s("hello"), Value::Int(1), Value::Int(3)]).unwrap(), s("ell"));
         assert_eq!(call("substr", &[s("hi"), Value::Int(5)]).unwrap(), s(""));
     }
 
     #[test]
     fn split_variants() {
         assert_eq!(call("split", &[s("a;;b;;c"), s(";")]).unwrap(), list(&["a", "b", "c"]));
-        assert_eq!(
-            call("split", &[s("a;;b"), s(";"), s("notrim")]).unwrap(),
-            list(&["a", "", "b"])
-        );
-        assert_eq!(
-            call("split", &[s("a/b/c"), s("/"), s("leading")]).unwrap(),
-            list(&["a", "b/c"])
-        );
-        assert_eq!(
-            call("split", &[s("a/b/c"), s("/"), s("trailing")]).unwrap(),
-            list(&["a/b", "c"])
-        );
-        assert_eq!(
-            call("tokens", &[s("a b,c\nd"), s(" ,"), s("nocrlf")]).unwrap(),
-            list(&["a", "b", "c", "d"])
-        );
+        assert_eq!(call("split", &[s("a;;b"), s(";"), s("notrim")]).unwrap(), list(&["a", "", "b"]));
+        assert_eq!(call("split", &[s("a/b/c"), s("/"), s("leading")]).unwrap(), list(&["a", "b/c"]));
+        assert_eq!(call("split", &[s("a/b/c"), s("/"), s("trailing")]).unwrap(), list(&["a/b", "c"]));
+        assert_eq!(call("tokens", &[s("a b,c\nd"), s(" ,"), s("nocrlf")]).unwrap(), list(&["a", "b", "c", "d"]));
     }
 
     #[test]
     fn replace_find_pad_concat_join() {
         assert_eq!(call("replace", &[s("abab"), s("b"), s("X")]).unwrap(), s("aXaX"));
-        assert_eq!(
-            call("replace", &[s("abab"), s("b"), s("X"), s("leading")]).unwrap(),
-            s("aXab")
-        );
-        assert_eq!(
-            call("replace", &[s("abab"), s("b"), s("X"), s("trailing")]).unwrap(),
-            s("abaX")
-        );
+        assert_eq!(call("replace", &[s("abab"), s("b"), s("X"), s("leading")]).unwrap(), s("aXab"));
+        assert_eq!(call("replace", &[s("abab"), s("b"), s("X"), s("trailing")]).unwrap(), s("abaX"));
         assert_eq!(call("find", &[s("a/b/c"), s("/")]).unwrap(), s("/b/c"));
         assert_eq!(call("find", &[s("a/b/c"), s("/"), s("trailing")]).unwrap(), s("/c"));
         assert_eq!(call("find", &[s("abc"), s("z")]).unwrap(), s(""));
         assert_eq!(call("pad", &[s("ab"), Value::Int(5)]).unwrap(), s("ab   "));
-        assert_eq!(
-            call("pad", &[s("ab"), Value::Int(5), s("both"), s("*")]).unwrap(),
-            s("*ab**")
-        );
-        assert_eq!(
-            call("pad", &[s("ab"), Value::Int(4), s("leading"), s("0")]).unwrap(),
-            s("00ab")
-        );
+        assert_eq!(call("pad", &[s("ab"), Value::Int(5), s("both"), s("*")]).unwrap(), s("*ab**"));
+        assert_eq!(call("pad", &[s("ab"), Value::Int(4), s("leading"), s("0")]).unwrap(), s("00ab"));
         assert_eq!(call("concat", &[s("a"), Value::Int(1)]).unwrap(), s("a1"));
-        assert_eq!(
-            call("concat", &[Value::List(vec![s("x"), Value::Float(2.0)])]).unwrap(),
-            s("x2.0")
-        );
+        assert_eq!(call("concat", &[Value::List(vec![s("x"), Value::Float(2.0)])]).unwrap(), s("x2.0"));
         assert_eq!(call("join_to_string", &[list(&["a", "b"])]).unwrap(), s("a, b"));
         assert_eq!(call("join_to_string", &[s("-"), list(&["a", "b"])]).unwrap(), s("a-b"));
         assert_eq!(
-            call(
-                "join_to_sql_values_string",
-                &[Value::List(vec![s("it's"), Value::Int(3)])]
-            )
-            .unwrap(),
+            call("join_to_sql_values_string", &[Value::List(vec![s("it's"), Value::Int(3)])]).unwrap(),
             s("'it''s', 3")
         );
         assert_eq!(call("rm_prefix", &[s("t/a"), s("t/")]).unwrap(), s("a"));
