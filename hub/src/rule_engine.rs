@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use parking_lot::RwLock;
 use tokio::sync::mpsc;
@@ -27,6 +27,8 @@ use crate::router::trie::Trie;
 const QUEUE: usize = 64 * 1024;
 /// Messages evaluated per batch.
 const BATCH: usize = 1024;
+/// At most one "behind" warning per this interval.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 /// How often the rules directory is checked for changes.
 const RELOAD_EVERY: Duration = Duration::from_secs(1);
 
@@ -51,6 +53,10 @@ pub struct RuleEngine {
     queue: mpsc::Sender<Arc<Message>>,
     /// Messages that matched a rule but found the queue full, so skipped the rules.
     pub skipped: AtomicU64,
+    /// When the engine last warned that it is behind (seconds since `started`; `u64::MAX`:
+    /// never), so that the warning comes at most every [`WARN_EVERY`].
+    last_warning: AtomicU64,
+    started: Instant,
 }
 
 impl RuleEngine {
@@ -58,8 +64,15 @@ impl RuleEngine {
     /// [`RuleEngine::run`].
     pub fn new(dir: PathBuf, node: String) -> (Arc<RuleEngine>, mpsc::Receiver<Arc<Message>>) {
         let (queue, rx) = mpsc::channel(QUEUE);
-        let engine =
-            Arc::new(RuleEngine { dir, node, set: RwLock::new(Arc::default()), queue, skipped: AtomicU64::new(0) });
+        let engine = Arc::new(RuleEngine {
+            dir,
+            node,
+            set: RwLock::new(Arc::default()),
+            queue,
+            skipped: AtomicU64::new(0),
+            last_warning: AtomicU64::new(u64::MAX),
+            started: Instant::now(),
+        });
         engine.reload();
         (engine, rx)
     }
@@ -78,11 +91,17 @@ impl RuleEngine {
         let mut any = false;
         set.index.for_each_match(&msg.topic, |_| any = true);
         drop(set);
-        if any
-            && self.queue.try_send(msg.clone()).is_err()
-            && self.skipped.fetch_add(1, Ordering::Relaxed).is_multiple_of(10_000)
-        {
-            warn!("the rule engine is behind: messages skip the rules (weir_rule_engine_skipped in /api/v5/prometheus/stats)");
+        if any && self.queue.try_send(msg.clone()).is_err() {
+            let skipped = self.skipped.fetch_add(1, Ordering::Relaxed) + 1;
+            let now = self.started.elapsed().as_secs();
+            let last = self.last_warning.load(Ordering::Relaxed);
+            let due = last == u64::MAX || now >= last + WARN_EVERY.as_secs();
+            if due && self.last_warning.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                warn!(
+                    skipped,
+                    "the rule engine is behind: messages skip the rules (weir_rule_engine_skipped in /api/v5/prometheus/stats)"
+                );
+            }
         }
     }
 

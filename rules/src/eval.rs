@@ -3,6 +3,7 @@
 //! read; FOREACH bindings, per-element INCASE and DO. This is the per-message core that the
 //! batch engine calls.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
 use crate::ast::{BinaryOp, Expr, Field, Literal, Path, Projection, Rule, Segment, UnaryOp};
@@ -12,6 +13,48 @@ use crate::{functions, ops, EvalError};
 
 /// The columns of one input message (`clientid`, `topic`, `payload` raw, ...).
 pub type Columns = BTreeMap<String, Value>;
+
+/// What an expression can read: layers of names, innermost first, the message's columns last;
+/// and the message's payload, decoded at most once per evaluation, when a path first goes into it.
+///
+/// At most three layers exist (a SELECT's output so far, a FOREACH's aliases and element, the
+/// message), so they live in an array: no allocation per field or per element.
+#[derive(Clone, Copy)]
+struct Scope<'a> {
+    layers: [&'a Columns; MAX_LAYERS],
+    len: usize,
+    payload: &'a OnceCell<Option<Value>>,
+}
+
+const MAX_LAYERS: usize = 3;
+static NO_COLUMNS: Columns = BTreeMap::new();
+
+impl<'a> Scope<'a> {
+    fn message(columns: &'a Columns, payload: &'a OnceCell<Option<Value>>) -> Scope<'a> {
+        Scope { layers: [columns, &NO_COLUMNS, &NO_COLUMNS], len: 1, payload }
+    }
+
+    fn layers(&self) -> &[&'a Columns] {
+        &self.layers[..self.len]
+    }
+
+    /// This scope with one more layer in front.
+    fn inner<'b>(&self, layer: &'b Columns) -> Scope<'b>
+    where
+        'a: 'b,
+    {
+        assert!(self.len < MAX_LAYERS, "rule scopes are at most {MAX_LAYERS} deep");
+        let mut layers: [&'b Columns; MAX_LAYERS] = [&NO_COLUMNS; MAX_LAYERS];
+        layers[0] = layer;
+        layers[1..=self.len].copy_from_slice(self.layers());
+        Scope { layers, len: self.len + 1, payload: self.payload }
+    }
+
+    /// The message's own columns.
+    fn columns(&self) -> Option<&'a Columns> {
+        self.layers().last().copied()
+    }
+}
 
 /// What a rule made of a message.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,11 +69,13 @@ pub enum Outcome {
 
 /// Runs `rule` on a message whose FROM already matched.
 pub fn evaluate(rule: &Rule, columns: &Columns) -> Result<Outcome, EvalError> {
+    let payload = OnceCell::new();
+    let message = Scope::message(columns, &payload);
     match &rule.projection {
         Projection::Select(fields) => {
-            let out = select(fields, &[columns])?;
+            let out = select(fields, &message)?;
             let Value::Map(selected) = &out else { unreachable_map() };
-            if !condition(rule.filter.as_ref(), &[selected, columns])? {
+            if !condition(rule.filter.as_ref(), &message.inner(selected))? {
                 return Ok(Outcome::NoMatch);
             }
             Ok(Outcome::Row(out))
@@ -42,7 +87,7 @@ pub fn evaluate(rule: &Rule, columns: &Columns) -> Result<Outcome, EvalError> {
                 let Field::Expr { expr, alias } = field else {
                     return Err(no_collection());
                 };
-                let v = eval(expr, &[&aliases, columns])?;
+                let v = eval(expr, &message.inner(&aliases))?;
                 let name = alias.as_ref().map_or_else(|| "item".to_string(), |p| p.root.clone());
                 aliases.insert(name, v);
             }
@@ -50,8 +95,8 @@ pub fn evaluate(rule: &Rule, columns: &Columns) -> Result<Outcome, EvalError> {
                 return Err(no_collection());
             };
             let element_name = alias.as_ref().map_or("item", |p| p.root.as_str());
-            let collection = eval(expr, &[&aliases, columns])?;
-            if !condition(rule.filter.as_ref(), &[&aliases, columns])? {
+            let collection = eval(expr, &message.inner(&aliases))?;
+            if !condition(rule.filter.as_ref(), &message.inner(&aliases))? {
                 return Ok(Outcome::NoMatch);
             }
             let Value::List(elements) = collection else {
@@ -61,7 +106,7 @@ pub fn evaluate(rule: &Rule, columns: &Columns) -> Result<Outcome, EvalError> {
             for element in elements {
                 let mut scope = aliases.clone();
                 scope.insert(element_name.to_string(), element);
-                if !condition(incase.as_ref(), &[&scope, columns])? {
+                if !condition(incase.as_ref(), &message.inner(&scope))? {
                     continue;
                 }
                 rows.push(if each.is_empty() {
@@ -69,7 +114,7 @@ pub fn evaluate(rule: &Rule, columns: &Columns) -> Result<Outcome, EvalError> {
                     all.extend(scope);
                     Value::Map(all)
                 } else {
-                    select(each, &[&scope, columns])?
+                    select(each, &message.inner(&scope))?
                 });
             }
             Ok(Outcome::Rows(rows))
@@ -86,7 +131,7 @@ fn unreachable_map() -> ! {
 }
 
 /// A WHERE or INCASE: absent means true; only `true` passes.
-fn condition(cond: Option<&Expr>, scope: &[&Columns]) -> Result<bool, EvalError> {
+fn condition(cond: Option<&Expr>, scope: &Scope) -> Result<bool, EvalError> {
     match cond {
         None => Ok(true),
         Some(e) => Ok(matches!(eval(e, scope)?, Value::Bool(true))),
@@ -95,22 +140,19 @@ fn condition(cond: Option<&Expr>, scope: &[&Columns]) -> Result<bool, EvalError>
 
 /// A SELECT (or DO) list: each field evaluated with the output so far in scope, then stored
 /// under its alias, its own path, or a generated key.
-fn select(fields: &[Field], scope: &[&Columns]) -> Result<Value, EvalError> {
+fn select(fields: &[Field], scope: &Scope) -> Result<Value, EvalError> {
     let mut out = Value::Map(Columns::new());
     for (index, field) in fields.iter().enumerate() {
         let Field::Expr { expr, alias } = field else {
             // `*`: every column, the payload raw.
-            if let (Value::Map(m), Some(columns)) = (&mut out, scope.last()) {
+            if let (Value::Map(m), Some(columns)) = (&mut out, scope.columns()) {
                 m.extend(columns.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
             continue;
         };
         let value = {
             let Value::Map(selected) = &out else { unreachable_map() };
-            let mut layers = Vec::with_capacity(scope.len() + 1);
-            layers.push(selected);
-            layers.extend_from_slice(scope);
-            eval(expr, &layers)?
+            eval(expr, &scope.inner(selected))?
         };
         let target = match (alias, expr) {
             (Some(p), _) => Some(p),
@@ -159,7 +201,7 @@ fn expr_kind(e: &Expr) -> &'static str {
 }
 
 /// The steps of an AS target, root included; `[-0]` means append.
-fn assignment_steps<'p>(p: &'p Path, scope: &[&Columns]) -> Result<Vec<Step<'p>>, EvalError> {
+fn assignment_steps<'p>(p: &'p Path, scope: &Scope) -> Result<Vec<Step<'p>>, EvalError> {
     let mut steps = vec![Step::Key(&p.root)];
     for seg in &p.segments {
         steps.push(match seg {
@@ -176,7 +218,7 @@ fn is_negative_zero(e: &Expr) -> bool {
     matches!(e, Expr::Unary(UnaryOp::Neg, inner) if **inner == Expr::Literal(Literal::Int(0)))
 }
 
-fn index_value(e: &Expr, scope: &[&Columns]) -> Result<i64, EvalError> {
+fn index_value(e: &Expr, scope: &Scope) -> Result<i64, EvalError> {
     match eval(e, scope)? {
         Value::Int(i) => Ok(i),
         other => Err(EvalError::BadArgument(format!("an index must be an integer, got {}", ops::kind(&other)))),
@@ -184,12 +226,12 @@ fn index_value(e: &Expr, scope: &[&Columns]) -> Result<i64, EvalError> {
 }
 
 /// The value of a name: the first scope layer that has it, else `undefined`.
-fn lookup(name: &str, scope: &[&Columns]) -> Value {
-    scope.iter().find_map(|layer| layer.get(name)).cloned().unwrap_or(Value::Undefined)
+fn lookup(name: &str, scope: &Scope) -> Value {
+    scope.layers().iter().find_map(|layer| layer.get(name)).cloned().unwrap_or(Value::Undefined)
 }
 
-/// Evaluates an expression against the layers of `scope`, innermost first.
-pub fn eval(e: &Expr, scope: &[&Columns]) -> Result<Value, EvalError> {
+/// Evaluates an expression in `scope`.
+fn eval(e: &Expr, scope: &Scope) -> Result<Value, EvalError> {
     Ok(match e {
         Expr::Literal(l) => match l {
             Literal::Int(i) => Value::Int(*i),
@@ -198,7 +240,6 @@ pub fn eval(e: &Expr, scope: &[&Columns]) -> Result<Value, EvalError> {
             Literal::Bool(b) => Value::Bool(*b),
         },
         Expr::Path(p) => {
-            let root = lookup(&p.root, scope);
             let mut steps = Vec::with_capacity(p.segments.len());
             for seg in &p.segments {
                 steps.push(match seg {
@@ -207,8 +248,16 @@ pub fn eval(e: &Expr, scope: &[&Columns]) -> Result<Value, EvalError> {
                     Segment::Range(a, b) => Step::Range(index_value(a, scope)?, index_value(b, scope)?),
                 });
             }
+            if p.root == "payload" && !steps.is_empty() {
+                if let Some(raw) = message_payload(scope) {
+                    return match scope.payload.get_or_init(|| Value::from_json(raw)) {
+                        Some(decoded) => path::get(decoded, &steps, false),
+                        None => Err(EvalError::DecodeJson),
+                    };
+                }
+            }
             // Only the payload itself must be JSON when a path goes into it.
-            path::get(&root, &steps, p.root == "payload")?
+            path::get(&lookup(&p.root, scope), &steps, p.root == "payload")?
         }
         Expr::Call { module: Some(m), name, .. } => return Err(EvalError::UnknownFunction(format!("{m}.{name}"))),
         Expr::Call { module: None, name, args } => {
@@ -276,9 +325,19 @@ pub fn eval(e: &Expr, scope: &[&Columns]) -> Result<Value, EvalError> {
     })
 }
 
+/// The raw bytes of the message's own payload, when `payload` is not shadowed by an alias.
+fn message_payload<'a>(scope: &Scope<'a>) -> Option<&'a [u8]> {
+    let holder = scope.layers().iter().find(|layer| layer.contains_key("payload"))?;
+    let columns = scope.columns()?;
+    if !std::ptr::eq(*holder, columns) {
+        return None;
+    }
+    columns.get("payload").and_then(Value::as_bytes)
+}
+
 /// Functions that read the message itself: `topic()`, `topic(n)`, `clientid()`, `payload()`,
 /// `payload('a.b')`, ...; `None` for every other name.
-fn context_function(name: &str, args: &[Value], scope: &[&Columns]) -> Option<Result<Value, EvalError>> {
+fn context_function(name: &str, args: &[Value], scope: &Scope) -> Option<Result<Value, EvalError>> {
     let column = match (name, args) {
         ("topic", []) => "topic",
         ("topic", [Value::Int(n)]) => {

@@ -4,7 +4,6 @@
 //! inclusive ranges; text on the way is decoded as JSON when the path goes deeper. Writing (`AS`
 //! targets): maps are created or patched, anything else on the way is replaced.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::value::Value;
@@ -25,25 +24,30 @@ pub enum Step<'a> {
 /// Reads `steps` from `value`. With `strict`, text that must be decoded to go on but is not JSON
 /// is an error (that is the payload's rule); otherwise it reads as `undefined`.
 pub fn get(value: &Value, steps: &[Step], strict: bool) -> Result<Value, EvalError> {
-    let mut current = Cow::Borrowed(value);
-    for (i, step) in steps.iter().enumerate() {
-        if let Some(bytes) = current.as_bytes() {
-            match Value::from_json(bytes) {
-                Some(decoded) => current = Cow::Owned(decoded),
-                None if strict && i == 0 => return Err(EvalError::DecodeJson),
-                None => return Ok(Value::Undefined),
-            }
-        }
-        let next = match (step, current.as_ref()) {
-            (Step::Key(k), Value::Map(m)) => m.get(*k).cloned().unwrap_or(Value::Undefined),
-            (Step::Index(i), Value::List(l)) => position(l.len(), *i).map_or(Value::Undefined, |p| l[p].clone()),
-            (Step::Range(a, b), Value::List(l)) => Value::List(range(l, *a, *b).to_vec()),
-            (Step::Range(..), _) => return Err(EvalError::RangeOnNonList),
-            _ => Value::Undefined,
+    walk(value, steps, strict)
+}
+
+/// Follows the steps by reference and clones only what is found.
+fn walk(current: &Value, steps: &[Step], strict: bool) -> Result<Value, EvalError> {
+    let Some((step, rest)) = steps.split_first() else {
+        return Ok(current.clone());
+    };
+    if let Some(bytes) = current.as_bytes() {
+        return match Value::from_json(bytes) {
+            Some(decoded) => walk(&decoded, steps, false),
+            None if strict => Err(EvalError::DecodeJson),
+            None => Ok(Value::Undefined),
         };
-        current = Cow::Owned(next);
     }
-    Ok(current.into_owned())
+    // Nothing found goes on as `undefined`: a later range step must still fail on it.
+    let nothing = || walk(&Value::Undefined, rest, false);
+    match (step, current) {
+        (Step::Key(k), Value::Map(m)) => m.get(*k).map_or_else(nothing, |v| walk(v, rest, false)),
+        (Step::Index(i), Value::List(l)) => position(l.len(), *i).map_or_else(nothing, |p| walk(&l[p], rest, false)),
+        (Step::Range(a, b), Value::List(l)) => walk(&Value::List(range(l, *a, *b).to_vec()), rest, false),
+        (Step::Range(..), _) => Err(EvalError::RangeOnNonList),
+        _ => nothing(),
+    }
 }
 
 /// The 0-based position of a 1-based (or negative) index in a list of `len`.
