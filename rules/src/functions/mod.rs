@@ -4,7 +4,8 @@
 //!
 //! One file per family: [`logic`] (null handling and type tests), [`math`], [`convert`],
 //! [`strings`], [`regex`], [`collections`] (maps and arrays), [`bits`], [`encoding`] (hashes,
-//! base64, compression, UUIDs), [`time`].
+//! base64, compression, UUIDs), [`time`], [`misc`] (escapes, subscription lists, environment,
+//! UTF-16).
 
 mod bits;
 mod collections;
@@ -12,6 +13,7 @@ mod convert;
 mod encoding;
 mod logic;
 mod math;
+mod misc;
 mod regex;
 mod strings;
 mod time;
@@ -40,6 +42,7 @@ const FAMILIES: &[&[Function]] = &[
     encoding::FUNCTIONS,
     regex::FUNCTIONS,
     time::FUNCTIONS,
+    misc::FUNCTIONS,
 ];
 
 /// Every function Weir implements.
