@@ -118,15 +118,7 @@ async fn rule_files_reload_and_broken_files_keep_their_rules() {
 
     // Breaking hot.sql: the error names file, line and column; its rule keeps running.
     std::fs::write(dir.join("hot.sql"), "SELECT payload.temp AS t,\nFROM \"sensors/#\"").unwrap();
-    let mut reported = false;
-    for _ in 0..60 {
-        if weir.log().contains("hot.sql") && weir.log().contains("line 2, column 1") {
-            reported = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(reported, "broken file not reported; log:\n{}", weir.log());
+    assert!(weir.log_has(&["hot.sql", "line 2, column 1"]), "broken file not reported; log:\n{}", weir.log());
     let mut p = Raw::client(weir.tcp, "thermo-2").await;
     p.publish(publish("sensors/z", QoS::AtMostOnce, None), br#"{"temp": 40}"#).await;
     let m = metrics_after(&weir, "hot", 1).await;
@@ -138,6 +130,5 @@ async fn rules_with_an_undefined_sink_are_refused_with_a_position() {
     let weir = Weir::start_with_rules("", &[("out.sql", "\n  INSERT INTO nowhere SELECT * FROM \"t/#\"")]);
     let (_, body) = get(weir.api.unwrap(), "/api/v5/rules").await;
     assert!(!body.contains("\"out\""), "{body}");
-    let log = weir.log();
-    assert!(log.contains("unknown sink `nowhere`") && log.contains("line 2, column 3"), "{log}");
+    assert!(weir.log_has(&["unknown sink `nowhere`", "line 2, column 3"]), "{}", weir.log());
 }

@@ -78,7 +78,9 @@ async fn browser_round_trip(weir: &Weir, version: u8) {
         }
     }
     assert!(ready, "the page never connected; broker log:\n{}", weir.log());
-    assert!(weir.log().contains("client_id=browser-page"), "the page connected under its own id");
+    let page_id = format!("client_id=browser-page-v{version} ");
+    let level = format!("proto_ver={version}");
+    assert!(weir.log_has(&[&page_id, &level]), "the page connected with MQTT level {version}");
 
     tcp.publish(publish("browser/in", QoS::AtLeastOnce, Some(1)), b"hello from tcp").await;
     loop {

@@ -111,6 +111,21 @@ impl Weir {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits (up to 5 s) until one line of the log holds every one of `needles`. The log is read
+    /// from the broker's stderr by another thread, so a line written just now may not be there yet.
+    pub fn log_has(&self, needles: &[&str]) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.log().lines().any(|line| needles.iter().all(|n| line.contains(n))) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Whether the process is still running (it must never die of bad input).
     pub fn is_alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
