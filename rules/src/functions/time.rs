@@ -35,6 +35,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
         call: |a| offset_seconds(&a[0]).map(|s| Value::Int(i64::from(s))),
     },
     Function { name: "format_date", min_args: 4, max_args: 4, call: format_date },
+    Function { name: "date_to_unix_ts", min_args: 3, max_args: 4, call: date_to_unix_ts },
 ];
 
 /// Units per second of EMQX's time units.
@@ -157,6 +158,75 @@ fn format_date(a: &[Value]) -> Result<Value, EvalError> {
     Ok(Value::Str(out))
 }
 
+/// `date_to_unix_ts(unit, [offset,] format, text)`. Reading is positional, as in EMQX: a
+/// placeholder takes its fixed number of characters, any other format character skips one input
+/// character without comparing it, and reading stops where the input ends. Year, month, day,
+/// hour, minute and second are required; the offset comes from `%z`-style placeholders, else the
+/// argument, else UTC.
+fn date_to_unix_ts(a: &[Value]) -> Result<Value, EvalError> {
+    let u = unit(Some(&a[0]))?;
+    let (offset_arg, fmt, input) = match a {
+        [_, f, t] => (None, f, t),
+        [_, o, f, t] => (Some(o), f, t),
+        _ => return Err(bad("date_to_unix_ts", &a[0])),
+    };
+    let fmt = text("date_to_unix_ts", fmt)?;
+    let input = text("date_to_unix_ts", input)?;
+    let fail = || bad("date_to_unix_ts", &Value::Str(input.to_string()));
+    // year, month, day, hour, minute, second
+    let mut fields: [Option<i64>; 6] = [None; 6];
+    let (mut nanos, mut offset) = (0i64, None);
+    let (mut f, mut pos) = (fmt, 0usize);
+    let take = |n: usize, pos: &mut usize| -> Option<&str> {
+        let piece = input.get(*pos..*pos + n)?;
+        *pos += n;
+        Some(piece)
+    };
+    while !f.is_empty() && pos < input.len() {
+        let Some(spec) = f.strip_prefix('%') else {
+            let c = f.chars().next().map_or(1, char::len_utf8);
+            f = &f[c..];
+            pos += input[pos..].chars().next().map_or(1, char::len_utf8);
+            continue;
+        };
+        let (width, field, used) = match spec.as_bytes() {
+            [b'Y', ..] => (4, Some(0), 1),
+            [b'm', ..] => (2, Some(1), 1),
+            [b'd', ..] => (2, Some(2), 1),
+            [b'H', ..] => (2, Some(3), 1),
+            [b'M', ..] => (2, Some(4), 1),
+            [b'S', ..] => (2, Some(5), 1),
+            [b'N', ..] => (9, None, 1),
+            [b'3', b'N', ..] => (3, None, 2),
+            [b'6', b'N', ..] => (6, None, 2),
+            [b'z', ..] => (5, None, 1),
+            [b':', b'z', ..] => (6, None, 2),
+            [b':', b':', b'z', ..] => (9, None, 3),
+            _ => return Err(EvalError::BadArgument(format!("date_to_unix_ts(): unknown placeholder in '{fmt}'"))),
+        };
+        let piece = take(width, &mut pos).ok_or_else(fail)?;
+        match (field, spec.as_bytes()[used - 1]) {
+            (Some(i), _) => fields[i] = Some(piece.parse().map_err(|_| fail())?),
+            (None, b'N') => {
+                let digits: i64 = piece.parse().map_err(|_| fail())?;
+                nanos = digits * 10i64.pow(9 - width as u32);
+            }
+            (None, _) => offset = Some(offset_seconds(&Value::Str(piece.to_string()))?),
+        }
+        f = &spec[used..];
+    }
+    let [Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(sec)] = fields else { return Err(fail()) };
+    let offset = match (offset, offset_arg) {
+        (Some(o), _) => o,
+        (None, Some(arg)) => offset_seconds(arg)?,
+        (None, None) => 0,
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(y as i32, mo as u32, d as u32).ok_or_else(fail)?;
+    let time = date.and_hms_nano_opt(h as u32, mi as u32, sec as u32, nanos as u32).ok_or_else(fail)?;
+    let utc = time.and_utc() - chrono::Duration::seconds(i64::from(offset));
+    Ok(Value::Int(in_unit(&utc, u)))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::functions::call;
@@ -186,6 +256,26 @@ mod tests {
         assert_eq!(call("rfc3339_to_unix_ts", &[s(&back)]).unwrap(), Value::Int(1708671600));
         let Value::Int(now) = call("now_timestamp", &[s("millisecond")]).unwrap() else { panic!() };
         assert!(now > 1_700_000_000_000);
+    }
+
+    #[test]
+    fn date_to_unix_ts_reads_by_position() {
+        assert_eq!(
+            call("date_to_unix_ts", &[s("second"), s("%Y-%m-%d %H:%M:%S%:z"), s("2024-02-23 15:00:00+08:00")]).unwrap(),
+            Value::Int(1708671600)
+        );
+        // Literal characters are skipped, not compared.
+        assert_eq!(
+            call("date_to_unix_ts", &[s("second"), s("Z"), s("%Y-%m-%d %H-%M-%S"), s("2024-02-23 07:00:00")]).unwrap(),
+            Value::Int(1708671600)
+        );
+        assert_eq!(
+            call("date_to_unix_ts", &[s("millisecond"), s("+01:00"), s("%Y%m%d %H%M%S.%3N"), s("20240223 080000.250")])
+                .unwrap(),
+            Value::Int(1708671600250)
+        );
+        assert!(call("date_to_unix_ts", &[s("second"), s("%Y-%m-%d"), s("2024-02-23")]).is_err(), "hours missing");
+        assert!(call("date_to_unix_ts", &[s("second"), s("%Y-%m-%d %H:%M:%S"), s("2024-02-30 00:00:00")]).is_err());
     }
 
     #[test]
