@@ -18,6 +18,81 @@ pub struct Rule {
     /// Topic filters and `$events/...` topics; a message matches if any entry does.
     pub from: Vec<String>,
     pub filter: Option<Expr>,
+    /// The top-level payload keys the rule's paths read (`payload.temp` reads `temp`), so that
+    /// the payload is decoded into those alone; `None` when a path needs all of it (`payload[1]`).
+    pub payload_keys: Option<Vec<String>>,
+}
+
+impl Rule {
+    pub fn new(projection: Projection, from: Vec<String>, filter: Option<Expr>) -> Rule {
+        let mut keys = Some(Vec::new());
+        let fields = match &projection {
+            Projection::Select(fields) => fields.iter().chain(&[]),
+            Projection::Foreach { bindings, each, .. } => bindings.iter().chain(each),
+        };
+        for field in fields {
+            if let Field::Expr { expr, alias } = field {
+                payload_reads(expr, &mut keys);
+                let indexes = alias.iter().flat_map(|p| &p.segments);
+                indexes.for_each(|s| segment_reads(s, &mut keys));
+            }
+        }
+        let conditions = [
+            filter.as_ref(),
+            if let Projection::Foreach { incase, .. } = &projection { incase.as_ref() } else { None },
+        ];
+        conditions.into_iter().flatten().for_each(|c| payload_reads(c, &mut keys));
+        Rule { projection, from, filter, payload_keys: keys }
+    }
+}
+
+/// Adds the payload keys `e` reads to `keys`; `None` once something needs the whole payload.
+fn payload_reads(e: &Expr, keys: &mut Option<Vec<String>>) {
+    match e {
+        Expr::Literal(_) => {}
+        Expr::Path(p) => {
+            if p.root == "payload" {
+                match (p.segments.first(), keys.as_mut()) {
+                    (None, _) | (_, None) => {}
+                    (Some(Segment::Key(k)), Some(list)) => {
+                        if !list.contains(k) {
+                            list.push(k.clone());
+                        }
+                    }
+                    (Some(_), Some(_)) => *keys = None,
+                }
+            }
+            p.segments.iter().for_each(|s| segment_reads(s, keys));
+        }
+        Expr::Call { args: items, .. } | Expr::List(items) => items.iter().for_each(|a| payload_reads(a, keys)),
+        Expr::Unary(_, a) => payload_reads(a, keys),
+        Expr::Binary(_, a, b) | Expr::Range(a, b) => {
+            payload_reads(a, keys);
+            payload_reads(b, keys);
+        }
+        Expr::In { expr, list, .. } => {
+            payload_reads(expr, keys);
+            list.iter().for_each(|a| payload_reads(a, keys));
+        }
+        Expr::Case { operand, branches, otherwise } => {
+            operand.iter().chain(otherwise).for_each(|a| payload_reads(a, keys));
+            for (when, then) in branches {
+                payload_reads(when, keys);
+                payload_reads(then, keys);
+            }
+        }
+    }
+}
+
+fn segment_reads(s: &Segment, keys: &mut Option<Vec<String>>) {
+    match s {
+        Segment::Key(_) => {}
+        Segment::Index(i) => payload_reads(i, keys),
+        Segment::Range(a, b) => {
+            payload_reads(a, keys);
+            payload_reads(b, keys);
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

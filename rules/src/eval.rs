@@ -6,6 +6,8 @@
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 
+use smallvec::SmallVec;
+
 use crate::ast::{BinaryOp, Expr, Field, Literal, Path, Projection, Rule, Segment, UnaryOp};
 use crate::path::{self, Step};
 use crate::value::Value;
@@ -24,14 +26,17 @@ struct Scope<'a> {
     layers: [&'a Columns; MAX_LAYERS],
     len: usize,
     payload: &'a OnceCell<Option<Value>>,
+    /// The only top-level payload keys the rule reads, if it reads only keys.
+    payload_keys: Option<&'a [String]>,
 }
 
 const MAX_LAYERS: usize = 3;
 static NO_COLUMNS: Columns = BTreeMap::new();
 
 impl<'a> Scope<'a> {
-    fn message(columns: &'a Columns, payload: &'a OnceCell<Option<Value>>) -> Scope<'a> {
-        Scope { layers: [columns, &NO_COLUMNS, &NO_COLUMNS], len: 1, payload }
+    fn message(rule: &'a Rule, columns: &'a Columns, payload: &'a OnceCell<Option<Value>>) -> Scope<'a> {
+        let payload_keys = rule.payload_keys.as_deref();
+        Scope { layers: [columns, &NO_COLUMNS, &NO_COLUMNS], len: 1, payload, payload_keys }
     }
 
     fn layers(&self) -> &[&'a Columns] {
@@ -47,7 +52,7 @@ impl<'a> Scope<'a> {
         let mut layers: [&'b Columns; MAX_LAYERS] = [&NO_COLUMNS; MAX_LAYERS];
         layers[0] = layer;
         layers[1..=self.len].copy_from_slice(self.layers());
-        Scope { layers, len: self.len + 1, payload: self.payload }
+        Scope { layers, len: self.len + 1, payload: self.payload, payload_keys: self.payload_keys }
     }
 
     /// The message's own columns.
@@ -70,7 +75,7 @@ pub enum Outcome {
 /// Runs `rule` on a message whose FROM already matched.
 pub fn evaluate(rule: &Rule, columns: &Columns) -> Result<Outcome, EvalError> {
     let payload = OnceCell::new();
-    let message = Scope::message(columns, &payload);
+    let message = Scope::message(rule, columns, &payload);
     match &rule.projection {
         Projection::Select(fields) => {
             let out = select(fields, &message)?;
@@ -146,7 +151,12 @@ fn select(fields: &[Field], scope: &Scope) -> Result<Value, EvalError> {
         let Field::Expr { expr, alias } = field else {
             // `*`: every column, the payload raw.
             if let (Value::Map(m), Some(columns)) = (&mut out, scope.columns()) {
-                m.extend(columns.iter().map(|(k, v)| (k.clone(), v.clone())));
+                if m.is_empty() {
+                    // Cloning the whole tree is much cheaper than inserting key by key.
+                    m.clone_from(columns);
+                } else {
+                    m.extend(columns.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
             }
             continue;
         };
@@ -240,7 +250,7 @@ fn eval(e: &Expr, scope: &Scope) -> Result<Value, EvalError> {
             Literal::Bool(b) => Value::Bool(*b),
         },
         Expr::Path(p) => {
-            let mut steps = Vec::with_capacity(p.segments.len());
+            let mut steps: SmallVec<[Step; 4]> = SmallVec::new();
             for seg in &p.segments {
                 steps.push(match seg {
                     Segment::Key(k) => Step::Key(k),
@@ -250,7 +260,7 @@ fn eval(e: &Expr, scope: &Scope) -> Result<Value, EvalError> {
             }
             if p.root == "payload" && !steps.is_empty() {
                 if let Some(raw) = message_payload(scope) {
-                    return match scope.payload.get_or_init(|| Value::from_json(raw)) {
+                    return match scope.payload.get_or_init(|| crate::json::decode(raw, scope.payload_keys)) {
                         Some(decoded) => path::get(decoded, &steps, false),
                         None => Err(EvalError::DecodeJson),
                     };

@@ -7,6 +7,7 @@
 //! - [`files`]: the rules directory: `*.sql` files, rule ids derived from file names.
 //! - [`engine`]: a rule as it runs, with EMQX's counters.
 //! - [`eval`]: a rule run on one message: SELECT, WHERE, FOREACH/DO/INCASE.
+//! - [`json`]: JSON text to values, keeping only the payload keys a rule reads.
 //! - [`functions`]: the built-in function catalogue, by name.
 //! - [`tester`]: EMQX's rule tester (a rule on a made-up message), for the CLI and the API.
 //! - [`topic`]: topic-filter matching (`=~`, FROM), shared with the broker.
@@ -19,6 +20,7 @@ pub mod engine;
 pub mod eval;
 pub mod files;
 pub mod functions;
+pub mod json;
 mod lexer;
 pub mod ops;
 mod parser;

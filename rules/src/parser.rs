@@ -152,7 +152,7 @@ impl Parser {
             from.push(self.topic()?);
         }
         let filter = if self.eat_keyword("where") { Some(self.expr()?) } else { None };
-        Ok(Rule { projection, from, filter })
+        Ok(Rule::new(projection, from, filter))
     }
 
     fn topic(&mut self) -> Result<String, ParseError> {

@@ -43,7 +43,7 @@ impl Value {
 
     /// Decodes JSON text; `None` if the bytes are not JSON.
     pub fn from_json(bytes: &[u8]) -> Option<Value> {
-        serde_json::from_slice::<serde_json::Value>(bytes).ok().map(Value::from)
+        crate::json::decode(bytes, None)
     }
 
     /// Compact JSON, as EMQX's `json_encode` and rule outputs. `undefined` becomes `"undefined"`
@@ -68,7 +68,7 @@ impl Value {
                 }
                 out.push_str(&format_float(*f));
             }
-            Value::Str(s) => out.push_str(&serde_json::Value::String(s.clone()).to_string()),
+            Value::Str(s) => write_json_str(s, out),
             Value::Bin(_) => return Err(NotJson),
             Value::List(items) => {
                 out.push('[');
@@ -86,7 +86,7 @@ impl Value {
                     if i > 0 {
                         out.push(',');
                     }
-                    out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                    write_json_str(k, out);
                     out.push(':');
                     v.write_json(out)?;
                 }
@@ -126,20 +126,25 @@ pub fn format_float(f: f64) -> String {
     s
 }
 
-impl From<serde_json::Value> for Value {
-    fn from(v: serde_json::Value) -> Value {
-        match v {
-            serde_json::Value::Null => Value::Null,
-            serde_json::Value::Bool(b) => Value::Bool(b),
-            serde_json::Value::Number(n) => match n.as_i64() {
-                Some(i) => Value::Int(i),
-                None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
-            },
-            serde_json::Value::String(s) => Value::Str(s),
-            serde_json::Value::Array(a) => Value::List(a.into_iter().map(Value::from).collect()),
-            serde_json::Value::Object(o) => Value::Map(o.into_iter().map(|(k, v)| (k, Value::from(v))).collect()),
+/// A JSON string literal, escaped as serde_json escapes it.
+fn write_json_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
         }
     }
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -164,6 +169,8 @@ mod tests {
         assert_eq!(Value::Undefined.to_json().unwrap(), "\"undefined\"");
         assert!(Value::Bin(vec![0xff]).to_json().is_err());
         assert_eq!(Value::Str("a\"b".into()).to_json().unwrap(), r#""a\"b""#);
+        let nasty = "q\"b\\n\n\t\u{1}\u{8}\u{c}é";
+        assert_eq!(Value::Str(nasty.into()).to_json().unwrap(), serde_json::to_string(nasty).unwrap());
     }
 
     #[test]

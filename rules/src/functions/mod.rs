@@ -18,6 +18,9 @@ mod regex;
 mod strings;
 mod time;
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use crate::value::Value;
 use crate::EvalError;
 
@@ -52,7 +55,8 @@ pub fn all() -> impl Iterator<Item = &'static Function> {
 
 /// The function called `name`, if EMQX has one by that name that Weir implements.
 pub fn lookup(name: &str) -> Option<&'static Function> {
-    all().find(|f| f.name == name)
+    static BY_NAME: OnceLock<HashMap<&'static str, &'static Function>> = OnceLock::new();
+    BY_NAME.get_or_init(|| all().map(|f| (f.name, f)).collect()).get(name).copied()
 }
 
 /// Calls `name` with `args`, checking the number of arguments.
