@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::http::{get, post};
 use common::raw::{publish, Raw};
 use common::Weir;
+use ntex_mqtt::v5::codec as v5;
 use ntex_mqtt::QoS;
 
 const HOT: &str = r#"-- readings above 30 degrees
@@ -131,4 +132,79 @@ async fn rules_with_an_undefined_sink_are_refused_with_a_position() {
     let (_, body) = get(weir.api.unwrap(), "/api/v5/rules").await;
     assert!(!body.contains("\"out\""), "{body}");
     assert!(weir.log_has(&["unknown sink `nowhere`", "line 2, column 3"]), "{}", weir.log());
+}
+
+/// Each event rule passes only if the event's columns hold what the client did, so `passed`
+/// counts events that arrived with the right columns.
+#[tokio::test]
+async fn broker_events_reach_rules_with_their_columns() {
+    let rules = [
+        (
+            "connected.sql",
+            r#"SELECT clientid FROM "$events/client_connected"
+               WHERE clientid = 'ev-sub' and username = 'alice' and proto_ver = 5 and proto_name = 'MQTT'
+                 and event = 'client.connected' and keepalive = 30 and is_int(connected_at)"#,
+        ),
+        ("connack.sql", r#"SELECT * FROM "$events/client_connack" WHERE reason_code = 'success'"#),
+        (
+            "subscribed.sql",
+            r#"SELECT * FROM "$events/session_subscribed" WHERE topic = 'ev/#' and qos = 1 and peerhost = '127.0.0.1'"#,
+        ),
+        (
+            "authz.sql",
+            r#"SELECT * FROM "$events/client_check_authz_complete" WHERE result = 'allow' and action in ('publish', 'subscribe')"#,
+        ),
+        (
+            "delivered.sql",
+            r#"SELECT * FROM "$events/message_delivered"
+               WHERE from_clientid = 'ev-pub' and clientid = 'ev-sub' and topic = 'ev/1' and payload.n = 1"#,
+        ),
+        ("acked.sql", r#"SELECT * FROM "$events/message_acked" WHERE clientid = 'ev-sub' and topic = 'ev/1'"#),
+        (
+            "dropped.sql",
+            r#"SELECT * FROM "$events/message_dropped" WHERE reason = 'no_subscribers' and topic = 'nobody/here'"#,
+        ),
+        ("unsubscribed.sql", r#"SELECT * FROM "$events/session_unsubscribed" WHERE topic = 'ev/#'"#),
+        (
+            "disconnected.sql",
+            r#"SELECT * FROM "$events/client_disconnected" WHERE reason = 'normal' and clientid = 'ev-pub'"#,
+        ),
+    ];
+    let weir = Weir::start_with_rules("", &rules);
+
+    let mut connect = common::raw::connect_packet("ev-sub");
+    connect.username = Some("alice".into());
+    connect.keep_alive = 30;
+    let (mut sub, _) = Raw::connect(weir.tcp, connect).await;
+    sub.send(common::raw::subscribe(1, "ev/#", QoS::AtLeastOnce)).await;
+    sub.recv().await.expect("SUBACK");
+
+    let mut publisher = Raw::client(weir.tcp, "ev-pub").await;
+    publisher.publish(publish("ev/1", QoS::AtLeastOnce, Some(1)), br#"{"n": 1}"#).await;
+    publisher.publish(publish("nobody/here", QoS::AtMostOnce, None), b"x").await;
+    let (p, _) = sub.recv_publish().await;
+    sub.send(common::raw::puback(p.packet_id.expect("QoS 1 delivery"))).await;
+    sub.send(v5::Packet::Unsubscribe(v5::Unsubscribe {
+        packet_id: common::raw::pid(2),
+        user_properties: Vec::new(),
+        topic_filters: vec!["ev/#".into()],
+    }))
+    .await;
+    sub.recv().await.expect("UNSUBACK");
+    publisher.send(v5::Packet::Disconnect(v5::Disconnect::default())).await;
+
+    for (id, matched, passed) in [
+        ("connected", 2, 1),
+        ("connack", 2, 2),
+        ("subscribed", 1, 1),
+        ("authz", 3, 3),
+        ("delivered", 1, 1),
+        ("acked", 1, 1),
+        ("dropped", 1, 1),
+        ("unsubscribed", 1, 1),
+        ("disconnected", 1, 1),
+    ] {
+        let m = metrics_after(&weir, id, matched).await;
+        assert_eq!(m["metrics"]["passed"], passed, "rule {id}: {m}");
+    }
 }

@@ -87,7 +87,9 @@ async fn rule_test(Json(body): Json<JsonValue>) -> Response {
     let Some(sql) = body.get("sql").and_then(JsonValue::as_str) else {
         return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "the body needs \"sql\"");
     };
-    let context = Value::from(body.get("context").cloned().unwrap_or_else(|| json!({})));
+    // Re-read as rule values: the context's JSON was valid, so it decodes.
+    let context = Value::from_json(body.get("context").unwrap_or(&json!({})).to_string().as_bytes());
+    let context = context.unwrap_or(Value::Undefined);
     match test_rule(sql, &context) {
         TestOutcome::Output(v) => match v.to_json() {
             Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),

@@ -8,13 +8,15 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tracing::{debug, info};
+use weir_rules::events::EventKind;
 
 use crate::config::Config;
+use crate::events;
 use crate::message::{ClientId, Delivery, Message};
 use crate::metrics::Metrics;
 use crate::retain::RetainStore;
 use crate::router::Router;
-use crate::rule_engine::RuleEngine;
+use crate::rule_engine::{columns_of, RuleEngine};
 use crate::session::{Enqueued, Inflight, Kick, Session};
 use crate::topic;
 
@@ -88,20 +90,47 @@ impl Broker {
                         }
                     }
                 }
-                Enqueued::DroppedOldest | Enqueued::DroppedQos0 => Metrics::incr(&self.metrics.dropped_queue_full),
+                dropped => self.dropped(session, dropped),
             }
         });
         if matched == 0 {
             Metrics::incr(&self.metrics.dropped_no_subscribers);
+            if let Some(rules) = self.listening(EventKind::MessageDropped).filter(|_| !events::ignored(&msg)) {
+                let columns = events::with_reason(columns_of(&msg, &self.config.node.name), "no_subscribers");
+                rules.emit(EventKind::MessageDropped, columns);
+            }
         }
         matched
     }
 
     /// Queues a delivery that nobody waits on (retained messages on subscribe, redispatch).
     pub fn enqueue_detached(&self, session: &Session, d: Delivery) {
-        if matches!(session.enqueue(d, false), Enqueued::DroppedOldest | Enqueued::DroppedQos0) {
-            Metrics::incr(&self.metrics.dropped_queue_full);
+        let outcome = session.enqueue(d, false);
+        self.dropped(session, outcome);
+    }
+
+    /// Counts a delivery a session's queue could not keep, and tells the rules.
+    fn dropped(&self, session: &Session, outcome: Enqueued) {
+        let (d, reason) = match outcome {
+            Enqueued::Queued | Enqueued::Congested => return,
+            Enqueued::DroppedOldest(d) => (d, "queue_full"),
+            Enqueued::DroppedQos0(d) => (d, "qos0_msg"),
+        };
+        Metrics::incr(&self.metrics.dropped_queue_full);
+        self.delivery_dropped(&d.msg, &session.client_id, reason);
+    }
+
+    /// `$events/delivery_dropped`, if a rule selects it.
+    pub fn delivery_dropped(&self, msg: &Message, receiver: &str, reason: &str) {
+        if let Some(rules) = self.listening(EventKind::DeliveryDropped).filter(|_| !events::ignored(msg)) {
+            let columns = events::delivery_of(msg, receiver, &self.config.node.name);
+            rules.emit(EventKind::DeliveryDropped, events::with_reason(columns, reason));
         }
+    }
+
+    /// The rule engine, when one of its rules selects `kind`: events are built only then.
+    pub fn listening(&self, kind: EventKind) -> Option<&RuleEngine> {
+        self.rules.as_deref().filter(|r| r.wants(kind))
     }
 
     /// Finds or creates the session for a CONNECT. An owning connection is asked to leave first

@@ -19,8 +19,11 @@ use ntex_mqtt::QoS;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
+use weir_rules::eval::Columns;
+use weir_rules::events::EventKind;
 
 use crate::broker::{Broker, NEVER_EXPIRE};
+use crate::events::ClientInfo;
 use crate::message::{ClientId, Delivery, Message};
 use crate::metrics::Metrics;
 use crate::protocol::{self, Codec, Inbound, Packet, Sniff, Version};
@@ -56,7 +59,8 @@ struct Will {
 
 /// Serves one client on `stream` until it disconnects.
 /// Shutdown reaches the connection through its session (the broker kicks every session).
-pub async fn serve<S: Transport>(broker: Arc<Broker>, stream: S, peer: SocketAddr) {
+/// `local` is the listener's address the client reached, for events.
+pub async fn serve<S: Transport>(broker: Arc<Broker>, stream: S, peer: SocketAddr, local: SocketAddr) {
     let mut stream = stream;
     let mut rbuf = BytesMut::with_capacity(4096);
     let idle = Duration::from_secs(broker.config.mqtt.idle_timeout.max(1));
@@ -107,7 +111,7 @@ pub async fn serve<S: Transport>(broker: Arc<Broker>, stream: S, peer: SocketAdd
             return;
         }
     };
-    let Some(mut conn) = Box::pin(Connection::accept(broker, stream, rbuf, codec, peer, *connect)).await else {
+    let Some(mut conn) = Box::pin(Connection::accept(broker, stream, rbuf, codec, peer, local, *connect)).await else {
         return;
     };
     let exit = conn.run().await;
@@ -189,6 +193,8 @@ struct Connection<S> {
     /// Topic aliases we assigned (broker to client), at most `alias_out_max`.
     alias_out: HashMap<ByteString, NonZeroU16>,
     alias_out_max: u16,
+    /// What `$events/...` say about this client.
+    info: Box<ClientInfo>,
 }
 
 impl<S: Transport> Connection<S> {
@@ -199,16 +205,31 @@ impl<S: Transport> Connection<S> {
         rbuf: BytesMut,
         codec: Codec,
         peer: SocketAddr,
+        local: SocketAddr,
         connect: v5::Connect,
     ) -> Option<Connection<S>> {
         let cfg = &broker.config.mqtt;
         let version = codec.version();
+        let mut info = Box::new(ClientInfo {
+            client_id: Arc::from(&*connect.client_id),
+            username: connect.username.clone(),
+            peer,
+            local,
+            proto_name: if version == Version::V31 { "MQIsdp" } else { "MQTT" },
+            proto_ver: version.level(),
+            keepalive: connect.keep_alive,
+            clean_start: connect.clean_start,
+            expiry_interval: connect.session_expiry_interval_secs,
+            connected_at: crate::rule_engine::now_ms(),
+        });
 
         let mut assigned = None;
         let client_id: ClientId = if connect.client_id.is_empty() {
             if !version.is_v5() && !connect.clean_start {
                 info!(%peer, "empty client id with clean_session = false, refusing");
-                let _ = stream.write_all(&refusal(&codec, v5::ConnectAckReason::ClientIdentifierNotValid)).await;
+                let _ = stream
+                    .write_all(&refuse(&broker, &codec, v5::ConnectAckReason::ClientIdentifierNotValid, &info))
+                    .await;
                 return None;
             }
             let id = format!("weir-{:016x}", rand::random::<u64>());
@@ -223,7 +244,8 @@ impl<S: Transport> Connection<S> {
             Some(w) => {
                 if let Err(e) = topic::validate_name(&w.topic) {
                     info!(%peer, client_id = %client_id, error = %e, "invalid will topic, refusing");
-                    let _ = stream.write_all(&refusal(&codec, v5::ConnectAckReason::TopicNameInvalid)).await;
+                    let _ =
+                        stream.write_all(&refuse(&broker, &codec, v5::ConnectAckReason::TopicNameInvalid, &info)).await;
                     return None;
                 }
                 let mut properties = v5::PublishProperties {
@@ -261,6 +283,8 @@ impl<S: Transport> Connection<S> {
             cfg.session_expiry_interval
         };
 
+        info.client_id = client_id.clone();
+        info.expiry_interval = expiry;
         let (session, present) = broker.open_session(&client_id, connect.clean_start).await;
         let kick = session.attach();
         session.state.lock().expiry_interval = expiry;
@@ -268,6 +292,7 @@ impl<S: Transport> Connection<S> {
         // Server Keep Alive exists only in MQTT 5's CONNACK: older clients keep their own.
         let server_keepalive = cfg.server_keepalive.filter(|_| version.is_v5());
         let keepalive = server_keepalive.unwrap_or(connect.keep_alive);
+        info.keepalive = keepalive;
         let keepalive_timeout =
             (keepalive > 0).then(|| Duration::from_secs_f64(f64::from(keepalive) * cfg.keepalive_multiplier));
         if let Some(max) = connect.max_packet_size {
@@ -298,6 +323,7 @@ impl<S: Transport> Connection<S> {
             alias_in: HashMap::new(),
             alias_out: HashMap::new(),
             alias_out_max: connect.topic_alias_max,
+            info,
         };
 
         let ack = v5::ConnectAck {
@@ -322,6 +348,8 @@ impl<S: Transport> Connection<S> {
             session_present = present,
             "client connected"
         );
+        conn.event(EventKind::ClientConnack, |i| i.connack("success"));
+        conn.event(EventKind::ClientConnected, ClientInfo::connected);
         if present {
             conn.resend_inflight();
         }
@@ -515,6 +543,7 @@ impl<S: Transport> Connection<S> {
         if p.qos > qos_from(cfg.max_qos_allowed) {
             return Err(Exit::Violation(Rc::QosNotSupported, "QoS above max_qos_allowed".into()));
         }
+        self.event(EventKind::ClientCheckAuthzComplete, |i| i.authorized(&p.topic, "publish"));
         let packet_id = p.packet_id;
         if p.qos == QoS::ExactlyOnce {
             let Some(id) = packet_id else {
@@ -568,9 +597,32 @@ impl<S: Transport> Connection<S> {
 
     /// PUBACK or PUBCOMP: the packet id is free again.
     fn on_puback(&mut self, id: NonZeroU16) {
-        let mut st = self.session.state.lock();
-        if let Some(pos) = st.inflight_position(id) {
-            st.inflight.remove(pos);
+        let acked = {
+            let mut st = self.session.state.lock();
+            st.inflight_position(id).and_then(|pos| st.inflight.remove(pos))
+        };
+        if let Some((_, Inflight::Publish(d))) = acked {
+            self.acked(&d);
+        }
+    }
+
+    /// `$events/message_acked`: at PUBACK for QoS 1, at PUBREC for QoS 2, as EMQX.
+    fn acked(&self, d: &Delivery) {
+        if crate::events::ignored(&d.msg) {
+            return;
+        }
+        let node = &self.broker.config.node.name;
+        self.event(EventKind::MessageAcked, |i| {
+            let mut c = i.delivery(&d.msg, node);
+            c.insert("puback_props".into(), weir_rules::value::Value::Map(Default::default()));
+            c
+        });
+    }
+
+    /// Hands an event to the rules, building its columns only if a rule selects it.
+    fn event(&self, kind: EventKind, build: impl FnOnce(&ClientInfo) -> Columns) {
+        if let Some(rules) = self.broker.listening(kind) {
+            rules.emit(kind, build(&self.info));
         }
     }
 
@@ -588,7 +640,11 @@ impl<S: Transport> Connection<S> {
                 st.inflight.remove(pos);
                 return;
             }
-            st.inflight[pos].1 = Inflight::Released;
+            let released = std::mem::replace(&mut st.inflight[pos].1, Inflight::Released);
+            drop(st);
+            if let Inflight::Publish(d) = released {
+                self.acked(&d);
+            }
         }
         self.send(pubrel(id, v5::PublishAck2Reason::Success));
     }
@@ -609,6 +665,7 @@ impl<S: Transport> Connection<S> {
             if parsed.group.is_some() && opts.no_local {
                 return Err(Exit::Violation(Rc::ProtocolError, "No Local on a shared subscription".into()));
             }
+            self.event(EventKind::ClientCheckAuthzComplete, |i| i.authorized(raw, "subscribe"));
             let sub_opts = SubOptions {
                 qos: opts.qos.min(max_qos),
                 no_local: opts.no_local,
@@ -637,6 +694,7 @@ impl<S: Transport> Connection<S> {
                 retained.push((parsed.filter.to_string(), sub_opts));
             }
             debug!(client_id = %self.client_id, filter = %&**raw, qos = ?sub_opts.qos, "subscribed");
+            self.event(EventKind::SessionSubscribed, |i| i.subscription(raw, u8::from(sub_opts.qos), "sub_props"));
         }
         self.send(Packet::SubscribeAck(v5::SubscribeAck {
             packet_id: s.packet_id,
@@ -669,6 +727,7 @@ impl<S: Transport> Connection<S> {
                 };
                 self.session.state.lock().subscriptions.remove(&**raw);
                 if self.broker.router.unsubscribe(parsed.filter, parsed.group, self.session.uid) {
+                    self.event(EventKind::SessionUnsubscribed, |i| i.subscription(raw, 0, "unsub_props"));
                     v5::UnsubscribeAckReason::Success
                 } else {
                     v5::UnsubscribeAckReason::NoSubscriptionExisted
@@ -701,10 +760,15 @@ impl<S: Transport> Connection<S> {
             taken = true;
             if d.msg.is_expired(now) {
                 Metrics::incr(&self.broker.metrics.dropped_expired);
+                self.broker.delivery_dropped(&d.msg, &self.client_id, "expired");
                 continue;
             }
             let packet_id = (d.qos != QoS::AtMostOnce).then(|| self.session.state.lock().next_packet_id());
             if self.write_publish(&d, packet_id, false, now) {
+                if !crate::events::ignored(&d.msg) {
+                    let node = &self.broker.config.node.name;
+                    self.event(EventKind::MessageDelivered, |i| i.delivery(&d.msg, node));
+                }
                 if let Some(id) = packet_id {
                     self.session.state.lock().inflight.push_back((id, Inflight::Publish(d)));
                 }
@@ -840,6 +904,15 @@ impl<S: Transport> Connection<S> {
             other => info!(client_id = %self.client_id, peer = %self.peer, reason = ?other, "client disconnected"),
         }
 
+        let why = match &exit {
+            Exit::ClientDisconnect { .. } => "normal",
+            Exit::PeerGone(_) => "tcp_closed",
+            Exit::Kicked(Kick::TakenOver) => "takenover",
+            Exit::Kicked(Kick::Shutdown) => "shutdown",
+            Exit::KeepAliveTimeout => "keepalive_timeout",
+            Exit::Violation(..) => "protocol_error",
+        };
+        self.event(EventKind::ClientDisconnected, |i| i.disconnected(why));
         let publish_will = !matches!(exit, Exit::ClientDisconnect { with_will: false } | Exit::Kicked(Kick::Shutdown));
         let expiry = self.session.state.lock().expiry_interval;
         if let (Some(will), true) = (self.will.take(), publish_will) {
@@ -851,6 +924,26 @@ impl<S: Transport> Connection<S> {
         self.broker.session_closed(&self.session, expiry);
         self.session.detach();
     }
+}
+
+/// A CONNACK reason as EMQX names it in `client_connack` events.
+fn connack_reason(reason: v5::ConnectAckReason) -> &'static str {
+    match reason {
+        v5::ConnectAckReason::Success => "success",
+        v5::ConnectAckReason::ClientIdentifierNotValid => "client_identifier_not_valid",
+        v5::ConnectAckReason::TopicNameInvalid => "topic_name_invalid",
+        v5::ConnectAckReason::MalformedPacket => "malformed_packet",
+        v5::ConnectAckReason::PacketTooLarge => "packet_too_large",
+        _ => "unspecified_error",
+    }
+}
+
+/// A refusal CONNACK, after telling the rules (`$events/client_connack`).
+fn refuse(broker: &Broker, codec: &Codec, reason: v5::ConnectAckReason, info: &ClientInfo) -> Bytes {
+    if let Some(rules) = broker.listening(EventKind::ClientConnack) {
+        rules.emit(EventKind::ClientConnack, info.connack(connack_reason(reason)));
+    }
+    refusal(codec, reason)
 }
 
 /// A CONNACK that refuses the connection with `reason`.
@@ -898,7 +991,8 @@ mod tests {
     fn connection_task_stays_small() {
         let broker = crate::broker::Broker::new(crate::Config::default(), None);
         let (a, _b) = tokio::io::duplex(16);
-        let fut = super::serve(broker, a, "127.0.0.1:1".parse().expect("addr"));
+        let addr = "127.0.0.1:1".parse().expect("addr");
+        let fut = super::serve(broker, a, addr, addr);
         let size = std::mem::size_of_val(&fut);
         assert!(size <= 1536, "the connection future grew to {size} bytes; box rarely used states");
     }

@@ -9,7 +9,8 @@
 //!   stores it in [`retain`] if retained and asks the [`router`] (a topic [`router::trie`]) for
 //!   the matching subscriptions; each gets a [`message::Delivery`] in its session's mailbox.
 //! - [`rule_engine`] gets every published message whose topic a rule's FROM matches, and runs
-//!   the rules of `rules_dir` on them in batches, off the MQTT path.
+//!   the rules of `rules_dir` on them in batches, off the MQTT path; [`events`] builds the
+//!   columns of `$events/...` (connects, subscriptions, deliveries, drops) for the rules.
 //! - The connection owning a session drains its mailbox onto the socket within the inflight
 //!   window; sessions outlive connections until they expire.
 //! - [`api`] serves the management API (`/api/v5/...`, EMQX's paths);
@@ -20,6 +21,7 @@ pub mod api;
 pub mod broker;
 pub mod config;
 pub mod connection;
+pub mod events;
 pub mod listener;
 pub mod message;
 pub mod metrics;

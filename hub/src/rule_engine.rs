@@ -3,20 +3,23 @@
 //! The publish path only looks the topic up in the rule index (the broker's topic trie, over
 //! every rule's FROM filters) and, if any rule matches, queues the message without blocking.
 //! A task takes the queue in batches of up to 1024 messages and runs the matching rules on
-//! each. The rules directory is re-read when its files change; a file that no longer parses is
+//! each. Broker events (`$events/client_connected`, ...) take the same queue, their columns
+//! built by the broker only when a rule selects them ([`RuleEngine::wants`]). The rules directory is re-read when its files change; a file that no longer parses is
 //! reported with file, line and column and its previous rules keep running.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::RwLock;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 use weir_rules::engine::{ActiveRule, RuleMetrics};
 use weir_rules::eval::Columns;
+use weir_rules::events::EventKind;
 use weir_rules::files::{load_dir, FileError};
 use weir_rules::value::Value;
 
@@ -32,6 +35,15 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 /// How often the rules directory is checked for changes.
 const RELOAD_EVERY: Duration = Duration::from_secs(1);
 
+/// What the rules are fed.
+#[derive(Debug)]
+pub enum Input {
+    /// A published message; its columns are built once, for all the rules it matches.
+    Publish(Arc<Message>),
+    /// A broker event with its own columns (`timestamp`, `node` and `event` are added).
+    Event(EventKind, Box<Columns>),
+}
+
 /// The rules in force, and what failed to load.
 #[derive(Debug, Default)]
 pub struct RuleSet {
@@ -42,6 +54,8 @@ pub struct RuleSet {
     by_file: HashMap<PathBuf, Vec<Arc<ActiveRule>>>,
     /// Files that could not be loaded, with the reason (`line L, column C: ...`).
     pub errors: Vec<(PathBuf, String)>,
+    /// The events some rule selects, as [`EventKind::bit`]s.
+    events: u16,
 }
 
 /// The rule engine of a node.
@@ -50,7 +64,9 @@ pub struct RuleEngine {
     dir: PathBuf,
     node: String,
     set: RwLock<Arc<RuleSet>>,
-    queue: mpsc::Sender<Arc<Message>>,
+    queue: mpsc::Sender<Input>,
+    /// A copy of the rule set's `events`, read on the broker's hot paths without a lock.
+    events: AtomicU16,
     /// Messages that matched a rule but found the queue full, so skipped the rules.
     pub skipped: AtomicU64,
     /// When the engine last warned that it is behind (seconds since `started`; `u64::MAX`:
@@ -62,13 +78,14 @@ pub struct RuleEngine {
 impl RuleEngine {
     /// Loads the rules of `dir`; returns the engine and the receiving end of its queue, for
     /// [`RuleEngine::run`].
-    pub fn new(dir: PathBuf, node: String) -> (Arc<RuleEngine>, mpsc::Receiver<Arc<Message>>) {
+    pub fn new(dir: PathBuf, node: String) -> (Arc<RuleEngine>, mpsc::Receiver<Input>) {
         let (queue, rx) = mpsc::channel(QUEUE);
         let engine = Arc::new(RuleEngine {
             dir,
             node,
             set: RwLock::new(Arc::default()),
             queue,
+            events: AtomicU16::new(0),
             skipped: AtomicU64::new(0),
             last_warning: AtomicU64::new(u64::MAX),
             started: Instant::now(),
@@ -91,7 +108,26 @@ impl RuleEngine {
         let mut any = false;
         set.index.for_each_match(&msg.topic, |_| any = true);
         drop(set);
-        if any && self.queue.try_send(msg.clone()).is_err() {
+        if any {
+            self.enqueue(Input::Publish(msg.clone()));
+        }
+    }
+
+    /// Whether some rule selects `kind`: the broker builds an event's columns only then.
+    pub fn wants(&self, kind: EventKind) -> bool {
+        self.events.load(Ordering::Relaxed) & kind.bit() != 0
+    }
+
+    /// Hands an event to the rules that select it.
+    pub fn emit(&self, kind: EventKind, columns: Columns) {
+        if self.wants(kind) {
+            self.enqueue(Input::Event(kind, Box::new(columns)));
+        }
+    }
+
+    /// Queues without waiting; a full queue skips the rules for this input, counted.
+    fn enqueue(&self, input: Input) {
+        if self.queue.try_send(input).is_err() {
             let skipped = self.skipped.fetch_add(1, Ordering::Relaxed) + 1;
             let now = self.started.elapsed().as_secs();
             let last = self.last_warning.load(Ordering::Relaxed);
@@ -106,26 +142,43 @@ impl RuleEngine {
     }
 
     /// Evaluates queued messages in batches until the queue closes.
-    pub async fn run(self: Arc<Self>, mut rx: mpsc::Receiver<Arc<Message>>) {
+    pub async fn run(self: Arc<Self>, mut rx: mpsc::Receiver<Input>) {
         let mut batch = Vec::with_capacity(BATCH);
         let mut matched = Vec::new();
         while rx.recv_many(&mut batch, BATCH).await > 0 {
             let set = self.rules();
-            for msg in batch.drain(..) {
+            for input in batch.drain(..) {
+                let topic: Cow<str> = match &input {
+                    Input::Publish(msg) => Cow::Borrowed(&msg.topic),
+                    Input::Event(kind, _) => Cow::Owned(kind.topic()),
+                };
                 matched.clear();
-                set.index.for_each_match(&msg.topic, |ids| matched.extend_from_slice(ids));
+                set.index.for_each_match(&topic, |ids| matched.extend_from_slice(ids));
                 // A rule whose several FROM filters match runs once.
                 matched.sort_unstable();
                 matched.dedup();
                 if matched.is_empty() {
                     continue;
                 }
-                let columns = columns_of(&msg, &self.node);
+                let columns = match input {
+                    Input::Publish(msg) => columns_of(&msg, &self.node),
+                    Input::Event(kind, mut columns) => {
+                        self.add_event_columns(kind, &mut columns);
+                        *columns
+                    }
+                };
                 for &i in &matched {
                     set.rules[i].run(&columns);
                 }
             }
         }
+    }
+
+    /// The columns every event has.
+    fn add_event_columns(&self, kind: EventKind, columns: &mut Columns) {
+        columns.insert("timestamp".into(), Value::Int(now_ms()));
+        columns.insert("node".into(), Value::Str(self.node.clone()));
+        columns.insert("event".into(), Value::Str(kind.event_column().into()));
     }
 
     /// Re-reads the rules directory whenever its files change (checked every second).
@@ -197,8 +250,14 @@ impl RuleEngine {
         for (i, rule) in set.rules.iter().enumerate() {
             for filter in &rule.statement.rule.from {
                 set.index.update(filter, |ids| ids.push(i));
+                for kind in EventKind::ALL {
+                    if weir_rules::topic::matches(filter, &kind.topic()) {
+                        set.events |= kind.bit();
+                    }
+                }
             }
         }
+        self.events.store(set.events, Ordering::Relaxed);
         info!(rules = set.rules.len(), errors = set.errors.len(), dir = %self.dir.display(), "rules loaded");
         *self.set.write() = Arc::new(set);
     }
@@ -221,9 +280,18 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)>
     v
 }
 
+/// Milliseconds since the Unix epoch, as EMQX's timestamps are.
+pub fn now_ms() -> i64 {
+    unix_ms(SystemTime::now())
+}
+
+fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The columns EMQX gives a `message.publish` rule.
-fn columns_of(msg: &Message, node: &str) -> Columns {
-    let ms = msg.timestamp.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+pub fn columns_of(msg: &Message, node: &str) -> Columns {
+    let ms = unix_ms(msg.timestamp);
     let text = |s: &str| Value::Str(s.to_string());
     let mut props = BTreeMap::new();
     if !msg.properties.user_properties.is_empty() {

@@ -85,16 +85,16 @@ struct Mailbox {
 }
 
 /// Outcome of [`Session::enqueue`].
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Enqueued {
     Queued,
     /// Queued beyond `max_mqueue_len` for a connected client: the publisher should pause until
     /// [`Session::drained`] fires (back-pressure instead of loss).
     Congested,
-    /// The queue was full; the oldest message was dropped to make room.
-    DroppedOldest,
-    /// A QoS 0 message for an offline session, not kept (`mqueue_store_qos0 = false`).
-    DroppedQos0,
+    /// The queue was full; the oldest message, returned, was dropped to make room.
+    DroppedOldest(Delivery),
+    /// A QoS 0 message for an offline session, returned, not kept (`mqueue_store_qos0 = false`).
+    DroppedQos0(Delivery),
 }
 
 /// A session, shared between the connection that owns it, the router and the registry.
@@ -194,15 +194,19 @@ impl Session {
     pub fn enqueue(&self, d: Delivery, may_push_back: bool) -> Enqueued {
         let connected = self.is_connected();
         if d.qos == QoS::AtMostOnce && !self.store_qos0 && !connected {
-            return Enqueued::DroppedQos0;
+            return Enqueued::DroppedQos0(d);
         }
         let push_back = may_push_back && connected && self.backpressure && !self.stalled.load(Ordering::Relaxed);
         let outcome = {
             let mut mb = self.mailbox.lock();
             let len = mb.queue.len();
-            let outcome = if len >= 2 * self.max_queue || (!push_back && len >= self.max_queue) {
-                mb.queue.pop_front();
-                Enqueued::DroppedOldest
+            let oldest = if len >= 2 * self.max_queue || (!push_back && len >= self.max_queue) {
+                mb.queue.pop_front()
+            } else {
+                None
+            };
+            let outcome = if let Some(dropped) = oldest {
+                Enqueued::DroppedOldest(dropped)
             } else if len >= self.max_queue {
                 Enqueued::Congested
             } else {
@@ -279,9 +283,9 @@ mod tests {
     #[test]
     fn full_queue_drops_oldest() {
         let s = Session::new(1, "c".into(), 2, true, true);
-        assert_eq!(s.enqueue(delivery(1), true), Enqueued::Queued);
-        assert_eq!(s.enqueue(delivery(2), true), Enqueued::Queued);
-        assert_eq!(s.enqueue(delivery(3), true), Enqueued::DroppedOldest, "offline: no back-pressure");
+        assert!(matches!(s.enqueue(delivery(1), true), Enqueued::Queued));
+        assert!(matches!(s.enqueue(delivery(2), true), Enqueued::Queued));
+        assert!(matches!(s.enqueue(delivery(3), true), Enqueued::DroppedOldest(_)), "offline: no back-pressure");
         let left: Vec<u8> = s.drain_queue().iter().map(|d| d.msg.payload[0]).collect();
         assert_eq!(left, vec![2, 3]);
     }
@@ -290,18 +294,18 @@ mod tests {
     fn connected_queue_pushes_back_up_to_the_hard_bound() {
         let s = Session::new(1, "c".into(), 2, true, true);
         let _kick = s.attach();
-        assert_eq!(s.enqueue(delivery(1), true), Enqueued::Queued);
-        assert_eq!(s.enqueue(delivery(2), true), Enqueued::Queued);
-        assert_eq!(s.enqueue(delivery(3), true), Enqueued::Congested);
+        assert!(matches!(s.enqueue(delivery(1), true), Enqueued::Queued));
+        assert!(matches!(s.enqueue(delivery(2), true), Enqueued::Queued));
+        assert!(matches!(s.enqueue(delivery(3), true), Enqueued::Congested));
         assert!(!s.accepts_more());
-        assert_eq!(s.enqueue(delivery(4), false), Enqueued::DroppedOldest, "senders that cannot pause");
-        assert_eq!(s.enqueue(delivery(5), true), Enqueued::Congested);
-        assert_eq!(s.enqueue(delivery(6), true), Enqueued::DroppedOldest, "hard bound");
+        assert!(matches!(s.enqueue(delivery(4), false), Enqueued::DroppedOldest(_)), "senders that cannot pause");
+        assert!(matches!(s.enqueue(delivery(5), true), Enqueued::Congested));
+        assert!(matches!(s.enqueue(delivery(6), true), Enqueued::DroppedOldest(_)), "hard bound");
         s.mark_stalled();
         assert!(s.accepts_more());
         s.drain_queue();
         s.after_drain();
-        assert_eq!(s.enqueue(delivery(7), true), Enqueued::Queued);
+        assert!(matches!(s.enqueue(delivery(7), true), Enqueued::Queued));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`engine`]: a rule as it runs, with EMQX's counters.
 //! - [`eval`]: a rule run on one message: SELECT, WHERE, FOREACH/DO/INCASE.
 //! - [`json`]: JSON text to values, keeping only the payload keys a rule reads.
+//! - [`events`]: the broker events rules select with `FROM "$events/..."`.
 //! - [`functions`]: the built-in function catalogue, by name.
 //! - [`tester`]: EMQX's rule tester (a rule on a made-up message), for the CLI and the API.
 //! - [`topic`]: topic-filter matching (`=~`, FROM), shared with the broker.
@@ -18,6 +19,7 @@
 pub mod ast;
 pub mod engine;
 pub mod eval;
+pub mod events;
 pub mod files;
 pub mod functions;
 pub mod json;

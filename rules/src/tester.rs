@@ -4,7 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::ast::Rule;
 use crate::eval::{evaluate, Columns, Outcome};
+use crate::events::EventKind;
 use crate::value::Value;
 use crate::{parse_rule, topic};
 
@@ -20,7 +24,7 @@ pub enum TestOutcome {
 }
 
 /// Runs `sql` on the message described by `context` (a JSON object; `event_type` defaults to
-/// `message_publish`, the only one supported so far).
+/// `message_publish`; the others are the [`EventKind`] names).
 pub fn test_rule(sql: &str, context: &Value) -> TestOutcome {
     let rule = match parse_rule(sql) {
         Ok(r) => r,
@@ -29,23 +33,34 @@ pub fn test_rule(sql: &str, context: &Value) -> TestOutcome {
     let Value::Map(ctx) = context else {
         return TestOutcome::BadRequest("the context must be a JSON object".into());
     };
-    match ctx.get("event_type") {
-        None => {}
-        Some(Value::Str(t)) if t == "message_publish" => {}
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let event = match ctx.get("event_type") {
+        None => None,
+        Some(Value::Str(t)) if t == "message_publish" => None,
+        Some(Value::Str(t)) if EventKind::from_name(t).is_some() => EventKind::from_name(t),
         Some(other) => {
+            let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
             return TestOutcome::BadRequest(format!(
-                "event_type {} is not supported yet; use message_publish",
-                other.to_text().unwrap_or_default()
-            ))
+                "unknown event_type {}: use message_publish or one of {}",
+                other.to_json().unwrap_or_default(),
+                known.join(", ")
+            ));
         }
-    }
-    let columns = publish_columns(ctx);
-    let matched = match columns.get("topic") {
-        Some(Value::Str(t)) => rule.from.iter().any(|f| !f.starts_with("$events/") && topic::matches(f, t)),
-        _ => false,
+    };
+    let (mut columns, matched) = match event {
+        None => publish(&rule, now_ms, ctx),
+        Some(kind) => {
+            let event_topic = kind.topic();
+            (kind.tester_columns(now_ms), rule.from.iter().any(|f| topic::matches(f, &event_topic)))
+        }
     };
     if !matched {
         return TestOutcome::NotMatch;
+    }
+    for (k, v) in ctx {
+        if k != "event_type" {
+            columns.insert(k.clone(), v.clone());
+        }
     }
     match evaluate(&rule, &columns) {
         Ok(Outcome::Row(v)) => TestOutcome::Output(v),
@@ -55,11 +70,11 @@ pub fn test_rule(sql: &str, context: &Value) -> TestOutcome {
     }
 }
 
-/// The columns of a `message.publish`: EMQX's rule-tester defaults, overridden by the context.
-fn publish_columns(ctx: &BTreeMap<String, Value>) -> Columns {
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+/// The columns of a `message.publish` (EMQX's rule-tester defaults, then the context's topic),
+/// and whether that topic matches one of the rule's topic filters.
+fn publish(rule: &Rule, now_ms: i64, ctx: &BTreeMap<String, Value>) -> (Columns, bool) {
     let text = |s: &str| Value::Str(s.to_string());
-    let mut columns = Columns::from([
+    let columns = Columns::from([
         ("clientid".into(), text("c_emqx")),
         ("username".into(), text("u_emqx")),
         ("payload".into(), text(r#"{"msg": "hello"}"#)),
@@ -77,12 +92,11 @@ fn publish_columns(ctx: &BTreeMap<String, Value>) -> Columns {
         ),
         ("pub_props".into(), Value::Map(BTreeMap::new())),
     ]);
-    for (k, v) in ctx {
-        if k != "event_type" {
-            columns.insert(k.clone(), v.clone());
-        }
-    }
-    columns
+    let matched = match ctx.get("topic").or(columns.get("topic")) {
+        Some(Value::Str(t)) => rule.from.iter().any(|f| !f.starts_with("$events/") && topic::matches(f, t)),
+        _ => false,
+    };
+    (columns, matched)
 }
 
 #[cfg(test)]
@@ -118,8 +132,28 @@ mod tests {
             TestOutcome::BadRequest(m) if m.contains("not valid JSON")
         ));
         assert!(matches!(
-            test_rule(r#"SELECT * FROM "t/#""#, &ctx(r#"{"event_type": "client_connected"}"#)),
-            TestOutcome::BadRequest(_)
+            test_rule(r#"SELECT * FROM "t/#""#, &ctx(r#"{"event_type": "client_exploded"}"#)),
+            TestOutcome::BadRequest(m) if m.contains("client_connected")
         ));
+    }
+
+    #[test]
+    fn events_are_selected_by_event_type() {
+        let sql = r#"SELECT clientid, event, reason FROM "$events/client_disconnected""#;
+        let out =
+            test_rule(sql, &ctx(r#"{"event_type": "client_disconnected", "clientid": "c1", "reason": "kicked"}"#));
+        let TestOutcome::Output(v) = out else { panic!("{out:?}") };
+        assert_eq!(v.to_json().unwrap(), r#"{"clientid":"c1","event":"client.disconnected","reason":"kicked"}"#);
+        // The publish context does not reach an event rule, nor an event a topic rule.
+        assert_eq!(test_rule(sql, &ctx("{}")), TestOutcome::NotMatch);
+        let topic_rule = r#"SELECT * FROM "t/#""#;
+        assert_eq!(test_rule(topic_rule, &ctx(r#"{"event_type": "session_subscribed"}"#)), TestOutcome::NotMatch);
+        // Wildcards work on event topics; both FROM kinds may be mixed (worked example 14).
+        let out = test_rule(r#"SELECT topic, qos FROM "$events/+""#, &ctx(r#"{"event_type": "session_subscribed"}"#));
+        assert!(matches!(out, TestOutcome::Output(_)), "{out:?}");
+        let mixed = r#"select clientid, topic as tp from "t/tt", "$events/client_connected""#;
+        let out = test_rule(mixed, &ctx(r#"{"clientid": "abc", "topic": "t/tt"}"#));
+        let TestOutcome::Output(v) = out else { panic!("{out:?}") };
+        assert_eq!(v.to_json().unwrap(), r#"{"clientid":"abc","tp":"t/tt"}"#);
     }
 }

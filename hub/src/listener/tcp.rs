@@ -11,13 +11,14 @@ use crate::connection;
 
 /// Accepts connections until `shutdown` turns true.
 pub async fn run(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let Ok(local) = listener.local_addr() else { return };
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     // Small MQTT packets must not wait for Nagle's algorithm.
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(connection::serve(broker.clone(), stream, peer));
+                    tokio::spawn(connection::serve(broker.clone(), stream, peer, local));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

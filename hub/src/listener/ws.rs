@@ -43,6 +43,7 @@ pub async fn run(listener: TcpListener, path: String, broker: Arc<Broker>, mut s
 // tungstenite's handshake callback signature fixes the error type.
 #[allow(clippy::result_large_err)]
 async fn serve(stream: TcpStream, peer: SocketAddr, path: Arc<str>, broker: Arc<Broker>) {
+    let stream_local = stream.local_addr().ok();
     let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         if req.uri().path() != &*path {
             let mut err = ErrorResponse::new(Some(format!("MQTT is served at {path}")));
@@ -91,7 +92,8 @@ async fn serve(stream: TcpStream, peer: SocketAddr, path: Arc<str>, broker: Arc<
         }
         let _ = ws_tx.close().await;
     };
-    let mqtt = connection::serve(broker, mqtt_side, peer);
+    let local = stream_local.unwrap_or(peer);
+    let mqtt = connection::serve(broker, mqtt_side, peer, local);
     // Whichever side of the bridge ends first ends the other; the MQTT side sees EOF.
     let bridge = async move {
         tokio::select! {

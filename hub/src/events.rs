@@ -1,0 +1,156 @@
+//! The columns of the broker's events (`$events/client_connected`, ...), with EMQX's names.
+//! A connection builds them only when a rule selects the event
+//! ([`crate::broker::Broker::listening`]), so an event nobody selects costs one atomic load.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use ntex_bytes::ByteString;
+use weir_rules::eval::Columns;
+use weir_rules::value::Value;
+
+use crate::message::{ClientId, Message};
+use crate::rule_engine::{columns_of, now_ms};
+
+/// What events say about a client, fixed at CONNECT. Boxed by the connection: most
+/// connections never build an event, and every byte in a connection is paid by all of them.
+#[derive(Debug)]
+pub struct ClientInfo {
+    pub client_id: ClientId,
+    pub username: Option<ByteString>,
+    pub peer: SocketAddr,
+    /// The listener's address the client connected to (`sockname`).
+    pub local: SocketAddr,
+    /// `MQTT`, or `MQIsdp` for 3.1.
+    pub proto_name: &'static str,
+    pub proto_ver: u8,
+    pub keepalive: u16,
+    pub clean_start: bool,
+    pub expiry_interval: u32,
+    pub connected_at: i64,
+}
+
+fn text(s: &str) -> Value {
+    Value::Str(s.to_string())
+}
+
+fn no_props() -> Value {
+    Value::Map(BTreeMap::new())
+}
+
+impl ClientInfo {
+    /// `clientid` and `username`, which every client event has.
+    fn who(&self) -> Columns {
+        Columns::from([
+            ("clientid".into(), text(&self.client_id)),
+            ("username".into(), self.username.as_deref().map_or(Value::Undefined, text)),
+        ])
+    }
+
+    /// A client event's columns: who, from where, over what.
+    fn connection(&self) -> Columns {
+        let mut c = self.who();
+        c.extend([
+            ("peername".into(), text(&self.peer.to_string())),
+            ("sockname".into(), text(&self.local.to_string())),
+            ("proto_name".into(), text(self.proto_name)),
+            ("proto_ver".into(), Value::Int(i64::from(self.proto_ver))),
+            ("keepalive".into(), Value::Int(i64::from(self.keepalive))),
+            ("clean_start".into(), Value::Bool(self.clean_start)),
+            ("expiry_interval".into(), Value::Int(i64::from(self.expiry_interval))),
+            ("is_bridge".into(), Value::Bool(false)),
+            ("mountpoint".into(), Value::Undefined),
+            ("conn_props".into(), no_props()),
+        ]);
+        c
+    }
+
+    /// A session or authorization event's columns: who, from which host, about which topic.
+    fn about(&self, topic: &str) -> Columns {
+        let mut c = self.who();
+        c.extend([
+            ("peerhost".into(), text(&self.peer.ip().to_string())),
+            ("peername".into(), text(&self.peer.to_string())),
+            ("topic".into(), text(topic)),
+        ]);
+        c
+    }
+
+    pub fn connected(&self) -> Columns {
+        let mut c = self.connection();
+        c.insert("connected_at".into(), Value::Int(self.connected_at));
+        c
+    }
+
+    /// `reason_code` as EMQX spells it: `success`, `client_identifier_not_valid`, ...
+    pub fn connack(&self, reason_code: &str) -> Columns {
+        let mut c = self.connection();
+        c.insert("reason_code".into(), text(reason_code));
+        c
+    }
+
+    /// `reason`: `normal`, `tcp_closed`, `keepalive_timeout`, `takenover`, `kicked`, ...
+    pub fn disconnected(&self, reason: &str) -> Columns {
+        let mut c = self.connection();
+        c.extend([
+            ("reason".into(), text(reason)),
+            ("connected_at".into(), Value::Int(self.connected_at)),
+            ("disconnected_at".into(), Value::Int(now_ms())),
+            ("disconn_props".into(), no_props()),
+        ]);
+        c
+    }
+
+    /// `action` is `publish` or `subscribe`. Weir has no authorization sources yet: every
+    /// check is allowed by the default, as EMQX's `no_match = allow` does.
+    pub fn authorized(&self, topic: &str, action: &str) -> Columns {
+        let mut c = self.about(topic);
+        c.extend([
+            ("action".into(), text(action)),
+            ("result".into(), text("allow")),
+            ("authz_source".into(), text("default")),
+        ]);
+        c
+    }
+
+    /// `session_subscribed` (`props` = `sub_props`) or `session_unsubscribed` (`unsub_props`).
+    pub fn subscription(&self, topic: &str, qos: u8, props: &str) -> Columns {
+        let mut c = self.about(topic);
+        c.extend([("qos".into(), Value::Int(i64::from(qos))), (props.into(), no_props())]);
+        c
+    }
+
+    /// `message_delivered` and `message_acked`: the message, with its publisher as `from_*`
+    /// and this client as the receiver.
+    pub fn delivery(&self, msg: &Message, node: &str) -> Columns {
+        let mut c = delivery_of(msg, &self.client_id, node);
+        c.insert("username".into(), self.username.as_deref().map_or(Value::Undefined, text));
+        c.insert("peerhost".into(), text(&self.peer.ip().to_string()));
+        c
+    }
+}
+
+/// A delivery's columns when only the receiving client id is known (a message dropped from an
+/// offline session's queue).
+pub fn delivery_of(msg: &Message, receiver: &str, node: &str) -> Columns {
+    let mut c = columns_of(msg, node);
+    for (from, to) in [("clientid", "from_clientid"), ("username", "from_username")] {
+        let publisher = c.remove(from).unwrap_or(Value::Undefined);
+        c.insert(to.into(), publisher);
+    }
+    c.insert("clientid".into(), text(receiver));
+    c.insert("username".into(), Value::Undefined);
+    c
+}
+
+/// Whether message events skip `msg`: `$SYS` messages, as EMQX's default
+/// `rule_engine.ignore_sys_message = true`.
+pub fn ignored(msg: &Message) -> bool {
+    msg.topic.starts_with("$SYS/")
+}
+
+/// `message_dropped` and `delivery_dropped` add why.
+pub fn with_reason(mut columns: Columns, reason: &str) -> Columns {
+    columns.insert("reason".into(), text(reason));
+    columns
+}

@@ -1,0 +1,215 @@
+//! The broker's events as rules see them: `FROM "$events/client_connected"` and the others of
+//! the rule SQL spec, section 8. Each event has its topic, the value of its `event` column, the
+//! `event_type` that selects it in the rule tester, and the tester's default columns.
+
+use std::collections::BTreeMap;
+
+use crate::eval::Columns;
+use crate::value::Value;
+
+/// An event a rule can select from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    ClientConnected,
+    ClientDisconnected,
+    ClientConnack,
+    ClientCheckAuthzComplete,
+    SessionSubscribed,
+    SessionUnsubscribed,
+    MessageDelivered,
+    MessageAcked,
+    MessageDropped,
+    DeliveryDropped,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 10] = [
+        EventKind::ClientConnected,
+        EventKind::ClientDisconnected,
+        EventKind::ClientConnack,
+        EventKind::ClientCheckAuthzComplete,
+        EventKind::SessionSubscribed,
+        EventKind::SessionUnsubscribed,
+        EventKind::MessageDelivered,
+        EventKind::MessageAcked,
+        EventKind::MessageDropped,
+        EventKind::DeliveryDropped,
+    ];
+
+    /// Its tester `event_type`, and its topic after `$events/`: `client_connected`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::ClientConnected => "client_connected",
+            EventKind::ClientDisconnected => "client_disconnected",
+            EventKind::ClientConnack => "client_connack",
+            EventKind::ClientCheckAuthzComplete => "client_check_authz_complete",
+            EventKind::SessionSubscribed => "session_subscribed",
+            EventKind::SessionUnsubscribed => "session_unsubscribed",
+            EventKind::MessageDelivered => "message_delivered",
+            EventKind::MessageAcked => "message_acked",
+            EventKind::MessageDropped => "message_dropped",
+            EventKind::DeliveryDropped => "delivery_dropped",
+        }
+    }
+
+    /// The topic rules select it with: `$events/client_connected`.
+    pub fn topic(self) -> String {
+        format!("$events/{}", self.name())
+    }
+
+    /// The value of the `event` column: `client.connected`.
+    pub fn event_column(self) -> &'static str {
+        match self {
+            EventKind::ClientConnected => "client.connected",
+            EventKind::ClientDisconnected => "client.disconnected",
+            EventKind::ClientConnack => "client.connack",
+            EventKind::ClientCheckAuthzComplete => "client.check_authz_complete",
+            EventKind::SessionSubscribed => "session.subscribed",
+            EventKind::SessionUnsubscribed => "session.unsubscribed",
+            EventKind::MessageDelivered => "message.delivered",
+            EventKind::MessageAcked => "message.acked",
+            EventKind::MessageDropped => "message.dropped",
+            EventKind::DeliveryDropped => "delivery.dropped",
+        }
+    }
+
+    /// The event a tester `event_type` names.
+    pub fn from_name(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// A bit of its own, for sets of events kept in one integer.
+    pub fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+
+    /// The columns the rule tester gives this event when the context does not say otherwise,
+    /// with EMQX's example values (`c_emqx`, `u_emqx`, `t/a`, ...).
+    pub fn tester_columns(self, now_ms: i64) -> Columns {
+        let text = |s: &str| Value::Str(s.to_string());
+        let empty = || Value::Map(BTreeMap::new());
+        let mut c = Columns::from([
+            ("clientid".into(), text("c_emqx")),
+            ("username".into(), text("u_emqx")),
+            ("timestamp".into(), Value::Int(now_ms)),
+            ("node".into(), text("weir@127.0.0.1")),
+            ("event".into(), text(self.event_column())),
+        ]);
+        let mut add = |pairs: Vec<(&str, Value)>| c.extend(pairs.into_iter().map(|(k, v)| (k.to_string(), v)));
+        let connection = || {
+            vec![
+                ("peername", text("127.0.0.1:52918")),
+                ("sockname", text("127.0.0.1:1883")),
+                ("proto_name", text("MQTT")),
+                ("proto_ver", Value::Int(5)),
+            ]
+        };
+        let message = |from: bool| {
+            let (clientid, username) = if from { ("from_clientid", "from_username") } else { ("clientid", "username") };
+            vec![
+                ("id", text("0005F298A0F0AEE2F443000012DC0002")),
+                (clientid, text("c_emqx_1")),
+                (username, text("u_emqx_1")),
+                ("payload", text(r#"{"msg": "hello"}"#)),
+                ("peerhost", text("127.0.0.1")),
+                ("topic", text("t/a")),
+                ("qos", Value::Int(1)),
+                (
+                    "flags",
+                    Value::Map(BTreeMap::from([
+                        ("dup".into(), Value::Bool(false)),
+                        ("retain".into(), Value::Bool(false)),
+                    ])),
+                ),
+                ("pub_props", empty()),
+                ("publish_received_at", Value::Int(now_ms)),
+            ]
+        };
+        match self {
+            EventKind::ClientConnected | EventKind::ClientConnack => {
+                add(connection());
+                add(vec![
+                    ("mountpoint", Value::Undefined),
+                    ("keepalive", Value::Int(60)),
+                    ("clean_start", Value::Bool(true)),
+                    ("expiry_interval", Value::Int(3600)),
+                    ("is_bridge", Value::Bool(false)),
+                    ("conn_props", empty()),
+                ]);
+                if self == EventKind::ClientConnected {
+                    add(vec![("connected_at", Value::Int(now_ms))]);
+                } else {
+                    add(vec![("reason_code", text("success"))]);
+                }
+            }
+            EventKind::ClientDisconnected => {
+                add(connection());
+                add(vec![
+                    ("reason", text("normal")),
+                    ("connected_at", Value::Int(now_ms)),
+                    ("disconnected_at", Value::Int(now_ms)),
+                    ("disconn_props", empty()),
+                ]);
+            }
+            EventKind::ClientCheckAuthzComplete => add(vec![
+                ("peerhost", text("127.0.0.1")),
+                ("topic", text("t/a")),
+                ("action", text("publish")),
+                ("result", text("allow")),
+                ("authz_source", text("default")),
+            ]),
+            EventKind::SessionSubscribed | EventKind::SessionUnsubscribed => {
+                let props = if self == EventKind::SessionSubscribed { "sub_props" } else { "unsub_props" };
+                add(vec![
+                    ("peerhost", text("127.0.0.1")),
+                    ("topic", text("t/a")),
+                    ("qos", Value::Int(1)),
+                    (props, empty()),
+                ]);
+            }
+            EventKind::MessageDelivered | EventKind::MessageAcked | EventKind::DeliveryDropped => {
+                add(message(true));
+                if self == EventKind::MessageAcked {
+                    add(vec![("puback_props", empty())]);
+                }
+                if self == EventKind::DeliveryDropped {
+                    add(vec![("reason", text("queue_full"))]);
+                }
+            }
+            EventKind::MessageDropped => {
+                add(message(false));
+                add(vec![("reason", text("no_subscribers"))]);
+            }
+        }
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_topics_and_bits_are_distinct() {
+        for (i, k) in EventKind::ALL.iter().enumerate() {
+            assert_eq!(EventKind::from_name(k.name()), Some(*k));
+            assert!(k.topic().starts_with("$events/"));
+            assert_eq!(k.bit().count_ones(), 1);
+            for other in &EventKind::ALL[i + 1..] {
+                assert_ne!(k.bit(), other.bit());
+            }
+        }
+        assert_eq!(EventKind::from_name("message_publish"), None);
+    }
+
+    #[test]
+    fn every_event_has_the_common_columns() {
+        for k in EventKind::ALL {
+            let c = k.tester_columns(1);
+            for column in ["clientid", "timestamp", "node", "event"] {
+                assert!(c.contains_key(column), "{k:?} lacks {column}");
+            }
+            assert_eq!(c["event"], Value::Str(k.event_column().into()));
+        }
+    }
+}
