@@ -208,3 +208,62 @@ async fn broker_events_reach_rules_with_their_columns() {
         assert_eq!(m["metrics"]["passed"], passed, "rule {id}: {m}");
     }
 }
+
+/// A JOIN with a CSV reference table, and a tumbling window whose rows are counted when it
+/// closes, on messages published through the broker.
+#[tokio::test]
+async fn joins_and_windows_run_on_published_messages() {
+    let csv_dir = tempfile::tempdir().unwrap();
+    let csv = csv_dir.path().join("devices.csv");
+    std::fs::write(&csv, "id,site,max_temp\nj-1,north,30\nj-2,south,40\n").unwrap();
+    let config = format!("[tables.devices]\ntype = \"csv\"\npath = {csv:?}\nrefresh = 0\n");
+    let rules = [
+        (
+            "over_limit.sql",
+            r#"SELECT clientid, d.site AS site FROM "j/#" JOIN devices AS d ON d.id = clientid
+               WHERE payload.temp > d.max_temp and d.site = 'north'"#,
+        ),
+        (
+            "per_second.sql",
+            r#"SELECT clientid, count(*) AS n, avg(payload.temp) AS avg_temp FROM "j/#"
+               GROUP BY clientid, TUMBLINGWINDOW(ms, 500) HAVING n >= 2"#,
+        ),
+    ];
+    let weir = Weir::start_with_rules(&config, &rules);
+    assert!(weir.log_has(&["reference table loaded", "devices", "rows=2"]), "{}", weir.log());
+
+    let mut one = Raw::client(weir.tcp, "j-1").await;
+    let mut two = Raw::client(weir.tcp, "j-2").await;
+    let mut stranger = Raw::client(weir.tcp, "j-9").await;
+    for t in [31, 35, 20] {
+        one.publish(publish("j/t", QoS::AtMostOnce, None), format!(r#"{{"temp": {t}}}"#).as_bytes()).await;
+    }
+    two.publish(publish("j/t", QoS::AtMostOnce, None), br#"{"temp": 50}"#).await;
+    stranger.publish(publish("j/t", QoS::AtMostOnce, None), br#"{"temp": 99}"#).await;
+
+    let m = metrics_after(&weir, "over_limit", 5).await;
+    assert_eq!(m["metrics"]["passed"], 2, "j-1 above 30 twice; j-2 is south; j-9 has no row: {m}");
+    assert_eq!(m["metrics"]["failed.no_result"], 3, "{m}");
+
+    // The three messages of j-1 land in one or two 500 ms windows; the window that holds at
+    // least two of them passes HAVING, j-2 and j-9 never do.
+    let api = weir.api.unwrap();
+    let mut passed = 0;
+    for _ in 0..60 {
+        let (_, body) = get(api, "/api/v5/rules/per_second/metrics").await;
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        passed = v["metrics"]["passed"].as_u64().unwrap_or(0);
+        if passed > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(passed, 1, "one closed window with n >= 2; log:\n{}", weir.log());
+}
+
+#[tokio::test]
+async fn rules_joining_an_unconfigured_table_are_refused_with_a_position() {
+    let rules = [("join.sql", "SELECT 1 FROM \"t\"\n  JOIN nowhere n ON n.id = clientid")];
+    let weir = Weir::start_with_rules("", &rules);
+    assert!(weir.log_has(&["join.sql", "unknown table `nowhere`: define [tables.nowhere]"]), "{}", weir.log());
+}

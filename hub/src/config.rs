@@ -3,6 +3,7 @@
 //! Environment variables override the file: `WEIR_<SECTION>__<KEY>` (double underscore between
 //! levels), for example `WEIR_LISTENERS__TCP__BIND=0.0.0.0:1884` or `WEIR_MQTT__MAX_MQUEUE_LEN=5000`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,8 @@ pub struct Config {
     pub api: ApiConfig,
     pub mqtt: MqttConfig,
     pub sys_topics: SysTopicsConfig,
+    /// Reference tables that rules JOIN, by name: `[tables.devices]`.
+    pub tables: BTreeMap<String, TableConfig>,
 }
 
 impl Default for Config {
@@ -44,6 +47,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             mqtt: MqttConfig::default(),
             sys_topics: SysTopicsConfig::default(),
+            tables: BTreeMap::new(),
         }
     }
 }
@@ -177,6 +181,32 @@ impl Default for SysTopicsConfig {
     }
 }
 
+/// Where a reference table's rows come from, `type = "csv"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum TableConfig {
+    /// A CSV file with a header row; column types are inferred.
+    Csv {
+        path: PathBuf,
+        /// Seconds between reloads; 0 loads once.
+        #[serde(default = "default_refresh")]
+        refresh: u64,
+    },
+}
+
+fn default_refresh() -> u64 {
+    60
+}
+
+impl TableConfig {
+    /// Seconds between reloads; 0 loads once.
+    pub fn refresh(&self) -> u64 {
+        match self {
+            TableConfig::Csv { refresh, .. } => *refresh,
+        }
+    }
+}
+
 impl Config {
     /// Loads `path` (or the defaults when `None`), then applies `WEIR_*` environment overrides.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -277,5 +307,18 @@ mod tests {
         let env = vec![("WEIR_MQTT__NOPE".to_string(), "1".to_string())];
         let err = Config::from_toml_with_env("", "t", env.into_iter()).unwrap_err().to_string();
         assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn tables_name_their_missing_and_unknown_keys() {
+        let parse = |text: &str| Config::from_toml_with_env(text, "t", std::iter::empty());
+        let ok = parse("[tables.devices]\ntype = \"csv\"\npath = \"d.csv\"").unwrap();
+        assert_eq!(ok.tables["devices"].refresh(), 60);
+        let err = parse("[tables.devices]\ntype = \"csv\"").unwrap_err().to_string();
+        assert!(err.contains("path"), "{err}");
+        let err = parse("[tables.devices]\ntype = \"csv\"\npath = \"d.csv\"\nfile = 1").unwrap_err().to_string();
+        assert!(err.contains("file"), "{err}");
+        let err = parse("[tables.devices]\ntype = \"excel\"").unwrap_err().to_string();
+        assert!(err.contains("excel"), "{err}");
     }
 }

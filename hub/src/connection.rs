@@ -220,7 +220,7 @@ impl<S: Transport> Connection<S> {
             keepalive: connect.keep_alive,
             clean_start: connect.clean_start,
             expiry_interval: connect.session_expiry_interval_secs,
-            connected_at: crate::rule_engine::now_ms(),
+            connected_at: weir_rules::now_ms(),
         });
 
         let mut assigned = None;

@@ -10,7 +10,9 @@ use weir_rules::eval::Columns;
 use weir_rules::value::Value;
 
 use crate::message::{ClientId, Message};
-use crate::rule_engine::{columns_of, now_ms};
+use weir_rules::now_ms;
+
+use crate::rule_engine::columns_of;
 
 /// What events say about a client, fixed at CONNECT. Boxed by the connection: most
 /// connections never build an event, and every byte in a connection is paid by all of them.

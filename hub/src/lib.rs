@@ -10,7 +10,8 @@
 //!   the matching subscriptions; each gets a [`message::Delivery`] in its session's mailbox.
 //! - [`rule_engine`] gets every published message whose topic a rule's FROM matches, and runs
 //!   the rules of `rules_dir` on them in batches, off the MQTT path; [`events`] builds the
-//!   columns of `$events/...` (connects, subscriptions, deliveries, drops) for the rules.
+//!   columns of `$events/...` (connects, subscriptions, deliveries, drops) for the rules;
+//!   [`tables`] loads the reference tables rules JOIN.
 //! - The connection owning a session drains its mailbox onto the socket within the inflight
 //!   window; sessions outlive connections until they expire.
 //! - [`api`] serves the management API (`/api/v5/...`, EMQX's paths);
@@ -32,6 +33,7 @@ pub mod rule_engine;
 pub mod server;
 pub mod session;
 pub mod sys;
+pub mod tables;
 pub mod topic;
 pub mod transport;
 

@@ -17,10 +17,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::RwLock;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
+use weir_rules::ast::Statement;
 use weir_rules::engine::{ActiveRule, RuleMetrics};
 use weir_rules::eval::Columns;
 use weir_rules::events::EventKind;
 use weir_rules::files::{load_dir, FileError};
+use weir_rules::tables::Tables;
 use weir_rules::value::Value;
 
 use crate::message::Message;
@@ -32,6 +34,8 @@ const QUEUE: usize = 64 * 1024;
 const BATCH: usize = 1024;
 /// At most one "behind" warning per this interval.
 const WARN_EVERY: Duration = Duration::from_secs(10);
+/// How often windows are checked for closing: a window's rows come at most this late.
+const WINDOW_TICK: Duration = Duration::from_millis(100);
 /// How often the rules directory is checked for changes.
 const RELOAD_EVERY: Duration = Duration::from_secs(1);
 
@@ -73,12 +77,16 @@ pub struct RuleEngine {
     /// never), so that the warning comes at most every [`WARN_EVERY`].
     last_warning: AtomicU64,
     started: Instant,
+    /// The reference tables rules JOIN, loaded by [`crate::tables`].
+    pub tables: Arc<Tables>,
+    /// The names of the configured tables: a rule joining another is refused.
+    table_names: Vec<String>,
 }
 
 impl RuleEngine {
     /// Loads the rules of `dir`; returns the engine and the receiving end of its queue, for
     /// [`RuleEngine::run`].
-    pub fn new(dir: PathBuf, node: String) -> (Arc<RuleEngine>, mpsc::Receiver<Input>) {
+    pub fn new(dir: PathBuf, node: String, table_names: Vec<String>) -> (Arc<RuleEngine>, mpsc::Receiver<Input>) {
         let (queue, rx) = mpsc::channel(QUEUE);
         let engine = Arc::new(RuleEngine {
             dir,
@@ -89,6 +97,8 @@ impl RuleEngine {
             skipped: AtomicU64::new(0),
             last_warning: AtomicU64::new(u64::MAX),
             started: Instant::now(),
+            tables: Arc::default(),
+            table_names,
         });
         engine.reload();
         (engine, rx)
@@ -145,7 +155,17 @@ impl RuleEngine {
     pub async fn run(self: Arc<Self>, mut rx: mpsc::Receiver<Input>) {
         let mut batch = Vec::with_capacity(BATCH);
         let mut matched = Vec::new();
-        while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let mut windows = tokio::time::interval(WINDOW_TICK);
+        loop {
+            tokio::select! {
+                received = rx.recv_many(&mut batch, BATCH) => if received == 0 {
+                    return;
+                },
+                _ = windows.tick() => {
+                    self.close_windows().await;
+                    continue;
+                }
+            }
             let set = self.rules();
             for input in batch.drain(..) {
                 let topic: Cow<str> = match &input {
@@ -174,9 +194,18 @@ impl RuleEngine {
         }
     }
 
+    /// Emits the rows of the windows that have closed.
+    async fn close_windows(&self) {
+        let set = self.rules();
+        let now = weir_rules::now_ms();
+        for rule in set.rules.iter().filter(|r| r.window.is_some()) {
+            rule.close_windows(now).await;
+        }
+    }
+
     /// The columns every event has.
     fn add_event_columns(&self, kind: EventKind, columns: &mut Columns) {
-        columns.insert("timestamp".into(), Value::Int(now_ms()));
+        columns.insert("timestamp".into(), Value::Int(weir_rules::now_ms()));
         columns.insert("node".into(), Value::Str(self.node.clone()));
         columns.insert("event".into(), Value::Str(kind.event_column().into()));
     }
@@ -214,22 +243,17 @@ impl RuleEngine {
             previous.rules.iter().map(|r| (r.id.as_str(), r.metrics.clone())).collect();
         let mut set = RuleSet::default();
         for file in files {
-            let loaded = file.outcome.and_then(|rules| {
-                match rules.iter().find_map(|r| r.statement.sink.as_ref().map(|s| (s, &r.statement))) {
-                    Some((sink, st)) => Err(FileError::Syntax(weir_rules::ParseError {
-                        line: st.line,
-                        column: st.column,
-                        message: format!("unknown sink `{sink}`: define [sinks.{sink}] in the config"),
-                    })),
+            let loaded =
+                file.outcome.and_then(|rules| match rules.iter().find_map(|r| self.unresolved(&r.statement)) {
+                    Some(e) => Err(FileError::Syntax(e)),
                     None => Ok(rules),
-                }
-            });
+                });
             let active: Vec<Arc<ActiveRule>> = match loaded {
                 Ok(rules) => rules
                     .into_iter()
                     .map(|r| {
                         let m = metrics.get(r.id.as_str()).cloned().unwrap_or_default();
-                        Arc::new(ActiveRule::new(r, m))
+                        Arc::new(ActiveRule::new(r, m, self.tables.clone()))
                     })
                     .collect(),
                 Err(e) => {
@@ -263,6 +287,20 @@ impl RuleEngine {
     }
 }
 
+impl RuleEngine {
+    /// A sink or table the statement names but the config does not define, as an error at
+    /// the statement's position.
+    fn unresolved(&self, st: &Statement) -> Option<weir_rules::ParseError> {
+        let message = if let Some(sink) = &st.sink {
+            format!("unknown sink `{sink}`: define [sinks.{sink}] in the config")
+        } else {
+            let j = st.rule.joins.iter().find(|j| !self.table_names.contains(&j.table))?;
+            format!("unknown table `{0}`: define [tables.{0}] in the config", j.table)
+        };
+        Some(weir_rules::ParseError { line: st.line, column: st.column, message })
+    }
+}
+
 /// What identifies the directory's state: each rule file's name, size and modification time.
 fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -278,11 +316,6 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)>
         .collect();
     v.sort();
     v
-}
-
-/// Milliseconds since the Unix epoch, as EMQX's timestamps are.
-pub fn now_ms() -> i64 {
-    unix_ms(SystemTime::now())
 }
 
 fn unix_ms(t: SystemTime) -> i64 {

@@ -48,9 +48,13 @@ async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, Start
 impl Server {
     /// Binds every enabled listener and starts serving.
     pub async fn start(config: Config) -> Result<Server, StartError> {
-        let (rules, queue) = RuleEngine::new(config.rules_dir.clone(), config.node.name.clone());
-        let broker = Broker::new(config, Some(rules.clone()));
+        let table_names = config.tables.keys().cloned().collect();
+        let (rules, queue) = RuleEngine::new(config.rules_dir.clone(), config.node.name.clone(), table_names);
         let mut background = JoinSet::new();
+        for (name, table) in &config.tables {
+            background.spawn(crate::tables::keep_loaded(name.clone(), table.clone(), rules.tables.clone()));
+        }
+        let broker = Broker::new(config, Some(rules.clone()));
         background.spawn(rules.clone().run(queue));
         background.spawn(rules.watch());
         let cfg = &broker.config;

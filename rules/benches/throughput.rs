@@ -40,7 +40,8 @@ fn throughput(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for (name, sql) in RULES {
         let statement = weir_rules::parse_file(sql).expect("rule parses").remove(0);
-        let rule = ActiveRule::new(LoadedRule { id: (*name).into(), statement }, Default::default());
+        let rule =
+            ActiveRule::new(LoadedRule { id: (*name).into(), statement }, Default::default(), Default::default());
         assert!(!rule.run(&columns()).is_empty(), "{name} must produce output on the bench message");
         group.bench_function(*name, |b| b.iter(|| rule.run(&columns())));
     }

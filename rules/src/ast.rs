@@ -18,15 +18,23 @@ pub struct Rule {
     /// Topic filters and `$events/...` topics; a message matches if any entry does.
     pub from: Vec<String>,
     pub filter: Option<Expr>,
+    /// `JOIN <table> [AS] <alias> ON <alias>.<column> = <expr>`: reference-table lookups.
+    pub joins: Vec<Join>,
+    /// `GROUP BY <keys>, TUMBLINGWINDOW(...)`: a windowed aggregation.
+    pub group_by: Option<GroupBy>,
+    /// `HAVING`: a condition on a window's output rows.
+    pub having: Option<Expr>,
     /// The top-level payload keys the rule's paths read (`payload.temp` reads `temp`), so that
     /// the payload is decoded into those alone; `None` when a path needs all of it (`payload[1]`).
     pub payload_keys: Option<Vec<String>>,
 }
 
 impl Rule {
-    pub fn new(projection: Projection, from: Vec<String>, filter: Option<Expr>) -> Rule {
+    /// The top-level payload keys every expression of the rule reads; `None` if some path
+    /// needs the whole payload. Computed once, when the rule is parsed.
+    pub fn read_payload_keys(&self) -> Option<Vec<String>> {
         let mut keys = Some(Vec::new());
-        let fields = match &projection {
+        let fields = match &self.projection {
             Projection::Select(fields) => fields.iter().chain(&[]),
             Projection::Foreach { bindings, each, .. } => bindings.iter().chain(each),
         };
@@ -37,13 +45,44 @@ impl Rule {
                 indexes.for_each(|s| segment_reads(s, &mut keys));
             }
         }
-        let conditions = [
-            filter.as_ref(),
-            if let Projection::Foreach { incase, .. } = &projection { incase.as_ref() } else { None },
-        ];
-        conditions.into_iter().flatten().for_each(|c| payload_reads(c, &mut keys));
-        Rule { projection, from, filter, payload_keys: keys }
+        let incase = match &self.projection {
+            Projection::Foreach { incase, .. } => incase.as_ref(),
+            Projection::Select(_) => None,
+        };
+        let group_keys = self.group_by.iter().flat_map(|g| &g.keys);
+        let join_keys = self.joins.iter().map(|j| &j.key);
+        let others = [self.filter.as_ref(), incase, self.having.as_ref()].into_iter().flatten();
+        others.chain(group_keys).chain(join_keys).for_each(|e| payload_reads(e, &mut keys));
+        keys
     }
+}
+
+/// A reference-table lookup: the row of `table` whose `column` equals `key` (evaluated on the
+/// message) is visible to the rule as `alias`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Join {
+    pub table: String,
+    pub alias: String,
+    pub column: String,
+    pub key: Expr,
+    /// `LEFT JOIN`: a message with no matching row goes on with `alias` undefined; an inner
+    /// `JOIN` drops it.
+    pub left: bool,
+}
+
+/// `GROUP BY` of a windowed rule: the grouping keys and the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupBy {
+    pub keys: Vec<Expr>,
+    pub window: Window,
+}
+
+/// A time window over the messages' `timestamp`: `TUMBLINGWINDOW(ss, 10)` is a hopping window
+/// whose hop is its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub size_ms: u64,
+    pub hop_ms: u64,
 }
 
 /// Adds the payload keys `e` reads to `keys`; `None` once something needs the whole payload.

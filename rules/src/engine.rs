@@ -5,9 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::ast::Statement;
-use crate::eval::{evaluate, Columns, Outcome};
+use crate::eval::{evaluate, Columns, MessageEval, Outcome};
 use crate::files::LoadedRule;
+use crate::tables::Tables;
 use crate::value::Value;
+use crate::window::Windowed;
+use crate::EvalError;
 
 /// Counters of one rule. Relaxed atomics: statistics, read by the API and Prometheus.
 #[derive(Debug, Default)]
@@ -55,19 +58,50 @@ pub struct ActiveRule {
     pub statement: Statement,
     /// Kept across reloads of an unchanged id, so counters survive editing another rule.
     pub metrics: Arc<RuleMetrics>,
+    /// The open windows of a rule with `GROUP BY`.
+    pub window: Option<Windowed>,
+    /// Where its JOINs look rows up.
+    tables: Arc<Tables>,
 }
 
 impl ActiveRule {
-    pub fn new(loaded: LoadedRule, metrics: Arc<RuleMetrics>) -> ActiveRule {
-        ActiveRule { id: loaded.id, statement: loaded.statement, metrics }
+    pub fn new(loaded: LoadedRule, metrics: Arc<RuleMetrics>, tables: Arc<Tables>) -> ActiveRule {
+        let window = Windowed::compile(&loaded.statement.rule);
+        ActiveRule { id: loaded.id, statement: loaded.statement, metrics, window, tables }
     }
 
     /// Runs the rule on a message whose topic matched its FROM, and counts the outcome.
-    /// Returns the outputs (one for SELECT, any number for FOREACH).
+    /// Returns the outputs (one for SELECT, any number for FOREACH; none for a windowed rule,
+    /// whose rows come from [`ActiveRule::close_windows`]).
     pub fn run(&self, columns: &Columns) -> Vec<Value> {
         let m = &self.metrics;
         RuleMetrics::incr(&m.matched);
-        match evaluate(&self.statement.rule, columns) {
+        let rule = &self.statement.rule;
+        let joined;
+        let columns = if rule.joins.is_empty() {
+            columns
+        } else {
+            match self.join(columns) {
+                Ok(Some(with_rows)) => {
+                    joined = with_rows;
+                    &joined
+                }
+                Ok(None) => {
+                    RuleMetrics::incr(&m.failed_no_result);
+                    return Vec::new();
+                }
+                Err(e) => return self.failed(e),
+            }
+        };
+        if let Some(window) = &self.window {
+            match window.add(rule, columns) {
+                Ok(true) => {}
+                Ok(false) => RuleMetrics::incr(&m.failed_no_result),
+                Err(e) => return self.failed(e),
+            }
+            return Vec::new();
+        }
+        match evaluate(rule, columns) {
             Ok(Outcome::Row(v)) => {
                 RuleMetrics::incr(&m.passed);
                 vec![v]
@@ -80,12 +114,62 @@ impl ActiveRule {
                 RuleMetrics::incr(&m.failed_no_result);
                 Vec::new()
             }
-            Err(e) => {
-                RuleMetrics::incr(&m.failed_exception);
-                tracing::debug!(rule = %self.id, error = %e, "rule failed on a message");
-                Vec::new()
+            Err(e) => self.failed(e),
+        }
+    }
+
+    fn failed(&self, e: EvalError) -> Vec<Value> {
+        RuleMetrics::incr(&self.metrics.failed_exception);
+        tracing::debug!(rule = %self.id, error = %e, "rule failed on a message");
+        Vec::new()
+    }
+
+    /// The message's columns with each joined row under its alias; `None` when an inner JOIN
+    /// finds no row.
+    fn join(&self, columns: &Columns) -> Result<Option<Columns>, EvalError> {
+        let rule = &self.statement.rule;
+        let message = MessageEval::new(rule, columns);
+        let mut joined = columns.clone();
+        for j in &rule.joins {
+            let table = self
+                .tables
+                .get(&j.table)
+                .ok_or_else(|| EvalError::BadArgument(format!("reference table `{}` is not loaded", j.table)))?;
+            match table.lookup(&j.column, &message.eval(&j.key)?) {
+                Some(row) => joined.insert(j.alias.clone(), row.clone()),
+                None if j.left => joined.insert(j.alias.clone(), Value::Undefined),
+                None => return Ok(None),
+            };
+        }
+        Ok(Some(joined))
+    }
+
+    /// For a windowed rule: aggregates the windows that closed by `now_ms` and returns their
+    /// rows, counted as `passed` (one per row) or `failed.exception`.
+    pub async fn close_windows(&self, now_ms: i64) -> Vec<Value> {
+        let Some(window) = &self.window else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for pane in window.due(now_ms) {
+            match window.emit(pane).await {
+                Ok(rows) => {
+                    for row in rows {
+                        match row {
+                            Ok(v) => {
+                                RuleMetrics::incr(&self.metrics.passed);
+                                out.push(v);
+                            }
+                            Err(e) => {
+                                self.failed(e);
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(rule = %self.id, error = %e, "window not aggregated"),
             }
         }
+        out
     }
 }
 
@@ -96,7 +180,7 @@ mod tests {
 
     fn rule(sql: &str) -> ActiveRule {
         let statement = parse_file(sql).unwrap().remove(0);
-        ActiveRule::new(LoadedRule { id: "r".into(), statement }, Arc::default())
+        ActiveRule::new(LoadedRule { id: "r".into(), statement }, Arc::default(), Arc::default())
     }
 
     fn message(payload: &str) -> Columns {
@@ -104,6 +188,35 @@ mod tests {
             ("topic".to_string(), Value::Str("t/a".into())),
             ("payload".to_string(), Value::Str(payload.into())),
         ])
+    }
+
+    #[test]
+    fn joins_add_the_table_row_and_inner_joins_drop_the_unmatched() {
+        let tables = Arc::new(Tables::default());
+        let row = [("id".to_string(), Value::Str("c1".into())), ("limit".to_string(), Value::Int(30))];
+        tables.set("devices", crate::tables::Table::new(vec![row.into_iter().collect()]));
+        let joined = |sql: &str| {
+            let statement = parse_file(sql).unwrap().remove(0);
+            ActiveRule::new(LoadedRule { id: "j".into(), statement }, Arc::default(), tables.clone())
+        };
+        let from = |client: &str, t: i64| {
+            let mut m = message(&format!(r#"{{"t": {t}}}"#));
+            m.insert("clientid".into(), Value::Str(client.into()));
+            m
+        };
+        let inner = joined(
+            r#"SELECT d.limit AS limit, payload.t AS t FROM "t/#" JOIN devices AS d ON d.id = clientid WHERE payload.t > d.limit"#,
+        );
+        let out = inner.run(&from("c1", 31));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to_json().unwrap(), r#"{"limit":30,"t":31}"#);
+        assert!(inner.run(&from("c1", 20)).is_empty(), "WHERE reads the joined row");
+        assert!(inner.run(&from("c2", 99)).is_empty(), "no row: an inner join drops the message");
+        let left = joined(r#"SELECT clientid, d.limit AS limit FROM "t/#" LEFT JOIN devices d ON clientid = d.id"#);
+        assert_eq!(left.run(&from("c2", 1))[0].to_json().unwrap(), r#"{"clientid":"c2","limit":"undefined"}"#);
+        let missing = joined(r#"SELECT 1 FROM "t/#" JOIN nowhere n ON n.id = clientid"#);
+        assert!(missing.run(&from("c1", 1)).is_empty());
+        assert_eq!(missing.metrics.failed_exception.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 
     #[test]

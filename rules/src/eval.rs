@@ -127,6 +127,29 @@ pub fn evaluate(rule: &Rule, columns: &Columns) -> Result<Outcome, EvalError> {
     }
 }
 
+/// Expressions evaluated one by one on a message, its payload decoded at most once for all of
+/// them (a windowed rule's WHERE, keys and aggregate arguments; a join's key).
+pub struct MessageEval<'a> {
+    rule: &'a Rule,
+    columns: &'a Columns,
+    payload: OnceCell<Option<Value>>,
+}
+
+impl<'a> MessageEval<'a> {
+    pub fn new(rule: &'a Rule, columns: &'a Columns) -> MessageEval<'a> {
+        MessageEval { rule, columns, payload: OnceCell::new() }
+    }
+
+    pub fn eval(&self, e: &Expr) -> Result<Value, EvalError> {
+        eval(e, &Scope::message(self.rule, self.columns, &self.payload))
+    }
+
+    /// A WHERE: absent means true; only `true` passes.
+    pub fn condition(&self, e: Option<&Expr>) -> Result<bool, EvalError> {
+        condition(e, &Scope::message(self.rule, self.columns, &self.payload))
+    }
+}
+
 fn no_collection() -> EvalError {
     EvalError::BadArgument("FOREACH needs an expression to iterate over".into())
 }

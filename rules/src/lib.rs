@@ -10,6 +10,9 @@
 //! - [`json`]: JSON text to values, keeping only the payload keys a rule reads.
 //! - [`events`]: the broker events rules select with `FROM "$events/..."`.
 //! - [`functions`]: the built-in function catalogue, by name.
+//! - [`window`]: windowed aggregation (`GROUP BY ..., TUMBLINGWINDOW(ss, 10)`) on DataFusion's
+//!   aggregate functions; [`columnar`]: values to and from Arrow arrays.
+//! - [`tables`]: reference tables for JOIN, from CSV files or database queries.
 //! - [`tester`]: EMQX's rule tester (a rule on a made-up message), for the CLI and the API.
 //! - [`topic`]: topic-filter matching (`=~`, FROM), shared with the broker.
 //! - [`value`], [`ops`], [`path`]: EMQX's value semantics (`undefined`, coercion, term order,
@@ -17,6 +20,7 @@
 //!   the building blocks that rule evaluation (compiled onto DataFusion, next) calls.
 
 pub mod ast;
+pub mod columnar;
 pub mod engine;
 pub mod eval;
 pub mod events;
@@ -27,11 +31,18 @@ mod lexer;
 pub mod ops;
 mod parser;
 pub mod path;
+pub mod tables;
 pub mod tester;
 pub mod topic;
 pub mod value;
+pub mod window;
 
 pub use parser::{parse_file, parse_rule};
+
+/// Milliseconds since the Unix epoch, the unit of EMQX's timestamps.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
 
 /// A syntax error, with the 1-based line and column where it was found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,7 +9,8 @@ use crate::ParseError;
 /// Words that end an expression or a list, so cannot be a bare (AS-less) alias or a name.
 const RESERVED: &[&str] = &[
     "select", "foreach", "do", "incase", "from", "where", "as", "and", "or", "not", "in", "case", "when", "then",
-    "else", "end", "div", "mod", "insert", "into", "true", "false",
+    "else", "end", "div", "mod", "insert", "into", "true", "false", "join", "left", "inner", "on", "group", "by",
+    "having",
 ];
 
 /// Parses a rule file: zero or more statements separated by `;`.
@@ -151,8 +152,136 @@ impl Parser {
         while self.eat(&Tok::Comma) {
             from.push(self.topic()?);
         }
+        let mut joins = Vec::new();
+        while let Some(join) = self.join()? {
+            joins.push(join);
+        }
         let filter = if self.eat_keyword("where") { Some(self.expr()?) } else { None };
-        Ok(Rule::new(projection, from, filter))
+        let group_by = if self.eat_keyword("group") {
+            self.expect_keyword("by")?;
+            Some(self.group_by()?)
+        } else {
+            None
+        };
+        let having = if self.eat_keyword("having") { Some(self.expr()?) } else { None };
+        if having.is_some() && group_by.is_none() {
+            return Err(self.error("HAVING needs GROUP BY with a window"));
+        }
+        if group_by.is_some() && matches!(projection, Projection::Foreach { .. }) {
+            return Err(self.error("FOREACH cannot be grouped: use SELECT with GROUP BY"));
+        }
+        let mut rule = Rule { projection, from, filter, joins, group_by, having, payload_keys: None };
+        rule.payload_keys = rule.read_payload_keys();
+        Ok(rule)
+    }
+
+    /// `[LEFT | INNER] JOIN <table> [AS] <alias> ON <alias>.<column> = <expr>` (the sides of
+    /// `=` either way round), or `None` if no JOIN follows.
+    fn join(&mut self) -> Result<Option<Join>, ParseError> {
+        let left = self.eat_keyword("left");
+        if !left {
+            self.eat_keyword("inner");
+        }
+        if !self.eat_keyword("join") {
+            return if left { Err(self.error("expected JOIN after LEFT")) } else { Ok(None) };
+        }
+        let table = self.name("a reference table name after JOIN")?;
+        self.eat_keyword("as");
+        let alias = if is_name(self.peek()) { self.name("an alias")? } else { table.clone() };
+        self.expect_keyword("on")?;
+        let on = self.expr()?;
+        let column_of = |e: &Expr| match e {
+            Expr::Path(p) if p.root == alias && p.segments.len() == 1 => match &p.segments[0] {
+                Segment::Key(k) => Some(k.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Expr::Binary(BinaryOp::Eq, a, b) = on else {
+            return Err(self.error(&format!("JOIN ... ON must be `{alias}.<column> = <expression>`")));
+        };
+        let (column, key) = match (column_of(&a), column_of(&b)) {
+            (Some(c), _) => (c, *b),
+            (None, Some(c)) => (c, *a),
+            (None, None) => {
+                return Err(self.error(&format!("JOIN ... ON must compare a column of `{alias}` (`{alias}.<column>`)")))
+            }
+        };
+        Ok(Some(Join { table, alias, column, key, left }))
+    }
+
+    /// A plain (unquoted or double-quoted) name.
+    fn name(&mut self, what: &str) -> Result<String, ParseError> {
+        match self.peek().clone() {
+            Tok::Word { value, quoted } if quoted || !is_reserved(&value) => {
+                self.bump();
+                Ok(value)
+            }
+            _ => Err(self.error(&format!("expected {what}"))),
+        }
+    }
+
+    /// `GROUP BY` keys and exactly one window, in any order.
+    fn group_by(&mut self) -> Result<GroupBy, ParseError> {
+        let mut keys = Vec::new();
+        let mut window = None;
+        loop {
+            let kind = match self.peek() {
+                Tok::Word { value, quoted: false } if self.peek_at(1) == &Tok::LParen => value.to_lowercase(),
+                _ => String::new(),
+            };
+            if kind == "tumblingwindow" || kind == "hoppingwindow" {
+                if window.is_some() {
+                    return Err(self.error("only one window per GROUP BY"));
+                }
+                self.bump();
+                self.bump();
+                let unit = self.name("a time unit (dd, hh, mi, ss or ms)")?;
+                let unit_ms = match unit.to_lowercase().as_str() {
+                    "dd" => 86_400_000,
+                    "hh" => 3_600_000,
+                    "mi" => 60_000,
+                    "ss" => 1_000,
+                    "ms" => 1,
+                    _ => {
+                        self.pos -= 1;
+                        return Err(self.error("expected a time unit: dd, hh, mi, ss or ms"));
+                    }
+                };
+                self.expect(&Tok::Comma, "`,` and the window size")?;
+                let size = self.positive("the window size")? * unit_ms;
+                let hop = if kind == "hoppingwindow" {
+                    self.expect(&Tok::Comma, "`,` and the hop (HOPPINGWINDOW(unit, size, hop))")?;
+                    self.positive("the hop")? * unit_ms
+                } else {
+                    size
+                };
+                self.expect(&Tok::RParen, "`)`")?;
+                window = Some(Window { size_ms: size, hop_ms: hop });
+            } else {
+                keys.push(self.expr()?);
+            }
+            if !self.eat(&Tok::Comma) {
+                break;
+            }
+        }
+        let window = window.ok_or_else(|| {
+            self.error("GROUP BY needs a window, as TUMBLINGWINDOW(ss, 10) or HOPPINGWINDOW(ss, 10, 5)")
+        })?;
+        Ok(GroupBy { keys, window })
+    }
+
+    fn positive(&mut self, what: &str) -> Result<u64, ParseError> {
+        match self.peek().clone() {
+            Tok::Number(n) => match n.parse::<u64>() {
+                Ok(v) if v > 0 => {
+                    self.bump();
+                    Ok(v)
+                }
+                _ => Err(self.error(&format!("{what} must be a positive integer"))),
+            },
+            _ => Err(self.error(&format!("expected {what}"))),
+        }
     }
 
     fn topic(&mut self) -> Result<String, ParseError> {
@@ -183,13 +312,8 @@ impl Parser {
     }
 
     fn path(&mut self) -> Result<Path, ParseError> {
-        match self.peek().clone() {
-            Tok::Word { value, quoted } if quoted || !is_reserved(&value) => {
-                self.bump();
-                self.path_from(value)
-            }
-            _ => Err(self.error("expected a name")),
-        }
+        let root = self.name("a name")?;
+        self.path_from(root)
     }
 
     fn path_from(&mut self, root: String) -> Result<Path, ParseError> {
@@ -397,6 +521,10 @@ impl Parser {
     fn call(&mut self, module: Option<String>, name: String) -> Result<Expr, ParseError> {
         self.expect(&Tok::LParen, "`(`")?;
         let mut args = Vec::new();
+        // `count(*)`: an aggregate over rows, which takes no argument.
+        if self.peek() == &Tok::Star && self.peek_at(1) == &Tok::RParen {
+            self.bump();
+        }
         if !self.eat(&Tok::RParen) {
             args.push(self.expr()?);
             while self.eat(&Tok::Comma) {

@@ -4,8 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::ast::Rule;
 use crate::eval::{evaluate, Columns, Outcome};
 use crate::events::EventKind;
@@ -33,7 +31,7 @@ pub fn test_rule(sql: &str, context: &Value) -> TestOutcome {
     let Value::Map(ctx) = context else {
         return TestOutcome::BadRequest("the context must be a JSON object".into());
     };
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let now_ms = crate::now_ms();
     let event = match ctx.get("event_type") {
         None => None,
         Some(Value::Str(t)) if t == "message_publish" => None,
