@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Weir on a fresh Debian machine with Rust: installs the Debian packages and
-# npm modules the tests use (once), checks formatting and lints, then runs the whole suite.
+# npm modules the tests use (once), starts a private PostgreSQL on a free loopback port, checks
+# formatting and lints, then runs the whole suite and stops PostgreSQL again.
 #
 #   scripts/test.sh              everything
 #   scripts/test.sh -- NAME      only tests whose name contains NAME (passed to cargo test)
@@ -9,11 +10,15 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
-# Debian packages: MQTT command-line clients, Chromium for the browser (MQTT.js) test, curl.
+# Debian packages: MQTT command-line clients, Chromium for the browser (MQTT.js) test, curl,
+# PostgreSQL and the sqlite3 shell (reference tables, and the sinks' destinations).
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 need_pkgs=()
 command -v mosquitto_pub >/dev/null || need_pkgs+=(mosquitto-clients)
 command -v chromium >/dev/null || need_pkgs+=(chromium)
 command -v curl >/dev/null || need_pkgs+=(curl)
+command -v sqlite3 >/dev/null || need_pkgs+=(sqlite3)
+[ -n "$(pg_bin)" ] || need_pkgs+=(postgresql)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -27,6 +32,22 @@ if [ ! -f tests/browser/node_modules/mqtt/dist/mqtt.min.js ]; then
   (cd tests/browser && npm install --no-audit --no-fund --silent)
 fi
 
+# PostgreSQL: a throwaway cluster owned by the postgres user (initdb refuses root), trusting
+# local connections, on a port nobody uses; the tests read TEST_POSTGRES_URL.
+cleanup=()
+trap 'for c in "${cleanup[@]}"; do eval "$c"; done' EXIT
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_dir=$(mktemp -d /tmp/weir-pg.XXXXXX)
+[ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
+pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log "starting PostgreSQL on 127.0.0.1:$pg_port ($pg_dir)"
+as_pg "$(pg_bin)/initdb" -D "$pg_dir/data" -U weir --auth=trust >/dev/null
+as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
+  -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1" start >/dev/null
+cleanup+=("as_pg '$(pg_bin)/pg_ctl' -D '$pg_dir/data' -m fast stop >/dev/null; rm -rf '$pg_dir'")
+as_pg "$(pg_bin)/createdb" -h 127.0.0.1 -p "$pg_port" -U weir weir
+export TEST_POSTGRES_URL="postgres://weir@127.0.0.1:$pg_port/weir"
+
 log "cargo fmt --check"
 cargo fmt --all --check
 
@@ -35,7 +56,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 log "cargo test"
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+cleanup+=("rm -f '$out'")
 status=0
 cargo test --workspace "$@" 2>&1 | tee "$out" || status=$?
 # One closing line with the totals of every test binary.

@@ -267,3 +267,40 @@ async fn rules_joining_an_unconfigured_table_are_refused_with_a_position() {
     let weir = Weir::start_with_rules("", &rules);
     assert!(weir.log_has(&["join.sql", "unknown table `nowhere`: define [tables.nowhere]"]), "{}", weir.log());
 }
+
+/// Reference tables from a PostgreSQL query and from an SQLite query, joined by one rule.
+#[tokio::test]
+async fn postgres_and_sqlite_tables_join_like_csv_ones() {
+    let pg = common::postgres_url();
+    common::psql(
+        &pg,
+        "DROP TABLE IF EXISTS join_sites; CREATE TABLE join_sites (device text, site text, max_temp float8);
+         INSERT INTO join_sites VALUES ('pq-1', 'north', 30), ('pq-2', 'south', 40);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("limits.db");
+    let out = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg("CREATE TABLE owners (device TEXT, owner TEXT); INSERT INTO owners VALUES ('pq-1', 'ana');")
+        .output()
+        .expect("sqlite3 runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config = format!(
+        "[tables.sites]\ntype = \"postgres\"\nurl = {pg:?}\nquery = \"SELECT device, site, max_temp FROM join_sites\"\n\n\
+         [tables.owners]\ntype = \"sqlite\"\nurl = \"sqlite://{}\"\nquery = \"SELECT device, owner FROM owners\"\n",
+        db.display()
+    );
+    let rule = r#"SELECT clientid, s.site AS site, o.owner AS owner FROM "pq/#"
+                  JOIN sites s ON s.device = clientid LEFT JOIN owners o ON o.device = clientid
+                  WHERE payload.temp > s.max_temp and (o.owner = 'ana' or is_null(o.owner))"#;
+    let weir = Weir::start_with_rules(&config, &[("owned.sql", rule)]);
+    assert!(weir.log_has(&["reference table loaded", "table=sites", "rows=2"]), "{}", weir.log());
+    assert!(weir.log_has(&["reference table loaded", "table=owners", "rows=1"]), "{}", weir.log());
+    let mut one = Raw::client(weir.tcp, "pq-1").await;
+    let mut two = Raw::client(weir.tcp, "pq-2").await;
+    one.publish(publish("pq/t", QoS::AtMostOnce, None), br#"{"temp": 31}"#).await;
+    two.publish(publish("pq/t", QoS::AtMostOnce, None), br#"{"temp": 41}"#).await;
+    two.publish(publish("pq/t", QoS::AtMostOnce, None), br#"{"temp": 39}"#).await;
+    let m = metrics_after(&weir, "owned", 3).await;
+    assert_eq!(m["metrics"]["passed"], 2, "pq-1 (owner ana) and pq-2 (no owner) above their limits: {m}");
+}

@@ -181,7 +181,7 @@ impl Default for SysTopicsConfig {
     }
 }
 
-/// Where a reference table's rows come from, `type = "csv"`.
+/// Where a reference table's rows come from, `type = "csv" | "postgres" | "sqlite"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum TableConfig {
@@ -189,6 +189,20 @@ pub enum TableConfig {
     Csv {
         path: PathBuf,
         /// Seconds between reloads; 0 loads once.
+        #[serde(default = "default_refresh")]
+        refresh: u64,
+    },
+    /// The rows of `query` on `url` (`postgres://user:password@host:port/database`).
+    Postgres {
+        url: String,
+        query: String,
+        #[serde(default = "default_refresh")]
+        refresh: u64,
+    },
+    /// The rows of `query` on `url` (`sqlite:///absolute/path.db` or `sqlite:relative.db`).
+    Sqlite {
+        url: String,
+        query: String,
         #[serde(default = "default_refresh")]
         refresh: u64,
     },
@@ -202,7 +216,9 @@ impl TableConfig {
     /// Seconds between reloads; 0 loads once.
     pub fn refresh(&self) -> u64 {
         match self {
-            TableConfig::Csv { refresh, .. } => *refresh,
+            TableConfig::Csv { refresh, .. }
+            | TableConfig::Postgres { refresh, .. }
+            | TableConfig::Sqlite { refresh, .. } => *refresh,
         }
     }
 }

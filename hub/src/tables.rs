@@ -1,4 +1,5 @@
-//! Loading the reference tables of `[tables.<name>]` into the rule engine, and reloading them
+//! Loading the reference tables of `[tables.<name>]` (a CSV file, or a query on PostgreSQL or
+//! SQLite through the connectors) into the rule engine, and reloading them
 //! every `refresh` seconds. A load that fails keeps the previous rows and is retried at the next
 //! refresh; rules joining a table that never loaded fail on each message (`failed.exception`).
 
@@ -6,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::{info, warn};
+use weir_connectors::query::{fetch_rows, QueryError};
 use weir_rules::tables::{load_csv, Table, TableError, Tables};
+use weir_rules::value::Value;
 
 use crate::config::TableConfig;
 
@@ -27,8 +30,28 @@ pub async fn keep_loaded(name: String, config: TableConfig, tables: Arc<Tables>)
     }
 }
 
-async fn load(config: &TableConfig) -> Result<Table, TableError> {
+/// Why a table could not be (re)loaded.
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    #[error(transparent)]
+    Csv(#[from] TableError),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+}
+
+async fn load(config: &TableConfig) -> Result<Table, LoadError> {
     match config {
-        TableConfig::Csv { path, .. } => load_csv(path).await,
+        TableConfig::Csv { path, .. } => Ok(load_csv(path).await?),
+        TableConfig::Postgres { url, query, .. } | TableConfig::Sqlite { url, query, .. } => {
+            let rows = fetch_rows(url, query).await?;
+            // JSON objects to rule values: the rows' own text, decoded as rules decode JSON.
+            let rows = rows.into_iter().filter_map(|row| {
+                match Value::from_json(serde_json::Value::Object(row).to_string().as_bytes()) {
+                    Some(Value::Map(m)) => Some(m),
+                    _ => None,
+                }
+            });
+            Ok(Table::new(rows.collect()))
+        }
     }
 }

@@ -178,3 +178,18 @@ pub fn run(cmd: &mut Command, limit: Duration) -> String {
     let out = child.wait_with_output().expect("output");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The PostgreSQL that `scripts/test.sh` starts for the tests.
+pub fn postgres_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .expect("TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL")
+}
+
+/// Runs SQL statements with `psql` against `url`, stopping at the first error.
+pub fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .expect("psql (Debian package postgresql-client) runs");
+    assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
+}
