@@ -53,6 +53,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
         call: |a| Ok(Value::Int(map("map_size", &a[0])?.len() as i64)),
     },
     Function { name: "map_to_entries", min_args: 1, max_args: 1, call: map_to_entries },
+    Function { name: "map_to_redis_hset_args", min_args: 1, max_args: 1, call: map_to_redis_hset_args },
     Function { name: "nth", min_args: 2, max_args: 2, call: nth },
     Function {
         name: "length",
@@ -137,6 +138,17 @@ fn map_to_entries(a: &[Value]) -> Result<Value, EvalError> {
     ))
 }
 
+/// `[field1, value1, field2, value2, ...]` for Redis `HSET`, keys in order, every value as its
+/// text (maps and lists as JSON), as EMQX renders them into the command.
+fn map_to_redis_hset_args(a: &[Value]) -> Result<Value, EvalError> {
+    let mut args = Vec::new();
+    for (k, v) in map("map_to_redis_hset_args", &a[0])? {
+        args.push(Value::Str(k));
+        args.push(Value::Str(v.to_text()?));
+    }
+    Ok(Value::List(args))
+}
+
 /// `nth(n, list)`, 1-based; out of range fails.
 fn nth(a: &[Value]) -> Result<Value, EvalError> {
     let n = integer("nth", &a[0])?;
@@ -214,5 +226,12 @@ mod tests {
         assert_eq!(call("last", &[ints(1..=4)]).unwrap(), Value::Int(4));
         assert_eq!(call("contains", &[json(r#"{"a":1}"#), json(r#"[1,{"a":1}]"#)]).unwrap(), Value::Bool(true));
         assert_eq!(call("contains", &[Value::Float(1.0), ints(1..=2)]).unwrap(), Value::Bool(false));
+    }
+
+    #[test]
+    fn redis_hset_args_are_flat_text_pairs() {
+        let out = call("map_to_redis_hset_args", &[json(r#"{"b": {"x": 1}, "a": 1.5, "c": "t"}"#)]).unwrap();
+        assert_eq!(out.to_json().unwrap(), r#"["a","1.5","b","{\"x\":1}","c","t"]"#);
+        assert!(call("map_to_redis_hset_args", &[s("x")]).is_err());
     }
 }

@@ -5,12 +5,14 @@
 //! One file per family: [`logic`] (null handling and type tests), [`math`], [`convert`],
 //! [`strings`], [`regex`], [`collections`] (maps and arrays), [`bits`], [`encoding`] (hashes,
 //! base64, compression, UUIDs), [`time`], [`misc`] (escapes, subscription lists, environment,
-//! UTF-16).
+//! UTF-16), [`format`] (`sprintf`), [`jq`].
 
 mod bits;
 mod collections;
 mod convert;
 mod encoding;
+mod format;
+mod jq;
 mod logic;
 mod math;
 mod misc;
@@ -46,6 +48,8 @@ const FAMILIES: &[&[Function]] = &[
     regex::FUNCTIONS,
     time::FUNCTIONS,
     misc::FUNCTIONS,
+    format::FUNCTIONS,
+    jq::FUNCTIONS,
 ];
 
 /// Every function Weir implements.
