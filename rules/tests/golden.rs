@@ -129,3 +129,17 @@ fn golden_cases() {
     }
     assert!(failures.is_empty(), "{} of {} golden cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
+
+/// The golden files call every function of the catalogue at least once.
+#[test]
+fn every_function_has_a_golden_case() {
+    let sql: String = cases().iter().map(|c| c.sql.to_lowercase()).collect::<Vec<_>>().join("\n");
+    // A call is the name followed by `(`, not preceded by a letter (`zip(` is not in `gzip(`).
+    let called = |name: &str| {
+        let needle = format!("{name}(");
+        sql.match_indices(&needle)
+            .any(|(at, _)| !sql[..at].chars().next_back().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_'))
+    };
+    let missing: Vec<&str> = weir_rules::functions::all().map(|f| f.name).filter(|name| !called(name)).collect();
+    assert!(missing.is_empty(), "functions without a golden case: {missing:?}");
+}
