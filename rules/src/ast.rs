@@ -27,9 +27,25 @@ pub struct Rule {
     /// The top-level payload keys the rule's paths read (`payload.temp` reads `temp`), so that
     /// the payload is decoded into those alone; `None` when a path needs all of it (`payload[1]`).
     pub payload_keys: Option<Vec<String>>,
+    /// Whether an alias is named `payload`, hiding the message's own payload from later
+    /// expressions; when not, the payload is looked up once per message.
+    pub payload_aliased: bool,
 }
 
 impl Rule {
+    /// Whether a SELECT, FOREACH or DO alias, or a JOIN alias, is named `payload`.
+    pub fn aliases_payload(&self) -> bool {
+        let fields = match &self.projection {
+            Projection::Select(fields) => fields.iter().chain(&[]),
+            Projection::Foreach { bindings, each, .. } => bindings.iter().chain(each),
+        };
+        let mut roots = fields.filter_map(|f| match f {
+            Field::Expr { alias: Some(p), .. } => Some(p.root.as_str()),
+            _ => None,
+        });
+        roots.any(|r| r == "payload") || self.joins.iter().any(|j| j.alias == "payload")
+    }
+
     /// The top-level payload keys every expression of the rule reads; `None` if some path
     /// needs the whole payload. Computed once, when the rule is parsed.
     pub fn read_payload_keys(&self) -> Option<Vec<String>> {

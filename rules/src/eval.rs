@@ -28,6 +28,10 @@ struct Scope<'a> {
     payload: &'a OnceCell<Option<Value>>,
     /// The only top-level payload keys the rule reads, if it reads only keys.
     payload_keys: Option<&'a [String]>,
+    /// The message's raw payload, when no alias can hide it (looked up once per message);
+    /// `None` also when one can, and then each read checks the layers.
+    raw_payload: Option<&'a [u8]>,
+    payload_aliased: bool,
 }
 
 const MAX_LAYERS: usize = 3;
@@ -36,7 +40,10 @@ static NO_COLUMNS: Columns = BTreeMap::new();
 impl<'a> Scope<'a> {
     fn message(rule: &'a Rule, columns: &'a Columns, payload: &'a OnceCell<Option<Value>>) -> Scope<'a> {
         let payload_keys = rule.payload_keys.as_deref();
-        Scope { layers: [columns, &NO_COLUMNS, &NO_COLUMNS], len: 1, payload, payload_keys }
+        let payload_aliased = rule.payload_aliased;
+        let raw_payload = if payload_aliased { None } else { columns.get("payload").and_then(Value::as_bytes) };
+        let layers = [columns, &NO_COLUMNS, &NO_COLUMNS];
+        Scope { layers, len: 1, payload, payload_keys, raw_payload, payload_aliased }
     }
 
     fn layers(&self) -> &[&'a Columns] {
@@ -52,7 +59,7 @@ impl<'a> Scope<'a> {
         let mut layers: [&'b Columns; MAX_LAYERS] = [&NO_COLUMNS; MAX_LAYERS];
         layers[0] = layer;
         layers[1..=self.len].copy_from_slice(self.layers());
-        Scope { layers, len: self.len + 1, payload: self.payload, payload_keys: self.payload_keys }
+        Scope { layers, len: self.len + 1, ..*self }
     }
 
     /// The message's own columns.
@@ -234,8 +241,9 @@ fn expr_kind(e: &Expr) -> &'static str {
 }
 
 /// The steps of an AS target, root included; `[-0]` means append.
-fn assignment_steps<'p>(p: &'p Path, scope: &Scope) -> Result<Vec<Step<'p>>, EvalError> {
-    let mut steps = vec![Step::Key(&p.root)];
+fn assignment_steps<'p>(p: &'p Path, scope: &Scope) -> Result<SmallVec<[Step<'p>; 4]>, EvalError> {
+    let mut steps = SmallVec::new();
+    steps.push(Step::Key(&p.root));
     for seg in &p.segments {
         steps.push(match seg {
             Segment::Key(k) => Step::Key(k),
@@ -294,7 +302,7 @@ fn eval(e: &Expr, scope: &Scope) -> Result<Value, EvalError> {
         }
         Expr::Call { module: Some(m), name, .. } => return Err(EvalError::UnknownFunction(format!("{m}.{name}"))),
         Expr::Call { module: None, name, args } => {
-            let values = args.iter().map(|a| eval(a, scope)).collect::<Result<Vec<_>, _>>()?;
+            let values = args.iter().map(|a| eval(a, scope)).collect::<Result<SmallVec<[Value; 4]>, _>>()?;
             match context_function(name, &values, scope) {
                 Some(v) => v?,
                 None => functions::call(name, &values)?,
@@ -360,6 +368,9 @@ fn eval(e: &Expr, scope: &Scope) -> Result<Value, EvalError> {
 
 /// The raw bytes of the message's own payload, when `payload` is not shadowed by an alias.
 fn message_payload<'a>(scope: &Scope<'a>) -> Option<&'a [u8]> {
+    if !scope.payload_aliased {
+        return scope.raw_payload;
+    }
     let holder = scope.layers().iter().find(|layer| layer.contains_key("payload"))?;
     let columns = scope.columns()?;
     if !std::ptr::eq(*holder, columns) {

@@ -170,8 +170,10 @@ impl Parser {
         if group_by.is_some() && matches!(projection, Projection::Foreach { .. }) {
             return Err(self.error("FOREACH cannot be grouped: use SELECT with GROUP BY"));
         }
-        let mut rule = Rule { projection, from, filter, joins, group_by, having, payload_keys: None };
+        let mut rule =
+            Rule { projection, from, filter, joins, group_by, having, payload_keys: None, payload_aliased: false };
         rule.payload_keys = rule.read_payload_keys();
+        rule.payload_aliased = rule.aliases_payload();
         Ok(rule)
     }
 

@@ -124,8 +124,10 @@ impl Windowed {
             group_by: None,
             having: None,
             payload_keys: None,
+            payload_aliased: false,
         };
         output.payload_keys = output.read_payload_keys();
+        output.payload_aliased = output.aliases_payload();
         Some(Windowed {
             window: group_by.window,
             keys: group_by.keys.clone(),
