@@ -11,13 +11,15 @@ cd "$(dirname "$0")/.."
 log() { printf '\n== %s\n' "$*" >&2; }
 
 # Debian packages: MQTT command-line clients, Chromium for the browser (MQTT.js) test, curl,
-# PostgreSQL and the sqlite3 shell (reference tables, and the sinks' destinations).
+# PostgreSQL and the sqlite3 shell (reference tables, and the sinks' destinations), python3 (to
+# pick a free port).
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 need_pkgs=()
 command -v mosquitto_pub >/dev/null || need_pkgs+=(mosquitto-clients)
 command -v chromium >/dev/null || need_pkgs+=(chromium)
 command -v curl >/dev/null || need_pkgs+=(curl)
 command -v sqlite3 >/dev/null || need_pkgs+=(sqlite3)
+command -v python3 >/dev/null || need_pkgs+=(python3)
 [ -n "$(pg_bin)" ] || need_pkgs+=(postgresql)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"

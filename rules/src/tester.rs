@@ -32,15 +32,19 @@ pub fn test_rule(sql: &str, context: &Value) -> TestOutcome {
         return TestOutcome::BadRequest("the context must be a JSON object".into());
     };
     let now_ms = crate::now_ms();
-    let event = match ctx.get("event_type") {
-        None => None,
-        Some(Value::Str(t)) if t == "message_publish" => None,
-        Some(Value::Str(t)) if EventKind::from_name(t).is_some() => EventKind::from_name(t),
-        Some(other) => {
+    let event_type = match ctx.get("event_type") {
+        None => "message_publish",
+        Some(Value::Str(t)) => t.as_str(),
+        Some(_) => "",
+    };
+    let event = match (event_type, EventKind::from_name(event_type)) {
+        ("message_publish", _) => None,
+        (_, Some(kind)) => Some(kind),
+        (_, None) => {
             let known: Vec<&str> = EventKind::ALL.iter().map(|k| k.name()).collect();
+            let given = ctx.get("event_type").and_then(|v| v.to_json().ok()).unwrap_or_default();
             return TestOutcome::BadRequest(format!(
-                "unknown event_type {}: use message_publish or one of {}",
-                other.to_json().unwrap_or_default(),
+                "unknown event_type {given}: use message_publish or one of {}",
                 known.join(", ")
             ));
         }
