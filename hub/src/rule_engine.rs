@@ -167,6 +167,9 @@ impl RuleEngine {
                 }
             }
             let set = self.rules();
+            // Each rule runs once per batch, on the messages that matched it, in arrival order.
+            let mut inputs = Vec::with_capacity(batch.len());
+            let mut per_rule: Vec<Vec<usize>> = vec![Vec::new(); set.rules.len()];
             for input in batch.drain(..) {
                 let topic: Cow<str> = match &input {
                     Input::Publish(msg) => Cow::Borrowed(&msg.topic),
@@ -188,7 +191,14 @@ impl RuleEngine {
                     }
                 };
                 for &i in &matched {
-                    set.rules[i].run(&columns);
+                    per_rule[i].push(inputs.len());
+                }
+                inputs.push(columns);
+            }
+            for (rule, rows) in set.rules.iter().zip(&per_rule) {
+                if !rows.is_empty() {
+                    let rows: Vec<&Columns> = rows.iter().map(|&r| &inputs[r]).collect();
+                    rule.run_batch(&rows);
                 }
             }
         }

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::ast::Statement;
-use crate::eval::{evaluate, Columns, MessageEval, Outcome};
+use crate::eval::Columns;
 use crate::files::LoadedRule;
+use crate::plan::{BatchOutcome, CompiledExprs, CompiledRule, RowOutcome};
 use crate::tables::Tables;
 use crate::value::Value;
 use crate::window::Windowed;
@@ -62,80 +63,97 @@ pub struct ActiveRule {
     pub window: Option<Windowed>,
     /// Where its JOINs look rows up.
     tables: Arc<Tables>,
+    /// The rule on DataFusion, compiled per input shape.
+    compiled: CompiledRule,
+    /// The JOINs' keys, read on each batch.
+    join_keys: CompiledExprs,
 }
 
 impl ActiveRule {
     pub fn new(loaded: LoadedRule, metrics: Arc<RuleMetrics>, tables: Arc<Tables>) -> ActiveRule {
-        let window = Windowed::compile(&loaded.statement.rule);
-        ActiveRule { id: loaded.id, statement: loaded.statement, metrics, window, tables }
+        let rule = &loaded.statement.rule;
+        let window = Windowed::compile(rule);
+        let compiled = CompiledRule::new(rule.clone());
+        let join_keys = CompiledExprs::new(rule, rule.joins.iter().map(|j| j.key.clone()).collect());
+        ActiveRule { id: loaded.id, statement: loaded.statement, metrics, window, tables, compiled, join_keys }
     }
 
-    /// Runs the rule on a message whose topic matched its FROM, and counts the outcome.
-    /// Returns the outputs (one for SELECT, any number for FOREACH; none for a windowed rule,
-    /// whose rows come from [`ActiveRule::close_windows`]).
+    /// Runs the rule on one message whose topic matched its FROM; see [`ActiveRule::run_batch`].
     pub fn run(&self, columns: &Columns) -> Vec<Value> {
+        let out = self.run_batch(&[columns]);
+        let produced = out.output.iter().map(|b| b.num_rows()).sum();
+        out.values(0..produced)
+    }
+
+    /// Runs the rule on a batch of messages whose topics matched its FROM, and counts each
+    /// outcome. A windowed rule gives no rows here: they come from [`ActiveRule::close_windows`].
+    pub fn run_batch(&self, rows: &[&Columns]) -> BatchOutcome {
+        let out = self.evaluate(rows);
+        // Counted last, so that a reader who sees `matched` also sees each outcome.
+        self.metrics.matched.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        out
+    }
+
+    fn evaluate(&self, rows: &[&Columns]) -> BatchOutcome {
         let m = &self.metrics;
-        RuleMetrics::incr(&m.matched);
         let rule = &self.statement.rule;
         let joined;
-        let columns = if rule.joins.is_empty() {
-            columns
-        } else {
-            match self.join(columns) {
-                Ok(Some(with_rows)) => {
-                    joined = with_rows;
-                    &joined
-                }
-                Ok(None) => {
-                    RuleMetrics::incr(&m.failed_no_result);
-                    return Vec::new();
-                }
-                Err(e) => return self.failed(e),
-            }
-        };
+        let mut with_rows: Vec<&Columns> = rows.to_vec();
+        if !rule.joins.is_empty() {
+            joined = self.join(rows);
+            with_rows = joined.iter().collect();
+        }
         if let Some(window) = &self.window {
-            match window.add(rule, columns) {
-                Ok(true) => {}
-                Ok(false) => RuleMetrics::incr(&m.failed_no_result),
-                Err(e) => return self.failed(e),
+            for added in window.add(&with_rows) {
+                match added {
+                    Ok(true) => {}
+                    Ok(false) => RuleMetrics::incr(&m.failed_no_result),
+                    Err(e) => self.failed(e),
+                }
             }
-            return Vec::new();
+            return BatchOutcome::default();
         }
-        match evaluate(rule, columns) {
-            Ok(Outcome::Row(v)) => {
-                RuleMetrics::incr(&m.passed);
-                vec![v]
+        let out = self.compiled.run(&with_rows);
+        for outcome in &out.rows {
+            match outcome {
+                RowOutcome::Rows(range) if !range.is_empty() => RuleMetrics::incr(&m.passed),
+                RowOutcome::Rows(_) | RowOutcome::NoMatch => RuleMetrics::incr(&m.failed_no_result),
+                RowOutcome::Failed(e) => self.failed(e.clone()),
             }
-            Ok(Outcome::Rows(rows)) if !rows.is_empty() => {
-                RuleMetrics::incr(&m.passed);
-                rows
-            }
-            Ok(Outcome::Rows(_)) | Ok(Outcome::NoMatch) => {
-                RuleMetrics::incr(&m.failed_no_result);
-                Vec::new()
-            }
-            Err(e) => self.failed(e),
         }
+        out
     }
 
-    fn failed(&self, e: EvalError) -> Vec<Value> {
+    fn failed(&self, e: EvalError) {
         RuleMetrics::incr(&self.metrics.failed_exception);
         tracing::debug!(rule = %self.id, error = %e, "rule failed on a message");
-        Vec::new()
     }
 
-    /// The message's columns with each joined row under its alias; `None` when an inner JOIN
+    /// The messages that join, each with its joined rows under their aliases; the others are
+    /// counted (an inner JOIN without a row: `failed.no_result`; an error: `failed.exception`).
+    fn join(&self, rows: &[&Columns]) -> Vec<Columns> {
+        let keys = self.join_keys.run(rows);
+        let mut joined = Vec::with_capacity(rows.len());
+        for (columns, keys) in rows.iter().zip(keys) {
+            match self.join_one(columns, keys) {
+                Ok(Some(row)) => joined.push(row),
+                Ok(None) => RuleMetrics::incr(&self.metrics.failed_no_result),
+                Err(e) => self.failed(e),
+            }
+        }
+        joined
+    }
+
+    /// One message's columns with each joined row under its alias; `None` when an inner JOIN
     /// finds no row.
-    fn join(&self, columns: &Columns) -> Result<Option<Columns>, EvalError> {
-        let rule = &self.statement.rule;
-        let message = MessageEval::new(rule, columns);
+    fn join_one(&self, columns: &Columns, keys: Vec<Result<Value, EvalError>>) -> Result<Option<Columns>, EvalError> {
         let mut joined = columns.clone();
-        for j in &rule.joins {
+        for (j, key) in self.statement.rule.joins.iter().zip(keys) {
             let table = self
                 .tables
                 .get(&j.table)
                 .ok_or_else(|| EvalError::BadArgument(format!("reference table `{}` is not loaded", j.table)))?;
-            match table.lookup(&j.column, &message.eval(&j.key)?) {
+            match table.lookup(&j.column, &key?) {
                 Some(row) => joined.insert(j.alias.clone(), row.clone()),
                 None if j.left => joined.insert(j.alias.clone(), Value::Undefined),
                 None => return Ok(None),
@@ -160,9 +178,7 @@ impl ActiveRule {
                                 RuleMetrics::incr(&self.metrics.passed);
                                 out.push(v);
                             }
-                            Err(e) => {
-                                self.failed(e);
-                            }
+                            Err(e) => self.failed(e),
                         }
                     }
                 }

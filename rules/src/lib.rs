@@ -5,8 +5,9 @@
 //! - [`parser`]: the grammar of rule files ([`parse_file`]) and of single rules ([`parse_rule`]).
 //! - [`ast`]: what they produce.
 //! - [`files`]: the rules directory: `*.sql` files, rule ids derived from file names.
-//! - [`engine`]: a rule as it runs, with EMQX's counters.
-//! - [`eval`]: a rule run on one message: SELECT, WHERE, FOREACH/DO/INCASE.
+//! - [`plan`]: rules compiled onto DataFusion (UDFs over a variant column encoding) and run
+//!   on batches of messages: SELECT, WHERE, FOREACH/DO/INCASE.
+//! - [`engine`]: a rule as it runs, with EMQX's counters; [`eval`]: one message through a rule.
 //! - [`json`]: JSON text to values, keeping only the payload keys a rule reads.
 //! - [`events`]: the broker events rules select with `FROM "$events/..."`.
 //! - [`functions`]: the built-in function catalogue, by name.
@@ -17,7 +18,7 @@
 //! - [`topic`]: topic-filter matching (`=~`, FROM), shared with the broker.
 //! - [`value`], [`ops`], [`path`]: EMQX's value semantics (`undefined`, coercion, term order,
 //!   paths with lazy JSON decoding, nested `AS` assignment), as pure functions on single values:
-//!   the building blocks that rule evaluation (compiled onto DataFusion, next) calls.
+//!   the building blocks that the UDFs of [`plan`] call row by row.
 
 pub mod ast;
 pub mod columnar;
@@ -31,6 +32,7 @@ mod lexer;
 pub mod ops;
 mod parser;
 pub mod path;
+pub mod plan;
 pub mod tables;
 pub mod tester;
 pub mod topic;

@@ -51,7 +51,7 @@ fn walk(current: &Value, steps: &[Step], strict: bool) -> Result<Value, EvalErro
 }
 
 /// The 0-based position of a 1-based (or negative) index in a list of `len`.
-fn position(len: usize, index: i64) -> Option<usize> {
+pub(crate) fn position(len: usize, index: i64) -> Option<usize> {
     let len = i64::try_from(len).ok()?;
     let p = match index {
         i if i > 0 => i - 1,

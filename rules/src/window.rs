@@ -23,7 +23,8 @@ use parking_lot::Mutex;
 
 use crate::ast::{Expr, Field, Literal, Path, Projection, Rule, Window};
 use crate::columnar::{array_of, value_at};
-use crate::eval::{evaluate, Columns, MessageEval, Outcome};
+use crate::eval::Columns;
+use crate::plan::{CompiledExprs, CompiledRule, RowOutcome};
 use crate::value::Value;
 use crate::EvalError;
 
@@ -51,8 +52,12 @@ pub struct Windowed {
     window: Window,
     keys: Vec<Expr>,
     aggregates: Vec<Aggregate>,
+    /// What each message contributes, read on its batch: WHERE (if any), the grouping keys,
+    /// then each aggregate's argument.
+    inputs: CompiledExprs,
+    has_filter: bool,
     /// The SELECT with aggregates read from `__agg_<i>` columns, HAVING as its WHERE.
-    output: Rule,
+    output: CompiledRule,
     context: SessionContext,
     state: Mutex<State>,
 }
@@ -128,30 +133,47 @@ impl Windowed {
         };
         output.payload_keys = output.read_payload_keys();
         output.payload_aliased = output.aliases_payload();
+        let has_filter = rule.filter.is_some();
+        let read =
+            rule.filter.iter().chain(&group_by.keys).chain(aggregates.iter().filter_map(|a| a.argument.as_ref()));
+        let inputs = CompiledExprs::new(rule, read.cloned().collect());
         Some(Windowed {
             window: group_by.window,
             keys: group_by.keys.clone(),
             aggregates,
-            output,
+            inputs,
+            has_filter,
+            output: CompiledRule::new(output),
             context: SessionContext::new(),
             state: Mutex::new(State::default()),
         })
     }
 
-    /// Adds a message (its columns, with any joined rows) to the windows covering its
-    /// `timestamp`. Returns `false` if WHERE was false.
-    pub fn add(&self, rule: &Rule, columns: &Columns) -> Result<bool, EvalError> {
-        let message = MessageEval::new(rule, columns);
-        if !message.condition(rule.filter.as_ref())? {
-            return Ok(false);
+    /// Adds messages (their columns, with any joined rows) to the windows covering their
+    /// `timestamp`. Per message: `false` if WHERE was not true.
+    pub fn add(&self, rows: &[&Columns]) -> Vec<Result<bool, EvalError>> {
+        let read = self.inputs.run(rows);
+        rows.iter().zip(read).map(|(columns, values)| self.add_one(columns, values)).collect()
+    }
+
+    fn add_one(&self, columns: &Columns, values: Vec<Result<Value, EvalError>>) -> Result<bool, EvalError> {
+        let mut values = values.into_iter();
+        if self.has_filter {
+            match values.next() {
+                Some(Ok(Value::Bool(true))) => {}
+                Some(Err(e)) => return Err(e),
+                _ => return Ok(false),
+            }
         }
-        let key = self.keys.iter().map(|k| message.eval(k)).collect::<Result<Vec<_>, _>>()?;
+        let key = values.by_ref().take(self.keys.len()).collect::<Result<Vec<_>, _>>()?;
         let key = Value::List(key).to_json()?;
-        let arguments = self
-            .aggregates
-            .iter()
-            .map(|a| a.argument.as_ref().map_or(Ok(Value::Int(1)), |e| message.eval(e)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut arguments = Vec::with_capacity(self.aggregates.len());
+        for a in &self.aggregates {
+            arguments.push(match a.argument {
+                Some(_) => values.next().unwrap_or(Ok(Value::Undefined))?,
+                None => Value::Int(1),
+            });
+        }
         let ts = match columns.get("timestamp") {
             Some(Value::Int(t)) => *t,
             _ => crate::now_ms(),
@@ -230,7 +252,7 @@ impl Windowed {
         let batch = RecordBatch::try_from_iter(columns).map_err(|e| fail(e.into()))?;
         let frame = self.context.read_batch(batch).map_err(fail)?;
         let results = frame.aggregate(vec![col("g")], calls).map_err(fail)?.collect().await.map_err(fail)?;
-        let mut rows = Vec::new();
+        let mut scopes = Vec::new();
         for batch in &results {
             for row in 0..batch.num_rows() {
                 let group = match value_at(batch.column(0).as_ref(), row) {
@@ -244,14 +266,17 @@ impl Windowed {
                 }
                 scope.insert("window_start".into(), Value::Int(start));
                 scope.insert("window_end".into(), Value::Int(end));
-                match evaluate(&self.output, &scope) {
-                    Ok(Outcome::Row(v)) => rows.push(Ok(v)),
-                    Ok(_) => {}
-                    Err(e) => rows.push(Err(e)),
-                }
+                scopes.push(scope);
             }
         }
-        Ok(rows)
+        let scopes: Vec<&Columns> = scopes.iter().collect();
+        let out = self.output.run(&scopes);
+        let rows = out.rows.iter().filter_map(|o| match o {
+            RowOutcome::Rows(range) => Some(Ok(out.value(range.start))),
+            RowOutcome::NoMatch => None,
+            RowOutcome::Failed(e) => Some(Err(e.clone())),
+        });
+        Ok(rows.collect())
     }
 }
 
@@ -309,10 +334,9 @@ fn replace_aggregates(e: &Expr, known: &HashMap<String, Arc<AggregateUDF>>, foun
 mod tests {
     use super::*;
 
-    fn windowed(sql: &str) -> (Rule, Windowed) {
+    fn windowed(sql: &str) -> Windowed {
         let rule = crate::parse_rule(sql).expect("parses");
-        let w = Windowed::compile(&rule).expect("has GROUP BY");
-        (rule, w)
+        Windowed::compile(&rule).expect("has GROUP BY")
     }
 
     fn message(clientid: &str, ts: i64, payload: &str) -> Columns {
@@ -335,37 +359,37 @@ mod tests {
 
     #[tokio::test]
     async fn tumbling_windows_aggregate_per_group_and_close_on_event_time() {
-        let (rule, w) = windowed(
+        let w = windowed(
             r#"SELECT clientid, count(*) AS n, avg(payload.t) AS avg_t, max(payload.t) AS hi,
                       window_start() AS ws, window_end() AS we
                FROM "t/#" WHERE payload.t > 0
                GROUP BY clientid, TUMBLINGWINDOW(ss, 10) HAVING n > 1"#,
         );
         for (c, ts, t) in [("a", 1_000, 1), ("a", 2_000, 3), ("b", 3_000, 5), ("a", 4_000, -1)] {
-            let passed = w.add(&rule, &message(c, ts, &format!(r#"{{"t": {t}}}"#))).unwrap();
+            let passed = w.add(&[&message(c, ts, &format!(r#"{{"t": {t}}}"#))]).remove(0).unwrap();
             assert_eq!(passed, t > 0, "WHERE applies before the window");
         }
         assert!(w.due(9_999).is_empty(), "the window [0, 10s) is still open");
-        w.add(&rule, &message("a", 12_000, r#"{"t": 10}"#)).unwrap();
+        w.add(&[&message("a", 12_000, r#"{"t": 10}"#)]).remove(0).unwrap();
         let closed = w.due(0);
         assert_eq!(closed.len(), 1, "a message at 12 s closes [0, 10 s) by event time");
         let rows = emit_all(&w, closed).await;
         assert_eq!(rows, vec![r#"{"avg_t":2.0,"clientid":"a","hi":3,"n":2,"we":10000,"ws":0}"#], "b has n = 1");
         // A late message does not reopen a closed window.
-        w.add(&rule, &message("a", 5_000, r#"{"t": 7}"#)).unwrap();
+        w.add(&[&message("a", 5_000, r#"{"t": 7}"#)]).remove(0).unwrap();
         let rows = emit_all(&w, w.due(20_000)).await;
         assert_eq!(rows, Vec::<String>::new(), "[10 s, 20 s) has one message for a: HAVING drops it");
     }
 
     #[tokio::test]
     async fn hopping_windows_overlap_and_percentiles_come_from_datafusion() {
-        let (rule, w) = windowed(
+        let w = windowed(
             r#"SELECT count(*) AS n, approx_percentile_cont(payload.t, 0.5) AS p50, sum(payload.t) AS total
                FROM "t/#" GROUP BY HOPPINGWINDOW(ss, 10, 5)"#,
         );
-        for t in 1..=100 {
-            w.add(&rule, &message("a", 7_000, &format!(r#"{{"t": {t}}}"#))).unwrap();
-        }
+        let messages: Vec<Columns> = (1..=100).map(|t| message("a", 7_000, &format!(r#"{{"t": {t}}}"#))).collect();
+        let added = w.add(&messages.iter().collect::<Vec<_>>());
+        assert!(added.iter().all(|a| a == &Ok(true)), "{added:?}");
         let rows = emit_all(&w, w.due(15_000)).await;
         // 7 s lies in [0, 10 s) and [5 s, 15 s).
         assert_eq!(rows.len(), 2, "{rows:?}");

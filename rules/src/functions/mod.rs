@@ -66,10 +66,16 @@ pub fn lookup(name: &str) -> Option<&'static Function> {
 /// Calls `name` with `args`, checking the number of arguments.
 pub fn call(name: &str, args: &[Value]) -> Result<Value, EvalError> {
     let f = lookup(name).ok_or_else(|| EvalError::UnknownFunction(name.to_string()))?;
-    if args.len() < f.min_args || args.len() > f.max_args {
-        return Err(EvalError::BadArgument(format!("{name}() takes {}, got {}", arity(f), args.len())));
-    }
+    check_arity(f, args.len())?;
     (f.call)(args)
+}
+
+/// Whether `f` takes `n` arguments; the error says how many it does take.
+pub fn check_arity(f: &Function, n: usize) -> Result<(), EvalError> {
+    if n < f.min_args || n > f.max_args {
+        return Err(EvalError::BadArgument(format!("{}() takes {}, got {n}", f.name, arity(f))));
+    }
+    Ok(())
 }
 
 fn arity(f: &Function) -> String {

@@ -105,3 +105,13 @@ select topic(2) as second, clientid() as c, payload('msg') as m from "#"
 -- case: + concatenates text
 select 'id-' + clientid as id, 1 + 2.5 as n from "t/#"
 -- expect: {"id": "id-c_emqx", "n": 3.5}
+
+-- case: not is true only for false
+-- payload: {"off": false, "on": true, "n": 1}
+select not payload.off as a, not payload.on as b, not payload.n as c, not payload.missing as d from "t/#"
+-- expect: {"a": true, "b": false, "c": false, "d": false}
+
+-- case: not in and a where on the selected alias
+-- payload: {"level": 3}
+select payload.level as l from "t/#" where l not in (1, 2) and not (l = 4)
+-- expect: {"l": 3}
