@@ -20,8 +20,9 @@ use tracing::{info, warn};
 use weir_rules::ast::Statement;
 use weir_rules::engine::{ActiveRule, RuleMetrics};
 use weir_rules::eval::Columns;
-use weir_rules::events::EventKind;
+use weir_rules::events::{EventKind, Publish, PublishBatch};
 use weir_rules::files::{load_dir, FileError};
+use weir_rules::plan::Input as RowsInput;
 use weir_rules::tables::Tables;
 use weir_rules::value::Value;
 
@@ -167,9 +168,12 @@ impl RuleEngine {
                 }
             }
             let set = self.rules();
-            // Each rule runs once per batch, on the messages that matched it, in arrival order.
-            let mut inputs = Vec::with_capacity(batch.len());
-            let mut per_rule: Vec<Vec<usize>> = vec![Vec::new(); set.rules.len()];
+            // Each rule runs once per batch, on the messages that matched it, in arrival order:
+            // the publishes as one input built straight from the messages, events by kind.
+            let mut publishes = PublishBatch::new(&self.node);
+            let mut published = 0u32;
+            let mut events = Vec::new();
+            let mut per_rule: Vec<(Vec<u32>, Vec<usize>)> = vec![Default::default(); set.rules.len()];
             for input in batch.drain(..) {
                 let topic: Cow<str> = match &input {
                     Input::Publish(msg) => Cow::Borrowed(&msg.topic),
@@ -183,22 +187,39 @@ impl RuleEngine {
                 if matched.is_empty() {
                     continue;
                 }
-                let columns = match input {
-                    Input::Publish(msg) => columns_of(&msg, &self.node),
+                match input {
+                    Input::Publish(msg) => {
+                        let properties = publish_properties(&msg);
+                        publishes.push(&Publish {
+                            topic: &msg.topic,
+                            payload: &msg.payload,
+                            qos: u8::from(msg.qos),
+                            clientid: msg.publisher.as_deref(),
+                            retain: msg.retain,
+                            properties: properties.as_ref(),
+                            timestamp_ms: unix_ms(msg.timestamp),
+                        });
+                        matched.iter().for_each(|&i| per_rule[i].0.push(published));
+                        published += 1;
+                    }
                     Input::Event(kind, mut columns) => {
                         self.add_event_columns(kind, &mut columns);
-                        *columns
+                        matched.iter().for_each(|&i| per_rule[i].1.push(events.len()));
+                        events.push(*columns);
                     }
-                };
-                for &i in &matched {
-                    per_rule[i].push(inputs.len());
                 }
-                inputs.push(columns);
             }
-            for (rule, rows) in set.rules.iter().zip(&per_rule) {
-                if !rows.is_empty() {
-                    let rows: Vec<&Columns> = rows.iter().map(|&r| &inputs[r]).collect();
-                    rule.run_batch(&rows);
+            let publishes = publishes.finish();
+            for (rule, (publish_rows, event_rows)) in set.rules.iter().zip(&per_rule) {
+                if !publish_rows.is_empty() {
+                    let all = publish_rows.len() == publishes.len();
+                    rule.run_batch(&publishes, (!all).then_some(&publish_rows[..]));
+                }
+                if !event_rows.is_empty() {
+                    let rows: Vec<&Columns> = event_rows.iter().map(|&r| &events[r]).collect();
+                    for input in RowsInput::from_rows(&rows) {
+                        rule.run_batch(&input, None);
+                    }
                 }
             }
         }
@@ -332,9 +353,8 @@ fn unix_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The columns EMQX gives a `message.publish` rule.
-pub fn columns_of(msg: &Message, node: &str) -> Columns {
-    let ms = unix_ms(msg.timestamp);
+/// `pub_props` as EMQX shows them, if the message has any.
+fn publish_properties(msg: &Message) -> Option<Value> {
     let text = |s: &str| Value::Str(s.to_string());
     let mut props = BTreeMap::new();
     if !msg.properties.user_properties.is_empty() {
@@ -347,6 +367,13 @@ pub fn columns_of(msg: &Message, node: &str) -> Columns {
     if let Some(rt) = &msg.properties.response_topic {
         props.insert("Response-Topic".to_string(), text(rt));
     }
+    (!props.is_empty()).then_some(Value::Map(props))
+}
+
+/// The columns EMQX gives a `message.publish` rule, for the message events that carry them.
+pub fn columns_of(msg: &Message, node: &str) -> Columns {
+    let ms = unix_ms(msg.timestamp);
+    let text = |s: &str| Value::Str(s.to_string());
     Columns::from([
         ("topic".into(), text(&msg.topic)),
         ("payload".into(), Value::from_bytes(&msg.payload)),
@@ -359,7 +386,7 @@ pub fn columns_of(msg: &Message, node: &str) -> Columns {
                 ("retain".into(), Value::Bool(msg.retain)),
             ])),
         ),
-        ("pub_props".into(), Value::Map(props)),
+        ("pub_props".into(), publish_properties(msg).unwrap_or_else(|| Value::Map(BTreeMap::new()))),
         ("timestamp".into(), Value::Int(ms)),
         ("publish_received_at".into(), Value::Int(ms)),
         ("event".into(), text("message.publish")),

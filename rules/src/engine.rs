@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::ast::Statement;
 use crate::eval::Columns;
 use crate::files::LoadedRule;
-use crate::plan::{BatchOutcome, CompiledExprs, CompiledRule, RowOutcome};
+use crate::plan::{BatchOutcome, CompiledExprs, CompiledRule, Input, RowOutcome};
 use crate::tables::Tables;
 use crate::value::Value;
 use crate::window::Windowed;
@@ -80,31 +80,38 @@ impl ActiveRule {
 
     /// Runs the rule on one message whose topic matched its FROM; see [`ActiveRule::run_batch`].
     pub fn run(&self, columns: &Columns) -> Vec<Value> {
-        let out = self.run_batch(&[columns]);
+        let input = Input::from_rows(&[columns]).remove(0);
+        let out = self.run_batch(&input, None);
         let produced = out.output.iter().map(|b| b.num_rows()).sum();
         out.values(0..produced)
     }
 
-    /// Runs the rule on a batch of messages whose topics matched its FROM, and counts each
-    /// outcome. A windowed rule gives no rows here: they come from [`ActiveRule::close_windows`].
-    pub fn run_batch(&self, rows: &[&Columns]) -> BatchOutcome {
-        let out = self.evaluate(rows);
+    /// Runs the rule on `rows` of `input` (all of them if `None`), the messages whose topics
+    /// matched its FROM, and counts each outcome. A windowed rule gives no rows here: they come
+    /// from [`ActiveRule::close_windows`].
+    pub fn run_batch(&self, input: &Input, rows: Option<&[u32]>) -> BatchOutcome {
+        let out = self.evaluate(input, rows);
         // Counted last, so that a reader who sees `matched` also sees each outcome.
-        self.metrics.matched.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        let n = rows.map_or(input.len(), <[u32]>::len);
+        self.metrics.matched.fetch_add(n as u64, Ordering::Relaxed);
         out
     }
 
-    fn evaluate(&self, rows: &[&Columns]) -> BatchOutcome {
+    fn evaluate(&self, input: &Input, rows: Option<&[u32]>) -> BatchOutcome {
         let m = &self.metrics;
-        let rule = &self.statement.rule;
         let joined;
-        let mut with_rows: Vec<&Columns> = rows.to_vec();
-        if !rule.joins.is_empty() {
-            joined = self.join(rows);
-            with_rows = joined.iter().collect();
-        }
+        let (input, rows) = match self.statement.rule.joins.is_empty() {
+            true => (input, rows),
+            false => match self.join(input, rows) {
+                Some(with_rows) => {
+                    joined = with_rows;
+                    (&joined, None)
+                }
+                None => return BatchOutcome::default(),
+            },
+        };
         if let Some(window) = &self.window {
-            for added in window.add(&with_rows) {
+            for added in window.add(input, rows) {
                 match added {
                     Ok(true) => {}
                     Ok(false) => RuleMetrics::incr(&m.failed_no_result),
@@ -113,7 +120,7 @@ impl ActiveRule {
             }
             return BatchOutcome::default();
         }
-        let out = self.compiled.run(&with_rows);
+        let out = self.compiled.run(input, rows);
         for outcome in &out.rows {
             match outcome {
                 RowOutcome::Rows(range) if !range.is_empty() => RuleMetrics::incr(&m.passed),
@@ -129,25 +136,30 @@ impl ActiveRule {
         tracing::debug!(rule = %self.id, error = %e, "rule failed on a message");
     }
 
-    /// The messages that join, each with its joined rows under their aliases; the others are
-    /// counted (an inner JOIN without a row: `failed.no_result`; an error: `failed.exception`).
-    fn join(&self, rows: &[&Columns]) -> Vec<Columns> {
-        let keys = self.join_keys.run(rows);
-        let mut joined = Vec::with_capacity(rows.len());
-        for (columns, keys) in rows.iter().zip(keys) {
-            match self.join_one(columns, keys) {
+    /// The messages that join, each with its joined rows under their aliases (`None` if none
+    /// does); the others are counted (an inner JOIN without a row: `failed.no_result`; an
+    /// error: `failed.exception`).
+    fn join(&self, input: &Input, rows: Option<&[u32]>) -> Option<Input> {
+        let keys = self.join_keys.run(input, rows);
+        let indexes: Vec<usize> = match rows {
+            Some(r) => r.iter().map(|&i| i as usize).collect(),
+            None => (0..input.len()).collect(),
+        };
+        let mut joined = Vec::with_capacity(indexes.len());
+        for (row, keys) in indexes.into_iter().zip(keys) {
+            match self.join_one(input.row(row), keys) {
                 Ok(Some(row)) => joined.push(row),
                 Ok(None) => RuleMetrics::incr(&self.metrics.failed_no_result),
                 Err(e) => self.failed(e),
             }
         }
-        joined
+        let joined: Vec<&Columns> = joined.iter().collect();
+        Input::from_rows(&joined).into_iter().next()
     }
 
     /// One message's columns with each joined row under its alias; `None` when an inner JOIN
     /// finds no row.
-    fn join_one(&self, columns: &Columns, keys: Vec<Result<Value, EvalError>>) -> Result<Option<Columns>, EvalError> {
-        let mut joined = columns.clone();
+    fn join_one(&self, mut joined: Columns, keys: Vec<Result<Value, EvalError>>) -> Result<Option<Columns>, EvalError> {
         for (j, key) in self.statement.rule.joins.iter().zip(keys) {
             let table = self
                 .tables

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::ast::{Projection, Rule};
-use crate::plan::{CompiledRule, RowOutcome};
+use crate::plan::{CompiledRule, Input, RowOutcome};
 use crate::value::Value;
 use crate::EvalError;
 
@@ -25,7 +25,8 @@ pub enum Outcome {
 /// Runs `rule` on a message whose FROM already matched.
 pub fn evaluate(rule: &Rule, columns: &Columns) -> Result<Outcome, EvalError> {
     let compiled = CompiledRule::new(rule.clone());
-    let out = compiled.run(&[columns]);
+    let input = Input::from_rows(&[columns]).remove(0);
+    let out = compiled.run(&input, None);
     match out.rows.first().cloned() {
         Some(RowOutcome::Rows(range)) => {
             let rows = out.values(range);

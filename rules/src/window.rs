@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 use crate::ast::{Expr, Field, Literal, Path, Projection, Rule, Window};
 use crate::columnar::{array_of, value_at};
 use crate::eval::Columns;
-use crate::plan::{CompiledExprs, CompiledRule, RowOutcome};
+use crate::plan::{CompiledExprs, CompiledRule, Input, RowOutcome};
 use crate::value::Value;
 use crate::EvalError;
 
@@ -151,12 +151,16 @@ impl Windowed {
 
     /// Adds messages (their columns, with any joined rows) to the windows covering their
     /// `timestamp`. Per message: `false` if WHERE was not true.
-    pub fn add(&self, rows: &[&Columns]) -> Vec<Result<bool, EvalError>> {
-        let read = self.inputs.run(rows);
-        rows.iter().zip(read).map(|(columns, values)| self.add_one(columns, values)).collect()
+    pub fn add(&self, input: &Input, rows: Option<&[u32]>) -> Vec<Result<bool, EvalError>> {
+        let read = self.inputs.run(input, rows);
+        let indexes: Vec<usize> = match rows {
+            Some(r) => r.iter().map(|&i| i as usize).collect(),
+            None => (0..input.len()).collect(),
+        };
+        indexes.into_iter().zip(read).map(|(row, values)| self.add_one(input, row, values)).collect()
     }
 
-    fn add_one(&self, columns: &Columns, values: Vec<Result<Value, EvalError>>) -> Result<bool, EvalError> {
+    fn add_one(&self, input: &Input, row: usize, values: Vec<Result<Value, EvalError>>) -> Result<bool, EvalError> {
         let mut values = values.into_iter();
         if self.has_filter {
             match values.next() {
@@ -174,8 +178,8 @@ impl Windowed {
                 None => Value::Int(1),
             });
         }
-        let ts = match columns.get("timestamp") {
-            Some(Value::Int(t)) => *t,
+        let ts = match input.shape().iter().position(|c| c == "timestamp").map(|t| input.value(row, t)) {
+            Some(Value::Int(t)) => t,
             _ => crate::now_ms(),
         };
         let (size, hop) = (self.window.size_ms as i64, self.window.hop_ms as i64);
@@ -193,7 +197,7 @@ impl Windowed {
                 let next = pane.firsts.len() as u32;
                 let group = *pane.groups.entry(key.clone()).or_insert(next);
                 if group == next {
-                    pane.firsts.push(columns.clone());
+                    pane.firsts.push(input.row(row));
                 }
                 pane.group_of_row.push(group);
                 for (list, v) in pane.arguments.iter_mut().zip(&arguments) {
@@ -270,7 +274,10 @@ impl Windowed {
             }
         }
         let scopes: Vec<&Columns> = scopes.iter().collect();
-        let out = self.output.run(&scopes);
+        let Some(input) = Input::from_rows(&scopes).into_iter().next() else {
+            return Ok(Vec::new());
+        };
+        let out = self.output.run(&input, None);
         let rows = out.rows.iter().filter_map(|o| match o {
             RowOutcome::Rows(range) => Some(Ok(out.value(range.start))),
             RowOutcome::NoMatch => None,
@@ -347,6 +354,11 @@ mod tests {
         ])
     }
 
+    fn add(w: &Windowed, messages: &[Columns]) -> Vec<Result<bool, EvalError>> {
+        let rows: Vec<&Columns> = messages.iter().collect();
+        w.add(&Input::from_rows(&rows).remove(0), None)
+    }
+
     async fn emit_all(w: &Windowed, panes: Vec<Pane>) -> Vec<String> {
         let mut out = Vec::new();
         for pane in panes {
@@ -366,17 +378,17 @@ mod tests {
                GROUP BY clientid, TUMBLINGWINDOW(ss, 10) HAVING n > 1"#,
         );
         for (c, ts, t) in [("a", 1_000, 1), ("a", 2_000, 3), ("b", 3_000, 5), ("a", 4_000, -1)] {
-            let passed = w.add(&[&message(c, ts, &format!(r#"{{"t": {t}}}"#))]).remove(0).unwrap();
+            let passed = add(&w, &[message(c, ts, &format!(r#"{{"t": {t}}}"#))]).remove(0).unwrap();
             assert_eq!(passed, t > 0, "WHERE applies before the window");
         }
         assert!(w.due(9_999).is_empty(), "the window [0, 10s) is still open");
-        w.add(&[&message("a", 12_000, r#"{"t": 10}"#)]).remove(0).unwrap();
+        add(&w, &[message("a", 12_000, r#"{"t": 10}"#)]).remove(0).unwrap();
         let closed = w.due(0);
         assert_eq!(closed.len(), 1, "a message at 12 s closes [0, 10 s) by event time");
         let rows = emit_all(&w, closed).await;
         assert_eq!(rows, vec![r#"{"avg_t":2.0,"clientid":"a","hi":3,"n":2,"we":10000,"ws":0}"#], "b has n = 1");
         // A late message does not reopen a closed window.
-        w.add(&[&message("a", 5_000, r#"{"t": 7}"#)]).remove(0).unwrap();
+        add(&w, &[message("a", 5_000, r#"{"t": 7}"#)]).remove(0).unwrap();
         let rows = emit_all(&w, w.due(20_000)).await;
         assert_eq!(rows, Vec::<String>::new(), "[10 s, 20 s) has one message for a: HAVING drops it");
     }
@@ -388,7 +400,7 @@ mod tests {
                FROM "t/#" GROUP BY HOPPINGWINDOW(ss, 10, 5)"#,
         );
         let messages: Vec<Columns> = (1..=100).map(|t| message("a", 7_000, &format!(r#"{{"t": {t}}}"#))).collect();
-        let added = w.add(&messages.iter().collect::<Vec<_>>());
+        let added = add(&w, &messages);
         assert!(added.iter().all(|a| a == &Ok(true)), "{added:?}");
         let rows = emit_all(&w, w.due(15_000)).await;
         // 7 s lies in [0, 10 s) and [5 s, 15 s).

@@ -95,11 +95,6 @@ impl<'r> Planner<'r> {
         Arc::new(Schema::new(self.fields.clone()))
     }
 
-    /// The number of columns the input batch has (the message's and the payload's).
-    pub fn input_width(&self) -> usize {
-        self.shape.len() + self.payload.names().len()
-    }
-
     /// Adds a column that a later stage fills by itself (FOREACH's element).
     pub fn add_filled(&mut self) -> usize {
         let index = self.fields.len();

@@ -1,18 +1,110 @@
-//! Input rows (a message's or an event's columns) to the Arrow batch a program reads: one
-//! variant column per input column, then the payload columns the rule reads, decoded once per
-//! message and only for the top-level keys the rule names.
+//! What rules read: [`Input`], rows of one shape (a publish's columns, or one event kind's) as
+//! variant columns, built once per batch and shared by every rule that matched; then, per
+//! program, the rows it matched with the payload columns it reads, decoded once per message and
+//! only for the top-level keys it names.
 
-use datafusion::arrow::array::{new_null_array, ArrayRef};
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{new_null_array, Array, ArrayRef, BinaryArray, UInt32Array};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
-use super::variant::Builder;
+use super::variant::{self, Builder, Ref};
 use crate::eval::Columns;
 use crate::json::Decoded;
 use crate::path::{self, Step};
 use crate::value::Value;
 use crate::EvalError;
+
+/// Rows that share their column names, as variant columns in name order.
+#[derive(Debug, Clone)]
+pub struct Input {
+    shape: Arc<[String]>,
+    columns: Vec<ArrayRef>,
+    rows: usize,
+}
+
+impl Input {
+    /// The rows as runs of one shape each, in order.
+    pub fn from_rows(rows: &[&Columns]) -> Vec<Input> {
+        let mut inputs = Vec::new();
+        let mut start = 0;
+        while start < rows.len() {
+            let first = rows[start];
+            let same = |r: &&&Columns| r.len() == first.len() && r.keys().zip(first.keys()).all(|(a, b)| a == b);
+            let len = rows[start..].iter().take_while(same).count();
+            let mut builder = InputBuilder::new(first.keys().cloned().collect::<Vec<_>>().into());
+            for row in &rows[start..start + len] {
+                for (b, v) in builder.columns.iter_mut().zip(row.values()) {
+                    b.push(v);
+                }
+                builder.rows += 1;
+            }
+            inputs.push(builder.finish());
+            start += len;
+        }
+        inputs
+    }
+
+    pub fn shape(&self) -> &Arc<[String]> {
+        &self.shape
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The value of column `column` in row `row`.
+    pub fn value(&self, row: usize, column: usize) -> Value {
+        read(self.columns.get(column), row).to_value()
+    }
+
+    /// Row `i` as columns (for what keeps rows: a window's first message per group, a join).
+    pub fn row(&self, i: usize) -> Columns {
+        let cells = self.columns.iter().map(|c| read(Some(c), i).to_value());
+        self.shape.iter().cloned().zip(cells).collect()
+    }
+}
+
+/// Builds an [`Input`] column by column; the caller pushes one value per column per row.
+pub struct InputBuilder {
+    shape: Arc<[String]>,
+    columns: Vec<Builder>,
+    rows: usize,
+}
+
+impl InputBuilder {
+    /// `shape` must be sorted, as the keys of [`Columns`] are.
+    pub fn new(shape: Arc<[String]>) -> InputBuilder {
+        let columns = shape.iter().map(|_| Builder::with_capacity(64)).collect();
+        InputBuilder { shape, columns, rows: 0 }
+    }
+
+    /// The builder of column `i`, in shape order.
+    pub fn column(&mut self, i: usize) -> &mut Builder {
+        &mut self.columns[i]
+    }
+
+    /// Marks a row done: every column must have had one value pushed.
+    pub fn end_row(&mut self) {
+        self.rows += 1;
+    }
+
+    pub fn finish(self) -> Input {
+        Input { shape: self.shape, columns: self.columns.into_iter().map(Builder::finish).collect(), rows: self.rows }
+    }
+}
+
+fn read(column: Option<&ArrayRef>, row: usize) -> Ref<'_> {
+    let cells = column.and_then(|c| c.as_any().downcast_ref::<BinaryArray>());
+    variant::read(cells.filter(|c| c.is_valid(row)).map_or(&[][..], |c| c.value(row)))
+}
 
 /// The decoded payload columns a program wants after the input's own.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,91 +127,100 @@ impl PayloadColumns {
     }
 }
 
-/// The input's column names, in the order a batch holds them (the maps' key order).
-pub fn shape_of(columns: &Columns) -> Vec<String> {
-    columns.keys().cloned().collect()
+/// What a program reads of an input: the columns it uses (the others stay null) and the
+/// payload columns, laid out as `schema`.
+pub struct Reads<'a> {
+    pub used: &'a [bool],
+    pub payload: &'a PayloadColumns,
+    pub schema: &'a SchemaRef,
 }
 
-/// Whether `columns` has exactly the names of `shape`, in order.
-pub fn has_shape(columns: &Columns, shape: &[String]) -> bool {
-    columns.len() == shape.len() && columns.keys().zip(shape).all(|(a, b)| a == b)
-}
-
-/// A batch of `rows`, which all have the shape the program was compiled for, laid out as
-/// `schema` says. Columns not `used` are left null (nothing reads them).
-pub fn batch(
-    rows: &[&Columns],
-    used: &[bool],
-    payload: &PayloadColumns,
-    schema: &SchemaRef,
-) -> Result<RecordBatch, ArrowError> {
-    let mut builders: Vec<Option<Builder>> =
-        used.iter().map(|u| u.then(|| Builder::with_capacity(rows.len()))).collect();
-    for row in rows {
-        // The rows have the shape: their values come in the shape's order.
-        for (b, v) in builders.iter_mut().zip(row.values()) {
-            if let Some(b) = b {
-                b.push(v);
-            }
-        }
+/// The batch a program runs on: `rows` of `input` (all of them if `None`).
+pub fn batch(input: &Input, rows: Option<&UInt32Array>, reads: &Reads) -> Result<RecordBatch, ArrowError> {
+    let n = rows.map_or(input.len(), |r| r.len());
+    let mut columns = Vec::with_capacity(reads.schema.fields().len());
+    for (column, used) in input.columns.iter().zip(reads.used) {
+        columns.push(match (used, rows) {
+            (false, _) => new_null_array(&DataType::Binary, n),
+            (true, None) => column.clone(),
+            (true, Some(rows)) => take(column, rows, None)?,
+        });
     }
-    let mut columns: Vec<ArrayRef> = builders
-        .into_iter()
-        .map(|b| b.map_or_else(|| new_null_array(&DataType::Binary, rows.len()), Builder::finish))
-        .collect();
-    match payload {
+    // The payload column itself may be unused (only its keys are read): take it apart.
+    let payload = match (reads.payload, input.shape.iter().position(|c| c == "payload")) {
+        (PayloadColumns::None, _) | (_, None) => None,
+        (_, Some(p)) if reads.used[p] => Some(columns[p].clone()),
+        (_, Some(p)) => Some(match rows {
+            None => input.columns[p].clone(),
+            Some(rows) => take(&input.columns[p], rows, None)?,
+        }),
+    };
+    match reads.payload {
         PayloadColumns::None => {}
-        PayloadColumns::Keys(keys) => {
-            let mut builders: Vec<Builder> = keys.iter().map(|_| Builder::with_capacity(rows.len())).collect();
-            let (mut scratch, mut cells) = (Vec::new(), vec![None; keys.len()]);
-            for row in rows {
-                let payload = row.get("payload").unwrap_or(&Value::Undefined);
-                let Some(raw) = payload.as_bytes() else {
-                    for (k, b) in keys.iter().zip(&mut builders) {
-                        b.push_result(path::get(payload, &[Step::Key(k)], true));
-                    }
-                    continue;
-                };
-                scratch.clear();
-                match crate::json::decode_keys(raw, keys, &mut scratch, &mut cells) {
-                    Decoded::Object => {
-                        for (cell, b) in cells.iter().zip(&mut builders) {
-                            match cell {
-                                Some(range) => b.push_encoded(&scratch[range.clone()]),
-                                None => b.push(&Value::Undefined),
-                            }
-                        }
-                    }
-                    // JSON, but not an object: each key is read as a path would read it.
-                    Decoded::NotObject => {
-                        let decoded = Value::from_json(raw).unwrap_or(Value::Undefined);
-                        for (k, b) in keys.iter().zip(&mut builders) {
-                            b.push_result(path::get(&decoded, &[Step::Key(k)], false));
-                        }
-                    }
-                    Decoded::NotJson => builders.iter_mut().for_each(|b| b.push_error(&EvalError::DecodeJson)),
-                }
-            }
-            columns.extend(builders.into_iter().map(Builder::finish));
-        }
+        PayloadColumns::Keys(keys) => columns.extend(payload_keys(payload.as_ref(), n, keys)),
         PayloadColumns::Whole => {
-            let mut b = Builder::with_capacity(rows.len());
-            for row in rows {
-                let payload = row.get("payload").unwrap_or(&Value::Undefined);
-                match payload.as_bytes() {
-                    Some(raw) => match Value::from_json(raw) {
-                        Some(decoded) => b.push(&decoded),
-                        None => b.push_error(&EvalError::DecodeJson),
-                    },
-                    None => b.push(payload),
+            let mut b = Builder::with_capacity(n);
+            for row in 0..n {
+                match read(payload.as_ref(), row) {
+                    Ref::Str(s) => raw_whole(s.as_bytes(), &mut b),
+                    Ref::Bin(raw) => raw_whole(raw, &mut b),
+                    other => b.push(&other.to_value()),
                 }
             }
             columns.push(b.finish());
         }
     }
-    RecordBatch::try_new_with_options(
-        schema.clone(),
-        columns,
-        &RecordBatchOptions::new().with_row_count(Some(rows.len())),
-    )
+    RecordBatch::try_new_with_options(reads.schema.clone(), columns, &RecordBatchOptions::new().with_row_count(Some(n)))
+}
+
+fn raw_whole(raw: &[u8], b: &mut Builder) {
+    match Value::from_json(raw) {
+        Some(decoded) => b.push(&decoded),
+        None => b.push_error(&EvalError::DecodeJson),
+    }
+}
+
+/// One column per key, each message's payload decoded once.
+fn payload_keys(payload: Option<&ArrayRef>, n: usize, keys: &[String]) -> Vec<ArrayRef> {
+    let mut builders: Vec<Builder> = keys.iter().map(|_| Builder::with_capacity(n)).collect();
+    let (mut scratch, mut cells) = (Vec::new(), vec![None; keys.len()]);
+    for row in 0..n {
+        let raw = match read(payload, row) {
+            Ref::Str(s) => s.as_bytes(),
+            Ref::Bin(b) => b,
+            other => {
+                let value = other.to_value();
+                for (k, b) in keys.iter().zip(&mut builders) {
+                    b.push_result(path::get(&value, &[Step::Key(k)], true));
+                }
+                continue;
+            }
+        };
+        scratch.clear();
+        match crate::json::decode_keys(raw, keys, &mut scratch, &mut cells) {
+            Decoded::Object => {
+                for (cell, b) in cells.iter().zip(&mut builders) {
+                    match cell {
+                        Some(range) => b.push_encoded(&scratch[range.clone()]),
+                        None => b.push(&Value::Undefined),
+                    }
+                }
+            }
+            // JSON, but not an object: each key is read as a path would read it.
+            Decoded::NotObject => {
+                let decoded = Value::from_json(raw).unwrap_or(Value::Undefined);
+                for (k, b) in keys.iter().zip(&mut builders) {
+                    b.push_result(path::get(&decoded, &[Step::Key(k)], false));
+                }
+            }
+            Decoded::NotJson => builders.iter_mut().for_each(|b| b.push_error(&EvalError::DecodeJson)),
+        }
+    }
+    builders.into_iter().map(Builder::finish).collect()
+}
+
+/// The schema of an input's columns then the payload's.
+pub fn schema(shape: &[String], payload: &PayloadColumns) -> SchemaRef {
+    let names = shape.iter().cloned().chain(payload.names());
+    Arc::new(Schema::new(names.map(|n| Field::new(n, DataType::Binary, true)).collect::<Vec<_>>()))
 }

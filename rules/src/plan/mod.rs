@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, BooleanArray, UInt32Array};
+use datafusion::arrow::array::{new_null_array, Array, ArrayRef, BinaryArray, BooleanArray, UInt32Array};
 use datafusion::arrow::compute::{filter, take};
 use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -32,10 +32,10 @@ use datafusion::error::DataFusionError;
 use parking_lot::Mutex;
 
 use self::compile::{Planner, Stage};
-use self::input::PayloadColumns;
+pub use self::input::{Input, InputBuilder};
+use self::input::{PayloadColumns, Reads};
 use self::variant::{Builder, Ref};
 use crate::ast::{Expr, Projection, Rule};
-use crate::eval::Columns;
 use crate::value::Value;
 use crate::EvalError;
 
@@ -108,7 +108,6 @@ fn output_schema(output: &[(String, usize)]) -> SchemaRef {
 impl Program {
     fn compile(rule: &Rule, shape: Vec<String>) -> Result<Program, DataFusionError> {
         let mut planner = Planner::new(rule, &shape);
-        let input_schema = Arc::new(Schema::new(planner.schema().fields()[..planner.input_width()].to_vec()));
         let (first, foreach, output) = match &rule.projection {
             Projection::Select(fields) => {
                 let (columns, output) = planner.select(fields, &[]);
@@ -137,19 +136,20 @@ impl Program {
             }
         };
         let (payload, used) = (planner.payload().clone(), planner.used().to_vec());
+        let input_schema = input::schema(&shape, &payload);
         Ok(Program { used, payload, input_schema, first, output_schema: output_schema(&output), foreach })
     }
 
-    fn input(&self, rows: &[&Columns]) -> Result<RecordBatch, DataFusionError> {
-        Ok(input::batch(rows, &self.used, &self.payload, &self.input_schema)?)
+    fn reads(&self) -> Reads<'_> {
+        Reads { used: &self.used, payload: &self.payload, schema: &self.input_schema }
     }
 
-    /// Runs on rows of this program's shape; output row numbers start at `offset`.
-    fn run(&self, rows: &[&Columns], offset: usize, out: &mut BatchOutcome) -> Result<(), DataFusionError> {
-        let batch = execute(&self.first, self.input(rows)?)?;
+    /// Runs on `rows` of `input` (all if `None`).
+    fn run(&self, input: &Input, rows: Option<&UInt32Array>, out: &mut BatchOutcome) -> Result<(), DataFusionError> {
+        let batch = execute(&self.first, input::batch(input, rows, &self.reads())?)?;
         let decisions = decide(&self.first, &batch);
         let Some(foreach) = &self.foreach else {
-            let mut next = offset;
+            let mut next = 0;
             for d in &decisions {
                 out.rows.push(match d {
                     Decision::Keep => {
@@ -167,7 +167,7 @@ impl Program {
         // One row per element of the kept messages' collections.
         let collection = binary(&batch, foreach.collection);
         let mut parents = Vec::new();
-        let mut elements = Builder::with_capacity(rows.len());
+        let mut elements = Builder::with_capacity(batch.num_rows());
         let first_row = out.rows.len();
         for (row, d) in decisions.iter().enumerate() {
             out.rows.push(match d {
@@ -185,7 +185,12 @@ impl Program {
             });
         }
         let parents = UInt32Array::from(parents);
-        let mut columns = batch.columns().iter().map(|c| take(c, &parents, None)).collect::<Result<Vec<_>, _>>()?;
+        // Input columns the rule never reads are all null: no need to copy them per element.
+        let each_element = |c: &ArrayRef| match c.null_count() == c.len() {
+            true => Ok(new_null_array(c.data_type(), parents.len())),
+            false => take(c, &parents, None),
+        };
+        let mut columns = batch.columns().iter().map(each_element).collect::<Result<Vec<_>, _>>()?;
         columns.push(elements.finish());
         let exploded = RecordBatch::try_new_with_options(foreach.schema.clone(), columns, &rows_of(parents.len()))?;
         let exploded = execute(&foreach.each, exploded)?;
@@ -197,7 +202,7 @@ impl Program {
                 *outcome = RowOutcome::Failed(e.clone());
             }
         }
-        let mut next = offset;
+        let mut next = 0;
         let mut keep = Vec::with_capacity(per_element.len());
         for (parent, d) in parents.values().iter().zip(&per_element) {
             let outcome = &mut out.rows[first_row + *parent as usize];
@@ -298,7 +303,7 @@ type Compiled<T> = Arc<Result<T, String>>;
 
 /// Programs by input shape, compiled on first sight of a shape.
 struct Programs<T> {
-    by_shape: Mutex<HashMap<Vec<String>, Compiled<T>>>,
+    by_shape: Mutex<HashMap<Arc<[String]>, Compiled<T>>>,
 }
 
 impl<T> Default for Programs<T> {
@@ -308,31 +313,23 @@ impl<T> Default for Programs<T> {
 }
 
 impl<T> Programs<T> {
-    fn get(&self, columns: &Columns, compile: impl FnOnce(Vec<String>) -> Result<T, DataFusionError>) -> Compiled<T> {
-        let shape = input::shape_of(columns);
+    fn get(&self, shape: &Arc<[String]>, compile: impl FnOnce(&[String]) -> Result<T, DataFusionError>) -> Compiled<T> {
         let mut by_shape = self.by_shape.lock();
-        if let Some(p) = by_shape.get(&shape) {
+        if let Some(p) = by_shape.get(&shape[..]) {
             return p.clone();
         }
-        let compiled = Arc::new(compile(shape.clone()).map_err(|e| e.to_string()));
-        by_shape.insert(shape, compiled.clone());
+        let compiled = Arc::new(compile(shape).map_err(|e| e.to_string()));
+        by_shape.insert(shape.clone(), compiled.clone());
         compiled
-    }
-}
-
-/// Runs `each` on every run of consecutive rows that share a shape.
-fn by_shape<'a>(rows: &'a [&'a Columns], mut each: impl FnMut(&'a [&'a Columns])) {
-    let mut start = 0;
-    while start < rows.len() {
-        let shape = input::shape_of(rows[start]);
-        let len = rows[start..].iter().take_while(|r| input::has_shape(r, &shape)).count();
-        each(&rows[start..start + len]);
-        start += len;
     }
 }
 
 fn planning_failed(message: &str) -> EvalError {
     EvalError::BadArgument(format!("the rule could not be planned: {message}"))
+}
+
+fn selection(rows: Option<&[u32]>) -> Option<UInt32Array> {
+    rows.map(|r| UInt32Array::from(r.to_vec()))
 }
 
 /// A rule as it runs: compiled for each input shape it meets.
@@ -352,26 +349,19 @@ impl CompiledRule {
         CompiledRule { rule, programs: Programs::default() }
     }
 
-    /// Runs the rule on a batch of rows whose FROM matched.
-    pub fn run(&self, rows: &[&Columns]) -> BatchOutcome {
+    /// Runs the rule on `rows` of `input` (all of them if `None`), whose FROM matched.
+    pub fn run(&self, input: &Input, rows: Option<&[u32]>) -> BatchOutcome {
         let mut out = BatchOutcome::default();
-        let mut produced = 0;
-        by_shape(rows, |rows| {
-            let program = self.programs.get(rows[0], |shape| Program::compile(&self.rule, shape));
-            let (rows_before, outputs_before) = (out.rows.len(), out.output.len());
-            let done = match program.as_ref() {
-                Ok(p) => p.run(rows, produced, &mut out).map_err(|e| e.to_string()),
-                Err(e) => Err(e.clone()),
-            };
-            match done {
-                Ok(()) => produced = out.output.iter().map(RecordBatch::num_rows).sum(),
-                Err(e) => {
-                    out.rows.truncate(rows_before);
-                    out.output.truncate(outputs_before);
-                    out.rows.extend(rows.iter().map(|_| RowOutcome::Failed(planning_failed(&e))));
-                }
-            }
-        });
+        let program = self.programs.get(input.shape(), |shape| Program::compile(&self.rule, shape.to_vec()));
+        let selected = selection(rows);
+        let done = match program.as_ref() {
+            Ok(p) => p.run(input, selected.as_ref(), &mut out).map_err(|e| e.to_string()),
+            Err(e) => Err(e.clone()),
+        };
+        if let Err(e) = done {
+            let n = rows.map_or(input.len(), <[u32]>::len);
+            out = BatchOutcome { rows: vec![RowOutcome::Failed(planning_failed(&e)); n], output: Vec::new() };
+        }
         out
     }
 }
@@ -404,38 +394,41 @@ impl CompiledExprs {
         CompiledExprs { rule: rule.clone(), exprs, programs: Programs::default() }
     }
 
-    /// Per row, each expression's value or error.
-    pub fn run(&self, rows: &[&Columns]) -> Vec<Vec<Result<Value, EvalError>>> {
-        let mut out = Vec::with_capacity(rows.len());
-        by_shape(rows, |rows| {
-            let program = self.programs.get(rows[0], |shape| {
-                let mut planner = Planner::new(&self.rule, &shape);
-                let input_schema = Arc::new(Schema::new(planner.schema().fields()[..planner.input_width()].to_vec()));
-                let exprs: Vec<&Expr> = self.exprs.iter().collect();
-                let columns = planner.message_exprs(&exprs);
-                let stage = planner.stage(Vec::new(), None, false, Vec::new())?;
-                let (payload, used) = (planner.payload().clone(), planner.used().to_vec());
-                Ok(ExprsProgram { used, payload, input_schema, stage, columns })
-            });
-            let batch = match program.as_ref() {
-                Ok(p) => input::batch(rows, &p.used, &p.payload, &p.input_schema)
+    /// Per row of `rows` of `input` (all if `None`), each expression's value or error.
+    pub fn run(&self, input: &Input, rows: Option<&[u32]>) -> Vec<Vec<Result<Value, EvalError>>> {
+        let program = self.programs.get(input.shape(), |shape| {
+            let mut planner = Planner::new(&self.rule, shape);
+            let exprs: Vec<&Expr> = self.exprs.iter().collect();
+            let columns = planner.message_exprs(&exprs);
+            let stage = planner.stage(Vec::new(), None, false, Vec::new())?;
+            let (payload, used) = (planner.payload().clone(), planner.used().to_vec());
+            let input_schema = input::schema(shape, &payload);
+            Ok(ExprsProgram { used, payload, input_schema, stage, columns })
+        });
+        let selected = selection(rows);
+        let batch = match program.as_ref() {
+            Ok(p) => {
+                let reads = Reads { used: &p.used, payload: &p.payload, schema: &p.input_schema };
+                input::batch(input, selected.as_ref(), &reads)
                     .map_err(DataFusionError::from)
                     .and_then(|b| execute(&p.stage, b))
                     .map(|b| (p, b))
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.clone()),
-            };
-            match batch {
-                Ok((p, batch)) => {
-                    let columns: Vec<Option<&BinaryArray>> = p.columns.iter().map(|c| binary(&batch, *c)).collect();
-                    for row in 0..rows.len() {
-                        let cells = columns.iter().map(|c| variant::read(cell(*c, row)));
-                        out.push(cells.map(|r| r.error().map_or_else(|| Ok(r.to_value()), Err)).collect());
-                    }
-                }
-                Err(e) => out.extend(rows.iter().map(|_| vec![Err(planning_failed(&e)); self.exprs.len()])),
+                    .map_err(|e| e.to_string())
             }
-        });
-        out
+            Err(e) => Err(e.clone()),
+        };
+        let n = rows.map_or(input.len(), <[u32]>::len);
+        match batch {
+            Ok((p, batch)) => {
+                let columns: Vec<Option<&BinaryArray>> = p.columns.iter().map(|c| binary(&batch, *c)).collect();
+                (0..n)
+                    .map(|row| {
+                        let cells = columns.iter().map(|c| variant::read(cell(*c, row)));
+                        cells.map(|r| r.error().map_or_else(|| Ok(r.to_value()), Err)).collect()
+                    })
+                    .collect()
+            }
+            Err(e) => vec![vec![Err(planning_failed(&e)); self.exprs.len()]; n],
+        }
     }
 }
