@@ -121,13 +121,17 @@ impl ActiveRule {
             return BatchOutcome::default();
         }
         let out = self.compiled.run(input, rows);
+        let (mut passed, mut no_result) = (0, 0);
         for outcome in &out.rows {
             match outcome {
-                RowOutcome::Rows(range) if !range.is_empty() => RuleMetrics::incr(&m.passed),
-                RowOutcome::Rows(_) | RowOutcome::NoMatch => RuleMetrics::incr(&m.failed_no_result),
+                RowOutcome::Rows(range) if !range.is_empty() => passed += 1,
+                RowOutcome::Rows(_) | RowOutcome::NoMatch => no_result += 1,
                 RowOutcome::Failed(e) => self.failed(e.clone()),
             }
         }
+        // Once per batch: the counters are shared with the API's readers.
+        m.passed.fetch_add(passed, Ordering::Relaxed);
+        m.failed_no_result.fetch_add(no_result, Ordering::Relaxed);
         out
     }
 

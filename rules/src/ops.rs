@@ -17,6 +17,11 @@ pub fn compare(op: BinaryOp, a: &Value, b: &Value) -> Result<bool, EvalError> {
         (Value::Undefined, _) | (_, Value::Undefined) => return Ok(false),
         _ => order(a, b)?,
     };
+    holds(op, ord)
+}
+
+/// Whether comparison `op` holds between two values that compare as `ord`.
+pub fn holds(op: BinaryOp, ord: Ordering) -> Result<bool, EvalError> {
     Ok(match op {
         BinaryOp::Eq => ord == Ordering::Equal,
         BinaryOp::Ne => ord != Ordering::Equal,

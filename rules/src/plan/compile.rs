@@ -109,6 +109,17 @@ impl<'r> Planner<'r> {
         index
     }
 
+    /// The column holding `expr`: an input column it merely names (those hold no errors, and
+    /// need no step), or a new computed one.
+    fn column(&mut self, expr: DfExpr) -> usize {
+        if let DfExpr::Column(c) = &expr {
+            if let Some(i) = self.shape.iter().position(|name| *name == c.name) {
+                return i;
+            }
+        }
+        self.add(expr)
+    }
+
     /// Turns the pending columns into physical steps.
     pub fn stage(
         &mut self,
@@ -160,7 +171,7 @@ impl<'r> Planner<'r> {
                 _ => None,
             };
             let (key, column) = match target {
-                Some(p) if p.segments.is_empty() => (p.root.clone(), self.add(value)),
+                Some(p) if p.segments.is_empty() => (p.root.clone(), self.column(value)),
                 Some(p) => {
                     let current = out.get(&p.root).copied().unwrap_or(Bound::Undefined);
                     let put = self.assignment(p, current, value, layers);
@@ -171,11 +182,13 @@ impl<'r> Planner<'r> {
                         Expr::Literal(Literal::Str(s)) => s.clone(),
                         _ => format!("_v_{}_{index}", expr_kind(expr)),
                     };
-                    (key, self.add(value))
+                    (key, self.column(value))
                 }
             };
             out.insert(key, Bound::Column(column));
-            columns.push(column);
+            if column >= self.shape.len() {
+                columns.push(column);
+            }
         }
         (columns, sorted(&out))
     }

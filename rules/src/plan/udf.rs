@@ -300,6 +300,25 @@ fn case(refs: &[Ref<'_>], with_subject: bool) -> Result<usize, usize> {
 
 /// Everything that fails on its first error argument.
 fn apply(operator: Operator, refs: &[Ref<'_>]) -> Result<Value, EvalError> {
+    // Numbers against numbers, the common filter, compare in place.
+    if let (
+        Operator::Binary(
+            op @ (BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge),
+        ),
+        [a, b],
+    ) = (operator, refs)
+    {
+        let ord = match (a, b) {
+            (Ref::Int(x), Ref::Int(y)) => Some(x.cmp(y)),
+            (Ref::Int(_) | Ref::Float(_), Ref::Int(_) | Ref::Float(_)) => {
+                Some(number(*a).partial_cmp(&number(*b)).unwrap_or(std::cmp::Ordering::Equal))
+            }
+            _ => None,
+        };
+        if let Some(ord) = ord {
+            return Ok(Value::Bool(ops::holds(op, ord)?));
+        }
+    }
     let v = values(refs);
     let arg = |i: usize| v.get(i).unwrap_or(&Value::Undefined);
     Ok(match operator {
@@ -345,6 +364,14 @@ fn apply(operator: Operator, refs: &[Ref<'_>]) -> Result<Value, EvalError> {
             other => functions::call("flag", std::slice::from_ref(other))?,
         },
     })
+}
+
+fn number(r: Ref<'_>) -> f64 {
+    match r {
+        Ref::Int(i) => i as f64,
+        Ref::Float(f) => f,
+        _ => f64::NAN,
+    }
 }
 
 /// An index or range bound, which must be an integer.
