@@ -2,8 +2,8 @@
 //!
 //! The publish path only looks the topic up in the rule index (the broker's topic trie, over
 //! every rule's FROM filters) and, if any rule matches, queues the message without blocking.
-//! A task takes the queue in batches of up to 1024 messages and runs the matching rules on
-//! each. Broker events (`$events/client_connected`, ...) take the same queue, their columns
+//! A task takes the queue in batches (up to 1024 messages, or what came within 1 ms of the
+//! first) and runs each rule once per batch on the messages that matched it. Broker events (`$events/client_connected`, ...) take the same queue, their columns
 //! built by the broker only when a rule selects them ([`RuleEngine::wants`]). The rules directory is re-read when its files change; a file that no longer parses is
 //! reported with file, line and column and its previous rules keep running.
 
@@ -33,6 +33,9 @@ use crate::router::trie::Trie;
 const QUEUE: usize = 64 * 1024;
 /// Messages evaluated per batch.
 const BATCH: usize = 1024;
+/// How long a batch waits to fill once its first message is in: a rule's output comes at most
+/// this late, and each rule's fixed cost per batch is shared by more messages.
+const BATCH_WAIT: Duration = Duration::from_millis(1);
 /// At most one "behind" warning per this interval.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 /// How often windows are checked for closing: a window's rows come at most this late.
@@ -159,8 +162,20 @@ impl RuleEngine {
         let mut windows = tokio::time::interval(WINDOW_TICK);
         loop {
             tokio::select! {
-                received = rx.recv_many(&mut batch, BATCH) => if received == 0 {
-                    return;
+                received = rx.recv_many(&mut batch, BATCH) => {
+                    if received == 0 {
+                        return;
+                    }
+                    if batch.len() < BATCH {
+                        // Let the batch fill for a moment, then take what came, without waiting more.
+                        tokio::time::sleep(BATCH_WAIT).await;
+                        while batch.len() < BATCH {
+                            match rx.try_recv() {
+                                Ok(input) => batch.push(input),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                 },
                 _ = windows.tick() => {
                     self.close_windows().await;

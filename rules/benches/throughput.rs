@@ -55,6 +55,24 @@ fn throughput(c: &mut Criterion) {
         group.bench_function(*name, |b| b.iter(|| rule.run_batch(&batch(BATCH), None)));
     }
     group.finish();
+    // The engine's whole cost per message in scripts/bench-rules.sh: the batch built once, then
+    // its ten rules (64-byte payloads there; this payload is larger).
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    let ten: Vec<ActiveRule> = (0..10)
+        .map(|i| {
+            let sql = r#"SELECT clientid, topic, qos, payload FROM "t/#" WHERE qos >= 0"#;
+            let statement = weir_rules::parse_file(sql).expect("rule parses").remove(0);
+            ActiveRule::new(LoadedRule { id: format!("r{i}"), statement }, Default::default(), Default::default())
+        })
+        .collect();
+    group.bench_function("ten_rules", |b| {
+        b.iter(|| {
+            let input = batch(BATCH);
+            ten.iter().map(|r| r.run_batch(&input, None).rows.len()).sum::<usize>()
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, throughput);

@@ -3,9 +3,12 @@
 //! `event_type` that selects it in the rule tester, and the tester's default columns.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Builder, StringBuilder};
 
 use crate::eval::Columns;
-use crate::plan::{variant, Input, InputBuilder};
+use crate::plan::{variant, Input};
 use crate::value::Value;
 
 /// A published message, from which the columns of EMQX's `message.publish` are read.
@@ -27,13 +30,25 @@ const PUBLISH_COLUMNS: [&str; 10] =
     ["clientid", "event", "flags", "node", "payload", "pub_props", "publish_received_at", "qos", "timestamp", "topic"];
 
 /// Builds the [`Input`] of a batch of publishes straight from the messages: no map per message.
+/// Columns whose type never changes are native Arrow columns (`qos` and the timestamps are
+/// integers; `topic`, `event` and `node` are text), which rules compare with Arrow's own
+/// kernels; the others are variant columns.
 pub struct PublishBatch {
-    input: InputBuilder,
-    /// Encodings every row shares or picks from.
-    node: Vec<u8>,
-    event: Vec<u8>,
+    clientid: variant::Builder,
+    event: StringBuilder,
+    flags: variant::Builder,
+    node: StringBuilder,
+    payload: variant::Builder,
+    pub_props: variant::Builder,
+    received_at: Int64Builder,
+    qos: Int64Builder,
+    timestamp: Int64Builder,
+    topic: StringBuilder,
+    rows: usize,
+    /// What every row shares or picks from.
+    node_name: String,
     no_properties: Vec<u8>,
-    flags: [Vec<u8>; 2],
+    flag_values: [Vec<u8>; 2],
 }
 
 fn encoded(v: &Value) -> Vec<u8> {
@@ -44,47 +59,76 @@ fn encoded(v: &Value) -> Vec<u8> {
 
 impl PublishBatch {
     pub fn new(node: &str) -> PublishBatch {
-        let shape: Vec<String> = PUBLISH_COLUMNS.iter().map(|c| c.to_string()).collect();
         let flags = |retain| {
             let m =
                 BTreeMap::from([("dup".to_string(), Value::Bool(false)), ("retain".to_string(), Value::Bool(retain))]);
             encoded(&Value::Map(m))
         };
+        let variant = || variant::Builder::with_capacity(1024);
         PublishBatch {
-            input: InputBuilder::new(shape.into()),
-            node: encoded(&Value::Str(node.to_string())),
-            event: encoded(&Value::Str("message.publish".into())),
+            clientid: variant(),
+            event: StringBuilder::new(),
+            flags: variant(),
+            node: StringBuilder::new(),
+            payload: variant(),
+            pub_props: variant(),
+            received_at: Int64Builder::new(),
+            qos: Int64Builder::new(),
+            timestamp: Int64Builder::new(),
+            topic: StringBuilder::new(),
+            rows: 0,
+            node_name: node.to_string(),
             no_properties: encoded(&Value::Map(BTreeMap::new())),
-            flags: [flags(false), flags(true)],
+            flag_values: [flags(false), flags(true)],
         }
     }
 
     pub fn push(&mut self, p: &Publish) {
-        let b = &mut self.input;
         match p.clientid {
-            Some(c) => b.column(0).push_with(|o| variant::write_str(c, o)),
-            None => b.column(0).push(&Value::Undefined),
+            Some(c) => self.clientid.push_str(c),
+            None => self.clientid.push(&Value::Undefined),
         }
-        b.column(1).push_encoded(&self.event);
-        b.column(2).push_encoded(&self.flags[usize::from(p.retain)]);
-        b.column(3).push_encoded(&self.node);
+        self.event.append_value("message.publish");
+        self.flags.push_encoded(&self.flag_values[usize::from(p.retain)]);
+        self.node.append_value(&self.node_name);
         match std::str::from_utf8(p.payload) {
-            Ok(text) => b.column(4).push_with(|o| variant::write_str(text, o)),
-            Err(_) => b.column(4).push(&Value::Bin(p.payload.to_vec())),
+            Ok(text) => self.payload.push_str(text),
+            Err(_) => self.payload.push(&Value::Bin(p.payload.to_vec())),
         }
         match p.properties {
-            Some(props) => b.column(5).push(props),
-            None => b.column(5).push_encoded(&self.no_properties),
+            Some(props) => self.pub_props.push(props),
+            None => self.pub_props.push_encoded(&self.no_properties),
         }
-        b.column(6).push(&Value::Int(p.timestamp_ms));
-        b.column(7).push(&Value::Int(i64::from(p.qos)));
-        b.column(8).push(&Value::Int(p.timestamp_ms));
-        b.column(9).push_with(|o| variant::write_str(p.topic, o));
-        b.end_row();
+        self.received_at.append_value(p.timestamp_ms);
+        self.qos.append_value(i64::from(p.qos));
+        self.timestamp.append_value(p.timestamp_ms);
+        self.topic.append_value(p.topic);
+        self.rows += 1;
     }
 
-    pub fn finish(self) -> Input {
-        self.input.finish()
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    pub fn finish(mut self) -> Input {
+        let shape: Vec<String> = PUBLISH_COLUMNS.iter().map(|c| c.to_string()).collect();
+        let columns: Vec<ArrayRef> = vec![
+            self.clientid.finish(),
+            Arc::new(self.event.finish()),
+            self.flags.finish(),
+            Arc::new(self.node.finish()),
+            self.payload.finish(),
+            self.pub_props.finish(),
+            Arc::new(self.received_at.finish()),
+            Arc::new(self.qos.finish()),
+            Arc::new(self.timestamp.finish()),
+            Arc::new(self.topic.finish()),
+        ];
+        Input::new(shape.into(), columns, self.rows)
     }
 }
 

@@ -13,14 +13,14 @@ use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema, Schema
 use datafusion::common::{Column, DFSchema, Result as DfResult};
 use datafusion::logical_expr::execution_props::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::logical_expr::{Expr as DfExpr, ScalarUDF};
+use datafusion::logical_expr::{binary_expr, Expr as DfExpr, Operator as NativeOperator, ScalarUDF};
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 use datafusion::prelude::lit;
 
 use super::input::PayloadColumns;
 use super::udf::{self, Operator, OperatorUdf, PathUdf, PutUdf, StepSpec};
 use super::variant;
-use crate::ast::{Expr, Field, Literal, Path, Rule, Segment, UnaryOp};
+use crate::ast::{BinaryOp, Expr, Field, Literal, Path, Rule, Segment, UnaryOp};
 use crate::value::Value;
 use crate::{functions, EvalError};
 
@@ -58,7 +58,7 @@ pub type Layer = HashMap<String, Bound>;
 pub struct Planner<'r> {
     rule: &'r Rule,
     /// The input's column names, by position.
-    shape: &'r [String],
+    shape: Vec<String>,
     payload: PayloadColumns,
     /// Every column so far: the input's, the decoded payload's, then computed ones.
     fields: Vec<ArrowField>,
@@ -69,16 +69,18 @@ pub struct Planner<'r> {
 }
 
 impl<'r> Planner<'r> {
-    pub fn new(rule: &'r Rule, shape: &'r [String]) -> Planner<'r> {
+    /// A planner for inputs laid out as `input` (names and types).
+    pub fn new(rule: &'r Rule, input: &Schema) -> Planner<'r> {
+        let shape: Vec<String> = input.fields().iter().map(|f| f.name().clone()).collect();
         let payload = match (&rule.payload_keys, shape.iter().any(|c| c == "payload")) {
             (_, false) => PayloadColumns::None,
             (Some(keys), true) if keys.is_empty() => PayloadColumns::None,
             (Some(keys), true) => PayloadColumns::Keys(keys.clone()),
             (None, true) => PayloadColumns::Whole,
         };
-        let names = shape.iter().cloned().chain(payload.names());
-        let fields = names.map(|n| ArrowField::new(n, DataType::Binary, true)).collect();
-        Planner { rule, shape, payload, fields, pending: Vec::new(), used: vec![false; shape.len()] }
+        let fields = super::input::schema(input, &payload).fields().iter().map(|f| f.as_ref().clone()).collect();
+        let used = vec![false; shape.len()];
+        Planner { rule, shape, payload, fields, pending: Vec::new(), used }
     }
 
     pub fn payload(&self) -> &PayloadColumns {
@@ -102,9 +104,18 @@ impl<'r> Planner<'r> {
         index
     }
 
-    /// Adds a computed column.
+    /// Adds a computed column: a variant one, a native comparison's booleans, or a copy.
     fn add(&mut self, expr: DfExpr) -> usize {
-        let index = self.add_filled();
+        let data_type = match &expr {
+            DfExpr::BinaryExpr(_) => DataType::Boolean,
+            DfExpr::Column(c) => {
+                let field = self.fields.iter().find(|f| *f.name() == c.name);
+                field.map_or(DataType::Binary, |f| f.data_type().clone())
+            }
+            _ => DataType::Binary,
+        };
+        let index = self.fields.len();
+        self.fields.push(ArrowField::new(format!("#{index}"), data_type, true));
         self.pending.push((index, expr));
         index
     }
@@ -309,7 +320,10 @@ impl<'r> Planner<'r> {
             Expr::Call { module: None, name, args } => self.function(name, args, layers),
             Expr::Unary(UnaryOp::Neg, x) => self.call(op(Operator::Negate), &[x], layers),
             Expr::Unary(UnaryOp::Not, x) => self.call(op(Operator::Not), &[x], layers),
-            Expr::Binary(o, l, r) => self.call(op(Operator::Binary(*o)), &[l, r], layers),
+            Expr::Binary(o, l, r) => match self.native_comparison(*o, l, r, layers) {
+                Some(native) => native,
+                None => self.call(op(Operator::Binary(*o)), &[l, r], layers),
+            },
             Expr::In { expr, list, negated } => {
                 let args: Vec<&Expr> = std::iter::once(&**expr).chain(list).collect();
                 self.call(op(Operator::In { negated: *negated }), &args, layers)
@@ -331,6 +345,55 @@ impl<'r> Planner<'r> {
                 self.call(op(Operator::List), &items, layers)
             }
             Expr::Range(a, b) => self.call(op(Operator::Range), &[a, b], layers),
+        }
+    }
+
+    /// A comparison of two integers or two texts that are natively typed columns (a publish's
+    /// `qos`, `topic`, ...) or literals: Arrow's own kernel, whose result is EMQX's (integers
+    /// compare as numbers, text byte by byte, and these columns are never undefined).
+    fn native_comparison(&mut self, o: BinaryOp, l: &Expr, r: &Expr, layers: &[&Layer]) -> Option<DfExpr> {
+        let operator = match o {
+            BinaryOp::Eq => NativeOperator::Eq,
+            BinaryOp::Ne => NativeOperator::NotEq,
+            BinaryOp::Lt => NativeOperator::Lt,
+            BinaryOp::Le => NativeOperator::LtEq,
+            BinaryOp::Gt => NativeOperator::Gt,
+            BinaryOp::Ge => NativeOperator::GtEq,
+            _ => return None,
+        };
+        let (lt, rt) = (self.native_type(l, layers)?, self.native_type(r, layers)?);
+        if lt != rt {
+            return None;
+        }
+        let (l, r) = (self.native_operand(l, layers), self.native_operand(r, layers));
+        Some(binary_expr(l, operator, r))
+    }
+
+    /// The native type of a literal or a natively typed input column (integers and text only).
+    fn native_type(&self, e: &Expr, layers: &[&Layer]) -> Option<DataType> {
+        match e {
+            Expr::Literal(Literal::Int(_)) => Some(DataType::Int64),
+            Expr::Literal(Literal::Str(_)) => Some(DataType::Utf8),
+            Expr::Path(p) if p.segments.is_empty() => match self.lookup(&p.root, layers) {
+                Bound::Column(i) => match self.fields[i].data_type() {
+                    t @ (DataType::Int64 | DataType::Utf8) => Some(t.clone()),
+                    _ => None,
+                },
+                Bound::Undefined => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn native_operand(&mut self, e: &Expr, layers: &[&Layer]) -> DfExpr {
+        match e {
+            Expr::Literal(Literal::Int(i)) => lit(*i),
+            Expr::Literal(Literal::Str(s)) => lit(s.clone()),
+            Expr::Path(p) => {
+                let at = self.lookup(&p.root, layers);
+                self.bound(at)
+            }
+            other => self.expr(other, layers),
         }
     }
 

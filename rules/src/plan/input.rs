@@ -5,28 +5,38 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{new_null_array, Array, ArrayRef, BinaryArray, UInt32Array};
+use datafusion::arrow::array::{new_null_array, Array, ArrayRef, UInt32Array};
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
-use super::variant::{self, Builder, Ref};
+use super::variant::{Builder, Cells, Ref};
 use crate::eval::Columns;
 use crate::json::Decoded;
 use crate::path::{self, Step};
 use crate::value::Value;
 use crate::EvalError;
 
-/// Rows that share their column names, as variant columns in name order.
+/// Rows that share their column names, as columns in name order: variant columns, or natively
+/// typed ones where a column's type is fixed (a publish's `qos`, `topic`, ...).
 #[derive(Debug, Clone)]
 pub struct Input {
     shape: Arc<[String]>,
+    /// The names and types: programs are compiled per layout.
+    schema: SchemaRef,
     columns: Vec<ArrayRef>,
     rows: usize,
 }
 
 impl Input {
+    /// `shape` must be sorted, as the keys of [`Columns`] are, and name `columns` in order.
+    pub fn new(shape: Arc<[String]>, columns: Vec<ArrayRef>, rows: usize) -> Input {
+        let fields: Vec<Field> =
+            shape.iter().zip(&columns).map(|(n, c)| Field::new(n.clone(), c.data_type().clone(), true)).collect();
+        Input { shape, schema: Arc::new(Schema::new(fields)), columns, rows }
+    }
+
     /// The rows as runs of one shape each, in order.
     pub fn from_rows(rows: &[&Columns]) -> Vec<Input> {
         let mut inputs = Vec::new();
@@ -34,22 +44,26 @@ impl Input {
         while start < rows.len() {
             let first = rows[start];
             let same = |r: &&&Columns| r.len() == first.len() && r.keys().zip(first.keys()).all(|(a, b)| a == b);
-            let len = rows[start..].iter().take_while(same).count();
-            let mut builder = InputBuilder::new(first.keys().cloned().collect::<Vec<_>>().into());
-            for row in &rows[start..start + len] {
-                for (b, v) in builder.columns.iter_mut().zip(row.values()) {
+            let run = &rows[start..start + rows[start..].iter().take_while(same).count()];
+            let mut columns: Vec<Builder> = first.keys().map(|_| Builder::with_capacity(run.len())).collect();
+            for row in run {
+                for (b, v) in columns.iter_mut().zip(row.values()) {
                     b.push(v);
                 }
-                builder.rows += 1;
             }
-            inputs.push(builder.finish());
-            start += len;
+            let columns = columns.into_iter().map(Builder::finish).collect();
+            inputs.push(Input::new(first.keys().cloned().collect::<Vec<_>>().into(), columns, run.len()));
+            start += run.len();
         }
         inputs
     }
 
     pub fn shape(&self) -> &Arc<[String]> {
         &self.shape
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
     }
 
     pub fn len(&self) -> usize {
@@ -72,38 +86,8 @@ impl Input {
     }
 }
 
-/// Builds an [`Input`] column by column; the caller pushes one value per column per row.
-pub struct InputBuilder {
-    shape: Arc<[String]>,
-    columns: Vec<Builder>,
-    rows: usize,
-}
-
-impl InputBuilder {
-    /// `shape` must be sorted, as the keys of [`Columns`] are.
-    pub fn new(shape: Arc<[String]>) -> InputBuilder {
-        let columns = shape.iter().map(|_| Builder::with_capacity(64)).collect();
-        InputBuilder { shape, columns, rows: 0 }
-    }
-
-    /// The builder of column `i`, in shape order.
-    pub fn column(&mut self, i: usize) -> &mut Builder {
-        &mut self.columns[i]
-    }
-
-    /// Marks a row done: every column must have had one value pushed.
-    pub fn end_row(&mut self) {
-        self.rows += 1;
-    }
-
-    pub fn finish(self) -> Input {
-        Input { shape: self.shape, columns: self.columns.into_iter().map(Builder::finish).collect(), rows: self.rows }
-    }
-}
-
 fn read(column: Option<&ArrayRef>, row: usize) -> Ref<'_> {
-    let cells = column.and_then(|c| c.as_any().downcast_ref::<BinaryArray>());
-    variant::read(cells.filter(|c| c.is_valid(row)).map_or(&[][..], |c| c.value(row)))
+    column.map_or(Ref::Undefined, |c| Cells::of_array(c.as_ref()).read(row))
 }
 
 /// The decoded payload columns a program wants after the input's own.
@@ -141,7 +125,7 @@ pub fn batch(input: &Input, rows: Option<&UInt32Array>, reads: &Reads) -> Result
     let mut columns = Vec::with_capacity(reads.schema.fields().len());
     for (column, used) in input.columns.iter().zip(reads.used) {
         columns.push(match (used, rows) {
-            (false, _) => new_null_array(&DataType::Binary, n),
+            (false, _) => new_null_array(column.data_type(), n),
             (true, None) => column.clone(),
             (true, Some(rows)) => take(column, rows, None)?,
         });
@@ -220,7 +204,8 @@ fn payload_keys(payload: Option<&ArrayRef>, n: usize, keys: &[String]) -> Vec<Ar
 }
 
 /// The schema of an input's columns then the payload's.
-pub fn schema(shape: &[String], payload: &PayloadColumns) -> SchemaRef {
-    let names = shape.iter().cloned().chain(payload.names());
-    Arc::new(Schema::new(names.map(|n| Field::new(n, DataType::Binary, true)).collect::<Vec<_>>()))
+pub fn schema(input: &Schema, payload: &PayloadColumns) -> SchemaRef {
+    let decoded = payload.names().into_iter().map(|n| Arc::new(Field::new(n, DataType::Binary, true)));
+    let fields: Vec<_> = input.fields().iter().cloned().chain(decoded).collect();
+    Arc::new(Schema::new(fields))
 }

@@ -24,17 +24,17 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{new_null_array, Array, ArrayRef, BinaryArray, BooleanArray, UInt32Array};
+use datafusion::arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, UInt32Array};
 use datafusion::arrow::compute::{filter, take};
-use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{Field as ArrowField, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::error::DataFusionError;
 use parking_lot::Mutex;
 
 use self::compile::{Planner, Stage};
-pub use self::input::{Input, InputBuilder};
+pub use self::input::Input;
 use self::input::{PayloadColumns, Reads};
-use self::variant::{Builder, Ref};
+use self::variant::{Builder, Cells, Ref};
 use crate::ast::{Expr, Projection, Rule};
 use crate::value::Value;
 use crate::EvalError;
@@ -65,10 +65,11 @@ impl BatchOutcome {
         for batch in &self.output {
             if i < batch.num_rows() {
                 let schema = batch.schema();
-                let row = schema.fields().iter().zip(batch.columns()).map(|(f, column)| {
-                    let cell = column.as_any().downcast_ref::<BinaryArray>().map_or(&[][..], |c| c.value(i));
-                    (f.name().clone(), variant::read(cell).to_value())
-                });
+                let row = schema
+                    .fields()
+                    .iter()
+                    .zip(batch.columns())
+                    .map(|(f, column)| (f.name().clone(), Cells::of_array(column.as_ref()).read(i).to_value()));
                 return Value::Map(row.collect());
             }
             i -= batch.num_rows();
@@ -101,13 +102,16 @@ struct Foreach {
     each: Stage,
 }
 
-fn output_schema(output: &[(String, usize)]) -> SchemaRef {
-    Arc::new(Schema::new(output.iter().map(|(k, _)| ArrowField::new(k, DataType::Binary, true)).collect::<Vec<_>>()))
+/// The output's schema: each key with the type of the column that holds it.
+fn output_schema(output: &[(String, usize)], all: &Schema) -> SchemaRef {
+    let fields: Vec<ArrowField> =
+        output.iter().map(|(k, c)| ArrowField::new(k, all.field(*c).data_type().clone(), true)).collect();
+    Arc::new(Schema::new(fields))
 }
 
 impl Program {
-    fn compile(rule: &Rule, shape: Vec<String>) -> Result<Program, DataFusionError> {
-        let mut planner = Planner::new(rule, &shape);
+    fn compile(rule: &Rule, input: &Schema) -> Result<Program, DataFusionError> {
+        let mut planner = Planner::new(rule, input);
         let (first, foreach, output) = match &rule.projection {
             Projection::Select(fields) => {
                 let (columns, output) = planner.select(fields, &[]);
@@ -136,8 +140,15 @@ impl Program {
             }
         };
         let (payload, used) = (planner.payload().clone(), planner.used().to_vec());
-        let input_schema = input::schema(&shape, &payload);
-        Ok(Program { used, payload, input_schema, first, output_schema: output_schema(&output), foreach })
+        let input_schema = input::schema(input, &payload);
+        Ok(Program {
+            used,
+            payload,
+            input_schema,
+            first,
+            output_schema: output_schema(&output, &planner.schema()),
+            foreach,
+        })
     }
 
     fn reads(&self) -> Reads<'_> {
@@ -165,7 +176,7 @@ impl Program {
             return Ok(());
         };
         // One row per element of the kept messages' collections.
-        let collection = binary(&batch, foreach.collection);
+        let collection = cells(&batch, foreach.collection);
         let mut parents = Vec::new();
         let mut elements = Builder::with_capacity(batch.num_rows());
         let first_row = out.rows.len();
@@ -174,7 +185,7 @@ impl Program {
                 Decision::Skip => RowOutcome::NoMatch,
                 Decision::Fail(e) => RowOutcome::Failed(e.clone()),
                 Decision::Keep => {
-                    if let Ref::List(list) = variant::read(cell(collection, row)) {
+                    if let Ref::List(list) = collection.read(row) {
                         for e in variant::elements(list) {
                             parents.push(row as u32);
                             elements.push_encoded(e);
@@ -256,12 +267,8 @@ fn execute(stage: &Stage, mut batch: RecordBatch) -> Result<RecordBatch, DataFus
     Ok(batch)
 }
 
-fn binary(batch: &RecordBatch, column: usize) -> Option<&BinaryArray> {
-    batch.columns().get(column).and_then(|c| c.as_any().downcast_ref::<BinaryArray>())
-}
-
-fn cell(column: Option<&BinaryArray>, row: usize) -> &[u8] {
-    column.filter(|c| c.is_valid(row)).map_or(&[][..], |c| c.value(row))
+fn cells(batch: &RecordBatch, column: usize) -> Cells<'_> {
+    batch.columns().get(column).map_or(Cells::Constant(Ref::Undefined), |c| Cells::of_array(c.as_ref()))
 }
 
 /// What a stage decided for a row.
@@ -272,15 +279,15 @@ enum Decision {
 }
 
 fn decide(stage: &Stage, batch: &RecordBatch) -> Vec<Decision> {
-    let checks: Vec<Option<&BinaryArray>> = stage.checks.iter().map(|c| binary(batch, *c)).collect();
-    let condition = stage.filter.map(|c| binary(batch, c));
+    let checks: Vec<Cells> = stage.checks.iter().map(|c| cells(batch, *c)).collect();
+    let condition = stage.filter.map(|c| cells(batch, c));
     (0..batch.num_rows())
         .map(|row| {
-            let failed = || checks.iter().find_map(|c| variant::read(cell(*c, row)).error());
+            let failed = || checks.iter().find_map(|c| c.read(row).error());
             let passes = || match condition {
                 None => Ok(true),
-                Some(c) => match variant::read(cell(c, row)) {
-                    Ref::Error(_) => Err(variant::read(cell(c, row)).error().unwrap_or(EvalError::DecodeJson)),
+                Some(c) => match c.read(row) {
+                    r @ Ref::Error(_) => Err(r.error().unwrap_or(EvalError::DecodeJson)),
                     r => Ok(r == Ref::Bool(true)),
                 },
             };
@@ -301,25 +308,25 @@ fn decide(stage: &Stage, batch: &RecordBatch) -> Vec<Decision> {
 /// A program, or why it could not be planned.
 type Compiled<T> = Arc<Result<T, String>>;
 
-/// Programs by input shape, compiled on first sight of a shape.
+/// Programs by input layout (column names and types), compiled on first sight of one.
 struct Programs<T> {
-    by_shape: Mutex<HashMap<Arc<[String]>, Compiled<T>>>,
+    by_layout: Mutex<HashMap<SchemaRef, Compiled<T>>>,
 }
 
 impl<T> Default for Programs<T> {
     fn default() -> Self {
-        Programs { by_shape: Mutex::default() }
+        Programs { by_layout: Mutex::default() }
     }
 }
 
 impl<T> Programs<T> {
-    fn get(&self, shape: &Arc<[String]>, compile: impl FnOnce(&[String]) -> Result<T, DataFusionError>) -> Compiled<T> {
-        let mut by_shape = self.by_shape.lock();
-        if let Some(p) = by_shape.get(&shape[..]) {
+    fn get(&self, layout: &SchemaRef, compile: impl FnOnce(&Schema) -> Result<T, DataFusionError>) -> Compiled<T> {
+        let mut by_layout = self.by_layout.lock();
+        if let Some(p) = by_layout.get(layout) {
             return p.clone();
         }
-        let compiled = Arc::new(compile(shape).map_err(|e| e.to_string()));
-        by_shape.insert(shape.clone(), compiled.clone());
+        let compiled = Arc::new(compile(layout).map_err(|e| e.to_string()));
+        by_layout.insert(layout.clone(), compiled.clone());
         compiled
     }
 }
@@ -352,7 +359,7 @@ impl CompiledRule {
     /// Runs the rule on `rows` of `input` (all of them if `None`), whose FROM matched.
     pub fn run(&self, input: &Input, rows: Option<&[u32]>) -> BatchOutcome {
         let mut out = BatchOutcome::default();
-        let program = self.programs.get(input.shape(), |shape| Program::compile(&self.rule, shape.to_vec()));
+        let program = self.programs.get(input.schema(), |layout| Program::compile(&self.rule, layout));
         let selected = selection(rows);
         let done = match program.as_ref() {
             Ok(p) => p.run(input, selected.as_ref(), &mut out).map_err(|e| e.to_string()),
@@ -396,13 +403,13 @@ impl CompiledExprs {
 
     /// Per row of `rows` of `input` (all if `None`), each expression's value or error.
     pub fn run(&self, input: &Input, rows: Option<&[u32]>) -> Vec<Vec<Result<Value, EvalError>>> {
-        let program = self.programs.get(input.shape(), |shape| {
-            let mut planner = Planner::new(&self.rule, shape);
+        let program = self.programs.get(input.schema(), |layout| {
+            let mut planner = Planner::new(&self.rule, layout);
             let exprs: Vec<&Expr> = self.exprs.iter().collect();
             let columns = planner.message_exprs(&exprs);
             let stage = planner.stage(Vec::new(), None, false, Vec::new())?;
             let (payload, used) = (planner.payload().clone(), planner.used().to_vec());
-            let input_schema = input::schema(shape, &payload);
+            let input_schema = input::schema(layout, &payload);
             Ok(ExprsProgram { used, payload, input_schema, stage, columns })
         });
         let selected = selection(rows);
@@ -420,15 +427,61 @@ impl CompiledExprs {
         let n = rows.map_or(input.len(), <[u32]>::len);
         match batch {
             Ok((p, batch)) => {
-                let columns: Vec<Option<&BinaryArray>> = p.columns.iter().map(|c| binary(&batch, *c)).collect();
+                let columns: Vec<Cells> = p.columns.iter().map(|c| cells(&batch, *c)).collect();
                 (0..n)
                     .map(|row| {
-                        let cells = columns.iter().map(|c| variant::read(cell(*c, row)));
-                        cells.map(|r| r.error().map_or_else(|| Ok(r.to_value()), Err)).collect()
+                        let read = columns.iter().map(|c| c.read(row));
+                        read.map(|r| r.error().map_or_else(|| Ok(r.to_value()), Err)).collect()
                     })
                     .collect()
             }
             Err(e) => vec![vec![Err(planning_failed(&e)); self.exprs.len()]; n],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::Columns;
+    use crate::events::{Publish, PublishBatch};
+
+    /// The same publishes as a natively typed input and as maps give the same outcomes, so
+    /// the native comparison kernels agree with EMQX's operators.
+    #[test]
+    fn typed_and_variant_inputs_agree() {
+        let publishes: Vec<Publish> = [("t/1", 0), ("t/2", 1), ("u/1", 2)]
+            .into_iter()
+            .map(|(topic, qos)| Publish {
+                topic,
+                payload: br#"{"x": 1}"#,
+                qos,
+                clientid: Some("c"),
+                retain: false,
+                properties: None,
+                timestamp_ms: 7,
+            })
+            .collect();
+        let mut batch = PublishBatch::new("n");
+        publishes.iter().for_each(|p| batch.push(p));
+        let typed = batch.finish();
+        let maps: Vec<Columns> = (0..typed.len()).map(|i| typed.row(i)).collect();
+        let variant = Input::from_rows(&maps.iter().collect::<Vec<_>>()).remove(0);
+        assert_ne!(typed.schema(), variant.schema(), "one input is typed, the other is not");
+        for sql in [
+            r##"SELECT qos >= 1 AS b, topic = 't/2' AS t FROM "#" WHERE qos <> 1 OR topic < 'u'"##,
+            r##"SELECT qos = '1' AS coerced, 1 = 1 AS same, topic FROM "#" WHERE qos > 0"##,
+            r##"SELECT * FROM "#" WHERE timestamp = 7 AND topic >= 't/2'"##,
+        ] {
+            let rule = CompiledRule::new(crate::parse_rule(sql).unwrap());
+            let (a, b) = (rule.run(&typed, None), rule.run(&variant, None));
+            assert_eq!(a.rows, b.rows, "{sql}");
+            assert!(a.rows.iter().any(|r| matches!(r, RowOutcome::Rows(_))), "{sql} keeps a row");
+            let n = a.output.iter().map(RecordBatch::num_rows).sum();
+            assert_eq!(a.values(0..n), b.values(0..n), "{sql}");
+        }
+        let rows = CompiledRule::new(crate::parse_rule(r##"SELECT qos FROM "#" WHERE qos = 2"##).unwrap())
+            .run(&typed, Some(&[1, 2]));
+        assert_eq!(rows.rows, vec![RowOutcome::NoMatch, RowOutcome::Rows(0..1)], "a selection of rows");
     }
 }

@@ -32,30 +32,26 @@ fn any_arguments() -> Signature {
     Signature::one_of(vec![TypeSignature::Nullary, TypeSignature::VariadicAny], Volatility::Volatile)
 }
 
-/// Runs `each` on every row's arguments (read, and as encoded) and collects its results into a
-/// variant column. With `propagate`, a row with an error argument gets the first such error
-/// without `each`.
+/// Runs `each` on every row's arguments and collects its results into a variant column. With
+/// `propagate`, a row with an error argument gets the first such error without `each`.
 fn by_row(
     args: &ScalarFunctionArgs,
     propagate: bool,
-    mut each: impl FnMut(&[Ref<'_>], &[&[u8]], &mut Builder),
+    mut each: impl FnMut(&[Ref<'_>], &mut Builder),
 ) -> DfResult<ColumnarValue> {
     let cells: SmallVec<[Cells; 4]> = args.args.iter().map(Cells::of).collect();
     let mut out = Builder::with_capacity(args.number_rows);
-    let mut raw: SmallVec<[&[u8]; 4]> = SmallVec::new();
     let mut refs: SmallVec<[Ref; 4]> = SmallVec::new();
     for row in 0..args.number_rows {
-        raw.clear();
-        raw.extend(cells.iter().map(|c| c.get(row)));
         refs.clear();
-        refs.extend(raw.iter().map(|c| variant::read(c)));
+        refs.extend(cells.iter().map(|c| c.read(row)));
         if propagate {
-            if let Some(i) = refs.iter().position(|r| matches!(r, Ref::Error(_))) {
-                out.push_encoded(raw[i]);
+            if let Some(e) = refs.iter().find(|r| matches!(r, Ref::Error(_))) {
+                out.push_ref(*e);
                 continue;
             }
         }
-        each(&refs, &raw, &mut out);
+        each(&refs, &mut out);
     }
     Ok(ColumnarValue::Array(out.finish()))
 }
@@ -100,7 +96,7 @@ impl ScalarUDFImpl for CatalogueUdf {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let call = self.function.call;
-        by_row(&args, true, |refs, _, out| out.push_result(call(&values(refs))))
+        by_row(&args, true, |refs, out| out.push_result(call(&values(refs))))
     }
 }
 
@@ -207,20 +203,20 @@ impl ScalarUDFImpl for OperatorUdf {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         match self.operator {
             Operator::Binary(op @ (BinaryOp::And | BinaryOp::Or)) => {
-                by_row(&args, false, |refs, raw, out| match logic(op, refs) {
+                by_row(&args, false, |refs, out| match logic(op, refs) {
                     Ok(b) => out.push_bool(b),
                     Err(Stop::Error(e)) => out.push_error(&e),
-                    Err(Stop::Argument(i)) => out.push_encoded(raw[i]),
+                    Err(Stop::Argument(i)) => out.push_ref(refs[i]),
                 })
             }
-            Operator::In { negated } => by_row(&args, false, |refs, raw, out| match member(refs) {
+            Operator::In { negated } => by_row(&args, false, |refs, out| match member(refs) {
                 Ok(found) => out.push_bool(found != negated),
-                Err(i) => out.push_encoded(raw[i]),
+                Err(i) => out.push_ref(refs[i]),
             }),
-            Operator::Case { with_subject } => by_row(&args, false, |refs, raw, out| match case(refs, with_subject) {
-                Ok(i) | Err(i) => out.push_encoded(raw.get(i).copied().unwrap_or(UNDEFINED)),
+            Operator::Case { with_subject } => by_row(&args, false, |refs, out| match case(refs, with_subject) {
+                Ok(i) | Err(i) => out.push_ref(refs.get(i).copied().unwrap_or(Ref::Undefined)),
             }),
-            operator => by_row(&args, true, |refs, _, out| out.push_result(apply(operator, refs))),
+            operator => by_row(&args, true, |refs, out| out.push_result(apply(operator, refs))),
         }
     }
 }
@@ -230,8 +226,6 @@ enum Stop {
     Error(EvalError),
     Argument(usize),
 }
-
-const UNDEFINED: &[u8] = &[0];
 
 /// `AND`/`OR` as EMQX's `andalso`/`orelse`: the right side only matters if the left did not
 /// decide, so its error does not either.
@@ -426,19 +420,19 @@ impl PathUdf {
     }
 }
 
-/// What a path found: a cell of the input, passed on as it is, or a value made on the way.
+/// What a path found: a value of the input, passed on as it is, or a value made on the way.
 enum Found<'a> {
-    Encoded(&'a [u8]),
+    Read(Ref<'a>),
     Made(Result<Value, EvalError>),
 }
 
 /// Follows keys and indexes through encoded maps and lists in place; anything else (text to
 /// decode, ranges, nothing found) goes through [`path::get`] on a decoded value.
-fn walk<'a>(cell: &'a [u8], steps: &[Step], strict: bool) -> Found<'a> {
+fn walk<'a>(current: Ref<'a>, steps: &[Step], strict: bool) -> Found<'a> {
     let Some((step, rest)) = steps.split_first() else {
-        return Found::Encoded(cell);
+        return Found::Read(current);
     };
-    let next = match (step, variant::read(cell)) {
+    let next = match (step, current) {
         (Step::Key(k), Ref::Map(m)) => variant::entries(m).find(|(key, _)| key == k).map(|(_, v)| v),
         (Step::Index(i), Ref::List(l)) => {
             let count = variant::elements(l).count();
@@ -447,7 +441,7 @@ fn walk<'a>(cell: &'a [u8], steps: &[Step], strict: bool) -> Found<'a> {
         (_, r) => return Found::Made(path::get(&r.to_value(), steps, strict)),
     };
     match next {
-        Some(v) => walk(v, rest, false),
+        Some(v) => walk(variant::read(v), rest, false),
         None => Found::Made(path::get(&Value::Undefined, rest, false)),
     }
 }
@@ -466,9 +460,9 @@ impl ScalarUDFImpl for PathUdf {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        by_row(&args, true, |refs, raw, out| match steps(&self.steps, &refs[1..]) {
-            Ok(steps) => match walk(raw[0], &steps, self.strict) {
-                Found::Encoded(bytes) => out.push_encoded(bytes),
+        by_row(&args, true, |refs, out| match steps(&self.steps, refs.get(1..).unwrap_or_default()) {
+            Ok(steps) => match walk(refs.first().copied().unwrap_or(Ref::Undefined), &steps, self.strict) {
+                Found::Read(r) => out.push_ref(r),
                 Found::Made(r) => out.push_result(r),
             },
             Err(e) => out.push_error(&e),
@@ -506,7 +500,7 @@ impl ScalarUDFImpl for PutUdf {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        by_row(&args, true, |refs, _, out| {
+        by_row(&args, true, |refs, out| {
             let mut target = refs.first().map_or(Value::Undefined, |r| r.to_value());
             if self.decode {
                 if let Some(decoded) = target.as_bytes().and_then(Value::from_json) {

@@ -10,9 +10,10 @@
 //! a `CASE` branch that is not taken cannot fail the message, as in EMQX.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, BinaryBuilder};
+use datafusion::arrow::array::{Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, Int64Array, StringArray};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::ColumnarValue;
 
@@ -182,20 +183,28 @@ pub fn write(v: &Value, out: &mut Vec<u8>) {
     }
 }
 
+/// Appends the encoding of a value read in place.
+pub fn write_ref(r: Ref<'_>, out: &mut Vec<u8>) {
+    let (tag, rest) = match r {
+        Ref::Undefined => (TAG_UNDEFINED, &[][..]),
+        Ref::Null => (TAG_NULL, &[][..]),
+        Ref::Bool(b) => (if b { TAG_TRUE } else { TAG_FALSE }, &[][..]),
+        Ref::Int(i) => return write(&Value::Int(i), out),
+        Ref::Float(f) => return write(&Value::Float(f), out),
+        Ref::Str(s) => (TAG_STR, s.as_bytes()),
+        Ref::Bin(b) => (TAG_BIN, b),
+        Ref::List(l) => (TAG_LIST, l),
+        Ref::Map(m) => (TAG_MAP, m),
+        Ref::Error(e) => (TAG_ERROR, e),
+    };
+    out.push(tag);
+    out.extend_from_slice(rest);
+}
+
 /// Appends text, without making a [`Value`] first.
 pub fn write_str(s: &str, out: &mut Vec<u8>) {
     out.push(TAG_STR);
     out.extend_from_slice(s.as_bytes());
-}
-
-/// Appends a list of already encoded elements.
-pub fn write_list<'a>(items: impl ExactSizeIterator<Item = &'a [u8]>, out: &mut Vec<u8>) {
-    out.push(TAG_LIST);
-    push_u32(items.len(), out);
-    for item in items {
-        push_u32(item.len(), out);
-        out.extend_from_slice(item);
-    }
 }
 
 /// Appends the encoding of an error.
@@ -278,15 +287,22 @@ impl Builder {
         self.column.append_value(bytes);
     }
 
-    pub fn push_bool(&mut self, b: bool) {
-        self.column.append_value([if b { TAG_TRUE } else { TAG_FALSE }]);
+    /// Appends a value read in place (a value passed through).
+    pub fn push_ref(&mut self, r: Ref<'_>) {
+        self.scratch.clear();
+        write_ref(r, &mut self.scratch);
+        self.column.append_value(&self.scratch);
     }
 
-    /// Encodes with `f` into the row's scratch buffer, then appends it.
-    pub fn push_with(&mut self, f: impl FnOnce(&mut Vec<u8>)) {
-        self.scratch.clear();
-        f(&mut self.scratch);
-        self.column.append_value(&self.scratch);
+    /// Appends text, copied once.
+    pub fn push_str(&mut self, s: &str) {
+        // Writing into the builder's value buffer cannot fail; append_value ends the cell.
+        let _ = self.column.write_all(&[TAG_STR]);
+        self.column.append_value(s.as_bytes());
+    }
+
+    pub fn push_bool(&mut self, b: bool) {
+        self.column.append_value([if b { TAG_TRUE } else { TAG_FALSE }]);
     }
 
     pub fn finish(mut self) -> ArrayRef {
@@ -294,32 +310,55 @@ impl Builder {
     }
 }
 
-/// A variant argument of a function: a column, or one literal for every row.
+/// A column as rule values: a variant column, one of the natively typed columns of a publish
+/// (integers, text) or a native comparison's booleans, or one literal for every row.
 #[derive(Clone, Copy)]
 pub enum Cells<'a> {
-    Column(&'a BinaryArray),
-    Constant(&'a [u8]),
+    Variant(&'a BinaryArray),
+    Int(&'a Int64Array),
+    Text(&'a StringArray),
+    Bool(&'a BooleanArray),
+    Constant(Ref<'a>),
 }
 
 impl<'a> Cells<'a> {
-    /// Reads a DataFusion argument; anything but a variant reads as `undefined`.
-    pub fn of(arg: &'a ColumnarValue) -> Cells<'a> {
-        match arg {
-            ColumnarValue::Array(a) => match a.as_any().downcast_ref::<BinaryArray>() {
-                Some(b) => Cells::Column(b),
-                None => Cells::Constant(&[TAG_UNDEFINED]),
-            },
-            ColumnarValue::Scalar(ScalarValue::Binary(Some(b))) => Cells::Constant(b),
-            ColumnarValue::Scalar(_) => Cells::Constant(&[TAG_UNDEFINED]),
+    /// Reads an array; a type rules never make reads as `undefined`.
+    pub fn of_array(a: &'a dyn Array) -> Cells<'a> {
+        let any = a.as_any();
+        if let Some(b) = any.downcast_ref::<BinaryArray>() {
+            Cells::Variant(b)
+        } else if let Some(i) = any.downcast_ref::<Int64Array>() {
+            Cells::Int(i)
+        } else if let Some(t) = any.downcast_ref::<StringArray>() {
+            Cells::Text(t)
+        } else if let Some(b) = any.downcast_ref::<BooleanArray>() {
+            Cells::Bool(b)
+        } else {
+            Cells::Constant(Ref::Undefined)
         }
     }
 
-    /// The encoded cell of `row`.
-    pub fn get(&self, row: usize) -> &'a [u8] {
-        match self {
-            Cells::Column(a) if a.is_valid(row) => a.value(row),
-            Cells::Column(_) => &[TAG_UNDEFINED],
-            Cells::Constant(b) => b,
+    /// Reads a DataFusion argument.
+    pub fn of(arg: &'a ColumnarValue) -> Cells<'a> {
+        match arg {
+            ColumnarValue::Array(a) => Cells::of_array(a.as_ref()),
+            ColumnarValue::Scalar(ScalarValue::Binary(Some(b))) => Cells::Constant(read(b)),
+            ColumnarValue::Scalar(ScalarValue::Int64(Some(i))) => Cells::Constant(Ref::Int(*i)),
+            ColumnarValue::Scalar(ScalarValue::Utf8(Some(s))) => Cells::Constant(Ref::Str(s)),
+            ColumnarValue::Scalar(ScalarValue::Boolean(Some(b))) => Cells::Constant(Ref::Bool(*b)),
+            ColumnarValue::Scalar(_) => Cells::Constant(Ref::Undefined),
+        }
+    }
+
+    /// The value of `row`; a null cell is `undefined`.
+    pub fn read(&self, row: usize) -> Ref<'a> {
+        match *self {
+            Cells::Variant(a) if a.is_valid(row) => read(a.value(row)),
+            Cells::Int(a) if a.is_valid(row) => Ref::Int(a.value(row)),
+            Cells::Text(a) if a.is_valid(row) => Ref::Str(a.value(row)),
+            Cells::Bool(a) if a.is_valid(row) => Ref::Bool(a.value(row)),
+            Cells::Constant(r) => r,
+            _ => Ref::Undefined,
         }
     }
 }
