@@ -6,11 +6,13 @@
 # (read from the Prometheus endpoint after the load).
 #
 #   DURATION=6 REPEAT=2 scripts/bench-rules.sh
+#   RULE='SELECT 1 AS x FROM "bench/#" WHERE qos > 5' scripts/bench-rules.sh   # another rule, ten times
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-6}
 REPEAT=${REPEAT:-2}
+RULE=${RULE:-'SELECT clientid, topic, qos, payload FROM "bench/#" WHERE qos >= 0'}
 PORT=${PORT:-21893}
 API_PORT=${API_PORT:-21894}
 work=$(mktemp -d)
@@ -22,7 +24,7 @@ ulimit -n 65536 2>/dev/null || true
 
 mkdir -p "$work/none" "$work/ten"
 for i in $(seq 1 10); do
-  echo "SELECT clientid, topic, qos, payload FROM \"bench/#\" WHERE qos >= 0" >"$work/ten/rule_$i.sql"
+  echo "$RULE" >"$work/ten/rule_$i.sql"
 done
 
 run() { # rules directory

@@ -64,6 +64,8 @@ pub struct RuleSet {
     pub errors: Vec<(PathBuf, String)>,
     /// The events some rule selects, as [`EventKind::bit`]s.
     events: u16,
+    /// The publish columns some rule reads: the others are not built.
+    publish_reads: Vec<bool>,
 }
 
 /// The rule engine of a node.
@@ -185,7 +187,7 @@ impl RuleEngine {
             let set = self.rules();
             // Each rule runs once per batch, on the messages that matched it, in arrival order:
             // the publishes as one input built straight from the messages, events by kind.
-            let mut publishes = PublishBatch::new(&self.node);
+            let mut publishes = PublishBatch::new(&self.node, &set.publish_reads);
             let mut published = 0u32;
             let mut events = Vec::new();
             let mut per_rule: Vec<(Vec<u32>, Vec<usize>)> = vec![Default::default(); set.rules.len()];
@@ -326,6 +328,11 @@ impl RuleEngine {
                     }
                 }
             }
+        }
+        for rule in &set.rules {
+            let reads = rule.publish_reads();
+            set.publish_reads.resize(reads.len(), false);
+            set.publish_reads.iter_mut().zip(reads).for_each(|(all, r)| *all |= r);
         }
         self.events.store(set.events, Ordering::Relaxed);
         info!(rules = set.rules.len(), errors = set.errors.len(), dir = %self.dir.display(), "rules loaded");

@@ -78,6 +78,16 @@ impl ActiveRule {
         ActiveRule { id: loaded.id, statement: loaded.statement, metrics, window, tables, compiled, join_keys }
     }
 
+    /// Which columns of a publish batch ([`crate::events::publish_layout`]) the rule reads:
+    /// the others need not be built. A windowed or joining rule keeps whole rows: all of them.
+    pub fn publish_reads(&self) -> Vec<bool> {
+        let layout = crate::events::publish_layout();
+        if self.window.is_some() || !self.statement.rule.joins.is_empty() {
+            return vec![true; layout.fields().len()];
+        }
+        self.compiled.reads(&layout)
+    }
+
     /// Runs the rule on one message whose topic matched its FROM; see [`ActiveRule::run_batch`].
     pub fn run(&self, columns: &Columns) -> Vec<Value> {
         let input = Input::from_rows(&[columns]).remove(0);

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Int64Builder, StringBuilder};
+use datafusion::arrow::array::{new_null_array, ArrayRef, Int64Builder, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::eval::Columns;
 use crate::plan::{variant, Input};
@@ -25,15 +26,34 @@ pub struct Publish<'a> {
     pub timestamp_ms: i64,
 }
 
-/// The columns of a publish, in the order an [`Input`] holds them (sorted).
-const PUBLISH_COLUMNS: [&str; 10] =
-    ["clientid", "event", "flags", "node", "payload", "pub_props", "publish_received_at", "qos", "timestamp", "topic"];
+/// The columns of a publish, in the order an [`Input`] holds them (sorted), with their types.
+const PUBLISH_COLUMNS: [(&str, DataType); 10] = [
+    ("clientid", DataType::Binary),
+    ("event", DataType::Utf8),
+    ("flags", DataType::Binary),
+    ("node", DataType::Utf8),
+    ("payload", DataType::Binary),
+    ("pub_props", DataType::Binary),
+    ("publish_received_at", DataType::Int64),
+    ("qos", DataType::Int64),
+    ("timestamp", DataType::Int64),
+    ("topic", DataType::Utf8),
+];
 
-/// Builds the [`Input`] of a batch of publishes straight from the messages: no map per message.
-/// Columns whose type never changes are native Arrow columns (`qos` and the timestamps are
-/// integers; `topic`, `event` and `node` are text), which rules compare with Arrow's own
-/// kernels; the others are variant columns.
+/// The layout (names and types) of every publish batch's [`Input`].
+pub fn publish_layout() -> SchemaRef {
+    let fields: Vec<Field> = PUBLISH_COLUMNS.iter().map(|(n, t)| Field::new(*n, t.clone(), true)).collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// Builds the [`Input`] of a batch of publishes straight from the messages: no map per message,
+/// and only the columns some rule reads ([`crate::engine::ActiveRule::publish_reads`]); the
+/// others are left null. Columns whose type never changes are native Arrow columns (`qos` and
+/// the timestamps are integers; `topic`, `event` and `node` are text), which rules compare with
+/// Arrow's own kernels; the others are variant columns.
 pub struct PublishBatch {
+    /// Per column of [`PUBLISH_COLUMNS`], whether to build it.
+    wanted: [bool; 10],
     clientid: variant::Builder,
     event: StringBuilder,
     flags: variant::Builder,
@@ -58,14 +78,18 @@ fn encoded(v: &Value) -> Vec<u8> {
 }
 
 impl PublishBatch {
-    pub fn new(node: &str) -> PublishBatch {
+    /// `wanted`: per column of [`publish_layout`], whether some rule reads it (missing: yes).
+    pub fn new(node: &str, wanted: &[bool]) -> PublishBatch {
         let flags = |retain| {
             let m =
                 BTreeMap::from([("dup".to_string(), Value::Bool(false)), ("retain".to_string(), Value::Bool(retain))]);
             encoded(&Value::Map(m))
         };
         let variant = || variant::Builder::with_capacity(1024);
+        let mut all = [true; 10];
+        all.iter_mut().zip(wanted).for_each(|(a, w)| *a = *w);
         PublishBatch {
+            wanted: all,
             clientid: variant(),
             event: StringBuilder::new(),
             flags: variant(),
@@ -84,25 +108,46 @@ impl PublishBatch {
     }
 
     pub fn push(&mut self, p: &Publish) {
-        match p.clientid {
-            Some(c) => self.clientid.push_str(c),
-            None => self.clientid.push(&Value::Undefined),
+        let w = self.wanted;
+        if w[0] {
+            match p.clientid {
+                Some(c) => self.clientid.push_str(c),
+                None => self.clientid.push(&Value::Undefined),
+            }
         }
-        self.event.append_value("message.publish");
-        self.flags.push_encoded(&self.flag_values[usize::from(p.retain)]);
-        self.node.append_value(&self.node_name);
-        match std::str::from_utf8(p.payload) {
-            Ok(text) => self.payload.push_str(text),
-            Err(_) => self.payload.push(&Value::Bin(p.payload.to_vec())),
+        if w[1] {
+            self.event.append_value("message.publish");
         }
-        match p.properties {
-            Some(props) => self.pub_props.push(props),
-            None => self.pub_props.push_encoded(&self.no_properties),
+        if w[2] {
+            self.flags.push_encoded(&self.flag_values[usize::from(p.retain)]);
         }
-        self.received_at.append_value(p.timestamp_ms);
-        self.qos.append_value(i64::from(p.qos));
-        self.timestamp.append_value(p.timestamp_ms);
-        self.topic.append_value(p.topic);
+        if w[3] {
+            self.node.append_value(&self.node_name);
+        }
+        if w[4] {
+            match std::str::from_utf8(p.payload) {
+                Ok(text) => self.payload.push_str(text),
+                Err(_) => self.payload.push(&Value::Bin(p.payload.to_vec())),
+            }
+        }
+        if w[5] {
+            match p.properties {
+                Some(props) => self.pub_props.push(props),
+                None => self.pub_props.push_encoded(&self.no_properties),
+            }
+        }
+        if w[6] {
+            self.received_at.append_value(p.timestamp_ms);
+        }
+        if w[7] {
+            self.qos.append_value(i64::from(p.qos));
+        }
+        if w[8] {
+            self.timestamp.append_value(p.timestamp_ms);
+        }
+        if w[9] {
+            self.topic.append_value(p.topic);
+        }
         self.rows += 1;
     }
 
@@ -115,8 +160,7 @@ impl PublishBatch {
     }
 
     pub fn finish(mut self) -> Input {
-        let shape: Vec<String> = PUBLISH_COLUMNS.iter().map(|c| c.to_string()).collect();
-        let columns: Vec<ArrayRef> = vec![
+        let built: [ArrayRef; 10] = [
             self.clientid.finish(),
             Arc::new(self.event.finish()),
             self.flags.finish(),
@@ -128,6 +172,12 @@ impl PublishBatch {
             Arc::new(self.timestamp.finish()),
             Arc::new(self.topic.finish()),
         ];
+        let columns = built
+            .into_iter()
+            .zip(PUBLISH_COLUMNS.iter().zip(self.wanted))
+            .map(|(column, ((_, t), wanted))| if wanted { column } else { new_null_array(t, self.rows) })
+            .collect();
+        let shape: Vec<String> = PUBLISH_COLUMNS.iter().map(|(n, _)| n.to_string()).collect();
         Input::new(shape.into(), columns, self.rows)
     }
 }
@@ -317,7 +367,7 @@ mod tests {
     #[test]
     fn a_publish_batch_has_the_columns_of_the_map_emqx_gives() {
         let props = Value::Map(BTreeMap::from([("Content-Type".to_string(), Value::Str("json".into()))]));
-        let mut batch = PublishBatch::new("weir@h");
+        let mut batch = PublishBatch::new("weir@h", &[]);
         let publish = Publish {
             topic: "t/1",
             payload: b"{}",

@@ -356,6 +356,21 @@ impl CompiledRule {
         CompiledRule { rule, programs: Programs::default() }
     }
 
+    /// Which columns of inputs laid out as `layout` the rule reads (the payload too when it
+    /// reads keys of it); all of them if it cannot be planned.
+    pub fn reads(&self, layout: &SchemaRef) -> Vec<bool> {
+        let program = self.programs.get(layout, |layout| Program::compile(&self.rule, layout));
+        let Ok(p) = program.as_ref() else {
+            return vec![true; layout.fields().len()];
+        };
+        let payload = layout.fields().iter().position(|f| f.name() == "payload");
+        let mut reads = p.used.clone();
+        if let (Some(at), false) = (payload, p.payload == PayloadColumns::None) {
+            reads[at] = true;
+        }
+        reads
+    }
+
     /// Runs the rule on `rows` of `input` (all of them if `None`), whose FROM matched.
     pub fn run(&self, input: &Input, rows: Option<&[u32]>) -> BatchOutcome {
         let mut out = BatchOutcome::default();
@@ -462,7 +477,7 @@ mod tests {
                 timestamp_ms: 7,
             })
             .collect();
-        let mut batch = PublishBatch::new("n");
+        let mut batch = PublishBatch::new("n", &[]);
         publishes.iter().for_each(|p| batch.push(p));
         let typed = batch.finish();
         let maps: Vec<Columns> = (0..typed.len()).map(|i| typed.row(i)).collect();
@@ -480,6 +495,18 @@ mod tests {
             let n = a.output.iter().map(RecordBatch::num_rows).sum();
             assert_eq!(a.values(0..n), b.values(0..n), "{sql}");
         }
+        // Only what a rule reads is built; the rest of a publish batch stays null.
+        let rule = CompiledRule::new(crate::parse_rule(r##"SELECT qos FROM "#" WHERE payload.x = 1"##).unwrap());
+        let layout = crate::events::publish_layout();
+        let reads = rule.reads(&layout);
+        let read: Vec<&String> =
+            layout.fields().iter().zip(&reads).filter(|(_, r)| **r).map(|(f, _)| f.name()).collect();
+        assert_eq!(read, ["payload", "qos"]);
+        let mut partial = PublishBatch::new("n", &reads);
+        publishes.iter().for_each(|p| partial.push(p));
+        let out = rule.run(&partial.finish(), None);
+        let qos = |q| Value::Map([("qos".to_string(), Value::Int(q))].into());
+        assert_eq!(out.values(0..3), vec![qos(0), qos(1), qos(2)]);
         let rows = CompiledRule::new(crate::parse_rule(r##"SELECT qos FROM "#" WHERE qos = 2"##).unwrap())
             .run(&typed, Some(&[1, 2]));
         assert_eq!(rows.rows, vec![RowOutcome::NoMatch, RowOutcome::Rows(0..1)], "a selection of rows");
