@@ -60,23 +60,41 @@ impl Broker {
 
     /// A message from a client: counted as received and routed. Sessions whose queue went over
     /// its bound are added to `congested`: the caller should pause until they drain.
+    /// Messages a rule wants are added to `for_rules`, for the caller to hand over together
+    /// ([`Broker::offer_to_rules`]) once its read burst is done.
     /// Returns the number of subscriptions the message was queued for.
-    pub fn publish(&self, msg: Arc<Message>, congested: &mut Vec<Arc<Session>>) -> usize {
+    pub fn publish(
+        &self,
+        msg: Arc<Message>,
+        congested: &mut Vec<Arc<Session>>,
+        for_rules: &mut Vec<Arc<Message>>,
+    ) -> usize {
         Metrics::incr(&self.metrics.messages_received);
+        if self.rules.as_ref().is_some_and(|r| r.matches(&msg)) {
+            for_rules.push(msg.clone());
+        }
         self.route(msg, Some(congested))
+    }
+
+    /// Hands the messages collected by [`Broker::publish`] to the rules, in one go.
+    pub fn offer_to_rules(&self, for_rules: &mut Vec<Arc<Message>>) {
+        match &self.rules {
+            Some(rules) if !for_rules.is_empty() => rules.offer(std::mem::take(for_rules)),
+            _ => for_rules.clear(),
+        }
     }
 
     /// A message the broker makes itself (`$SYS`, wills): routed, never paused for.
     pub fn dispatch(&self, msg: Arc<Message>) -> usize {
+        if let Some(rules) = self.rules.as_ref().filter(|r| r.matches(&msg)) {
+            rules.offer(vec![msg.clone()]);
+        }
         self.route(msg, None)
     }
 
     fn route(&self, msg: Arc<Message>, mut congested: Option<&mut Vec<Arc<Session>>>) -> usize {
         if msg.retain {
             self.retained.set(&msg);
-        }
-        if let Some(rules) = &self.rules {
-            rules.offer(&msg);
         }
         let mut matched = 0;
         self.router.route(&msg, |session, delivery| {

@@ -175,6 +175,8 @@ struct Connection<S> {
     out: BytePages,
     /// Sessions this connection's last publishes overfilled: reading pauses until they drain.
     congested: Vec<Arc<Session>>,
+    /// This read burst's messages that some rule wants, handed over together at its end.
+    for_rules: Vec<Arc<Message>>,
     /// Wall-clock time of the last read, stamped on the messages it carried (one clock read per
     /// batch, not per message).
     now_wall: SystemTime,
@@ -312,6 +314,7 @@ impl<S: Transport> Connection<S> {
             read_hint: MIN_READ,
             out: BytePages::default(),
             congested: Vec::new(),
+            for_rules: Vec::new(),
             now_wall: SystemTime::now(),
             session,
             client_id,
@@ -456,6 +459,13 @@ impl<S: Transport> Connection<S> {
     /// Decodes and handles the complete packets in the read buffer, stopping early when a
     /// publish congested a subscriber (the rest waits in the buffer).
     fn handle_input(&mut self) -> Result<(), Exit> {
+        let handled = self.decode_all();
+        // What the rules want of this burst goes over in one hand-over, whatever happened.
+        self.broker.offer_to_rules(&mut self.for_rules);
+        handled
+    }
+
+    fn decode_all(&mut self) -> Result<(), Exit> {
         while self.congested.is_empty() {
             let inbound = match self.codec.decode(&mut self.rbuf) {
                 Ok(Some(i)) => i,
@@ -579,7 +589,7 @@ impl<S: Transport> Connection<S> {
             publisher: Some(self.client_id.clone()),
             timestamp: self.now_wall,
         };
-        let matched = self.broker.publish(Arc::new(msg), &mut self.congested);
+        let matched = self.broker.publish(Arc::new(msg), &mut self.congested, &mut self.for_rules);
         let reason =
             if matched == 0 { v5::PublishAckReason::NoMatchingSubscribers } else { v5::PublishAckReason::Success };
         match (p.qos, packet_id) {

@@ -7,10 +7,9 @@
 //! built by the broker only when a rule selects them ([`RuleEngine::wants`]). The rules directory is re-read when its files change; a file that no longer parses is
 //! reported with file, line and column and its previous rules keep running.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -46,10 +45,18 @@ const RELOAD_EVERY: Duration = Duration::from_secs(1);
 /// What the rules are fed.
 #[derive(Debug)]
 pub enum Input {
-    /// A published message; its columns are built once, for all the rules it matches.
-    Publish(Arc<Message>),
+    /// Published messages, handed over together (a connection's read burst): their columns are
+    /// built once per batch, for all the rules they match.
+    Publishes(Vec<Arc<Message>>),
     /// A broker event with its own columns (`timestamp`, `node` and `event` are added).
     Event(EventKind, Box<Columns>),
+}
+
+/// Where a queued input goes in a batch: a row of the publishes' input, or an event.
+#[derive(Clone, Copy)]
+enum Row {
+    Publish(u32),
+    Event(usize),
 }
 
 /// The rules in force, and what failed to load.
@@ -79,6 +86,8 @@ pub struct RuleEngine {
     events: AtomicU16,
     /// Messages that matched a rule but found the queue full, so skipped the rules.
     pub skipped: AtomicU64,
+    /// Messages queued and not yet taken: the queue's bound counts messages, not hand-overs.
+    waiting: AtomicUsize,
     /// When the engine last warned that it is behind (seconds since `started`; `u64::MAX`:
     /// never), so that the warning comes at most every [`WARN_EVERY`].
     last_warning: AtomicU64,
@@ -101,6 +110,7 @@ impl RuleEngine {
             queue,
             events: AtomicU16::new(0),
             skipped: AtomicU64::new(0),
+            waiting: AtomicUsize::new(0),
             last_warning: AtomicU64::new(u64::MAX),
             started: Instant::now(),
             tables: Arc::default(),
@@ -115,17 +125,22 @@ impl RuleEngine {
         self.set.read().clone()
     }
 
-    /// Called for every published message: queues it if a rule's FROM matches its topic.
-    pub fn offer(&self, msg: &Arc<Message>) {
+    /// Whether some rule's FROM matches the message's topic: only then is it handed over.
+    pub fn matches(&self, msg: &Message) -> bool {
         let set = self.set.read();
         if set.rules.is_empty() || msg.topic.starts_with("$events/") {
-            return;
+            return false;
         }
         let mut any = false;
         set.index.for_each_match(&msg.topic, |_| any = true);
-        drop(set);
-        if any {
-            self.enqueue(Input::Publish(msg.clone()));
+        any
+    }
+
+    /// Queues messages that [`RuleEngine::matches`], in one hand-over.
+    pub fn offer(&self, msgs: Vec<Arc<Message>>) {
+        if !msgs.is_empty() {
+            let n = msgs.len();
+            self.enqueue(Input::Publishes(msgs), n);
         }
     }
 
@@ -137,24 +152,33 @@ impl RuleEngine {
     /// Hands an event to the rules that select it.
     pub fn emit(&self, kind: EventKind, columns: Columns) {
         if self.wants(kind) {
-            self.enqueue(Input::Event(kind, Box::new(columns)));
+            self.enqueue(Input::Event(kind, Box::new(columns)), 1);
         }
     }
 
-    /// Queues without waiting; a full queue skips the rules for this input, counted.
-    fn enqueue(&self, input: Input) {
-        if self.queue.try_send(input).is_err() {
-            let skipped = self.skipped.fetch_add(1, Ordering::Relaxed) + 1;
-            let now = self.started.elapsed().as_secs();
-            let last = self.last_warning.load(Ordering::Relaxed);
-            let due = last == u64::MAX || now >= last + WARN_EVERY.as_secs();
-            if due && self.last_warning.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-                warn!(
-                    skipped,
-                    "the rule engine is behind: messages skip the rules (weir_rule_engine_skipped in /api/v5/prometheus/stats)"
-                );
-            }
+    /// Queues `messages` messages without waiting; past [`QUEUE`] waiting messages they skip
+    /// the rules, counted.
+    fn enqueue(&self, input: Input, messages: usize) {
+        let waiting = self.waiting.fetch_add(messages, Ordering::Relaxed);
+        if waiting + messages <= QUEUE && self.queue.try_send(input).is_ok() {
+            return;
         }
+        self.waiting.fetch_sub(messages, Ordering::Relaxed);
+        let skipped = self.skipped.fetch_add(messages as u64, Ordering::Relaxed) + messages as u64;
+        let now = self.started.elapsed().as_secs();
+        let last = self.last_warning.load(Ordering::Relaxed);
+        let due = last == u64::MAX || now >= last + WARN_EVERY.as_secs();
+        if due && self.last_warning.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            warn!(
+                skipped,
+                "the rule engine is behind: messages skip the rules (weir_rule_engine_skipped in /api/v5/prometheus/stats)"
+            );
+        }
+    }
+
+    /// Messages in `inputs`.
+    fn messages(inputs: &[Input]) -> usize {
+        inputs.iter().map(|i| if let Input::Publishes(m) = i { m.len() } else { 1 }).sum()
     }
 
     /// Evaluates queued messages in batches until the queue closes.
@@ -168,16 +192,17 @@ impl RuleEngine {
                     if received == 0 {
                         return;
                     }
-                    if batch.len() < BATCH {
+                    if Self::messages(&batch) < BATCH {
                         // Let the batch fill for a moment, then take what came, without waiting more.
                         tokio::time::sleep(BATCH_WAIT).await;
-                        while batch.len() < BATCH {
+                        while Self::messages(&batch) < BATCH {
                             match rx.try_recv() {
                                 Ok(input) => batch.push(input),
                                 Err(_) => break,
                             }
                         }
                     }
+                    self.waiting.fetch_sub(Self::messages(&batch), Ordering::Relaxed);
                 },
                 _ = windows.tick() => {
                     self.close_windows().await;
@@ -191,38 +216,45 @@ impl RuleEngine {
             let mut published = 0u32;
             let mut events = Vec::new();
             let mut per_rule: Vec<(Vec<u32>, Vec<usize>)> = vec![Default::default(); set.rules.len()];
-            for input in batch.drain(..) {
-                let topic: Cow<str> = match &input {
-                    Input::Publish(msg) => Cow::Borrowed(&msg.topic),
-                    Input::Event(kind, _) => Cow::Owned(kind.topic()),
-                };
+            let mut add = |topic: &str, per_rule: &mut Vec<(Vec<u32>, Vec<usize>)>, row: Row| {
                 matched.clear();
-                set.index.for_each_match(&topic, |ids| matched.extend_from_slice(ids));
+                set.index.for_each_match(topic, |ids| matched.extend_from_slice(ids));
                 // A rule whose several FROM filters match runs once.
                 matched.sort_unstable();
                 matched.dedup();
-                if matched.is_empty() {
-                    continue;
+                for &i in &matched {
+                    match row {
+                        Row::Publish(r) => per_rule[i].0.push(r),
+                        Row::Event(r) => per_rule[i].1.push(r),
+                    }
                 }
+                !matched.is_empty()
+            };
+            for input in batch.drain(..) {
                 match input {
-                    Input::Publish(msg) => {
-                        let properties = publish_properties(&msg);
-                        publishes.push(&Publish {
-                            topic: &msg.topic,
-                            payload: &msg.payload,
-                            qos: u8::from(msg.qos),
-                            clientid: msg.publisher.as_deref(),
-                            retain: msg.retain,
-                            properties: properties.as_ref(),
-                            timestamp_ms: unix_ms(msg.timestamp),
-                        });
-                        matched.iter().for_each(|&i| per_rule[i].0.push(published));
-                        published += 1;
+                    Input::Publishes(msgs) => {
+                        for msg in msgs {
+                            if !add(&msg.topic, &mut per_rule, Row::Publish(published)) {
+                                continue;
+                            }
+                            let properties = publish_properties(&msg);
+                            publishes.push(&Publish {
+                                topic: &msg.topic,
+                                payload: &msg.payload,
+                                qos: u8::from(msg.qos),
+                                clientid: msg.publisher.as_deref(),
+                                retain: msg.retain,
+                                properties: properties.as_ref(),
+                                timestamp_ms: unix_ms(msg.timestamp),
+                            });
+                            published += 1;
+                        }
                     }
                     Input::Event(kind, mut columns) => {
-                        self.add_event_columns(kind, &mut columns);
-                        matched.iter().for_each(|&i| per_rule[i].1.push(events.len()));
-                        events.push(*columns);
+                        if add(&kind.topic(), &mut per_rule, Row::Event(events.len())) {
+                            self.add_event_columns(kind, &mut columns);
+                            events.push(*columns);
+                        }
                     }
                 }
             }
