@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use parking_lot::RwLock;
+use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 use weir_rules::ast::Statement;
@@ -80,7 +80,7 @@ pub struct RuleSet {
 pub struct RuleEngine {
     dir: PathBuf,
     node: String,
-    set: RwLock<Arc<RuleSet>>,
+    set: ArcSwap<RuleSet>,
     queue: mpsc::Sender<Input>,
     /// A copy of the rule set's `events`, read on the broker's hot paths without a lock.
     events: AtomicU16,
@@ -106,7 +106,7 @@ impl RuleEngine {
         let engine = Arc::new(RuleEngine {
             dir,
             node,
-            set: RwLock::new(Arc::default()),
+            set: ArcSwap::default(),
             queue,
             events: AtomicU16::new(0),
             skipped: AtomicU64::new(0),
@@ -122,12 +122,12 @@ impl RuleEngine {
 
     /// The rules in force.
     pub fn rules(&self) -> Arc<RuleSet> {
-        self.set.read().clone()
+        self.set.load_full()
     }
 
     /// Whether some rule's FROM matches the message's topic: only then is it handed over.
     pub fn matches(&self, msg: &Message) -> bool {
-        let set = self.set.read();
+        let set = self.set.load();
         if set.rules.is_empty() || msg.topic.starts_with("$events/") {
             return false;
         }
@@ -368,7 +368,7 @@ impl RuleEngine {
         }
         self.events.store(set.events, Ordering::Relaxed);
         info!(rules = set.rules.len(), errors = set.errors.len(), dir = %self.dir.display(), "rules loaded");
-        *self.set.write() = Arc::new(set);
+        self.set.store(Arc::new(set));
     }
 }
 
