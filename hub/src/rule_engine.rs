@@ -2,8 +2,9 @@
 //!
 //! The publish path only looks the topic up in the rule index (the broker's topic trie, over
 //! every rule's FROM filters) and, if any rule matches, queues the message without blocking.
-//! A task takes the queue in batches (up to 1024 messages, or what came within 1 ms of the
-//! first) and runs each rule once per batch on the messages that matched it. Broker events (`$events/client_connected`, ...) take the same queue, their columns
+//! A thread of its own (`weir-rules`, started by the server) takes the queue in batches (up to
+//! 1024 messages, or what came within 1 ms of the first) and runs each rule once per batch on
+//! the messages that matched it. Broker events (`$events/client_connected`, ...) take the same queue, their columns
 //! built by the broker only when a rule selects them ([`RuleEngine::wants`]). The rules directory is re-read when its files change; a file that no longer parses is
 //! reported with file, line and column and its previous rules keep running.
 
@@ -216,12 +217,17 @@ impl RuleEngine {
             let mut published = 0u32;
             let mut events = Vec::new();
             let mut per_rule: Vec<(Vec<u32>, Vec<usize>)> = vec![Default::default(); set.rules.len()];
+            // A connection's burst often repeats one topic: its rules are looked up once.
+            let mut matched_topic = String::new();
             let mut add = |topic: &str, per_rule: &mut Vec<(Vec<u32>, Vec<usize>)>, row: Row| {
-                matched.clear();
-                set.index.for_each_match(topic, |ids| matched.extend_from_slice(ids));
-                // A rule whose several FROM filters match runs once.
-                matched.sort_unstable();
-                matched.dedup();
+                if topic != matched_topic || matched_topic.is_empty() {
+                    matched.clear();
+                    set.index.for_each_match(topic, |ids| matched.extend_from_slice(ids));
+                    // A rule whose several FROM filters match runs once.
+                    matched.sort_unstable();
+                    matched.dedup();
+                    topic.clone_into(&mut matched_topic);
+                }
                 for &i in &matched {
                     match row {
                         Row::Publish(r) => per_rule[i].0.push(r),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::info;
 
@@ -20,6 +20,56 @@ use crate::{listener, sys};
 pub enum StartError {
     #[error("cannot listen on {addr} ({listener}): {source}; set [listeners.{listener}] bind to a free address")]
     Bind { listener: &'static str, addr: SocketAddr, source: std::io::Error },
+    #[error("cannot start the rule engine's thread: {0}")]
+    RuleThread(std::io::Error),
+}
+
+/// The rule engine's own thread and runtime: rules never run on the MQTT workers, and a batch
+/// being evaluated never holds up the connections that share a worker.
+struct RuleThread {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RuleThread {
+    fn start(
+        rules: Arc<RuleEngine>,
+        queue: mpsc::Receiver<crate::rule_engine::Input>,
+    ) -> Result<RuleThread, StartError> {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("weir-rules".into())
+            .spawn(move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime.block_on(async move {
+                    tokio::select! {
+                        () = rules.run(queue) => {}
+                        _ = stopped => {}
+                    }
+                }),
+                Err(e) => tracing::error!(error = %e, "cannot start the rule engine's runtime: rules will not run"),
+            })
+            .map_err(StartError::RuleThread)?;
+        Ok(RuleThread { stop: Some(stop), thread: Some(thread) })
+    }
+
+    /// Stops the engine and waits for its thread.
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+impl Drop for RuleThread {
+    fn drop(&mut self) {
+        // A server dropped without shutdown() still stops its engine (tests start many).
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }
 
 /// A running node.
@@ -34,8 +84,9 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     /// Tasks that stop on the shutdown signal (listeners, `$SYS`).
     tasks: JoinSet<()>,
-    /// Tasks that run until aborted (the rule engine and its directory watcher).
+    /// Tasks that run until aborted (the rules directory watcher, reference tables).
     background: JoinSet<()>,
+    rules: RuleThread,
 }
 
 async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -55,7 +106,7 @@ impl Server {
             background.spawn(crate::tables::keep_loaded(name.clone(), table.clone(), rules.tables.clone()));
         }
         let broker = Broker::new(config, Some(rules.clone()));
-        background.spawn(rules.clone().run(queue));
+        let rule_thread = RuleThread::start(rules.clone(), queue)?;
         background.spawn(rules.watch());
         let cfg = &broker.config;
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -68,6 +119,7 @@ impl Server {
             shutdown,
             tasks: JoinSet::new(),
             background,
+            rules: rule_thread,
         };
         if cfg.listeners.tcp.enable {
             let l = bind("tcp", cfg.listeners.tcp.bind).await?;
@@ -108,5 +160,6 @@ impl Server {
         self.broker.disconnect_all().await;
         while self.tasks.join_next().await.is_some() {}
         self.background.abort_all();
+        self.rules.stop().await;
     }
 }
