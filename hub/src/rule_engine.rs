@@ -53,6 +53,16 @@ pub enum Input {
     Event(EventKind, Box<Columns>),
 }
 
+impl Input {
+    /// How many messages it holds.
+    fn messages(&self) -> usize {
+        match self {
+            Input::Publishes(m) => m.len(),
+            Input::Event(..) => 1,
+        }
+    }
+}
+
 /// Where a queued input goes in a batch: a row of the publishes' input, or an event.
 #[derive(Clone, Copy)]
 enum Row {
@@ -177,11 +187,6 @@ impl RuleEngine {
         }
     }
 
-    /// Messages in `inputs`.
-    fn messages(inputs: &[Input]) -> usize {
-        inputs.iter().map(|i| if let Input::Publishes(m) = i { m.len() } else { 1 }).sum()
-    }
-
     /// Evaluates queued messages in batches until the queue closes.
     pub async fn run(self: Arc<Self>, mut rx: mpsc::Receiver<Input>) {
         let mut batch = Vec::with_capacity(BATCH);
@@ -193,17 +198,21 @@ impl RuleEngine {
                     if received == 0 {
                         return;
                     }
-                    if Self::messages(&batch) < BATCH {
+                    let mut messages: usize = batch.iter().map(Input::messages).sum();
+                    if messages < BATCH {
                         // Let the batch fill for a moment, then take what came, without waiting more.
                         tokio::time::sleep(BATCH_WAIT).await;
-                        while Self::messages(&batch) < BATCH {
+                        while messages < BATCH {
                             match rx.try_recv() {
-                                Ok(input) => batch.push(input),
+                                Ok(input) => {
+                                    messages += input.messages();
+                                    batch.push(input);
+                                }
                                 Err(_) => break,
                             }
                         }
                     }
-                    self.waiting.fetch_sub(Self::messages(&batch), Ordering::Relaxed);
+                    self.waiting.fetch_sub(messages, Ordering::Relaxed);
                 },
                 _ = windows.tick() => {
                     self.close_windows().await;
