@@ -1,0 +1,569 @@
+//! A sink's durable buffer: an append-only log of rows on disk, in segment files, trimmed only
+//! when the destination has confirmed them.
+//!
+//! Layout under the sink's directory (`data_dir/sinks/<name>/`):
+//! - `<first sequence number, 20 digits>.log`: segments, each a run of records
+//!   `[length: u32 LE][CRC-32 of the data: u32 LE][data]`;
+//! - `acked`: the sequence number below which every row was confirmed (8 bytes LE, then their
+//!   CRC-32), replaced atomically (written aside, then renamed).
+//!
+//! At open, every segment is read back and checked: a record cut short or failing its checksum
+//! at the end of the newest segment is a write torn by a crash and is cut off; one inside the
+//! log ends that segment (counted, logged). Rows at or after `acked` are delivered again: at
+//! least once. Records are written with one `write` per append and are in the page cache at
+//! once, so a killed process loses nothing; they reach the disk within [`Buffer::sync`]'s period.
+//!
+//! The bound counts the segment files' bytes. Past it, [`FullPolicy::Block`] refuses the append
+//! (the caller waits on [`Buffer::space`]) and [`FullPolicy::DropOldest`] deletes the oldest
+//! segment, counting its unconfirmed rows as dropped. This is a log of our own rather than an
+//! embedded key-value store because a FIFO needs neither keys nor compaction, and a store's
+//! files would not keep to a byte bound.
+
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+/// Bytes of a record's header: length and checksum.
+const HEADER: u64 = 8;
+/// Segments never get smaller than this, so that a small bound still has few files.
+const MIN_SEGMENT: u64 = 64 * 1024;
+/// A bound is split into about this many segments: dropping the oldest frees this fraction.
+const SEGMENTS_PER_BOUND: u64 = 16;
+
+/// What happens to a new row when the buffer is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FullPolicy {
+    /// Refuse it: the rule engine waits, and then the publishers (QoS ≥ 1 back-pressure).
+    Block,
+    /// Delete the oldest segment of rows, counted as `dropped.queue_full`.
+    DropOldest,
+}
+
+/// Why the buffer could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+pub enum BufferError {
+    #[error("sink buffer {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("a row of {size} bytes cannot fit in a sink buffer of at most {max} bytes: raise max_buffer_bytes")]
+    TooLarge { size: u64, max: u64 },
+}
+
+/// One row read back from the buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub seq: u64,
+    pub data: Vec<u8>,
+}
+
+/// The result of an append.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// How many of the given rows were written (fewer when a blocking buffer filled up).
+    pub written: usize,
+    /// Unconfirmed rows deleted to make room ([`FullPolicy::DropOldest`]).
+    pub dropped: u64,
+}
+
+#[derive(Debug)]
+struct Segment {
+    first_seq: u64,
+    records: u64,
+    bytes: u64,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Oldest first; the last one is being written.
+    segments: VecDeque<Segment>,
+    writer: File,
+    /// The sequence number the next row gets.
+    next_seq: u64,
+    /// Every row below this is confirmed (or dropped).
+    acked: u64,
+    /// Sum of the segments' bytes: what the bound limits.
+    bytes: u64,
+    /// Whether writes happened since the last sync.
+    dirty: bool,
+}
+
+/// A sink's durable buffer; see the module documentation.
+#[derive(Debug)]
+pub struct Buffer {
+    dir: PathBuf,
+    max_bytes: u64,
+    segment_bytes: u64,
+    policy: FullPolicy,
+    state: Mutex<State>,
+    /// Signalled when rows are appended.
+    pub data: Notify,
+    /// Signalled when rows are confirmed or dropped, so room may have appeared.
+    pub space: Notify,
+}
+
+/// Where a reader is in the log: the next row it reads.
+#[derive(Debug)]
+pub struct Reader {
+    seq: u64,
+    /// The segment it reads (its first sequence number), and the open file at the next record.
+    segment: Option<(u64, BufReader<File>)>,
+}
+
+impl Buffer {
+    /// Opens (or creates) the buffer in `dir`, recovering what a previous run left.
+    pub fn open(dir: &Path, max_bytes: u64, policy: FullPolicy) -> Result<Buffer, BufferError> {
+        let io_err = |source| BufferError::Io { path: dir.to_path_buf(), source };
+        fs::create_dir_all(dir).map_err(io_err)?;
+        let segment_bytes = (max_bytes / SEGMENTS_PER_BOUND).max(MIN_SEGMENT).min(max_bytes.max(1));
+        let mut firsts: Vec<u64> = fs::read_dir(dir)
+            .map_err(io_err)?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".log")?.parse().ok())
+            .collect();
+        firsts.sort_unstable();
+        let acked = read_acked(dir).unwrap_or(0);
+        let mut segments = VecDeque::new();
+        let count = firsts.len();
+        for (i, first_seq) in firsts.into_iter().enumerate() {
+            let path = segment_path(dir, first_seq);
+            let (records, good_bytes, file_bytes) =
+                scan(&path).map_err(|source| BufferError::Io { path: path.clone(), source })?;
+            if good_bytes < file_bytes {
+                let newest = i + 1 == count;
+                tracing::warn!(
+                    segment = %path.display(),
+                    records,
+                    lost_bytes = file_bytes - good_bytes,
+                    "sink buffer: {}",
+                    if newest { "cutting off a write torn by a crash" } else { "a damaged record ends this segment" }
+                );
+                let f = OpenOptions::new().write(true).open(&path).map_err(io_err)?;
+                f.set_len(good_bytes).map_err(io_err)?;
+            }
+            segments.push_back(Segment { first_seq, records, bytes: good_bytes });
+        }
+        // Segments wholly below `acked` were confirmed but not yet deleted when the process stopped.
+        while segments.len() > 1 && segments.get(1).is_some_and(|s| s.first_seq <= acked) {
+            if let Some(s) = segments.pop_front() {
+                let _ = fs::remove_file(segment_path(dir, s.first_seq));
+            }
+        }
+        let next_seq = segments.back().map_or(acked, |s| s.first_seq + s.records);
+        let acked = acked.max(segments.front().map_or(acked, |s| s.first_seq)).min(next_seq);
+        if segments.is_empty() {
+            segments.push_back(Segment { first_seq: next_seq, records: 0, bytes: 0 });
+        }
+        let last = segments.back().map_or(next_seq, |s| s.first_seq);
+        let writer = open_append(&segment_path(dir, last)).map_err(io_err)?;
+        let bytes = segments.iter().map(|s| s.bytes).sum();
+        let state = State { segments, writer, next_seq, acked, bytes, dirty: false };
+        Ok(Buffer {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            segment_bytes,
+            policy,
+            state: Mutex::new(state),
+            data: Notify::new(),
+            space: Notify::new(),
+        })
+    }
+
+    /// Appends rows in order, as many as the bound lets a blocking buffer take.
+    pub fn append<'a>(&self, rows: impl IntoIterator<Item = &'a [u8]>) -> Result<Appended, BufferError> {
+        let mut out = Appended::default();
+        let mut pending = Vec::new();
+        let mut st = self.state.lock();
+        let mut result = Ok(());
+        for row in rows {
+            let size = HEADER + row.len() as u64;
+            if size > self.max_bytes {
+                result = Err(BufferError::TooLarge { size, max: self.max_bytes });
+                break;
+            }
+            let current = st.segments.back().map_or(0, |s| s.bytes) + pending.len() as u64;
+            if current > 0 && current + size > self.segment_bytes {
+                if let Err(e) = self.write_pending(&mut st, &mut pending) {
+                    result = Err(e);
+                    break;
+                }
+                if let Err(e) = self.rotate(&mut st) {
+                    result = Err(e);
+                    break;
+                }
+            }
+            if st.bytes + pending.len() as u64 + size > self.max_bytes {
+                match self.policy {
+                    FullPolicy::Block => break,
+                    FullPolicy::DropOldest => {
+                        while st.bytes + pending.len() as u64 + size > self.max_bytes && st.segments.len() > 1 {
+                            out.dropped += self.drop_oldest(&mut st);
+                        }
+                        if st.bytes + pending.len() as u64 + size > self.max_bytes {
+                            // Only the segment being written is left: start a new one and drop it.
+                            if let Err(e) =
+                                self.write_pending(&mut st, &mut pending).and_then(|()| self.rotate(&mut st))
+                            {
+                                result = Err(e);
+                                break;
+                            }
+                            out.dropped += self.drop_oldest(&mut st);
+                        }
+                    }
+                }
+            }
+            pending.extend_from_slice(&(row.len() as u32).to_le_bytes());
+            pending.extend_from_slice(&crc32fast::hash(row).to_le_bytes());
+            pending.extend_from_slice(row);
+            if let Some(s) = st.segments.back_mut() {
+                s.records += 1;
+            }
+            out.written += 1;
+        }
+        let wrote = self.write_pending(&mut st, &mut pending);
+        drop(st);
+        if out.written > 0 {
+            self.data.notify_one();
+        }
+        result.and(wrote).map(|()| out)
+    }
+
+    /// Writes the bytes gathered for the current segment in one call.
+    fn write_pending(&self, st: &mut State, pending: &mut Vec<u8>) -> Result<(), BufferError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let n = pending.len() as u64;
+        let records_before = st.next_seq;
+        let last = st.segments.back().map_or(records_before, |s| s.first_seq + s.records);
+        match st.writer.write_all(pending) {
+            Ok(()) => {
+                if let Some(s) = st.segments.back_mut() {
+                    s.bytes += n;
+                }
+                st.bytes += n;
+                st.next_seq = last;
+                st.dirty = true;
+                pending.clear();
+                Ok(())
+            }
+            Err(source) => {
+                // Forget the records counted for these bytes; the file is cut back at next open.
+                if let Some(s) = st.segments.back_mut() {
+                    s.records -= last - records_before;
+                }
+                pending.clear();
+                Err(BufferError::Io { path: self.dir.clone(), source })
+            }
+        }
+    }
+
+    fn rotate(&self, st: &mut State) -> Result<(), BufferError> {
+        let first_seq = st.next_seq;
+        let path = segment_path(&self.dir, first_seq);
+        st.writer = open_append(&path).map_err(|source| BufferError::Io { path, source })?;
+        st.segments.push_back(Segment { first_seq, records: 0, bytes: 0 });
+        Ok(())
+    }
+
+    /// Deletes the oldest segment; returns how many unconfirmed rows it held.
+    fn drop_oldest(&self, st: &mut State) -> u64 {
+        let Some(s) = st.segments.pop_front() else {
+            return 0;
+        };
+        let end = s.first_seq + s.records;
+        let dropped = end.saturating_sub(st.acked.max(s.first_seq));
+        st.acked = st.acked.max(end);
+        st.bytes -= s.bytes;
+        let _ = fs::remove_file(segment_path(&self.dir, s.first_seq));
+        let _ = write_acked(&self.dir, st.acked);
+        dropped
+    }
+
+    /// Confirms every row below `upto`: they leave the buffer, and wholly confirmed segments are
+    /// deleted.
+    pub fn ack(&self, upto: u64) -> Result<(), BufferError> {
+        let mut st = self.state.lock();
+        if upto <= st.acked {
+            return Ok(());
+        }
+        st.acked = upto.min(st.next_seq);
+        while st.segments.len() > 1 && st.segments.get(1).is_some_and(|s| s.first_seq <= st.acked) {
+            if let Some(s) = st.segments.pop_front() {
+                st.bytes -= s.bytes;
+                let _ = fs::remove_file(segment_path(&self.dir, s.first_seq));
+            }
+        }
+        let written = write_acked(&self.dir, st.acked);
+        drop(st);
+        self.space.notify_waiters();
+        written.map_err(|source| BufferError::Io { path: self.dir.join("acked"), source })
+    }
+
+    /// Flushes written rows to the disk, if any were written since the last call.
+    pub fn sync(&self) -> Result<(), BufferError> {
+        let mut st = self.state.lock();
+        if !st.dirty {
+            return Ok(());
+        }
+        st.dirty = false;
+        st.writer.sync_data().map_err(|source| BufferError::Io { path: self.dir.clone(), source })
+    }
+
+    /// A reader at the oldest unconfirmed row.
+    pub fn reader(&self) -> Reader {
+        Reader { seq: self.state.lock().acked, segment: None }
+    }
+
+    /// Reads up to `max_rows` rows (and about `max_bytes`, at least one row) from `reader`'s
+    /// position into `out`. Rows dropped since the reader's last read are skipped.
+    pub fn read(
+        &self,
+        reader: &mut Reader,
+        max_rows: usize,
+        max_bytes: usize,
+        out: &mut Vec<Record>,
+    ) -> Result<(), BufferError> {
+        let (acked, end, bounds) = {
+            let st = self.state.lock();
+            let bounds: Vec<(u64, u64)> = st.segments.iter().map(|s| (s.first_seq, s.first_seq + s.records)).collect();
+            (st.acked, st.next_seq, bounds)
+        };
+        if reader.seq < acked {
+            reader.seq = acked;
+            reader.segment = None;
+        }
+        let mut bytes = 0;
+        let mut taken = 0;
+        while reader.seq < end && taken < max_rows && (taken == 0 || bytes < max_bytes) {
+            let Some(&(first, seg_end)) = bounds.iter().find(|(f, e)| (*f..*e).contains(&reader.seq)) else {
+                break;
+            };
+            if reader.segment.as_ref().is_none_or(|(f, _)| *f != first) {
+                let path = segment_path(&self.dir, first);
+                let mut file =
+                    BufReader::new(File::open(&path).map_err(|source| BufferError::Io { path: path.clone(), source })?);
+                // Skip to the reader's row: only after opening, or when rows were dropped.
+                for _ in first..reader.seq {
+                    read_record(&mut file).map_err(|source| BufferError::Io { path: path.clone(), source })?;
+                }
+                reader.segment = Some((first, file));
+            }
+            let Some((_, file)) = reader.segment.as_mut() else { break };
+            while reader.seq < seg_end && taken < max_rows && (taken == 0 || bytes < max_bytes) {
+                let data = read_record(file).map_err(|source| BufferError::Io { path: self.dir.clone(), source })?;
+                bytes += data.len();
+                taken += 1;
+                out.push(Record { seq: reader.seq, data });
+                reader.seq += 1;
+            }
+            if reader.seq == seg_end {
+                reader.segment = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows not yet confirmed, and the bytes the buffer holds on disk.
+    pub fn pending(&self) -> (u64, u64) {
+        let st = self.state.lock();
+        (st.next_seq - st.acked, st.bytes)
+    }
+
+    /// Every row below this is confirmed or dropped.
+    pub fn acked(&self) -> u64 {
+        self.state.lock().acked
+    }
+
+    /// The sequence number the next appended row gets.
+    pub fn end(&self) -> u64 {
+        self.state.lock().next_seq
+    }
+
+    /// The policy when full.
+    pub fn policy(&self) -> FullPolicy {
+        self.policy
+    }
+}
+
+impl Reader {
+    /// The sequence number of the next row this reader reads.
+    pub fn position(&self) -> u64 {
+        self.seq
+    }
+}
+
+fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
+    dir.join(format!("{first_seq:020}.log"))
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Reads one record, checking its checksum.
+fn read_record(r: &mut impl Read) -> io::Result<Vec<u8>> {
+    let mut header = [0u8; HEADER as usize];
+    r.read_exact(&mut header)?;
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    let mut data = vec![0; len];
+    r.read_exact(&mut data)?;
+    if crc32fast::hash(&data) != crc {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "record checksum mismatch"));
+    }
+    Ok(data)
+}
+
+/// The good records of a segment: their count, the bytes they take, and the file's size.
+fn scan(path: &Path) -> io::Result<(u64, u64, u64)> {
+    let mut file = File::open(path)?;
+    let size = file.seek(SeekFrom::End(0))?;
+    file.seek(SeekFrom::Start(0))?;
+    let mut r = BufReader::new(file);
+    let (mut records, mut good) = (0, 0);
+    while good < size {
+        match read_record(&mut r) {
+            Ok(data) => {
+                records += 1;
+                good += HEADER + data.len() as u64;
+            }
+            Err(_) => break,
+        }
+    }
+    Ok((records, good, size))
+}
+
+fn read_acked(dir: &Path) -> Option<u64> {
+    let bytes = fs::read(dir.join("acked")).ok()?;
+    let (seq, crc) = (bytes.get(..8)?, bytes.get(8..12)?);
+    (crc32fast::hash(seq).to_le_bytes() == crc).then(|| u64::from_le_bytes(seq.try_into().unwrap_or_default()))
+}
+
+fn write_acked(dir: &Path, acked: u64) -> io::Result<()> {
+    let seq = acked.to_le_bytes();
+    let mut bytes = seq.to_vec();
+    bytes.extend_from_slice(&crc32fast::hash(&seq).to_le_bytes());
+    let aside = dir.join("acked.new");
+    fs::write(&aside, bytes)?;
+    fs::rename(aside, dir.join("acked"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(n: usize) -> Vec<Vec<u8>> {
+        (0..n).map(|i| format!("{{\"i\":{i}}}").into_bytes()).collect()
+    }
+
+    fn read_all(b: &Buffer) -> Vec<Vec<u8>> {
+        let mut r = b.reader();
+        let mut out = Vec::new();
+        b.read(&mut r, usize::MAX, usize::MAX, &mut out).unwrap();
+        out.into_iter().map(|r| r.data).collect()
+    }
+
+    #[test]
+    fn rows_survive_a_restart_until_confirmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
+        let all = rows(10);
+        assert_eq!(b.append(all.iter().map(Vec::as_slice)).unwrap().written, 10);
+        b.ack(4).unwrap();
+        drop(b);
+        let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
+        assert_eq!(read_all(&b), all[4..]);
+        assert_eq!(b.pending().0, 6);
+        b.append([&b"more"[..]]).unwrap();
+        assert_eq!(read_all(&b).last().unwrap(), b"more");
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_off_and_writing_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
+        b.append(rows(3).iter().map(Vec::as_slice)).unwrap();
+        drop(b);
+        let seg = segment_path(dir.path(), 0);
+        let len = fs::metadata(&seg).unwrap().len();
+        // A crash in the middle of the third record's write.
+        OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 3).unwrap();
+        let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
+        assert_eq!(read_all(&b), rows(2));
+        b.append([&b"next"[..]]).unwrap();
+        drop(b);
+        let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
+        assert_eq!(read_all(&b), [rows(2), vec![b"next".to_vec()]].concat());
+    }
+
+    #[test]
+    fn a_damaged_record_fails_its_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
+        b.append(rows(3).iter().map(Vec::as_slice)).unwrap();
+        drop(b);
+        let seg = segment_path(dir.path(), 0);
+        let mut bytes = fs::read(&seg).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        fs::write(&seg, bytes).unwrap();
+        let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
+        assert_eq!(read_all(&b), rows(2));
+    }
+
+    #[test]
+    fn the_bound_blocks_or_drops_the_oldest() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = vec![b'x'; 1000];
+        let max = 200 * 1024;
+        let b = Buffer::open(&dir.path().join("block"), max, FullPolicy::Block).unwrap();
+        let written = b.append(std::iter::repeat_n(row.as_slice(), 1000)).unwrap().written;
+        assert!(written > 150 && written < 205, "{written}");
+        assert_eq!(b.append([row.as_slice()]).unwrap().written, 0);
+        assert!(b.pending().1 <= max);
+        b.ack(100).unwrap();
+        assert!(b.append([row.as_slice()]).unwrap().written == 1);
+
+        let d = Buffer::open(&dir.path().join("drop"), max, FullPolicy::DropOldest).unwrap();
+        let out = d.append(std::iter::repeat_n(row.as_slice(), 1000)).unwrap();
+        assert_eq!(out.written, 1000);
+        let (pending, bytes) = d.pending();
+        assert!(bytes <= max, "{bytes}");
+        assert_eq!(pending + out.dropped, 1000);
+        // The newest rows are the ones kept.
+        let mut r = d.reader();
+        let mut kept = Vec::new();
+        d.read(&mut r, usize::MAX, usize::MAX, &mut kept).unwrap();
+        assert_eq!(kept.last().unwrap().seq, 999);
+        let on_disk: u64 =
+            fs::read_dir(dir.path().join("drop")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+        assert!(on_disk <= max + 64, "{on_disk}");
+    }
+
+    #[test]
+    fn reading_in_batches_follows_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
+        let row = vec![b'y'; 10_000];
+        b.append(std::iter::repeat_n(row.as_slice(), 30)).unwrap();
+        assert!(fs::read_dir(dir.path()).unwrap().count() > 3, "several segments");
+        let mut r = b.reader();
+        let mut seqs = Vec::new();
+        loop {
+            let mut out = Vec::new();
+            b.read(&mut r, 7, usize::MAX, &mut out).unwrap();
+            if out.is_empty() {
+                break;
+            }
+            assert!(out.len() <= 7);
+            seqs.extend(out.iter().map(|r| r.seq));
+        }
+        assert_eq!(seqs, (0..30).collect::<Vec<_>>());
+        b.ack(30).unwrap();
+        assert_eq!(b.pending().0, 0);
+        assert!(b.pending().1 < 70_000, "confirmed segments are deleted");
+    }
+}

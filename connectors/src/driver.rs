@@ -1,0 +1,451 @@
+//! The delivery driver: the one loop between a sink's durable buffer and its destination.
+//!
+//! Rows are appended to the buffer by [`SinkHandle::push`]. The driver reads them back in
+//! batches (by rows, bytes and time), writes up to `max_inflight` batches at once, and trims
+//! the buffer only up to the first batch not yet confirmed, so that a crash delivers every
+//! unconfirmed row again. A transient error retries the batch, waiting 100 ms, 200 ms, ... up to
+//! `max_retry_backoff_ms`, each wait shortened at random by up to half (jitter), forever: the
+//! buffer's bound, not a timeout, decides when rows stop coming. A refused batch is split until
+//! the refused rows are found; each is counted as failed, its reason logged once, and written to
+//! the dead letter sink when there is one.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::buffer::{Appended, Buffer, BufferError, FullPolicy, Record};
+use crate::config::DeliveryConfig;
+use crate::metrics::SinkMetrics;
+use crate::sink::{Health, Sink, WriteError};
+use crate::template::Row;
+
+/// First wait before a retry; it doubles up to the configured maximum.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// How often written rows are flushed to the disk.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+/// Distinct refusal reasons logged per sink; past this, refusals are only counted.
+const REASONS_LOGGED: usize = 100;
+
+/// A running sink, as the rule engine and the API see it.
+#[derive(Debug)]
+pub struct SinkHandle {
+    pub name: String,
+    /// `kafka`, `postgres`, ...
+    pub kind: &'static str,
+    pub metrics: SinkMetrics,
+    buffer: Buffer,
+    health: AtomicU8,
+    /// Where refused rows go, set once every sink exists.
+    dead_letter: OnceLock<Arc<SinkHandle>>,
+    /// Set by [`SinkHandle::stop`]; the driver then flushes the buffer and ends.
+    stopped: AtomicBool,
+    stop: Notify,
+}
+
+impl SinkHandle {
+    /// Appends rows (JSON objects) to the buffer. Under `block`, fewer than all may be taken when
+    /// the buffer is full: wait with [`SinkHandle::wait_for_space`] and push the rest.
+    pub fn push<'a>(&self, rows: impl IntoIterator<Item = &'a [u8]>) -> Result<usize, BufferError> {
+        let mut counted = 0usize;
+        let rows = rows.into_iter().inspect(|_| counted += 1);
+        let result = self.buffer.append(rows);
+        let Appended { written, dropped } = match &result {
+            Ok(a) => *a,
+            Err(_) => Appended { written: counted.saturating_sub(1), dropped: 0 },
+        };
+        SinkMetrics::add(&self.metrics.matched, written as u64);
+        SinkMetrics::add(&self.metrics.dropped_queue_full, dropped);
+        if let Err(e) = &result {
+            // The row that failed to be written is lost: counted, and the caller hears why.
+            SinkMetrics::add(&self.metrics.matched, 1);
+            SinkMetrics::add(&self.metrics.dropped_other, 1);
+            warn!(sink = %self.name, error = %e, "row not buffered");
+        }
+        result.map(|a| a.written)
+    }
+
+    /// Resolves once the buffer has confirmed or dropped rows, so that room may have appeared.
+    /// Create it before the push that found the buffer full, so no wake-up is missed.
+    pub fn wait_for_space(&self) -> tokio::sync::futures::Notified<'_> {
+        self.buffer.space.notified()
+    }
+
+    /// Whether a full buffer makes pushers wait (`block`) rather than dropping.
+    pub fn blocks_when_full(&self) -> bool {
+        self.buffer.policy() == FullPolicy::Block
+    }
+
+    pub fn health(&self) -> Health {
+        Health::from_u8(self.health.load(Ordering::Relaxed))
+    }
+
+    /// Sets the sink that receives this one's refused rows.
+    pub fn set_dead_letter(&self, sink: Arc<SinkHandle>) {
+        let _ = self.dead_letter.set(sink);
+    }
+
+    /// The counters in EMQX's naming, with the buffer's gauges.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        let (pending, bytes) = self.buffer.pending();
+        self.metrics.snapshot(pending, bytes)
+    }
+
+    /// Stops delivering: batches being written are abandoned (their rows stay buffered).
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        self.stop.notify_waiters();
+    }
+
+    fn set_health(&self, h: Health) {
+        let before = Health::from_u8(self.health.swap(h as u8, Ordering::Relaxed));
+        if before != h {
+            info!(sink = %self.name, from = before.as_str(), to = h.as_str(), "sink status");
+        }
+    }
+}
+
+/// Opens the sink's buffer in `dir` and starts delivering it to `sink` on the current runtime.
+pub fn start<S: Sink>(
+    name: &str,
+    kind: &'static str,
+    sink: S,
+    delivery: &DeliveryConfig,
+    dir: &Path,
+) -> Result<Arc<SinkHandle>, BufferError> {
+    let buffer = Buffer::open(dir, delivery.max_buffer_bytes, delivery.buffer_full)?;
+    let (pending, _) = buffer.pending();
+    if pending > 0 {
+        info!(sink = name, rows = pending, "sink buffer holds rows from a previous run: delivering them");
+    }
+    let handle = Arc::new(SinkHandle {
+        name: name.to_string(),
+        kind,
+        metrics: SinkMetrics::default(),
+        buffer,
+        health: AtomicU8::new(Health::Connecting as u8),
+        dead_letter: OnceLock::new(),
+        stopped: AtomicBool::new(false),
+        stop: Notify::new(),
+    });
+    SinkMetrics::add(&handle.metrics.matched, pending);
+    let driver = Driver { handle: handle.clone(), sink: Arc::new(sink), delivery: delivery.clone() };
+    tokio::spawn(driver.run());
+    Ok(handle)
+}
+
+struct Driver<S> {
+    handle: Arc<SinkHandle>,
+    sink: Arc<S>,
+    delivery: DeliveryConfig,
+}
+
+/// A batch read from the buffer: rows `first..end`.
+struct Batch {
+    first: u64,
+    end: u64,
+    rows: Vec<Row>,
+}
+
+impl<S: Sink> Driver<S> {
+    async fn run(self) {
+        let h = &self.handle;
+        let max_inflight = self.delivery.max_inflight.max(1);
+        let mut reader = h.buffer.reader();
+        let mut acked = reader.position();
+        // Batches being written; aborted if the driver stops.
+        let mut inflight: JoinSet<(u64, u64)> = JoinSet::new();
+        // Batches confirmed out of order, waiting for the ones before them: first → end.
+        let mut confirmed: BTreeMap<u64, u64> = BTreeMap::new();
+        let reasons = Arc::new(parking_lot::Mutex::new(HashSet::new()));
+        let mut sync = tokio::time::interval(SYNC_EVERY);
+        let mut health = tokio::time::interval(Duration::from_secs(self.delivery.health_check_interval.max(1)));
+        let linger = Duration::from_millis(self.delivery.batch_time_ms);
+        loop {
+            let data = h.buffer.data.notified();
+            let stop = h.stop.notified();
+            tokio::pin!(data, stop);
+            data.as_mut().enable();
+            stop.as_mut().enable();
+            if h.stopped.load(Ordering::Relaxed) {
+                self.sync();
+                return;
+            }
+            if h.buffer.end() > reader.position() && inflight.len() < max_inflight {
+                // Let a short batch fill for `batch_time_ms`, then take what is there.
+                if (h.buffer.end() - reader.position()) < self.delivery.batch_size as u64 && !linger.is_zero() {
+                    tokio::time::sleep(linger).await;
+                }
+                let mut records = Vec::new();
+                if let Err(e) =
+                    h.buffer.read(&mut reader, self.delivery.batch_size, self.delivery.batch_bytes, &mut records)
+                {
+                    warn!(sink = %h.name, error = %e, "cannot read the sink buffer; retrying in a second");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    reader = h.buffer.reader();
+                    continue;
+                }
+                if let Some(batch) = self.decode(records) {
+                    SinkMetrics::add(&h.metrics.inflight, batch.rows.len() as u64);
+                    let (handle, sink, delivery, reasons) =
+                        (h.clone(), self.sink.clone(), self.delivery.clone(), reasons.clone());
+                    inflight.spawn(async move {
+                        let n = batch.rows.len() as u64;
+                        deliver(&handle, sink.as_ref(), &delivery, &reasons, batch.rows).await;
+                        handle.metrics.inflight.fetch_sub(n, Ordering::Relaxed);
+                        (batch.first, batch.end)
+                    });
+                }
+            } else {
+                tokio::select! {
+                    () = &mut stop => continue,
+                    Some(Ok((first, end))) = inflight.join_next(), if !inflight.is_empty() => {
+                        confirmed.insert(first, end);
+                    }
+                    () = &mut data => {}
+                    _ = sync.tick() => self.sync(),
+                    _ = health.tick() => {
+                        if inflight.is_empty() {
+                            let checked = self.sink.check().await;
+                            h.set_health(if checked.is_ok() { Health::Connected } else { Health::Disconnected });
+                        }
+                    }
+                }
+            }
+            while let Some(Ok((first, end))) = inflight.try_join_next() {
+                confirmed.insert(first, end);
+            }
+            // Rows dropped from a full buffer (drop_oldest) are behind its own mark already.
+            let before = acked;
+            acked = acked.max(h.buffer.acked());
+            while let Some((&first, &end)) = confirmed.first_key_value() {
+                if first > acked {
+                    break;
+                }
+                acked = acked.max(end);
+                confirmed.remove(&first);
+            }
+            if acked > before {
+                if let Err(e) = h.buffer.ack(acked) {
+                    warn!(sink = %h.name, error = %e, "cannot record confirmed rows; they may be delivered again");
+                }
+            }
+        }
+    }
+
+    /// The batch's rows; a record that is not a JSON object (it cannot come from the engine) is
+    /// counted as dropped and confirmed at once.
+    fn decode(&self, records: Vec<Record>) -> Option<Batch> {
+        let (first, end) = (records.first()?.seq, records.last()?.seq + 1);
+        let mut rows = Vec::with_capacity(records.len());
+        for r in records {
+            match serde_json::from_slice::<Row>(&r.data) {
+                Ok(row) => rows.push(row),
+                Err(e) => {
+                    SinkMetrics::add(&self.handle.metrics.dropped_other, 1);
+                    warn!(sink = %self.handle.name, seq = r.seq, error = %e, "unreadable row in the sink buffer: dropped");
+                }
+            }
+        }
+        Some(Batch { first, end, rows })
+    }
+
+    fn sync(&self) {
+        if let Err(e) = self.handle.buffer.sync() {
+            warn!(sink = %self.handle.name, error = %e, "cannot flush the sink buffer to disk");
+        }
+    }
+}
+
+/// Writes `rows` until the destination confirms or refuses each of them.
+async fn deliver<S: Sink>(
+    h: &Arc<SinkHandle>,
+    sink: &S,
+    delivery: &DeliveryConfig,
+    reasons: &parking_lot::Mutex<HashSet<String>>,
+    rows: Vec<Row>,
+) {
+    if rows.is_empty() {
+        return;
+    }
+    let mut attempt = 0u32;
+    loop {
+        match sink.write(&rows).await {
+            Ok(()) => {
+                h.set_health(Health::Connected);
+                SinkMetrics::add(&h.metrics.success, rows.len() as u64);
+                if attempt > 0 {
+                    SinkMetrics::add(&h.metrics.retried_success, rows.len() as u64);
+                }
+                return;
+            }
+            Err(WriteError::Transient { reason, retry_after }) => {
+                h.set_health(Health::Disconnected);
+                let wait = retry_after.unwrap_or_else(|| backoff(attempt, delivery.max_retry_backoff_ms));
+                if attempt == 0 || attempt.is_power_of_two() {
+                    warn!(sink = %h.name, rows = rows.len(), attempt, error = %reason, retry_in_ms = wait.as_millis() as u64, "sink write failed; the rows stay buffered and are retried");
+                }
+                SinkMetrics::add(&h.metrics.retried, 1);
+                tokio::time::sleep(wait).await;
+                attempt = attempt.saturating_add(1);
+            }
+            Err(WriteError::Rejected { reason }) if rows.len() > 1 => {
+                // Split the batch to find the refused rows; the others are delivered.
+                let mut rows = rows;
+                let second = rows.split_off(rows.len() / 2);
+                tracing::debug!(sink = %h.name, error = %reason, rows = rows.len() + second.len(), "batch refused: splitting it");
+                Box::pin(deliver(h, sink, delivery, reasons, rows)).await;
+                Box::pin(deliver(h, sink, delivery, reasons, second)).await;
+                return;
+            }
+            Err(WriteError::Rejected { reason }) => {
+                h.set_health(Health::Connected);
+                SinkMetrics::add(&h.metrics.failed, 1);
+                let first_time = {
+                    let mut seen = reasons.lock();
+                    seen.len() < REASONS_LOGGED && seen.insert(reason.clone())
+                };
+                if first_time {
+                    warn!(sink = %h.name, error = %reason, "the destination refused a row (counted as failed; later rows refused for the same reason are only counted)");
+                }
+                dead_letter(h, &reason, rows.into_iter().next());
+                return;
+            }
+        }
+    }
+}
+
+/// Writes a refused row to the dead letter sink, if there is one, with why and whence.
+fn dead_letter(h: &SinkHandle, reason: &str, row: Option<Row>) {
+    let (Some(dl), Some(row)) = (h.dead_letter.get(), row) else { return };
+    let letter = serde_json::json!({
+        "sink": h.name,
+        "reason": reason,
+        "row": serde_json::Value::Object(row),
+        "timestamp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+    });
+    let bytes = letter.to_string().into_bytes();
+    if let Err(e) = dl.push([bytes.as_slice()]) {
+        warn!(sink = %h.name, dead_letter = %dl.name, error = %e, "cannot write a refused row to the dead letter sink");
+    }
+}
+
+/// The wait before retry number `attempt + 1`: doubling from [`FIRST_BACKOFF`], capped, minus up
+/// to half at random so that many sinks do not retry in step.
+fn backoff(attempt: u32, max_ms: u64) -> Duration {
+    let full = FIRST_BACKOFF.as_millis() as u64 * 2u64.saturating_pow(attempt.min(20));
+    let capped = full.min(max_ms.max(1));
+    let jitter = rand::rng().random_range(0..=capped / 2);
+    Duration::from_millis(capped - jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parking_lot::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A destination in memory that fails as told: `down` gives transient errors, rows with
+    /// `"bad": true` are refused.
+    #[derive(Default)]
+    struct Memory {
+        rows: Mutex<Vec<Row>>,
+        down: std::sync::atomic::AtomicBool,
+        writes: AtomicUsize,
+    }
+
+    impl Sink for Arc<Memory> {
+        async fn write(&self, rows: &[Row]) -> Result<(), WriteError> {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+            if self.down.load(Ordering::Relaxed) {
+                return Err(WriteError::transient("connection refused"));
+            }
+            if rows.iter().any(|r| r.get("bad").is_some()) {
+                return Err(WriteError::rejected("bad row"));
+            }
+            self.rows.lock().extend_from_slice(rows);
+            Ok(())
+        }
+
+        async fn check(&self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn delivery() -> DeliveryConfig {
+        DeliveryConfig { batch_size: 10, batch_time_ms: 1, max_retry_backoff_ms: 50, ..DeliveryConfig::default() }
+    }
+
+    async fn until(what: &str, mut f: impl FnMut() -> bool) {
+        for _ in 0..500 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    fn push(h: &SinkHandle, rows: impl Iterator<Item = String>) {
+        let rows: Vec<String> = rows.collect();
+        assert_eq!(h.push(rows.iter().map(|r| r.as_bytes())).unwrap(), rows.len());
+    }
+
+    #[tokio::test]
+    async fn rows_wait_out_an_outage_and_refused_rows_are_dead_lettered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mem = Arc::new(Memory::default());
+        mem.down.store(true, Ordering::Relaxed);
+        let h = start("s", "memory", mem.clone(), &delivery(), &dir.path().join("s")).unwrap();
+        let dl_mem = Arc::new(Memory::default());
+        let dl = start("dl", "memory", dl_mem.clone(), &delivery(), &dir.path().join("dl")).unwrap();
+        h.set_dead_letter(dl.clone());
+        push(&h, (0..95).map(|i| if i == 42 { r#"{"bad":true}"#.to_string() } else { format!(r#"{{"i":{i}}}"#) }));
+        until("a retry", || mem.writes.load(Ordering::Relaxed) > 2).await;
+        assert_eq!(h.health(), Health::Disconnected);
+        assert!(mem.rows.lock().is_empty());
+        mem.down.store(false, Ordering::Relaxed);
+        until("delivery", || mem.rows.lock().len() == 94).await;
+        until("the dead letter", || dl_mem.rows.lock().len() == 1).await;
+        assert_eq!(h.health(), Health::Connected);
+        let letter = dl_mem.rows.lock()[0].clone();
+        assert_eq!(letter["reason"], "bad row");
+        assert_eq!(letter["row"], serde_json::json!({"bad": true}));
+        let mut seen: Vec<i64> = mem.rows.lock().iter().map(|r| r["i"].as_i64().unwrap()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..95).filter(|&i| i != 42).collect::<Vec<_>>());
+        until("the buffer to empty", || h.buffer.pending().0 == 0).await;
+        let m: BTreeMap<_, _> = h.snapshot().into_iter().collect();
+        assert_eq!((m["matched"], m["success"], m["failed"], m["queuing"], m["inflight"]), (95, 94, 1, 0, 0));
+        assert!(m["retried"] > 0);
+    }
+
+    #[tokio::test]
+    async fn unconfirmed_rows_are_delivered_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mem = Arc::new(Memory::default());
+        mem.down.store(true, Ordering::Relaxed);
+        let h = start("s", "memory", mem.clone(), &delivery(), dir.path()).unwrap();
+        push(&h, (0..30).map(|i| format!(r#"{{"i":{i}}}"#)));
+        h.stop();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let again = Arc::new(Memory::default());
+        let h = start("s", "memory", again.clone(), &delivery(), dir.path()).unwrap();
+        until("redelivery", || again.rows.lock().len() >= 30).await;
+        assert_eq!(h.snapshot()[0], ("matched", 30));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        for (attempt, full) in [(0u32, 100u64), (1, 200), (3, 800), (12, 5000)] {
+            let d = backoff(attempt, 5000).as_millis() as u64;
+            assert!(d <= full && d >= full / 2, "attempt {attempt}: {d}");
+        }
+    }
+}
