@@ -16,4 +16,5 @@ pub mod driver;
 pub mod metrics;
 pub mod query;
 pub mod sink;
+pub mod sinks;
 pub mod template;

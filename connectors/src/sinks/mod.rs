@@ -1,0 +1,37 @@
+//! One module per destination, each a [`crate::sink::Sink`], and [`start`] to run a configured
+//! sink behind the delivery driver.
+
+pub mod sql;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::{SinkConfig, SinkKind};
+use crate::driver::{self, SinkHandle};
+
+/// Why a sink could not start. Each variant names the sink and what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("[sinks.{sink}]: {message}")]
+    Invalid { sink: String, message: String },
+    #[error("[sinks.{sink}]: {source}")]
+    Buffer { sink: String, source: crate::buffer::BufferError },
+}
+
+/// Starts the sink `name`, its buffer in `data_dir/sinks/<name>`, on the current tokio runtime.
+pub fn start(name: &str, config: &SinkConfig, data_dir: &Path) -> Result<Arc<SinkHandle>, SinkError> {
+    let dir = data_dir.join("sinks").join(name);
+    let d = &config.delivery;
+    let kind = config.kind.type_name();
+    let started = match &config.kind {
+        SinkKind::Postgres(c) => driver::start(name, kind, sql::SqlSink::new(name, c, true, d.max_inflight)?, d, &dir),
+        SinkKind::Sqlite(c) => driver::start(name, kind, sql::SqlSink::new(name, c, false, d.max_inflight)?, d, &dir),
+        SinkKind::Kafka(_) | SinkKind::Http(_) | SinkKind::Mqtt(_) => {
+            return Err(SinkError::Invalid {
+                sink: name.to_string(),
+                message: format!("type `{kind}` is not available yet"),
+            })
+        }
+    };
+    started.map_err(|source| SinkError::Buffer { sink: name.to_string(), source })
+}

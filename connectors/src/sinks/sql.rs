@@ -1,0 +1,454 @@
+//! `type = "postgres"` and `type = "sqlite"`: rows into a table, in one of two modes.
+//!
+//! - `table = "readings"`: each field goes into the column of its name. The table's columns are
+//!   read when the sink first connects (after `init_sql`); a batch writes the columns its rows
+//!   have, so the others keep their defaults. A field with no column is reported once, naming
+//!   the field and the table. PostgreSQL gets one `INSERT ... SELECT ... FROM UNNEST(...)` per
+//!   batch, every value sent as text and cast by the server to the column's type; SQLite one
+//!   multi-row `INSERT`.
+//! - `sql = "INSERT ... VALUES (${a}, ${b})"`: each `${field}` becomes a bound parameter, never
+//!   text in the statement; the rows of a batch run in one transaction. On PostgreSQL each
+//!   parameter is sent as text and cast to the type the server infers for it.
+//!
+//! A missing field is NULL. Errors in the data (PostgreSQL classes 22 and 23, SQLite's
+//! constraint and type errors) refuse the row; any other error keeps the rows buffered and
+//! retries, since a missing table or a server going down is for the operator to fix, not a
+//! reason to lose data.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Executor, Row as _, SqlSafeStr, Statement, TypeInfo};
+use tokio::sync::OnceCell;
+
+use crate::config::SqlConfig;
+use crate::sink::{Sink, WriteError};
+use crate::sinks::SinkError;
+use crate::template::{lookup, Row, Template};
+
+/// How long a write waits for a connection before it counts as failed (and is retried).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// SQLite's limit on bound parameters per statement.
+const SQLITE_MAX_PARAMS: usize = 32_766;
+
+enum Db {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+enum Mode {
+    Table(String),
+    Template(Template),
+}
+
+/// What is learnt from the database on first connecting.
+enum Prepared {
+    /// The table's columns: name, and (PostgreSQL) the type to cast to.
+    Table(Vec<(String, String)>),
+    /// The statement with its parameters (on PostgreSQL, cast to the inferred types).
+    Template(String),
+}
+
+/// A PostgreSQL or SQLite destination.
+pub struct SqlSink {
+    name: String,
+    db: Db,
+    mode: Mode,
+    init_sql: Vec<String>,
+    prepared: OnceCell<Prepared>,
+    /// Fields already reported as having no column, so each is reported once.
+    unknown_fields: Mutex<HashSet<String>>,
+}
+
+impl SqlSink {
+    /// A sink for `config`; connections are made when first needed.
+    pub fn new(name: &str, config: &SqlConfig, postgres: bool, max_inflight: usize) -> Result<SqlSink, SinkError> {
+        let invalid = |message: String| SinkError::Invalid { sink: name.to_string(), message };
+        let mode = match (&config.table, &config.sql) {
+            (Some(t), None) => Mode::Table(t.clone()),
+            (None, Some(sql)) => Mode::Template(Template::parse(sql).map_err(|e| invalid(format!("sql: {e}")))?),
+            _ => return Err(invalid("set exactly one of `table` (fields into columns) or `sql` (a template)".into())),
+        };
+        let db = if postgres {
+            let pool = PgPoolOptions::new()
+                .max_connections(max_inflight.max(1) as u32)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_lazy(&config.url)
+                .map_err(|e| invalid(format!("url: {e}")))?;
+            Db::Postgres(pool)
+        } else {
+            let options = SqliteConnectOptions::from_str(&config.url)
+                .map_err(|e| invalid(format!("url: {e}")))?
+                .create_if_missing(true)
+                // Readers (the `sqlite3` shell) do not block the sink, nor it them.
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(ACQUIRE_TIMEOUT);
+            // One writer: SQLite takes one write transaction at a time anyway.
+            let pool =
+                SqlitePoolOptions::new().max_connections(1).acquire_timeout(ACQUIRE_TIMEOUT).connect_lazy_with(options);
+            Db::Sqlite(pool)
+        };
+        Ok(SqlSink {
+            name: name.to_string(),
+            db,
+            mode,
+            init_sql: config.init_sql.clone(),
+            prepared: OnceCell::new(),
+            unknown_fields: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Runs `init_sql` and learns the table's columns or the statement's parameters, once.
+    async fn prepared(&self) -> Result<&Prepared, WriteError> {
+        self.prepared.get_or_try_init(|| self.prepare()).await
+    }
+
+    async fn prepare(&self) -> Result<Prepared, WriteError> {
+        for sql in &self.init_sql {
+            self.execute(sql).await.map_err(|e| WriteError::transient(format!("init_sql `{sql}`: {e}")))?;
+        }
+        match (&self.mode, &self.db) {
+            (Mode::Table(table), Db::Postgres(p)) => {
+                let rows = sqlx::query(
+                    "SELECT a.attname::text, format_type(a.atttypid, NULL) FROM pg_attribute a \
+                     WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                )
+                .bind(table)
+                .fetch_all(p)
+                .await
+                .map_err(|e| WriteError::transient(format!("table `{table}`: {e}")))?;
+                let columns = rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))).collect();
+                Ok(Prepared::Table(columns))
+            }
+            (Mode::Table(table), Db::Sqlite(p)) => {
+                let rows = sqlx::query("SELECT name, type FROM pragma_table_info(?1)")
+                    .bind(table)
+                    .fetch_all(p)
+                    .await
+                    .map_err(|e| WriteError::transient(format!("table `{table}`: {e}")))?;
+                if rows.is_empty() {
+                    return Err(WriteError::transient(format!(
+                        "table `{table}` does not exist: create it, or add a CREATE TABLE to init_sql"
+                    )));
+                }
+                Ok(Prepared::Table(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))).collect()))
+            }
+            (Mode::Template(t), Db::Postgres(p)) => {
+                let numbered = t.with_parameters(|n| format!("${n}"));
+                let statement = p
+                    .prepare(AssertSqlSafe(numbered).into_sql_str())
+                    .await
+                    .map_err(|e| WriteError::transient(format!("sql: {e}")))?;
+                let types: Vec<String> = match statement.parameters() {
+                    Some(sqlx::Either::Left(types)) => types.iter().map(|t| t.name().to_string()).collect(),
+                    _ => Vec::new(),
+                };
+                // Every value is sent as text, then cast to what the server expects there.
+                Ok(Prepared::Template(t.with_parameters(|n| match types.get(n - 1) {
+                    Some(ty) => format!("CAST(${n}::text AS {ty})"),
+                    None => format!("${n}"),
+                })))
+            }
+            (Mode::Template(t), Db::Sqlite(_)) => Ok(Prepared::Template(t.with_parameters(|n| format!("?{n}")))),
+        }
+    }
+
+    /// Runs a statement of the operator's own (from the config), without parameters.
+    async fn execute(&self, sql: &str) -> Result<(), sqlx::Error> {
+        match &self.db {
+            Db::Postgres(p) => sqlx::query(AssertSqlSafe(sql.to_string())).execute(p).await.map(|_| ()),
+            Db::Sqlite(p) => sqlx::query(AssertSqlSafe(sql.to_string())).execute(p).await.map(|_| ()),
+        }
+    }
+
+    /// The columns a batch writes: the table's columns that some row has, in table order.
+    fn columns_of<'c>(&self, table: &str, columns: &'c [(String, String)], rows: &[Row]) -> Vec<&'c (String, String)> {
+        let used: Vec<_> = columns.iter().filter(|(c, _)| rows.iter().any(|r| r.contains_key(c))).collect();
+        for row in rows {
+            for field in row.keys() {
+                if !columns.iter().any(|(c, _)| c == field) && self.unknown_fields.lock().insert(field.clone()) {
+                    tracing::warn!(sink = %self.name, field = %field, table, "field `{field}` has no column in table `{table}`: it is not written");
+                }
+            }
+        }
+        used
+    }
+
+    async fn write_table(&self, table: &str, columns: &[(String, String)], rows: &[Row]) -> Result<(), WriteError> {
+        let used = self.columns_of(table, columns, rows);
+        if used.is_empty() {
+            return Ok(());
+        }
+        let names = used.iter().map(|(c, _)| quote(c)).collect::<Vec<_>>().join(", ");
+        match &self.db {
+            Db::Postgres(p) => {
+                let casts = (1..=used.len()).map(|i| format!("CAST(u.v{i} AS {})", used[i - 1].1)).collect::<Vec<_>>();
+                let arrays = (1..=used.len()).map(|i| format!("${i}::text[]")).collect::<Vec<_>>();
+                let aliases = (1..=used.len()).map(|i| format!("v{i}")).collect::<Vec<_>>();
+                let sql = format!(
+                    "INSERT INTO {table} ({names}) SELECT {} FROM UNNEST({}) AS u({})",
+                    casts.join(", "),
+                    arrays.join(", "),
+                    aliases.join(", ")
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for (column, _) in &used {
+                    let values: Vec<Option<String>> = rows.iter().map(|r| r.get(column).and_then(as_text)).collect();
+                    q = q.bind(values);
+                }
+                q.execute(p).await.map(|_| ()).map_err(pg_error)
+            }
+            Db::Sqlite(p) => {
+                let mut tx = p.begin().await.map_err(sqlite_error)?;
+                for chunk in rows.chunks((SQLITE_MAX_PARAMS / used.len()).max(1)) {
+                    let one = format!("({})", vec!["?"; used.len()].join(", "));
+                    let sql = format!("INSERT INTO {table} ({names}) VALUES {}", vec![one; chunk.len()].join(", "));
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
+                    for row in chunk {
+                        for (column, _) in &used {
+                            q = bind_sqlite(q, row.get(column.as_str()));
+                        }
+                    }
+                    q.execute(&mut *tx).await.map_err(sqlite_error)?;
+                }
+                tx.commit().await.map_err(sqlite_error)
+            }
+        }
+    }
+
+    async fn write_template(&self, template: &Template, sql: &str, rows: &[Row]) -> Result<(), WriteError> {
+        let fields: Vec<&[String]> = template.fields().collect();
+        match &self.db {
+            Db::Postgres(p) => {
+                let mut tx = p.begin().await.map_err(pg_error)?;
+                for row in rows {
+                    let mut q = sqlx::query(AssertSqlSafe(sql.to_string()));
+                    for path in &fields {
+                        q = q.bind(lookup(row, path).and_then(|v| as_text(&v)));
+                    }
+                    q.execute(&mut *tx).await.map_err(pg_error)?;
+                }
+                tx.commit().await.map_err(pg_error)
+            }
+            Db::Sqlite(p) => {
+                let mut tx = p.begin().await.map_err(sqlite_error)?;
+                for row in rows {
+                    let mut q = sqlx::query(AssertSqlSafe(sql.to_string()));
+                    for path in &fields {
+                        q = bind_sqlite(q, lookup(row, path).as_deref());
+                    }
+                    q.execute(&mut *tx).await.map_err(sqlite_error)?;
+                }
+                tx.commit().await.map_err(sqlite_error)
+            }
+        }
+    }
+}
+
+impl Sink for SqlSink {
+    async fn write(&self, rows: &[Row]) -> Result<(), WriteError> {
+        match (self.prepared().await?, &self.mode) {
+            (Prepared::Table(columns), Mode::Table(table)) => self.write_table(table, columns, rows).await,
+            (Prepared::Template(sql), Mode::Template(t)) => self.write_template(t, sql, rows).await,
+            _ => Err(WriteError::transient("sink mode and prepared statement disagree")),
+        }
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.prepared().await.map_err(|e| e.to_string())?;
+        self.execute("SELECT 1").await.map_err(|e| e.to_string())
+    }
+}
+
+/// A value as the text PostgreSQL casts from: strings as they are, other scalars as JSON
+/// text, objects and arrays as JSON; null is NULL.
+fn as_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn bind_sqlite<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    v: Option<&Value>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    match v {
+        None | Some(Value::Null) => q.bind(None::<String>),
+        Some(Value::Bool(b)) => q.bind(*b),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(i) => q.bind(i),
+            None => q.bind(n.as_f64()),
+        },
+        Some(Value::String(s)) => q.bind(s.clone()),
+        Some(other) => q.bind(other.to_string()),
+    }
+}
+
+/// A quoted identifier.
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Whether an error is the data's (refuse the row) or the connection's (retry).
+fn classify(e: sqlx::Error, postgres: bool) -> WriteError {
+    if let sqlx::Error::Database(db) = &e {
+        let code = db.code().unwrap_or_default();
+        let refused = if postgres {
+            // SQLSTATE classes: data exceptions and integrity constraint violations.
+            code.starts_with("22") || code.starts_with("23")
+        } else {
+            // Extended result codes, whose low byte is the primary code: TOOBIG, CONSTRAINT, MISMATCH.
+            code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 18..=20))
+        };
+        if refused {
+            return WriteError::rejected(db.message());
+        }
+    }
+    WriteError::transient(e)
+}
+
+fn pg_error(e: sqlx::Error) -> WriteError {
+    classify(e, true)
+}
+
+fn sqlite_error(e: sqlx::Error) -> WriteError {
+    classify(e, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rows(v: Value) -> Vec<Row> {
+        v.as_array().unwrap().iter().map(|r| r.as_object().unwrap().clone()).collect()
+    }
+
+    fn config(url: &str, table: Option<&str>, sql: Option<&str>, init: &[&str]) -> SqlConfig {
+        SqlConfig {
+            url: url.to_string(),
+            table: table.map(str::to_string),
+            sql: sql.map(str::to_string),
+            init_sql: init.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_table_and_template_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("t.db").display());
+        let create = "CREATE TABLE IF NOT EXISTS r (id INTEGER PRIMARY KEY, device TEXT NOT NULL, temp REAL, meta TEXT, at TEXT DEFAULT 'now')";
+        let table = SqlSink::new("t", &config(&url, Some("r"), None, &[create]), false, 1).unwrap();
+        table
+            .write(&rows(json!([
+                {"device": "d1", "temp": 21.5, "meta": {"a": 1}, "extra": 1},
+                {"device": "it's'); DROP TABLE r; --", "temp": null}
+            ])))
+            .await
+            .unwrap();
+        assert!(matches!(table.write(&rows(json!([{"temp": 1}]))).await, Err(WriteError::Rejected { .. })));
+        let template = SqlSink::new(
+            "t2",
+            &config(&url, None, Some("INSERT INTO r (device, temp) VALUES (${clientid}, ${payload.t})"), &[]),
+            false,
+            1,
+        )
+        .unwrap();
+        template.write(&rows(json!([{"clientid": "d3", "payload": "{\"t\": 7}"}]))).await.unwrap();
+        let Db::Sqlite(p) = &table.db else { unreachable!() };
+        let got: Vec<(String, Option<f64>, Option<String>, String)> =
+            sqlx::query_as("SELECT device, temp, meta, at FROM r ORDER BY id").fetch_all(p).await.unwrap();
+        assert_eq!(
+            got,
+            vec![
+                ("d1".into(), Some(21.5), Some(r#"{"a":1}"#.into()), "now".into()),
+                ("it's'); DROP TABLE r; --".into(), None, None, "now".into()),
+                ("d3".into(), Some(7.0), None, "now".into()),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_table_keeps_rows_for_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("t.db").display());
+        let sink = SqlSink::new("t", &config(&url, Some("nope"), None, &[]), false, 1).unwrap();
+        let err = sink.write(&rows(json!([{"a": 1}]))).await.unwrap_err();
+        assert!(matches!(&err, WriteError::Transient { reason, .. } if reason.contains("nope")), "{err:?}");
+    }
+
+    fn postgres_url() -> String {
+        std::env::var("TEST_POSTGRES_URL")
+            .expect("TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL")
+    }
+
+    #[tokio::test]
+    async fn postgres_casts_text_to_each_column_and_refuses_bad_rows() {
+        let url = postgres_url();
+        let create = "CREATE TABLE IF NOT EXISTS sink_sql_test (id serial PRIMARY KEY, device varchar(8) NOT NULL, \
+                      temp double precision, n integer, meta jsonb, at timestamptz DEFAULT now())";
+        let table = SqlSink::new(
+            "t",
+            &config(&url, Some("sink_sql_test"), None, &["DROP TABLE IF EXISTS sink_sql_test", create]),
+            true,
+            2,
+        )
+        .unwrap();
+        table
+            .write(&rows(json!([
+                {"device": "d1", "temp": 21.5, "n": 3, "meta": {"a": [1, 2]}},
+                {"device": "x'); DROP TABLE sink_sql_test; --", "n": null}
+            ])))
+            .await
+            .unwrap_err();
+        table
+            .write(&rows(
+                json!([{"device": "d1", "temp": 21.5, "n": 3, "meta": {"a": [1, 2]}}, {"device": "'; --", "n": null}]),
+            ))
+            .await
+            .unwrap();
+        // A type error and a too-long value are the data's fault: refused, not retried.
+        for bad in [json!([{"device": "d2", "n": "many"}]), json!([{"device": "far too long"}])] {
+            let r = table.write(&rows(bad)).await;
+            assert!(matches!(r, Err(WriteError::Rejected { .. })), "{r:?}");
+        }
+        let template = SqlSink::new(
+            "t2",
+            &config(&url, None, Some("INSERT INTO sink_sql_test (device, n, at) VALUES (${clientid}, ${payload.n}, to_timestamp(${ts} / 1000.0))"), &[]),
+            true,
+            2,
+        )
+        .unwrap();
+        template
+            .write(&rows(json!([{"clientid": "d3", "payload": "{\"n\": 9}", "ts": 1700000000000i64}])))
+            .await
+            .unwrap();
+        let Db::Postgres(p) = &table.db else { unreachable!() };
+        let got: Vec<(String, Option<f64>, Option<i32>, Option<String>, i64)> = sqlx::query_as(
+            "SELECT device, temp, n, meta::text, extract(epoch from at)::bigint FROM sink_sql_test ORDER BY id",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap();
+        assert_eq!(got[0].0, "d1");
+        assert_eq!((got[0].1, got[0].2, got[0].3.as_deref()), (Some(21.5), Some(3), Some(r#"{"a": [1, 2]}"#)));
+        assert_eq!((got[1].0.as_str(), got[1].2), ("'; --", None));
+        assert_eq!((got[2].0.as_str(), got[2].2, got[2].4), ("d3", Some(9), 1_700_000_000));
+        assert_eq!(got.len(), 3);
+    }
+
+    #[test]
+    fn exactly_one_mode() {
+        let both = config("sqlite:x.db", Some("t"), Some("INSERT"), &[]);
+        let err = SqlSink::new("s", &both, false, 1).err().unwrap().to_string();
+        assert!(err.contains("exactly one"), "{err}");
+    }
+}
