@@ -432,7 +432,8 @@ mod tests {
             .await
             .unwrap();
         let Db::Postgres(p) = &table.db else { unreachable!() };
-        let got: Vec<(String, Option<f64>, Option<i32>, Option<String>, i64)> = sqlx::query_as(
+        type Stored = (String, Option<f64>, Option<i32>, Option<String>, i64);
+        let got: Vec<Stored> = sqlx::query_as(
             "SELECT device, temp, n, meta::text, extract(epoch from at)::bigint FROM sink_sql_test ORDER BY id",
         )
         .fetch_all(p)
