@@ -61,12 +61,15 @@ pub struct Record {
 }
 
 /// The result of an append.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Appended {
-    /// How many of the given rows were written (fewer when a blocking buffer filled up).
+    /// How many of the given rows were written, from the first: fewer when a blocking buffer
+    /// filled up, or when `failed`.
     pub written: usize,
     /// Unconfirmed rows deleted to make room ([`FullPolicy::DropOldest`]).
     pub dropped: u64,
+    /// Why row number `written` could not be written (too large, or a disk error).
+    pub failed: Option<BufferError>,
 }
 
 #[derive(Debug)]
@@ -85,6 +88,8 @@ struct State {
     next_seq: u64,
     /// Every row below this is confirmed (or dropped).
     acked: u64,
+    /// Every row below this was read by the reader (and is being delivered, or was).
+    read: u64,
     /// Sum of the segments' bytes: what the bound limits.
     bytes: u64,
     /// Whether writes happened since the last sync.
@@ -159,7 +164,7 @@ impl Buffer {
         let last = segments.back().map_or(next_seq, |s| s.first_seq);
         let writer = open_append(&segment_path(dir, last)).map_err(io_err)?;
         let bytes = segments.iter().map(|s| s.bytes).sum();
-        let state = State { segments, writer, next_seq, acked, bytes, dirty: false };
+        let state = State { segments, writer, next_seq, acked, read: acked, bytes, dirty: false };
         Ok(Buffer {
             dir: dir.to_path_buf(),
             max_bytes,
@@ -172,9 +177,11 @@ impl Buffer {
     }
 
     /// Appends rows in order, as many as the bound lets a blocking buffer take.
-    pub fn append<'a>(&self, rows: impl IntoIterator<Item = &'a [u8]>) -> Result<Appended, BufferError> {
+    pub fn append<'a>(&self, rows: impl IntoIterator<Item = &'a [u8]>) -> Appended {
         let mut out = Appended::default();
         let mut pending = Vec::new();
+        // Rows in `pending`, not yet written to the file.
+        let mut pending_rows = 0;
         let mut st = self.state.lock();
         let mut result = Ok(());
         for row in rows {
@@ -186,9 +193,11 @@ impl Buffer {
             let current = st.segments.back().map_or(0, |s| s.bytes) + pending.len() as u64;
             if current > 0 && current + size > self.segment_bytes {
                 if let Err(e) = self.write_pending(&mut st, &mut pending) {
+                    out.written -= std::mem::take(&mut pending_rows);
                     result = Err(e);
                     break;
                 }
+                pending_rows = 0;
                 if let Err(e) = self.rotate(&mut st) {
                     result = Err(e);
                     break;
@@ -221,13 +230,18 @@ impl Buffer {
                 s.records += 1;
             }
             out.written += 1;
+            pending_rows += 1;
         }
-        let wrote = self.write_pending(&mut st, &mut pending);
+        if let Err(e) = self.write_pending(&mut st, &mut pending) {
+            out.written -= pending_rows;
+            result = result.and(Err(e));
+        }
         drop(st);
         if out.written > 0 {
             self.data.notify_one();
         }
-        result.and(wrote).map(|()| out)
+        out.failed = result.err();
+        out
     }
 
     /// Writes the bytes gathered for the current segment in one call.
@@ -268,14 +282,16 @@ impl Buffer {
         Ok(())
     }
 
-    /// Deletes the oldest segment; returns how many unconfirmed rows it held.
+    /// Deletes the oldest segment; returns how many of its rows were neither confirmed nor read.
+    /// Rows already read are being delivered: they are confirmed or refused in the end.
     fn drop_oldest(&self, st: &mut State) -> u64 {
         let Some(s) = st.segments.pop_front() else {
             return 0;
         };
         let end = s.first_seq + s.records;
-        let dropped = end.saturating_sub(st.acked.max(s.first_seq));
+        let dropped = end.saturating_sub(st.acked.max(st.read).max(s.first_seq));
         st.acked = st.acked.max(end);
+        st.read = st.read.max(end);
         st.bytes -= s.bytes;
         let _ = fs::remove_file(segment_path(&self.dir, s.first_seq));
         let _ = write_acked(&self.dir, st.acked);
@@ -294,6 +310,17 @@ impl Buffer {
             if let Some(s) = st.segments.pop_front() {
                 st.bytes -= s.bytes;
                 let _ = fs::remove_file(segment_path(&self.dir, s.first_seq));
+            }
+        }
+        // All confirmed: start the log afresh rather than keep a segment of delivered rows.
+        if st.acked == st.next_seq && st.segments.back().is_some_and(|s| s.records > 0) {
+            if let Some(old) = st.segments.pop_back() {
+                if let Err(e) = self.rotate(&mut st) {
+                    st.segments.push_back(old);
+                    return Err(e);
+                }
+                st.bytes -= old.bytes;
+                let _ = fs::remove_file(segment_path(&self.dir, old.first_seq));
             }
         }
         let written = write_acked(&self.dir, st.acked);
@@ -363,6 +390,8 @@ impl Buffer {
                 reader.segment = None;
             }
         }
+        let mut st = self.state.lock();
+        st.read = st.read.max(reader.seq);
         Ok(())
     }
 
@@ -370,6 +399,12 @@ impl Buffer {
     pub fn pending(&self) -> (u64, u64) {
         let st = self.state.lock();
         (st.next_seq - st.acked, st.bytes)
+    }
+
+    /// Rows not yet read by the reader: those waiting their turn.
+    pub fn unread(&self) -> u64 {
+        let st = self.state.lock();
+        st.next_seq - st.read.max(st.acked)
     }
 
     /// Every row below this is confirmed or dropped.
@@ -471,13 +506,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
         let all = rows(10);
-        assert_eq!(b.append(all.iter().map(Vec::as_slice)).unwrap().written, 10);
+        assert_eq!(b.append(all.iter().map(Vec::as_slice)).written, 10);
         b.ack(4).unwrap();
         drop(b);
         let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
         assert_eq!(read_all(&b), all[4..]);
         assert_eq!(b.pending().0, 6);
-        b.append([&b"more"[..]]).unwrap();
+        b.append([&b"more"[..]]);
         assert_eq!(read_all(&b).last().unwrap(), b"more");
     }
 
@@ -485,7 +520,7 @@ mod tests {
     fn a_torn_tail_is_cut_off_and_writing_goes_on() {
         let dir = tempfile::tempdir().unwrap();
         let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
-        b.append(rows(3).iter().map(Vec::as_slice)).unwrap();
+        b.append(rows(3).iter().map(Vec::as_slice));
         drop(b);
         let seg = segment_path(dir.path(), 0);
         let len = fs::metadata(&seg).unwrap().len();
@@ -493,7 +528,7 @@ mod tests {
         OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 3).unwrap();
         let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
         assert_eq!(read_all(&b), rows(2));
-        b.append([&b"next"[..]]).unwrap();
+        b.append([&b"next"[..]]);
         drop(b);
         let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
         assert_eq!(read_all(&b), [rows(2), vec![b"next".to_vec()]].concat());
@@ -503,7 +538,7 @@ mod tests {
     fn a_damaged_record_fails_its_checksum() {
         let dir = tempfile::tempdir().unwrap();
         let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
-        b.append(rows(3).iter().map(Vec::as_slice)).unwrap();
+        b.append(rows(3).iter().map(Vec::as_slice));
         drop(b);
         let seg = segment_path(dir.path(), 0);
         let mut bytes = fs::read(&seg).unwrap();
@@ -520,15 +555,15 @@ mod tests {
         let row = vec![b'x'; 1000];
         let max = 200 * 1024;
         let b = Buffer::open(&dir.path().join("block"), max, FullPolicy::Block).unwrap();
-        let written = b.append(std::iter::repeat_n(row.as_slice(), 1000)).unwrap().written;
+        let written = b.append(std::iter::repeat_n(row.as_slice(), 1000)).written;
         assert!(written > 150 && written < 205, "{written}");
-        assert_eq!(b.append([row.as_slice()]).unwrap().written, 0);
+        assert_eq!(b.append([row.as_slice()]).written, 0);
         assert!(b.pending().1 <= max);
         b.ack(100).unwrap();
-        assert!(b.append([row.as_slice()]).unwrap().written == 1);
+        assert!(b.append([row.as_slice()]).written == 1);
 
         let d = Buffer::open(&dir.path().join("drop"), max, FullPolicy::DropOldest).unwrap();
-        let out = d.append(std::iter::repeat_n(row.as_slice(), 1000)).unwrap();
+        let out = d.append(std::iter::repeat_n(row.as_slice(), 1000));
         assert_eq!(out.written, 1000);
         let (pending, bytes) = d.pending();
         assert!(bytes <= max, "{bytes}");
@@ -548,7 +583,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
         let row = vec![b'y'; 10_000];
-        b.append(std::iter::repeat_n(row.as_slice(), 30)).unwrap();
+        b.append(std::iter::repeat_n(row.as_slice(), 30));
         assert!(fs::read_dir(dir.path()).unwrap().count() > 3, "several segments");
         let mut r = b.reader();
         let mut seqs = Vec::new();
@@ -563,7 +598,15 @@ mod tests {
         }
         assert_eq!(seqs, (0..30).collect::<Vec<_>>());
         b.ack(30).unwrap();
-        assert_eq!(b.pending().0, 0);
-        assert!(b.pending().1 < 70_000, "confirmed segments are deleted");
+        assert_eq!(b.pending(), (0, 0), "confirmed segments are deleted");
+        assert_eq!(
+            fs::read_dir(dir.path())
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
+                .count(),
+            1
+        );
+        b.append([&b"after"[..]]);
+        assert_eq!(read_all(&b), vec![b"after".to_vec()]);
     }
 }

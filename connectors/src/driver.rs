@@ -50,25 +50,24 @@ pub struct SinkHandle {
 }
 
 impl SinkHandle {
-    /// Appends rows (JSON objects) to the buffer. Under `block`, fewer than all may be taken when
-    /// the buffer is full: wait with [`SinkHandle::wait_for_space`] and push the rest.
-    pub fn push<'a>(&self, rows: impl IntoIterator<Item = &'a [u8]>) -> Result<usize, BufferError> {
-        let mut counted = 0usize;
-        let rows = rows.into_iter().inspect(|_| counted += 1);
-        let result = self.buffer.append(rows);
-        let Appended { written, dropped } = match &result {
-            Ok(a) => *a,
-            Err(_) => Appended { written: counted.saturating_sub(1), dropped: 0 },
-        };
-        SinkMetrics::add(&self.metrics.matched, written as u64);
-        SinkMetrics::add(&self.metrics.dropped_queue_full, dropped);
-        if let Err(e) = &result {
-            // The row that failed to be written is lost: counted, and the caller hears why.
+    /// Appends rows (JSON objects) to the buffer; returns how many were taken, from the first.
+    /// Under `block`, a full buffer takes fewer than all: wait with
+    /// [`SinkHandle::wait_for_space`] and push the rest. A row that cannot be written (a disk
+    /// error) is taken, counted as `dropped.other` and logged.
+    pub fn push<R: AsRef<[u8]>>(&self, rows: &[R]) -> usize {
+        let mut taken = 0;
+        while taken < rows.len() {
+            let Appended { written, dropped, failed } = self.buffer.append(rows[taken..].iter().map(AsRef::as_ref));
+            SinkMetrics::add(&self.metrics.matched, written as u64);
+            SinkMetrics::add(&self.metrics.dropped_queue_full, dropped);
+            taken += written;
+            let Some(e) = failed else { break };
             SinkMetrics::add(&self.metrics.matched, 1);
             SinkMetrics::add(&self.metrics.dropped_other, 1);
-            warn!(sink = %self.name, error = %e, "row not buffered");
+            warn!(sink = %self.name, error = %e, "row not buffered: dropped");
+            taken += 1;
         }
-        result.map(|a| a.written)
+        taken
     }
 
     /// Resolves once the buffer has confirmed or dropped rows, so that room may have appeared.
@@ -93,8 +92,8 @@ impl SinkHandle {
 
     /// The counters in EMQX's naming, with the buffer's gauges.
     pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
-        let (pending, bytes) = self.buffer.pending();
-        self.metrics.snapshot(pending, bytes)
+        let (_, bytes) = self.buffer.pending();
+        self.metrics.snapshot(self.buffer.unread(), bytes)
     }
 
     /// Stops delivering: batches being written are abandoned (their rows stay buffered).
@@ -330,9 +329,8 @@ fn dead_letter(h: &SinkHandle, reason: &str, row: Option<Row>) {
         "row": serde_json::Value::Object(row),
         "timestamp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
     });
-    let bytes = letter.to_string().into_bytes();
-    if let Err(e) = dl.push([bytes.as_slice()]) {
-        warn!(sink = %h.name, dead_letter = %dl.name, error = %e, "cannot write a refused row to the dead letter sink");
+    if dl.push(&[letter.to_string()]) == 0 {
+        warn!(sink = %h.name, dead_letter = %dl.name, "the dead letter sink is full: a refused row is not kept");
     }
 }
 
@@ -394,7 +392,7 @@ mod tests {
 
     fn push(h: &SinkHandle, rows: impl Iterator<Item = String>) {
         let rows: Vec<String> = rows.collect();
-        assert_eq!(h.push(rows.iter().map(|r| r.as_bytes())).unwrap(), rows.len());
+        assert_eq!(h.push(&rows), rows.len());
     }
 
     #[tokio::test]

@@ -29,9 +29,9 @@ impl SinkMetrics {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// `(name, value)` pairs in EMQX's naming; `pending` is the buffer's unconfirmed rows and
-    /// `bytes` its size on disk.
-    pub fn snapshot(&self, pending: u64, bytes: u64) -> Vec<(&'static str, u64)> {
+    /// `(name, value)` pairs in EMQX's naming; `queuing` is the buffer's rows waiting their turn
+    /// and `bytes` its size on disk.
+    pub fn snapshot(&self, queuing: u64, bytes: u64) -> Vec<(&'static str, u64)> {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let inflight = get(&self.inflight);
         let (queue_full, other) = (get(&self.dropped_queue_full), get(&self.dropped_other));
@@ -40,7 +40,7 @@ impl SinkMetrics {
             ("success", get(&self.success)),
             ("failed", get(&self.failed)),
             ("inflight", inflight),
-            ("queuing", pending.saturating_sub(inflight)),
+            ("queuing", queuing),
             ("queuing_bytes", bytes),
             ("dropped", queue_full + other),
             ("dropped.queue_full", queue_full),

@@ -13,6 +13,9 @@ use weir_rules::engine::ActiveRule;
 use weir_rules::tester::{test_rule, TestOutcome};
 use weir_rules::value::Value;
 
+use weir_connectors::driver::SinkHandle;
+use weir_connectors::sink::Health;
+
 use crate::broker::Broker;
 use crate::metrics::Metrics;
 
@@ -23,6 +26,9 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/api/v5/rules/{id}", get(get_rule))
         .route("/api/v5/rules/{id}/metrics", get(rule_metrics))
         .route("/api/v5/rule_test", post(rule_test))
+        .route("/api/v5/sinks", get(list_sinks))
+        .route("/api/v5/sinks/{name}", get(get_sink))
+        .route("/api/v5/sinks/{name}/metrics", get(sink_metrics))
         .route("/api/v5/prometheus/stats", get(prometheus))
         .with_state(broker)
 }
@@ -83,6 +89,58 @@ async fn rule_metrics(State(broker): State<Arc<Broker>>, Path(id): Path<String>)
     .into_response()
 }
 
+fn sinks_of(broker: &Broker) -> Vec<Arc<SinkHandle>> {
+    broker.rules.as_ref().map(|r| r.sinks.running()).unwrap_or_default()
+}
+
+fn metrics_object(snapshot: Vec<(&'static str, u64)>) -> Map<String, JsonValue> {
+    snapshot.into_iter().map(|(k, v)| (k.to_string(), json!(v))).collect()
+}
+
+/// A sink as EMQX shows an action: name, type, status and counters.
+fn sink_info(broker: &Broker, sink: &SinkHandle) -> JsonValue {
+    let metrics = metrics_object(sink.snapshot());
+    json!({
+        "name": sink.name,
+        "type": sink.kind,
+        "enable": true,
+        "status": sink.health().as_str(),
+        "metrics": metrics,
+        "node_status": [{ "node": broker.config.node.name, "status": sink.health().as_str() }],
+    })
+}
+
+async fn list_sinks(State(broker): State<Arc<Broker>>) -> Json<JsonValue> {
+    Json(JsonValue::Array(sinks_of(&broker).iter().map(|s| sink_info(&broker, s)).collect()))
+}
+
+fn find_sink(broker: &Broker, name: &str) -> Option<Arc<SinkHandle>> {
+    sinks_of(broker).into_iter().find(|s| s.name == name)
+}
+
+fn sink_not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "NOT_FOUND", "Sink Not Found (or not started: no rule writes into it yet)")
+}
+
+async fn get_sink(State(broker): State<Arc<Broker>>, Path(name): Path<String>) -> Response {
+    match find_sink(&broker, &name) {
+        Some(sink) => Json(sink_info(&broker, &sink)).into_response(),
+        None => sink_not_found(),
+    }
+}
+
+async fn sink_metrics(State(broker): State<Arc<Broker>>, Path(name): Path<String>) -> Response {
+    let Some(sink) = find_sink(&broker, &name) else {
+        return sink_not_found();
+    };
+    let metrics = metrics_object(sink.snapshot());
+    Json(json!({
+        "metrics": metrics,
+        "node_metrics": [{ "node": broker.config.node.name, "metrics": metrics }],
+    }))
+    .into_response()
+}
+
 async fn rule_test(Json(body): Json<JsonValue>) -> Response {
     let Some(sql) = body.get("sql").and_then(JsonValue::as_str) else {
         return error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "the body needs \"sql\"");
@@ -132,12 +190,31 @@ async fn prometheus(State(broker): State<Arc<Broker>>) -> Response {
     if let Some((_, first)) = snapshots.first() {
         for (i, (name, _)) in first.iter().enumerate() {
             let metric = format!("emqx_rule_{}", name.replace('.', "_"));
-            let samples: Vec<(String, u64)> = snapshots
-                .iter()
-                .map(|(id, snap)| (format!("{{id=\"{}\"}}", id.replace('\\', "\\\\").replace('"', "\\\"")), snap[i].1))
-                .collect();
+            let samples: Vec<(String, u64)> = snapshots.iter().map(|(id, snap)| (label(id), snap[i].1)).collect();
             family(&metric, "counter", &samples);
         }
     }
+    // Sinks as EMQX's actions: `emqx_action_<counter>{id="<type>:<name>"}`.
+    let sinks = sinks_of(&broker);
+    let snapshots: Vec<(String, Vec<(&'static str, u64)>)> =
+        sinks.iter().map(|s| (label(&format!("{}:{}", s.kind, s.name)), s.snapshot())).collect();
+    if let Some((_, first)) = snapshots.first() {
+        for (i, (name, _)) in first.iter().enumerate() {
+            let kind = if matches!(*name, "inflight" | "queuing" | "queuing_bytes") { "gauge" } else { "counter" };
+            let samples: Vec<(String, u64)> = snapshots.iter().map(|(id, snap)| (id.clone(), snap[i].1)).collect();
+            family(&format!("emqx_action_{}", name.replace('.', "_")), kind, &samples);
+        }
+        let status: Vec<(String, u64)> = sinks
+            .iter()
+            .zip(&snapshots)
+            .map(|(s, (id, _))| (id.clone(), u64::from(s.health() == Health::Connected)))
+            .collect();
+        family("emqx_action_status", "gauge", &status);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// `{id="..."}`, escaped as Prometheus labels are.
+fn label(id: &str) -> String {
+    format!("{{id=\"{}\"}}", id.replace('\\', "\\\\").replace('"', "\\\""))
 }

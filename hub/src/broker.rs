@@ -87,7 +87,7 @@ impl Broker {
     /// A message the broker makes itself (`$SYS`, wills): routed, never paused for.
     pub fn dispatch(&self, msg: Arc<Message>) -> usize {
         if let Some(rules) = self.rules.as_ref().filter(|r| r.matches(&msg)) {
-            rules.offer(vec![msg.clone()]);
+            rules.offer_own(msg.clone());
         }
         self.route(msg, None)
     }

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use weir_connectors::config::SinkConfig;
 
 /// Why a configuration could not be loaded. Each variant says which file or key is at fault.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,8 @@ pub struct Config {
     pub sys_topics: SysTopicsConfig,
     /// Reference tables that rules JOIN, by name: `[tables.devices]`.
     pub tables: BTreeMap<String, TableConfig>,
+    /// Destinations that rules write into (`INSERT INTO <name>`), by name: `[sinks.alerts]`.
+    pub sinks: BTreeMap<String, SinkConfig>,
 }
 
 impl Default for Config {
@@ -48,6 +51,7 @@ impl Default for Config {
             mqtt: MqttConfig::default(),
             sys_topics: SysTopicsConfig::default(),
             tables: BTreeMap::new(),
+            sinks: BTreeMap::new(),
         }
     }
 }

@@ -177,6 +177,9 @@ struct Connection<S> {
     congested: Vec<Arc<Session>>,
     /// This read burst's messages that some rule wants, handed over together at its end.
     for_rules: Vec<Arc<Message>>,
+    /// Whether the last read burst fed the rules: only such a publisher pauses when the rule
+    /// engine is behind, never a subscriber.
+    fed_rules: bool,
     /// Wall-clock time of the last read, stamped on the messages it carried (one clock read per
     /// batch, not per message).
     now_wall: SystemTime,
@@ -315,6 +318,7 @@ impl<S: Transport> Connection<S> {
             out: BytePages::default(),
             congested: Vec::new(),
             for_rules: Vec::new(),
+            fed_rules: false,
             now_wall: SystemTime::now(),
             session,
             client_id,
@@ -367,6 +371,11 @@ impl<S: Transport> Connection<S> {
             }
             if let Err(e) = self.flush().await {
                 return Exit::PeerGone(e.to_string());
+            }
+            if self.fed_rules && self.broker.rules.as_ref().is_some_and(|r| r.is_full()) {
+                if let Err(exit) = Box::pin(self.wait_for_rules()).await {
+                    return exit;
+                }
             }
             if !self.congested.is_empty() {
                 if let Err(exit) = Box::pin(self.wait_for_subscribers()).await {
@@ -456,11 +465,36 @@ impl<S: Transport> Connection<S> {
         Ok(())
     }
 
+    /// Back-pressure from the rules: while the rule engine's queue is full (a sink's buffer is
+    /// full and blocks, or the rules are slower than the publishers), stop reading this
+    /// publisher. Our own deliveries keep flowing meanwhile.
+    async fn wait_for_rules(&mut self) -> Result<(), Exit> {
+        let Some(rules) = self.broker.rules.clone() else { return Ok(()) };
+        loop {
+            let room = rules.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if !rules.is_full() {
+                return Ok(());
+            }
+            let own = self.session.clone();
+            tokio::select! {
+                _ = &mut room => {}
+                _ = own.notify.notified() => {
+                    self.pump_mailbox()?;
+                    self.flush().await.map_err(|e| Exit::PeerGone(e.to_string()))?;
+                }
+                kicked = &mut self.kick => return Err(Exit::Kicked(kicked.unwrap_or(Kick::TakenOver))),
+            }
+        }
+    }
+
     /// Decodes and handles the complete packets in the read buffer, stopping early when a
     /// publish congested a subscriber (the rest waits in the buffer).
     fn handle_input(&mut self) -> Result<(), Exit> {
         let handled = self.decode_all();
         // What the rules want of this burst goes over in one hand-over, whatever happened.
+        self.fed_rules = !self.for_rules.is_empty();
         self.broker.offer_to_rules(&mut self.for_rules);
         handled
     }

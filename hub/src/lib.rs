@@ -11,7 +11,9 @@
 //! - [`rule_engine`] gets every published message whose topic a rule's FROM matches, and runs
 //!   the rules of `rules_dir` on them in batches, off the MQTT path; [`events`] builds the
 //!   columns of `$events/...` (connects, subscriptions, deliveries, drops) for the rules;
-//!   [`tables`] loads the reference tables rules JOIN.
+//!   [`tables`] loads the reference tables rules JOIN; [`sinks`] runs the destinations that
+//!   `INSERT INTO` rules write into (Kafka, PostgreSQL, SQLite, HTTP, MQTT), each behind a
+//!   durable buffer (from `weir-connectors`).
 //! - The connection owning a session drains its mailbox onto the socket within the inflight
 //!   window; sessions outlive connections until they expire.
 //! - [`api`] serves the management API (`/api/v5/...`, EMQX's paths);
@@ -32,6 +34,7 @@ pub mod router;
 pub mod rule_engine;
 pub mod server;
 pub mod session;
+pub mod sinks;
 pub mod sys;
 pub mod tables;
 pub mod topic;

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tracing::{info, warn};
+use weir_connectors::driver::SinkHandle;
 use weir_rules::ast::Statement;
 use weir_rules::engine::{ActiveRule, RuleMetrics};
 use weir_rules::eval::Columns;
@@ -28,8 +29,10 @@ use weir_rules::value::Value;
 
 use crate::message::Message;
 use crate::router::trie::Trie;
+use crate::sinks::{encode_row, Sinks};
 
-/// Messages waiting for the rules; past this, messages are not evaluated and are counted.
+/// Messages waiting for the rules. Past this, publishers whose messages go to the rules pause
+/// until the engine catches up; messages the broker makes itself skip the rules, counted.
 const QUEUE: usize = 64 * 1024;
 /// Messages evaluated per batch.
 const BATCH: usize = 1024;
@@ -74,6 +77,8 @@ enum Row {
 #[derive(Debug, Default)]
 pub struct RuleSet {
     pub rules: Vec<Arc<ActiveRule>>,
+    /// Each rule's sink (`INSERT INTO`), by position in `rules`.
+    targets: Vec<Option<Arc<SinkHandle>>>,
     /// FROM filter → positions in `rules`.
     index: Trie<Vec<usize>>,
     /// The rules that came from each file, to keep them when the file breaks.
@@ -92,10 +97,15 @@ pub struct RuleEngine {
     dir: PathBuf,
     node: String,
     set: ArcSwap<RuleSet>,
-    queue: mpsc::Sender<Input>,
+    /// Unbounded as a channel: the bound is [`QUEUE`] messages, kept by `waiting`.
+    queue: mpsc::UnboundedSender<Input>,
+    /// Signalled when the engine takes a batch: paused publishers look again.
+    pub room: Notify,
+    /// Where `INSERT INTO` rules write.
+    pub sinks: Arc<Sinks>,
     /// A copy of the rule set's `events`, read on the broker's hot paths without a lock.
     events: AtomicU16,
-    /// Messages that matched a rule but found the queue full, so skipped the rules.
+    /// Messages made by the broker (`$SYS`, events) that found the queue full, so skipped the rules.
     pub skipped: AtomicU64,
     /// Messages queued and not yet taken: the queue's bound counts messages, not hand-overs.
     waiting: AtomicUsize,
@@ -112,13 +122,20 @@ pub struct RuleEngine {
 impl RuleEngine {
     /// Loads the rules of `dir`; returns the engine and the receiving end of its queue, for
     /// [`RuleEngine::run`].
-    pub fn new(dir: PathBuf, node: String, table_names: Vec<String>) -> (Arc<RuleEngine>, mpsc::Receiver<Input>) {
-        let (queue, rx) = mpsc::channel(QUEUE);
+    pub fn new(
+        dir: PathBuf,
+        node: String,
+        table_names: Vec<String>,
+        sinks: Arc<Sinks>,
+    ) -> (Arc<RuleEngine>, mpsc::UnboundedReceiver<Input>) {
+        let (queue, rx) = mpsc::unbounded_channel();
         let engine = Arc::new(RuleEngine {
             dir,
             node,
             set: ArcSwap::default(),
             queue,
+            room: Notify::new(),
+            sinks,
             events: AtomicU16::new(0),
             skipped: AtomicU64::new(0),
             waiting: AtomicUsize::new(0),
@@ -147,12 +164,23 @@ impl RuleEngine {
         any
     }
 
-    /// Queues messages that [`RuleEngine::matches`], in one hand-over.
+    /// Queues a client's messages that [`RuleEngine::matches`], in one hand-over, whatever the
+    /// queue holds: the client then waits while [`RuleEngine::is_full`].
     pub fn offer(&self, msgs: Vec<Arc<Message>>) {
         if !msgs.is_empty() {
-            let n = msgs.len();
-            self.enqueue(Input::Publishes(msgs), n);
+            self.waiting.fetch_add(msgs.len(), Ordering::Relaxed);
+            let _ = self.queue.send(Input::Publishes(msgs));
         }
+    }
+
+    /// Queues a message the broker made itself; it skips the rules if the queue is full.
+    pub fn offer_own(&self, msg: Arc<Message>) {
+        self.enqueue(Input::Publishes(vec![msg]), 1);
+    }
+
+    /// Whether publishers that feed the rules should wait for [`RuleEngine::room`].
+    pub fn is_full(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed) >= QUEUE
     }
 
     /// Whether some rule selects `kind`: the broker builds an event's columns only then.
@@ -171,24 +199,28 @@ impl RuleEngine {
     /// the rules, counted.
     fn enqueue(&self, input: Input, messages: usize) {
         let waiting = self.waiting.fetch_add(messages, Ordering::Relaxed);
-        if waiting + messages <= QUEUE && self.queue.try_send(input).is_ok() {
+        if waiting + messages <= QUEUE && self.queue.send(input).is_ok() {
             return;
         }
         self.waiting.fetch_sub(messages, Ordering::Relaxed);
         let skipped = self.skipped.fetch_add(messages as u64, Ordering::Relaxed) + messages as u64;
+        self.warn_behind(format_args!(
+            "the rule engine is behind: {skipped} messages of the broker's own skipped the rules so far (weir_rule_engine_skipped)"
+        ));
+    }
+
+    /// Warns that the engine is behind, at most once per [`WARN_EVERY`].
+    fn warn_behind(&self, what: std::fmt::Arguments<'_>) {
         let now = self.started.elapsed().as_secs();
         let last = self.last_warning.load(Ordering::Relaxed);
         let due = last == u64::MAX || now >= last + WARN_EVERY.as_secs();
         if due && self.last_warning.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-            warn!(
-                skipped,
-                "the rule engine is behind: messages skip the rules (weir_rule_engine_skipped in /api/v5/prometheus/stats)"
-            );
+            warn!("{what}");
         }
     }
 
     /// Evaluates queued messages in batches until the queue closes.
-    pub async fn run(self: Arc<Self>, mut rx: mpsc::Receiver<Input>) {
+    pub async fn run(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Input>) {
         let mut batch = Vec::with_capacity(BATCH);
         let mut matched = Vec::new();
         let mut windows = tokio::time::interval(WINDOW_TICK);
@@ -213,6 +245,7 @@ impl RuleEngine {
                         }
                     }
                     self.waiting.fetch_sub(messages, Ordering::Relaxed);
+                    self.room.notify_waiters();
                 },
                 _ = windows.tick() => {
                     self.close_windows().await;
@@ -274,27 +307,69 @@ impl RuleEngine {
                 }
             }
             let publishes = publishes.finish();
-            for (rule, (publish_rows, event_rows)) in set.rules.iter().zip(&per_rule) {
+            for ((rule, target), (publish_rows, event_rows)) in set.rules.iter().zip(&set.targets).zip(&per_rule) {
                 if !publish_rows.is_empty() {
                     let all = publish_rows.len() == publishes.len();
-                    rule.run_batch(&publishes, (!all).then_some(&publish_rows[..]));
+                    let out = rule.run_batch(&publishes, (!all).then_some(&publish_rows[..]));
+                    self.deliver(rule, target.as_deref(), &out).await;
                 }
                 if !event_rows.is_empty() {
                     let rows: Vec<&Columns> = event_rows.iter().map(|&r| &events[r]).collect();
                     for input in RowsInput::from_rows(&rows) {
-                        rule.run_batch(&input, None);
+                        let out = rule.run_batch(&input, None);
+                        self.deliver(rule, target.as_deref(), &out).await;
                     }
                 }
             }
         }
     }
 
+    /// Hands a batch's output rows to the rule's sink.
+    async fn deliver(&self, rule: &ActiveRule, sink: Option<&SinkHandle>, out: &weir_rules::plan::BatchOutcome) {
+        let Some(sink) = sink else { return };
+        let produced = out.output.iter().map(|b| b.num_rows()).sum();
+        if produced > 0 {
+            self.write_rows(rule, sink, (0..produced).map(|i| out.value(i))).await;
+        }
+    }
+
+    /// Writes rows into `sink`, waiting while its buffer is full (policy `block`): the queue
+    /// then fills, and the publishers pause.
+    async fn write_rows(&self, rule: &ActiveRule, sink: &SinkHandle, rows: impl Iterator<Item = Value>) {
+        let m = &rule.metrics;
+        let mut encoded = Vec::new();
+        for row in rows {
+            m.actions_total.fetch_add(1, Ordering::Relaxed);
+            match encode_row(&row) {
+                Some(bytes) => encoded.push(bytes),
+                None => {
+                    m.actions_failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let mut taken = 0;
+        while taken < encoded.len() {
+            let space = sink.wait_for_space();
+            tokio::pin!(space);
+            space.as_mut().enable();
+            taken += sink.push(&encoded[taken..]);
+            if taken < encoded.len() {
+                self.warn_behind(format_args!("sink `{}` is full: the rules wait, and publishers pause", sink.name));
+                space.await;
+            }
+        }
+        m.actions_success.fetch_add(encoded.len() as u64, Ordering::Relaxed);
+    }
+
     /// Emits the rows of the windows that have closed.
     async fn close_windows(&self) {
         let set = self.rules();
         let now = weir_rules::now_ms();
-        for rule in set.rules.iter().filter(|r| r.window.is_some()) {
-            rule.close_windows(now).await;
+        for (rule, target) in set.rules.iter().zip(&set.targets).filter(|(r, _)| r.window.is_some()) {
+            let rows = rule.close_windows(now).await;
+            if let Some(sink) = target {
+                self.write_rows(rule, sink, rows.into_iter()).await;
+            }
         }
     }
 
@@ -366,6 +441,11 @@ impl RuleEngine {
             set.by_file.insert(file.path, active.clone());
             set.rules.extend(active);
         }
+        set.targets = set
+            .rules
+            .iter()
+            .map(|r| r.statement.sink.as_ref().and_then(|name| self.sinks.get(name).ok().flatten()))
+            .collect();
         for (i, rule) in set.rules.iter().enumerate() {
             for filter in &rule.statement.rule.from {
                 set.index.update(filter, |ids| ids.push(i));
@@ -391,12 +471,15 @@ impl RuleEngine {
     /// A sink or table the statement names but the config does not define, as an error at
     /// the statement's position.
     fn unresolved(&self, st: &Statement) -> Option<weir_rules::ParseError> {
-        let message = if let Some(sink) = &st.sink {
-            format!("unknown sink `{sink}`: define [sinks.{sink}] in the config")
-        } else {
+        let sink = st.sink.as_ref().and_then(|sink| match self.sinks.get(sink) {
+            Ok(Some(_)) => None,
+            Ok(None) => Some(format!("unknown sink `{sink}`: define [sinks.{sink}] in the config")),
+            Err(e) => Some(format!("sink `{sink}` cannot start: {e}")),
+        });
+        let message = sink.or_else(|| {
             let j = st.rule.joins.iter().find(|j| !self.table_names.contains(&j.table))?;
-            format!("unknown table `{0}`: define [tables.{0}] in the config", j.table)
-        };
+            Some(format!("unknown table `{0}`: define [tables.{0}] in the config", j.table))
+        })?;
         Some(weir_rules::ParseError { line: st.line, column: st.column, message })
     }
 }

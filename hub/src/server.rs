@@ -13,6 +13,7 @@ use tracing::info;
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::rule_engine::RuleEngine;
+use crate::sinks::Sinks;
 use crate::{listener, sys};
 
 /// Why a node could not start.
@@ -22,6 +23,8 @@ pub enum StartError {
     Bind { listener: &'static str, addr: SocketAddr, source: std::io::Error },
     #[error("cannot start the rule engine's thread: {0}")]
     RuleThread(std::io::Error),
+    #[error(transparent)]
+    Sink(#[from] weir_connectors::sinks::SinkError),
 }
 
 /// The rule engine's own thread and runtime: rules never run on the MQTT workers, and a batch
@@ -34,7 +37,7 @@ struct RuleThread {
 impl RuleThread {
     fn start(
         rules: Arc<RuleEngine>,
-        queue: mpsc::Receiver<crate::rule_engine::Input>,
+        queue: mpsc::UnboundedReceiver<crate::rule_engine::Input>,
     ) -> Result<RuleThread, StartError> {
         let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -87,6 +90,8 @@ pub struct Server {
     /// Tasks that run until aborted (the rules directory watcher, reference tables).
     background: JoinSet<()>,
     rules: RuleThread,
+    /// Stopped last, once no rule writes into them: their buffers keep what was not delivered.
+    sinks: Arc<Sinks>,
 }
 
 async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -100,7 +105,9 @@ impl Server {
     /// Binds every enabled listener and starts serving.
     pub async fn start(config: Config) -> Result<Server, StartError> {
         let table_names = config.tables.keys().cloned().collect();
-        let (rules, queue) = RuleEngine::new(config.rules_dir.clone(), config.node.name.clone(), table_names);
+        let sinks = Arc::new(Sinks::start(&config.sinks, config.data_dir.clone())?);
+        let (rules, queue) =
+            RuleEngine::new(config.rules_dir.clone(), config.node.name.clone(), table_names, sinks.clone());
         let mut background = JoinSet::new();
         for (name, table) in &config.tables {
             background.spawn(crate::tables::keep_loaded(name.clone(), table.clone(), rules.tables.clone()));
@@ -120,6 +127,7 @@ impl Server {
             tasks: JoinSet::new(),
             background,
             rules: rule_thread,
+            sinks,
         };
         if cfg.listeners.tcp.enable {
             let l = bind("tcp", cfg.listeners.tcp.bind).await?;
@@ -161,5 +169,6 @@ impl Server {
         while self.tasks.join_next().await.is_some() {}
         self.background.abort_all();
         self.rules.stop().await;
+        self.sinks.stop();
     }
 }

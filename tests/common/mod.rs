@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod http;
+pub mod proxy;
 pub mod raw;
 
 use std::io::{BufRead, BufReader, Write};
@@ -152,6 +153,19 @@ impl Weir {
     pub fn port(&self) -> String {
         self.tcp.port().to_string()
     }
+
+    /// Kills the process with SIGKILL, as a crash would, and keeps its directory for a restart.
+    pub fn kill9(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// Starts again on the directory of a killed instance, with its `weir.toml`.
+    pub fn restart(dir: tempfile::TempDir) -> Weir {
+        let config = dir.path().join("weir.toml");
+        Weir::spawn(dir, &config, &[], true)
+    }
 }
 
 impl Drop for Weir {
@@ -185,6 +199,29 @@ pub fn postgres_url() -> String {
         .expect("TEST_POSTGRES_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL")
 }
 
+/// The result of one query with `psql` against `url`: rows as lines, columns split by `|`.
+pub fn psql_rows(url: &str, sql: &str) -> String {
+    let out = Command::new("psql").args([url, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql]).output().expect("psql runs");
+    assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `url` with its host and port replaced by `addr` (to go through a [`proxy::Proxy`]).
+pub fn with_addr(url: &str, addr: SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").expect("url with scheme");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let user = authority.rsplit_once('@').map(|(u, _)| format!("{u}@")).unwrap_or_default();
+    format!("{scheme}://{user}{addr}/{path}")
+}
+
+/// The host and port of `url`.
+pub fn addr_of(url: &str) -> SocketAddr {
+    let rest = url.split_once("://").expect("url with scheme").1;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    hostport.parse().expect("host:port in the url")
+}
+
 /// Runs SQL statements with `psql` against `url`, stopping at the first error.
 pub fn psql(url: &str, sql: &str) {
     let out = Command::new("psql")
@@ -192,4 +229,38 @@ pub fn psql(url: &str, sql: &str) {
         .output()
         .expect("psql (Debian package postgresql-client) runs");
     assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Publishes `n` QoS 1 messages with rumqttc as client `id` and waits for every PUBACK.
+/// `message(i)` gives the topic and payload of message `i`.
+pub async fn publish_qos1(
+    addr: SocketAddr,
+    id: &str,
+    n: usize,
+    message: impl Fn(usize) -> (String, String) + Send + 'static,
+) {
+    let mut opts = rumqttc::MqttOptions::new(id, addr.ip().to_string(), addr.port());
+    opts.set_keep_alive(Duration::from_secs(60));
+    opts.set_inflight(100);
+    let (client, mut events) = rumqttc::AsyncClient::new(opts, 200);
+    let sender = tokio::spawn(async move {
+        for i in 0..n {
+            let (topic, payload) = message(i);
+            client.publish(topic, rumqttc::QoS::AtLeastOnce, false, payload).await.expect("queue publish");
+        }
+        client
+    });
+    let mut acked = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while acked < n {
+        let event = tokio::time::timeout_at(deadline, events.poll()).await;
+        match event {
+            Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)))) => acked += 1,
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("publisher {id}: {e} after {acked} acks"),
+            Err(_) => panic!("publisher {id}: only {acked} of {n} PUBACKs within 120 s"),
+        }
+    }
+    let client = sender.await.expect("sender");
+    let _ = client.disconnect().await;
 }

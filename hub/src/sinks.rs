@@ -1,0 +1,133 @@
+//! The node's sinks: those of `[sinks.*]`, started with the node, and the built-in `weir_db`
+//! (SQLite at `data_dir/weir.db`, table `telemetry`), started when a rule first writes into it.
+//! Rules hand their rows over as JSON objects ([`encode_row`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use weir_connectors::config::{DeliveryConfig, SinkConfig, SinkKind, SqlConfig};
+use weir_connectors::driver::SinkHandle;
+use weir_connectors::sinks::{self, SinkError};
+use weir_rules::value::Value;
+
+/// The built-in sink's name.
+pub const DEFAULT_SINK: &str = "weir_db";
+
+/// The built-in sink's table, created if missing.
+const DEFAULT_TABLE: &str = "CREATE TABLE IF NOT EXISTS telemetry (\
+    id INTEGER PRIMARY KEY, received_at INTEGER, clientid TEXT, topic TEXT, payload TEXT)";
+
+/// The sinks of a node, by name.
+#[derive(Debug)]
+pub struct Sinks {
+    data_dir: PathBuf,
+    /// Configs of the sinks not started yet (the built-in one, until a rule uses it).
+    idle: Mutex<BTreeMap<String, SinkConfig>>,
+    running: Mutex<BTreeMap<String, Arc<SinkHandle>>>,
+}
+
+impl Sinks {
+    /// Starts the configured sinks on the current runtime and wires their dead letters.
+    pub fn start(configured: &BTreeMap<String, SinkConfig>, data_dir: PathBuf) -> Result<Sinks, SinkError> {
+        let mut running = BTreeMap::new();
+        for (name, config) in configured {
+            running.insert(name.clone(), sinks::start(name, config, &data_dir)?);
+        }
+        for (name, config) in configured {
+            if let Some(dl) = &config.delivery.dead_letter {
+                let target = running.get(dl).cloned().ok_or_else(|| SinkError::Invalid {
+                    sink: name.clone(),
+                    message: format!("dead_letter: no sink is named `{dl}`; define [sinks.{dl}]"),
+                })?;
+                running[name].set_dead_letter(target);
+            }
+        }
+        let mut idle = BTreeMap::new();
+        if !running.contains_key(DEFAULT_SINK) {
+            idle.insert(DEFAULT_SINK.to_string(), default_sink(&data_dir));
+        }
+        Ok(Sinks { data_dir, idle: Mutex::new(idle), running: Mutex::new(running) })
+    }
+
+    /// The sink `name`, started now if it is the built-in one; `None` if there is none.
+    pub fn get(&self, name: &str) -> Result<Option<Arc<SinkHandle>>, SinkError> {
+        if let Some(s) = self.running.lock().get(name) {
+            return Ok(Some(s.clone()));
+        }
+        let Some(config) = self.idle.lock().remove(name) else {
+            return Ok(None);
+        };
+        let handle = sinks::start(name, &config, &self.data_dir)?;
+        self.running.lock().insert(name.to_string(), handle.clone());
+        Ok(Some(handle))
+    }
+
+    /// The running sinks, by name.
+    pub fn running(&self) -> Vec<Arc<SinkHandle>> {
+        self.running.lock().values().cloned().collect()
+    }
+
+    /// Stops every sink; their buffers keep what was not delivered.
+    pub fn stop(&self) {
+        for s in self.running.lock().values() {
+            s.stop();
+        }
+    }
+}
+
+fn default_sink(data_dir: &std::path::Path) -> SinkConfig {
+    SinkConfig {
+        delivery: DeliveryConfig::default(),
+        kind: SinkKind::Sqlite(SqlConfig {
+            url: format!("sqlite:{}", data_dir.join("weir.db").display()),
+            table: Some("telemetry".into()),
+            sql: None,
+            init_sql: vec![DEFAULT_TABLE.into()],
+        }),
+    }
+}
+
+/// A rule's output row as the JSON object sinks take: top-level `undefined` fields are left
+/// out (templates then render them as EMQX does), bytes that are not UTF-8 become text with
+/// replacement characters. `None` if the output is not an object.
+pub fn encode_row(row: &Value) -> Option<Vec<u8>> {
+    let Value::Map(fields) = row else { return None };
+    let object: serde_json::Map<String, serde_json::Value> =
+        fields.iter().filter(|(_, v)| !matches!(v, Value::Undefined)).map(|(k, v)| (k.clone(), to_json(v))).collect();
+    serde_json::to_vec(&object).ok()
+}
+
+fn to_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        Value::Undefined => J::String("undefined".into()),
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) => J::from(*i),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        Value::Str(s) => J::String(s.clone()),
+        Value::Bin(b) => J::String(String::from_utf8_lossy(b).into_owned()),
+        Value::List(items) => J::Array(items.iter().map(to_json).collect()),
+        Value::Map(m) => J::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_json_objects_without_undefined_fields() {
+        let row = Value::Map(BTreeMap::from([
+            ("a".to_string(), Value::Int(1)),
+            ("gone".to_string(), Value::Undefined),
+            ("bin".to_string(), Value::Bin(vec![0xff, b'x'])),
+            ("nested".to_string(), Value::List(vec![Value::Float(1.5), Value::Null])),
+        ]));
+        let json = String::from_utf8(encode_row(&row).unwrap()).unwrap();
+        assert_eq!(json, r#"{"a":1,"bin":"\u{fffd}x","nested":[1.5,null]}"#.replace("\\u{fffd}", "\u{fffd}"));
+        assert_eq!(encode_row(&Value::Int(1)), None);
+    }
+}

@@ -1,0 +1,252 @@
+//! Rules writing into real destinations through their durable buffers: the default SQLite
+//! sink, PostgreSQL through a proxy the test cuts and restores, crashes and full buffers.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::http::get;
+use common::proxy::Proxy;
+use common::{addr_of, postgres_url, psql, psql_rows, publish_qos1, run, with_addr, Weir};
+
+/// Polls `f` every 100 ms for up to 60 s until it returns `Some`.
+async fn until<T>(what: &str, weir: &Weir, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..600 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}; log:\n{}", weir.log());
+}
+
+/// The sink's counters and status from the API.
+async fn sink(weir: &Weir, name: &str) -> serde_json::Value {
+    let (status, body) = get(weir.api.expect("API"), &format!("/api/v5/sinks/{name}")).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("JSON")
+}
+
+fn count(url: &str, table: &str) -> u64 {
+    psql_rows(url, &format!("SELECT count(*) FROM {table}")).trim().parse().expect("a count")
+}
+
+/// Bytes of the files under `dir`.
+fn disk_use(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |entries| entries.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+}
+
+#[tokio::test]
+async fn the_shipped_rules_write_telemetry_into_sqlite() {
+    let shipped: Vec<(String, String)> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/sql"))
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            if p.extension()? != "sql" {
+                return None;
+            }
+            Some((p.file_name()?.to_string_lossy().into_owned(), std::fs::read_to_string(&p).ok()?))
+        })
+        .collect();
+    let rules: Vec<(&str, &str)> = shipped.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let weir = Weir::start_with_rules("", &rules);
+    for (id, temp) in [("dev-1", 21.5), ("dev-2", 35.0)] {
+        run(
+            Command::new("mosquitto_pub")
+                .args(["-p", &weir.port(), "-i", id, "-q", "1", "-t", &format!("sensors/{id}")])
+                .args(["-m", &format!(r#"{{"temp": {temp}}}"#)]),
+            Duration::from_secs(10),
+        );
+    }
+    let db = weir.dir.path().join("data").join("weir.db");
+    let rows = until("two rows in telemetry", &weir, async || {
+        let out = run(
+            Command::new("sqlite3").arg(&db).arg("SELECT clientid, topic, payload FROM telemetry ORDER BY id"),
+            Duration::from_secs(10),
+        );
+        (out.lines().count() == 2).then_some(out)
+    })
+    .await;
+    assert_eq!(rows, "dev-1|sensors/dev-1|{\"temp\": 21.5}\ndev-2|sensors/dev-2|{\"temp\": 35}\n");
+    let s = sink(&weir, "weir_db").await;
+    assert_eq!((s["type"].as_str(), s["status"].as_str()), (Some("sqlite"), Some("connected")));
+    assert_eq!(s["metrics"]["success"], 2);
+}
+
+/// PostgreSQL is cut off while 1,000 QoS 1 messages flow, then restored: every row arrives,
+/// except the one the server refuses (a type error), which is counted and dead-lettered into
+/// SQLite; a payload crafted as SQL injection lands as data.
+#[tokio::test]
+async fn postgres_outage_loses_nothing_and_refuses_only_the_bad_row() {
+    let url = postgres_url();
+    psql(&url, "DROP TABLE IF EXISTS sink_outage; CREATE TABLE sink_outage (id serial PRIMARY KEY, seq integer, temp double precision, note text)");
+    let proxy = Proxy::start(addr_of(&url)).await;
+    proxy.cut();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[sinks.pg]
+type = "postgres"
+url = "{pg}"
+table = "sink_outage"
+dead_letter = "rejects"
+batch_size = 100
+max_retry_backoff_ms = 500
+
+[sinks.rejects]
+type = "sqlite"
+url = "sqlite:{rejects}"
+table = "rejects"
+init_sql = ["CREATE TABLE IF NOT EXISTS rejects (sink TEXT, reason TEXT, row TEXT, timestamp INTEGER)"]
+"#,
+        pg = with_addr(&url, proxy.addr),
+        rejects = dir.path().join("rejects.db").display(),
+    );
+    let rule = r#"INSERT INTO pg SELECT payload.seq AS seq, payload.temp AS temp, payload.note AS note FROM "r/#""#;
+    let weir = Weir::start_with_rules(&config, &[("pg.sql", rule)]);
+    const INJECTION: &str = "x'); DROP TABLE sink_outage; --";
+    publish_qos1(weir.tcp, "outage", 1000, |i| {
+        let payload = match i {
+            500 => serde_json::json!({"seq": i, "temp": "hot"}),
+            7 => serde_json::json!({"seq": i, "temp": 1.5, "note": INJECTION}),
+            _ => serde_json::json!({"seq": i, "temp": i as f64 / 10.0}),
+        };
+        (format!("r/{}", i % 7), payload.to_string())
+    })
+    .await;
+    let down = until("the sink to hold the rows", &weir, async || {
+        let s = sink(&weir, "pg").await;
+        (s["metrics"]["matched"] == 1000).then_some(s)
+    })
+    .await;
+    assert_eq!(down["status"], "disconnected", "{down}");
+    assert_eq!(down["metrics"]["success"], 0);
+    proxy.restore();
+    until("999 rows in PostgreSQL", &weir, async || (count(&url, "sink_outage") >= 999).then_some(())).await;
+    let distinct =
+        psql_rows(&url, "SELECT count(DISTINCT seq), min(seq), max(seq), bool_or(seq = 500) FROM sink_outage");
+    assert_eq!(distinct.trim(), "999|0|999|f");
+    assert_eq!(psql_rows(&url, "SELECT note FROM sink_outage WHERE seq = 7").trim(), INJECTION);
+    let s = until("the counters to settle", &weir, async || {
+        let s = sink(&weir, "pg").await;
+        (s["metrics"]["queuing"] == 0 && s["metrics"]["inflight"] == 0).then_some(s)
+    })
+    .await;
+    let m = &s["metrics"];
+    assert_eq!(s["status"], "connected");
+    assert_eq!((m["failed"].as_u64(), m["dropped"].as_u64()), (Some(1), Some(0)), "{s}");
+    assert_eq!(m["matched"], m["success"].as_u64().unwrap() + 1, "{s}");
+    assert!(m["retried"].as_u64().unwrap() > 0, "{s}");
+    let rejects = dir.path().join("rejects.db");
+    let letter = until("the dead letter", &weir, async || {
+        let out = run(
+            Command::new("sqlite3").arg(&rejects).arg("SELECT sink, reason, row FROM rejects"),
+            Duration::from_secs(10),
+        );
+        (!out.is_empty()).then_some(out)
+    })
+    .await;
+    assert!(letter.starts_with("pg|invalid input syntax for type double precision"), "{letter}");
+    assert!(letter.contains(r#""seq":500"#) && letter.contains(r#""temp":"hot""#), "{letter}");
+    let (_, text) = get(weir.api.unwrap(), "/api/v5/prometheus/stats").await;
+    assert!(text.contains("emqx_action_failed{id=\"postgres:pg\"} 1"), "{text}");
+}
+
+/// Rows buffered while PostgreSQL is down survive `kill -9`: after a restart they arrive.
+#[tokio::test]
+async fn rows_buffered_before_a_kill_9_are_delivered_after_restart() {
+    let url = postgres_url();
+    psql(&url, "DROP TABLE IF EXISTS sink_crash; CREATE TABLE sink_crash (seq integer)");
+    let proxy = Proxy::start(addr_of(&url)).await;
+    proxy.cut();
+    let config =
+        format!("[sinks.pg]\ntype = \"postgres\"\nurl = \"{}\"\ntable = \"sink_crash\"\n", with_addr(&url, proxy.addr));
+    let rule = r#"INSERT INTO pg SELECT payload.seq AS seq FROM "crash/#""#;
+    let weir = Weir::start_with_rules(&config, &[("pg.sql", rule)]);
+    publish_qos1(weir.tcp, "crash", 300, |i| ("crash/1".into(), format!(r#"{{"seq": {i}}}"#))).await;
+    let s = until("300 rows buffered", &weir, async || {
+        let s = sink(&weir, "pg").await;
+        (s["metrics"]["matched"] == 300).then_some(s)
+    })
+    .await;
+    assert_eq!(s["metrics"]["queuing"].as_u64().unwrap() + s["metrics"]["inflight"].as_u64().unwrap(), 300, "{s}");
+    let dir = weir.kill9();
+    assert_eq!(count(&url, "sink_crash"), 0);
+    proxy.restore();
+    let weir = Weir::restart(dir);
+    until("the buffered rows", &weir, async || (count(&url, "sink_crash") >= 300).then_some(())).await;
+    assert_eq!(psql_rows(&url, "SELECT count(DISTINCT seq) FROM sink_crash").trim(), "300");
+    assert!(weir.log_has(&["sink buffer holds rows from a previous run", "rows=300"]), "{}", weir.log());
+}
+
+/// Starts Weir with one PostgreSQL sink `pg` (through `proxy`, cut) into a fresh `table`, and
+/// publishes 3,000 rows of about 250 bytes: more than five times the buffer's bound.
+async fn fill(table: &str, proxy: &Proxy, delivery: &str) -> Weir {
+    let url = postgres_url();
+    psql(&url, &format!("DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (seq integer, pad text)"));
+    proxy.cut();
+    let config = format!(
+        "[sinks.pg]\ntype = \"postgres\"\nurl = \"{}\"\ntable = \"{table}\"\nmax_retry_backoff_ms = 300\n{delivery}\n",
+        with_addr(&url, proxy.addr)
+    );
+    let rule = r#"INSERT INTO pg SELECT payload.seq AS seq, payload.pad AS pad FROM "full/#""#;
+    let weir = Weir::start_with_rules(&config, &[("pg.sql", rule)]);
+    let pad = "p".repeat(220);
+    publish_qos1(weir.tcp, "full", 3000, move |i| ("full/1".into(), format!(r#"{{"seq": {i}, "pad": "{pad}"}}"#)))
+        .await;
+    weir
+}
+
+const BOUND: u64 = 128 * 1024;
+
+/// With the destination down, `drop_oldest` keeps the buffer to its bound on disk by dropping
+/// the oldest rows, counted; the newest arrive once it is back.
+#[tokio::test]
+async fn a_full_buffer_drops_the_oldest_within_its_bound() {
+    let url = postgres_url();
+    let proxy = Proxy::start(addr_of(&url)).await;
+    let weir =
+        fill("sink_full_drop", &proxy, &format!("max_buffer_bytes = {BOUND}\nbuffer_full = \"drop_oldest\"")).await;
+    let s = until("3,000 rows handed to the sink", &weir, async || {
+        let s = sink(&weir, "pg").await;
+        (s["metrics"]["matched"] == 3000).then_some(s)
+    })
+    .await;
+    let m = &s["metrics"];
+    assert!(m["dropped.queue_full"].as_u64().unwrap() > 1000, "{s}");
+    let accounted =
+        ["success", "failed", "inflight", "queuing", "dropped"].map(|k| m[k].as_u64().unwrap()).iter().sum::<u64>();
+    assert_eq!(m["matched"], accounted, "{s}");
+    let used = disk_use(&weir.dir.path().join("data/sinks/pg"));
+    assert!(used <= BOUND + 64, "{used} bytes on disk for a bound of {BOUND}");
+    proxy.restore();
+    let s = until("the kept rows", &weir, async || {
+        let s = sink(&weir, "pg").await;
+        (s["metrics"]["queuing"] == 0 && s["metrics"]["inflight"] == 0).then_some(s)
+    })
+    .await;
+    let (success, dropped) =
+        (s["metrics"]["success"].as_u64().unwrap(), s["metrics"]["dropped.queue_full"].as_u64().unwrap());
+    assert_eq!(success + dropped, 3000, "{s}");
+    assert_eq!(count(&url, "sink_full_drop"), success);
+    assert_eq!(psql_rows(&url, "SELECT max(seq) FROM sink_full_drop").trim(), "2999", "the newest rows are kept");
+}
+
+/// With the destination down, `block` keeps the buffer to its bound by holding the rules back
+/// (and, past the rule engine's queue, the publishers): once it is back, every row arrives.
+#[tokio::test]
+async fn a_full_blocking_buffer_holds_the_rules_back_and_loses_nothing() {
+    let url = postgres_url();
+    let proxy = Proxy::start(addr_of(&url)).await;
+    let weir = fill("sink_full_block", &proxy, &format!("max_buffer_bytes = {BOUND}\nbuffer_full = \"block\"")).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let s = sink(&weir, "pg").await;
+    assert!(s["metrics"]["matched"].as_u64().unwrap() < 1000, "{s}");
+    let used = disk_use(&weir.dir.path().join("data/sinks/pg"));
+    assert!(used <= BOUND + 64, "{used} bytes on disk for a bound of {BOUND}");
+    proxy.restore();
+    until("every row", &weir, async || (count(&url, "sink_full_block") >= 3000).then_some(())).await;
+    assert_eq!(psql_rows(&url, "SELECT count(DISTINCT seq) FROM sink_full_block").trim(), "3000");
+    assert!(weir.log_has(&["sink `pg` is full"]), "{}", weir.log());
+}
