@@ -250,3 +250,71 @@ async fn a_full_blocking_buffer_holds_the_rules_back_and_loses_nothing() {
     assert_eq!(psql_rows(&url, "SELECT count(DISTINCT seq) FROM sink_full_block").trim(), "3000");
     assert!(weir.log_has(&["sink `pg` is full"]), "{}", weir.log());
 }
+
+/// An HTTP endpoint that first answers 503 (with Retry-After) and 429, then 200: every row
+/// arrives, in JSON bodies that stay valid whatever the payload holds; the rows it refuses with
+/// 400 are counted as failed.
+#[tokio::test]
+async fn http_sink_retries_busy_answers_and_renders_valid_json() {
+    let server = common::http_server::Server::start(|n, request| match n {
+        0 | 1 => (503, vec![("Retry-After", "1".to_string())]),
+        2 => (429, vec![]),
+        _ if request.path.ends_with("/dev-bad") => (400, vec![]),
+        _ => (200, vec![]),
+    })
+    .await;
+    let config = format!(
+        r#"
+[sinks.hook]
+type = "http"
+url = "http://{}/ingest/${{clientid}}"
+headers = {{ "x-topic" = "${{topic}}" }}
+body = '{{"device": "${{clientid}}", "temp": ${{payload.temp}}, "note": "${{payload.note}}"}}'
+batch_size = 10
+max_retry_backoff_ms = 200
+"#,
+        server.addr
+    );
+    let weir = Weir::start_with_rules(&config, &[("hook.sql", r#"INSERT INTO hook SELECT * FROM "sensors/#""#)]);
+    const NOTE: &str = "he said \"hi\"\n\\ }, {";
+    publish_qos1(weir.tcp, "dev-1", 50, |i| {
+        ("sensors/dev-1".into(), serde_json::json!({"temp": i, "note": NOTE}).to_string())
+    })
+    .await;
+    run(
+        Command::new("mosquitto_pub").args([
+            "-p",
+            &weir.port(),
+            "-i",
+            "dev-bad",
+            "-q",
+            "1",
+            "-t",
+            "sensors/x",
+            "-m",
+            r#"{"temp": 1}"#,
+        ]),
+        Duration::from_secs(10),
+    );
+    let s = until("the rows to be written", &weir, async || {
+        let s = sink(&weir, "hook").await;
+        let m = &s["metrics"];
+        (m["matched"] == 51 && m["queuing"] == 0 && m["inflight"] == 0).then_some(s)
+    })
+    .await;
+    assert_eq!((s["metrics"]["failed"].as_u64(), s["status"].as_str()), (Some(1), Some("connected")), "{s}");
+    assert!(s["metrics"]["retried"].as_u64().unwrap() >= 3, "{s}");
+    let mut temps = std::collections::BTreeSet::new();
+    for request in server.answered(200) {
+        assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/ingest/dev-1"));
+        assert_eq!(request.header("x-topic"), Some("sensors/dev-1"));
+        assert_eq!(request.header("content-type"), Some("application/json"));
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&request.body).expect("a JSON array body");
+        for row in rows {
+            assert_eq!((row["device"].as_str(), row["note"].as_str()), (Some("dev-1"), Some(NOTE)));
+            temps.insert(row["temp"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(temps, (0..50).collect());
+    assert!(!server.answered(400).is_empty());
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod http;
+pub mod http_server;
 pub mod proxy;
 pub mod raw;
 

@@ -1,6 +1,7 @@
 //! One module per destination, each a [`crate::sink::Sink`], and [`start`] to run a configured
 //! sink behind the delivery driver.
 
+pub mod http;
 pub mod sql;
 
 use std::path::Path;
@@ -26,7 +27,8 @@ pub fn start(name: &str, config: &SinkConfig, data_dir: &Path) -> Result<Arc<Sin
     let started = match &config.kind {
         SinkKind::Postgres(c) => driver::start(name, kind, sql::SqlSink::new(name, c, true, d.max_inflight)?, d, &dir),
         SinkKind::Sqlite(c) => driver::start(name, kind, sql::SqlSink::new(name, c, false, d.max_inflight)?, d, &dir),
-        SinkKind::Kafka(_) | SinkKind::Http(_) | SinkKind::Mqtt(_) => {
+        SinkKind::Http(c) => driver::start(name, kind, http::HttpSink::new(name, c, d.batch_size)?, d, &dir),
+        SinkKind::Kafka(_) | SinkKind::Mqtt(_) => {
             return Err(SinkError::Invalid {
                 sink: name.to_string(),
                 message: format!("type `{kind}` is not available yet"),
