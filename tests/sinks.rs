@@ -318,3 +318,76 @@ max_retry_backoff_ms = 200
     assert_eq!(temps, (0..50).collect());
     assert!(!server.answered(400).is_empty());
 }
+
+/// A rule republishes into this broker: subscribers get the rendered message, and the rule
+/// does not see its own output again, even when it matches its FROM.
+#[tokio::test]
+async fn mqtt_sink_republishes_without_looping() {
+    let config = r#"
+[sinks.alerts]
+type = "mqtt"
+topic = "alerts/${clientid}"
+qos = 1
+payload = '{"device": "${clientid}", "temp": ${temp}}'
+
+[sinks.echo]
+type = "mqtt"
+topic = "loop/again/${topic}"
+"#;
+    let rules = [
+        (
+            "alerts.sql",
+            r#"INSERT INTO alerts SELECT clientid, payload.temp AS temp FROM "sensors/#" WHERE payload.temp > 30"#,
+        ),
+        ("echo.sql", r#"INSERT INTO echo SELECT topic FROM "loop/#""#),
+    ];
+    let weir = Weir::start_with_rules(config, &rules);
+    let mut alerts = common::Subscriber::start(weir.tcp, "alert-sub", "alerts/#").await;
+    let mut looped = common::Subscriber::start(weir.tcp, "loop-sub", "loop/#").await;
+    publish_qos1(weir.tcp, "dev-7", 4, |i| ("sensors/dev-7".into(), format!(r#"{{"temp": {}}}"#, 29 + i))).await;
+    publish_qos1(weir.tcp, "looper", 1, |_| ("loop/x".into(), "{}".into())).await;
+    let mut got = alerts.collect(2, Duration::from_secs(10)).await;
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("alerts/dev-7".to_string(), r#"{"device": "dev-7", "temp": 31}"#.to_string()),
+            ("alerts/dev-7".to_string(), r#"{"device": "dev-7", "temp": 32}"#.to_string())
+        ]
+    );
+    let seen = looped.collect(10, Duration::from_secs(2)).await;
+    let topics: Vec<&str> = seen.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(topics, ["loop/x", "loop/again/loop/x"]);
+    assert_eq!(sink(&weir, "echo").await["metrics"]["success"], 1);
+}
+
+/// A bridge to a second broker, cut off while 200 QoS 1 messages flow and then restored: every
+/// message reaches the second broker's subscriber.
+#[tokio::test]
+async fn mqtt_bridge_delivers_to_another_broker_after_an_outage() {
+    let remote = Weir::start();
+    let proxy = Proxy::start(remote.tcp).await;
+    let mut subscriber = common::Subscriber::start(remote.tcp, "far-sub", "fwd/#").await;
+    proxy.cut();
+    let config = format!(
+        "[sinks.bridge]\ntype = \"mqtt\"\nserver = \"{}\"\ntopic = \"fwd/${{topic}}\"\nqos = 1\npayload = \"${{payload}}\"\nmax_retry_backoff_ms = 300\n",
+        proxy.addr
+    );
+    let weir =
+        Weir::start_with_rules(&config, &[("bridge.sql", r#"INSERT INTO bridge SELECT topic, payload FROM "site/#""#)]);
+    publish_qos1(weir.tcp, "site-pub", 200, |i| ("site/1".into(), format!("m{i}"))).await;
+    until("the bridge to be down", &weir, async || {
+        (sink(&weir, "bridge").await["status"] == "disconnected").then_some(())
+    })
+    .await;
+    proxy.restore();
+    let mut payloads = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while payloads.len() < 200 && tokio::time::Instant::now() < deadline {
+        for (topic, payload) in subscriber.collect(200, Duration::from_secs(2)).await {
+            assert_eq!(topic, "fwd/site/1");
+            payloads.insert(payload);
+        }
+    }
+    assert_eq!(payloads, (0..200).map(|i| format!("m{i}")).collect());
+}

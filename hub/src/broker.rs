@@ -84,6 +84,20 @@ impl Broker {
         }
     }
 
+    /// A message an MQTT sink republishes: routed, and handed to the rules except those that
+    /// write into that sink. Refused while the rules' queue is full (the sink retries it), so
+    /// that nothing the rules should see is skipped.
+    pub fn republish(&self, msg: Arc<Message>) -> Result<usize, String> {
+        if let Some(rules) = self.rules.as_ref().filter(|r| r.matches(&msg)) {
+            if rules.is_full() {
+                return Err("the rule engine is behind".into());
+            }
+            rules.offer(vec![msg.clone()]);
+        }
+        Metrics::incr(&self.metrics.messages_received);
+        Ok(self.route(msg, None))
+    }
+
     /// A message the broker makes itself (`$SYS`, wills): routed, never paused for.
     pub fn dispatch(&self, msg: Arc<Message>) -> usize {
         if let Some(rules) = self.rules.as_ref().filter(|r| r.matches(&msg)) {

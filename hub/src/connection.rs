@@ -274,6 +274,7 @@ impl<S: Transport> Connection<S> {
                         properties,
                         publisher: Some(client_id.clone()),
                         timestamp: SystemTime::now(),
+                        origin: None,
                     },
                     delay: w.will_delay_interval_sec.unwrap_or(0),
                 }))
@@ -622,6 +623,7 @@ impl<S: Transport> Connection<S> {
             properties,
             publisher: Some(self.client_id.clone()),
             timestamp: self.now_wall,
+            origin: None,
         };
         let matched = self.broker.publish(Arc::new(msg), &mut self.congested, &mut self.for_rules);
         let reason =

@@ -29,6 +29,9 @@ pub struct Message {
     pub publisher: Option<ClientId>,
     /// When the broker received it.
     pub timestamp: SystemTime,
+    /// The MQTT sink that published it (a rule's republish): the rules writing into that sink
+    /// do not see it, so a rule never loops on its own output.
+    pub origin: Option<Arc<str>>,
 }
 
 impl Message {
@@ -43,6 +46,7 @@ impl Message {
             expires_at: None,
             publisher: None,
             timestamp: SystemTime::now(),
+            origin: None,
         }
     }
 

@@ -261,7 +261,7 @@ impl RuleEngine {
             let mut per_rule: Vec<(Vec<u32>, Vec<usize>)> = vec![Default::default(); set.rules.len()];
             // A connection's burst often repeats one topic: its rules are looked up once.
             let mut matched_topic = String::new();
-            let mut add = |topic: &str, per_rule: &mut Vec<(Vec<u32>, Vec<usize>)>, row: Row| {
+            let mut add = |topic: &str, origin: Option<&str>, per_rule: &mut Vec<(Vec<u32>, Vec<usize>)>, row: Row| {
                 if topic != matched_topic || matched_topic.is_empty() {
                     matched.clear();
                     set.index.for_each_match(topic, |ids| matched.extend_from_slice(ids));
@@ -270,19 +270,25 @@ impl RuleEngine {
                     matched.dedup();
                     topic.clone_into(&mut matched_topic);
                 }
+                let mut any = false;
                 for &i in &matched {
+                    // A sink's own republish never reaches the rules that write into it.
+                    if origin.is_some_and(|o| set.targets[i].as_ref().is_some_and(|t| t.name == o)) {
+                        continue;
+                    }
+                    any = true;
                     match row {
                         Row::Publish(r) => per_rule[i].0.push(r),
                         Row::Event(r) => per_rule[i].1.push(r),
                     }
                 }
-                !matched.is_empty()
+                any
             };
             for input in batch.drain(..) {
                 match input {
                     Input::Publishes(msgs) => {
                         for msg in msgs {
-                            if !add(&msg.topic, &mut per_rule, Row::Publish(published)) {
+                            if !add(&msg.topic, msg.origin.as_deref(), &mut per_rule, Row::Publish(published)) {
                                 continue;
                             }
                             let properties = publish_properties(&msg);
@@ -299,7 +305,7 @@ impl RuleEngine {
                         }
                     }
                     Input::Event(kind, mut columns) => {
-                        if add(&kind.topic(), &mut per_rule, Row::Event(events.len())) {
+                        if add(&kind.topic(), None, &mut per_rule, Row::Event(events.len())) {
                             self.add_event_columns(kind, &mut columns);
                             events.push(*columns);
                         }

@@ -113,6 +113,7 @@ impl Server {
             background.spawn(crate::tables::keep_loaded(name.clone(), table.clone(), rules.tables.clone()));
         }
         let broker = Broker::new(config, Some(rules.clone()));
+        let _ = sinks.local.set(broker.clone());
         let rule_thread = RuleThread::start(rules.clone(), queue)?;
         background.spawn(rules.watch());
         let cfg = &broker.config;

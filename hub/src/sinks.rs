@@ -6,11 +6,17 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ntex_bytes::{ByteString, Bytes};
+use ntex_mqtt::QoS;
 use parking_lot::Mutex;
 use weir_connectors::config::{DeliveryConfig, SinkConfig, SinkKind, SqlConfig};
 use weir_connectors::driver::SinkHandle;
+use weir_connectors::sinks::mqtt::{LocalBroker, LocalSlot};
 use weir_connectors::sinks::{self, SinkError};
 use weir_rules::value::Value;
+
+use crate::broker::Broker;
+use crate::message::Message;
 
 /// The built-in sink's name.
 pub const DEFAULT_SINK: &str = "weir_db";
@@ -20,9 +26,10 @@ const DEFAULT_TABLE: &str = "CREATE TABLE IF NOT EXISTS telemetry (\
     id INTEGER PRIMARY KEY, received_at INTEGER, clientid TEXT, topic TEXT, payload TEXT)";
 
 /// The sinks of a node, by name.
-#[derive(Debug)]
 pub struct Sinks {
     data_dir: PathBuf,
+    /// This broker, for MQTT sinks without a `server`; set once the broker exists.
+    pub local: LocalSlot,
     /// Configs of the sinks not started yet (the built-in one, until a rule uses it).
     idle: Mutex<BTreeMap<String, SinkConfig>>,
     running: Mutex<BTreeMap<String, Arc<SinkHandle>>>,
@@ -31,9 +38,10 @@ pub struct Sinks {
 impl Sinks {
     /// Starts the configured sinks on the current runtime and wires their dead letters.
     pub fn start(configured: &BTreeMap<String, SinkConfig>, data_dir: PathBuf) -> Result<Sinks, SinkError> {
+        let local = LocalSlot::default();
         let mut running = BTreeMap::new();
         for (name, config) in configured {
-            running.insert(name.clone(), sinks::start(name, config, &data_dir)?);
+            running.insert(name.clone(), sinks::start(name, config, &data_dir, &local)?);
         }
         for (name, config) in configured {
             if let Some(dl) = &config.delivery.dead_letter {
@@ -48,7 +56,7 @@ impl Sinks {
         if !running.contains_key(DEFAULT_SINK) {
             idle.insert(DEFAULT_SINK.to_string(), default_sink(&data_dir));
         }
-        Ok(Sinks { data_dir, idle: Mutex::new(idle), running: Mutex::new(running) })
+        Ok(Sinks { data_dir, local, idle: Mutex::new(idle), running: Mutex::new(running) })
     }
 
     /// The sink `name`, started now if it is the built-in one; `None` if there is none.
@@ -59,7 +67,7 @@ impl Sinks {
         let Some(config) = self.idle.lock().remove(name) else {
             return Ok(None);
         };
-        let handle = sinks::start(name, &config, &self.data_dir)?;
+        let handle = sinks::start(name, &config, &self.data_dir, &self.local)?;
         self.running.lock().insert(name.to_string(), handle.clone());
         Ok(Some(handle))
     }
@@ -74,6 +82,28 @@ impl Sinks {
         for s in self.running.lock().values() {
             s.stop();
         }
+    }
+}
+
+impl std::fmt::Debug for Sinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sinks")
+            .field("data_dir", &self.data_dir)
+            .field("running", &self.running)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalBroker for Broker {
+    fn publish(&self, origin: &str, topic: &str, payload: Vec<u8>, qos: u8, retain: bool) -> Result<(), String> {
+        let qos = match qos {
+            0 => QoS::AtMostOnce,
+            1 => QoS::AtLeastOnce,
+            _ => QoS::ExactlyOnce,
+        };
+        let mut msg = Message::new(ByteString::from(topic), Bytes::from(payload), qos, retain);
+        msg.origin = Some(origin.into());
+        self.republish(Arc::new(msg)).map(|_| ())
     }
 }
 

@@ -265,3 +265,43 @@ pub async fn publish_qos1(
     let client = sender.await.expect("sender");
     let _ = client.disconnect().await;
 }
+
+/// A rumqttc subscriber to `filter` (QoS 1) on `addr`, ready when this returns; collect with
+/// [`Subscriber::collect`].
+pub struct Subscriber {
+    events: rumqttc::EventLoop,
+    _client: rumqttc::AsyncClient,
+}
+
+impl Subscriber {
+    pub async fn start(addr: SocketAddr, id: &str, filter: &str) -> Subscriber {
+        let (client, mut events) =
+            rumqttc::AsyncClient::new(rumqttc::MqttOptions::new(id, addr.ip().to_string(), addr.port()), 100);
+        client.subscribe(filter, rumqttc::QoS::AtLeastOnce).await.expect("subscribe");
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), events.poll()).await {
+                Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_)))) => break,
+                Ok(Ok(_)) => {}
+                other => panic!("subscriber {id}: no SUBACK: {other:?}"),
+            }
+        }
+        Subscriber { events, _client: client }
+    }
+
+    /// The messages (topic, payload) that arrive within `window`, stopping early after `max`.
+    pub async fn collect(&mut self, max: usize, window: Duration) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + window;
+        while out.len() < max {
+            match tokio::time::timeout_at(deadline, self.events.poll()).await {
+                Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)))) => {
+                    out.push((p.topic.clone(), String::from_utf8_lossy(&p.payload).into_owned()))
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => panic!("subscriber: {e}"),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}

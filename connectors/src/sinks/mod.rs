@@ -2,6 +2,7 @@
 //! sink behind the delivery driver.
 
 pub mod http;
+pub mod mqtt;
 pub mod sql;
 
 use std::path::Path;
@@ -20,7 +21,13 @@ pub enum SinkError {
 }
 
 /// Starts the sink `name`, its buffer in `data_dir/sinks/<name>`, on the current tokio runtime.
-pub fn start(name: &str, config: &SinkConfig, data_dir: &Path) -> Result<Arc<SinkHandle>, SinkError> {
+/// `local` is where an MQTT sink without a `server` publishes.
+pub fn start(
+    name: &str,
+    config: &SinkConfig,
+    data_dir: &Path,
+    local: &mqtt::LocalSlot,
+) -> Result<Arc<SinkHandle>, SinkError> {
     let dir = data_dir.join("sinks").join(name);
     let d = &config.delivery;
     let kind = config.kind.type_name();
@@ -28,7 +35,8 @@ pub fn start(name: &str, config: &SinkConfig, data_dir: &Path) -> Result<Arc<Sin
         SinkKind::Postgres(c) => driver::start(name, kind, sql::SqlSink::new(name, c, true, d.max_inflight)?, d, &dir),
         SinkKind::Sqlite(c) => driver::start(name, kind, sql::SqlSink::new(name, c, false, d.max_inflight)?, d, &dir),
         SinkKind::Http(c) => driver::start(name, kind, http::HttpSink::new(name, c, d.batch_size)?, d, &dir),
-        SinkKind::Kafka(_) | SinkKind::Mqtt(_) => {
+        SinkKind::Mqtt(c) => driver::start(name, kind, mqtt::MqttSink::new(name, c, local)?, d, &dir),
+        SinkKind::Kafka(_) => {
             return Err(SinkError::Invalid {
                 sink: name.to_string(),
                 message: format!("type `{kind}` is not available yet"),
