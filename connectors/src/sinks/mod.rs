@@ -2,6 +2,7 @@
 //! sink behind the delivery driver.
 
 pub mod http;
+pub mod kafka;
 pub mod mqtt;
 pub mod sql;
 
@@ -36,12 +37,7 @@ pub fn start(
         SinkKind::Sqlite(c) => driver::start(name, kind, sql::SqlSink::new(name, c, false, d.max_inflight)?, d, &dir),
         SinkKind::Http(c) => driver::start(name, kind, http::HttpSink::new(name, c, d.batch_size)?, d, &dir),
         SinkKind::Mqtt(c) => driver::start(name, kind, mqtt::MqttSink::new(name, c, local)?, d, &dir),
-        SinkKind::Kafka(_) => {
-            return Err(SinkError::Invalid {
-                sink: name.to_string(),
-                message: format!("type `{kind}` is not available yet"),
-            })
-        }
+        SinkKind::Kafka(c) => driver::start(name, kind, kafka::KafkaSink::new(name, c)?, d, &dir),
     };
     started.map_err(|source| SinkError::Buffer { sink: name.to_string(), source })
 }
