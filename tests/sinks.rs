@@ -147,7 +147,7 @@ init_sql = ["CREATE TABLE IF NOT EXISTS rejects (sink TEXT, reason TEXT, row TEX
         (!out.is_empty()).then_some(out)
     })
     .await;
-    assert!(letter.starts_with("pg|invalid input syntax for type double precision"), "{letter}");
+    assert!(letter.starts_with("pg|field `temp` = \"hot\" does not fit column `temp` (double precision) of `sink_outage`: invalid input syntax"), "{letter}");
     assert!(letter.contains(r#""seq":500"#) && letter.contains(r#""temp":"hot""#), "{letter}");
     let (_, text) = get(weir.api.unwrap(), "/api/v5/prometheus/stats").await;
     assert!(text.contains("emqx_action_failed{id=\"postgres:pg\"} 1"), "{text}");

@@ -5,7 +5,8 @@
 //! - `<first sequence number, 20 digits>.log`: segments, each a run of records
 //!   `[length: u32 LE][CRC-32 of the data: u32 LE][data]`;
 //! - `acked`: the sequence number below which every row was confirmed (8 bytes LE, then their
-//!   CRC-32), replaced atomically (written aside, then renamed).
+//!   CRC-32), replaced atomically (written aside, then renamed), at most every 100 ms and at
+//!   each sync: after a crash, the rows confirmed since are delivered again.
 //!
 //! At open, every segment is read back and checked: a record cut short or failing its checksum
 //! at the end of the newest segment is a write torn by a crash and is cut off; one inside the
@@ -23,6 +24,7 @@ use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -33,6 +35,8 @@ const HEADER: u64 = 8;
 const MIN_SEGMENT: u64 = 64 * 1024;
 /// A bound is split into about this many segments: dropping the oldest frees this fraction.
 const SEGMENTS_PER_BOUND: u64 = 16;
+/// The `acked` file is rewritten at most this often.
+const ACK_EVERY: Duration = Duration::from_millis(100);
 
 /// What happens to a new row when the buffer is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -94,6 +98,10 @@ struct State {
     bytes: u64,
     /// Whether writes happened since the last sync.
     dirty: bool,
+    /// The `acked` last written to the `acked` file, and when: the file is rewritten at most
+    /// every [`ACK_EVERY`] (and at each sync), since a crash only delivers a few rows again.
+    acked_on_disk: u64,
+    acked_written: Instant,
 }
 
 /// A sink's durable buffer; see the module documentation.
@@ -164,7 +172,17 @@ impl Buffer {
         let last = segments.back().map_or(next_seq, |s| s.first_seq);
         let writer = open_append(&segment_path(dir, last)).map_err(io_err)?;
         let bytes = segments.iter().map(|s| s.bytes).sum();
-        let state = State { segments, writer, next_seq, acked, read: acked, bytes, dirty: false };
+        let state = State {
+            segments,
+            writer,
+            next_seq,
+            acked,
+            read: acked,
+            bytes,
+            dirty: false,
+            acked_on_disk: acked,
+            acked_written: Instant::now(),
+        };
         Ok(Buffer {
             dir: dir.to_path_buf(),
             max_bytes,
@@ -294,7 +312,7 @@ impl Buffer {
         st.read = st.read.max(end);
         st.bytes -= s.bytes;
         let _ = fs::remove_file(segment_path(&self.dir, s.first_seq));
-        let _ = write_acked(&self.dir, st.acked);
+        let _ = self.write_acked(st);
         dropped
     }
 
@@ -323,15 +341,28 @@ impl Buffer {
                 let _ = fs::remove_file(segment_path(&self.dir, old.first_seq));
             }
         }
-        let written = write_acked(&self.dir, st.acked);
+        let written = if st.acked_written.elapsed() >= ACK_EVERY { self.write_acked(&mut st) } else { Ok(()) };
         drop(st);
         self.space.notify_waiters();
-        written.map_err(|source| BufferError::Io { path: self.dir.join("acked"), source })
+        written
     }
 
-    /// Flushes written rows to the disk, if any were written since the last call.
+    /// Records `acked` in the `acked` file.
+    fn write_acked(&self, st: &mut State) -> Result<(), BufferError> {
+        st.acked_written = Instant::now();
+        if st.acked_on_disk == st.acked {
+            return Ok(());
+        }
+        write_acked(&self.dir, st.acked).map_err(|source| BufferError::Io { path: self.dir.join("acked"), source })?;
+        st.acked_on_disk = st.acked;
+        Ok(())
+    }
+
+    /// Flushes written rows to the disk, if any were written since the last call, and records
+    /// the confirmed ones.
     pub fn sync(&self) -> Result<(), BufferError> {
         let mut st = self.state.lock();
+        self.write_acked(&mut st)?;
         if !st.dirty {
             return Ok(());
         }
@@ -420,6 +451,13 @@ impl Buffer {
     /// The policy when full.
     pub fn policy(&self) -> FullPolicy {
         self.policy
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        // A clean stop records every confirmed row; a crash delivers the last ones again.
+        let _ = self.sync();
     }
 }
 

@@ -1,6 +1,6 @@
 //! The node's sinks: those of `[sinks.*]`, started with the node, and the built-in `weir_db`
 //! (SQLite at `data_dir/weir.db`, table `telemetry`), started when a rule first writes into it.
-//! Rules hand their rows over as JSON objects ([`encode_row`]).
+//! Rules hand their rows over as JSON objects.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,7 +13,6 @@ use weir_connectors::config::{DeliveryConfig, SinkConfig, SinkKind, SqlConfig};
 use weir_connectors::driver::SinkHandle;
 use weir_connectors::sinks::mqtt::{LocalBroker, LocalSlot};
 use weir_connectors::sinks::{self, SinkError};
-use weir_rules::value::Value;
 
 use crate::broker::Broker;
 use crate::message::Message;
@@ -116,48 +115,5 @@ fn default_sink(data_dir: &std::path::Path) -> SinkConfig {
             sql: None,
             init_sql: vec![DEFAULT_TABLE.into()],
         }),
-    }
-}
-
-/// A rule's output row as the JSON object sinks take: top-level `undefined` fields are left
-/// out (templates then render them as EMQX does), bytes that are not UTF-8 become text with
-/// replacement characters. `None` if the output is not an object.
-pub fn encode_row(row: &Value) -> Option<Vec<u8>> {
-    let Value::Map(fields) = row else { return None };
-    let object: serde_json::Map<String, serde_json::Value> =
-        fields.iter().filter(|(_, v)| !matches!(v, Value::Undefined)).map(|(k, v)| (k.clone(), to_json(v))).collect();
-    serde_json::to_vec(&object).ok()
-}
-
-fn to_json(v: &Value) -> serde_json::Value {
-    use serde_json::Value as J;
-    match v {
-        Value::Undefined => J::String("undefined".into()),
-        Value::Null => J::Null,
-        Value::Bool(b) => J::Bool(*b),
-        Value::Int(i) => J::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-        Value::Str(s) => J::String(s.clone()),
-        Value::Bin(b) => J::String(String::from_utf8_lossy(b).into_owned()),
-        Value::List(items) => J::Array(items.iter().map(to_json).collect()),
-        Value::Map(m) => J::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rows_are_json_objects_without_undefined_fields() {
-        let row = Value::Map(BTreeMap::from([
-            ("a".to_string(), Value::Int(1)),
-            ("gone".to_string(), Value::Undefined),
-            ("bin".to_string(), Value::Bin(vec![0xff, b'x'])),
-            ("nested".to_string(), Value::List(vec![Value::Float(1.5), Value::Null])),
-        ]));
-        let json = String::from_utf8(encode_row(&row).unwrap()).unwrap();
-        assert_eq!(json, r#"{"a":1,"bin":"\u{fffd}x","nested":[1.5,null]}"#.replace("\\u{fffd}", "\u{fffd}"));
-        assert_eq!(encode_row(&Value::Int(1)), None);
     }
 }

@@ -202,7 +202,12 @@ impl SqlSink {
                     let values: Vec<Option<String>> = rows.iter().map(|r| r.get(column).and_then(as_text)).collect();
                     q = q.bind(values);
                 }
-                q.execute(p).await.map(|_| ()).map_err(pg_error)
+                match (q.execute(p).await.map(|_| ()).map_err(pg_error), rows) {
+                    (Err(WriteError::Rejected { reason }), [row]) => {
+                        Err(WriteError::rejected(explain(p, table, &used, row, reason).await))
+                    }
+                    (result, _) => result,
+                }
             }
             Db::Sqlite(p) => {
                 let mut tx = p.begin().await.map_err(sqlite_error)?;
@@ -264,6 +269,24 @@ impl Sink for SqlSink {
         self.prepared().await.map_err(|e| e.to_string())?;
         self.execute("SELECT 1").await.map_err(|e| e.to_string())
     }
+}
+
+/// Why PostgreSQL refused `row`, naming the field and the column at fault when one value alone
+/// does not fit its column's type.
+async fn explain(pool: &PgPool, table: &str, used: &[&(String, String)], row: &Row, reason: String) -> String {
+    for (column, ty) in used {
+        let Some(value) = row.get(column.as_str()).and_then(as_text) else { continue };
+        let cast =
+            sqlx::query(AssertSqlSafe(format!("SELECT CAST($1::text AS {ty})"))).bind(&value).execute(pool).await;
+        if let Err(e) = cast {
+            let why = match &e {
+                sqlx::Error::Database(db) => db.message().to_string(),
+                other => other.to_string(),
+            };
+            return format!("field `{column}` = {value:?} does not fit column `{column}` ({ty}) of `{table}`: {why}");
+        }
+    }
+    reason
 }
 
 /// A value as the text PostgreSQL casts from: strings as they are, other scalars as JSON
@@ -416,6 +439,11 @@ mod tests {
             .await
             .unwrap();
         // A type error and a too-long value are the data's fault: refused, not retried.
+        let r = table.write(&rows(json!([{"device": "d2", "n": "many"}]))).await;
+        assert!(
+            matches!(&r, Err(WriteError::Rejected { reason }) if reason.starts_with("field `n` = \"many\" does not fit column `n` (integer) of `sink_sql_test`: invalid input syntax")),
+            "{r:?}"
+        );
         for bad in [json!([{"device": "d2", "n": "many"}]), json!([{"device": "far too long"}])] {
             let r = table.write(&rows(bad)).await;
             assert!(matches!(r, Err(WriteError::Rejected { .. })), "{r:?}");

@@ -60,21 +60,38 @@ pub struct BatchOutcome {
 }
 
 impl BatchOutcome {
-    /// Output row `i` as a map value.
-    pub fn value(&self, mut i: usize) -> Value {
+    /// The batch holding output row `i`, and the row's place in it.
+    fn locate(&self, mut i: usize) -> Option<(&RecordBatch, usize)> {
         for batch in &self.output {
             if i < batch.num_rows() {
-                let schema = batch.schema();
-                let row = schema
-                    .fields()
-                    .iter()
-                    .zip(batch.columns())
-                    .map(|(f, column)| (f.name().clone(), Cells::of_array(column.as_ref()).read(i).to_value()));
-                return Value::Map(row.collect());
+                return Some((batch, i));
             }
             i -= batch.num_rows();
         }
-        Value::Undefined
+        None
+    }
+
+    /// Output row `i`'s fields, read in place.
+    fn fields(&self, i: usize) -> Option<impl Iterator<Item = (&str, Ref<'_>)>> {
+        let (batch, row) = self.locate(i)?;
+        let names = batch.schema_ref().fields().iter().map(|f| f.name().as_str());
+        Some(names.zip(batch.columns()).map(move |(name, column)| (name, Cells::of_array(column.as_ref()).read(row))))
+    }
+
+    /// Output row `i` as a map value.
+    pub fn value(&self, i: usize) -> Value {
+        match self.fields(i) {
+            Some(fields) => Value::Map(fields.map(|(k, v)| (k.to_string(), v.to_value())).collect()),
+            None => Value::Undefined,
+        }
+    }
+
+    /// Output row `i` as a JSON object, at the end of `out`, without building its value: the
+    /// form sinks take. `undefined` fields are left out.
+    pub fn write_json(&self, i: usize, out: &mut Vec<u8>) {
+        if let Some(fields) = self.fields(i) {
+            variant::write_json_object(fields, out);
+        }
     }
 
     /// The output rows in `range` as map values.

@@ -75,6 +75,70 @@ pub fn read(bytes: &[u8]) -> Ref<'_> {
     }
 }
 
+/// A value as JSON for a sink's row: text escaped as JSON, bytes that are not UTF-8 with
+/// replacement characters, non-finite floats as null, a map's `undefined` fields left out, and
+/// `undefined` (or an error) in a list as the text `"undefined"`, as EMQX prints it.
+pub fn write_json(r: Ref<'_>, out: &mut Vec<u8>) {
+    use std::io::Write;
+    match r {
+        Ref::Undefined | Ref::Error(_) => out.extend_from_slice(b"\"undefined\""),
+        Ref::Null => out.extend_from_slice(b"null"),
+        Ref::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        Ref::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Ref::Float(f) => match serde_json::Number::from_f64(f) {
+            Some(n) => {
+                let _ = write!(out, "{n}");
+            }
+            None => out.extend_from_slice(b"null"),
+        },
+        Ref::Str(s) => {
+            let _ = serde_json::to_writer(&mut *out, s);
+        }
+        Ref::Bin(b) => {
+            let _ = serde_json::to_writer(&mut *out, &String::from_utf8_lossy(b));
+        }
+        Ref::List(l) => {
+            out.push(b'[');
+            for (i, e) in elements(l).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(read(e), out);
+            }
+            out.push(b']');
+        }
+        Ref::Map(m) => write_json_object(entries(m).map(|(k, v)| (k, read(v))), out),
+    }
+}
+
+/// A value (a map, for a row) as JSON for a sink; see [`write_json`].
+pub fn value_json(v: &Value, out: &mut Vec<u8>) {
+    let mut encoded = Vec::new();
+    write(v, &mut encoded);
+    write_json(read(&encoded), out);
+}
+
+/// Fields as a JSON object; `undefined` ones (and errors) are left out, as missing.
+pub fn write_json_object<'a>(fields: impl Iterator<Item = (&'a str, Ref<'a>)>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    let mut first = true;
+    for (k, v) in fields {
+        if matches!(v, Ref::Undefined | Ref::Error(_)) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        let _ = serde_json::to_writer(&mut *out, k);
+        out.push(b':');
+        write_json(v, out);
+    }
+    out.push(b'}');
+}
+
 /// Splits a `u32` length (or count) off the front.
 fn take_u32(bytes: &[u8]) -> Option<(usize, &[u8])> {
     let (n, rest) = bytes.split_first_chunk::<4>()?;
@@ -366,6 +430,24 @@ impl<'a> Cells<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_are_json_objects_without_undefined_fields() {
+        let row = Value::Map(BTreeMap::from([
+            ("a".to_string(), Value::Int(1)),
+            ("gone".to_string(), Value::Undefined),
+            ("bin".to_string(), Value::Bin(vec![0xff, b'x'])),
+            ("s".to_string(), Value::Str("q\"\n".into())),
+            (
+                "nested".to_string(),
+                Value::List(vec![Value::Float(1.5), Value::Null, Value::Undefined, Value::Float(f64::NAN)]),
+            ),
+        ]));
+        let mut out = Vec::new();
+        value_json(&row, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, "{\"a\":1,\"bin\":\"\u{fffd}x\",\"nested\":[1.5,null,\"undefined\",null],\"s\":\"q\\\"\\n\"}");
+    }
 
     #[test]
     fn values_round_trip_and_scalars_read_in_place() {
