@@ -489,3 +489,44 @@ max_retry_backoff_ms = 500
     let s = sink(&weir, "k").await;
     assert_eq!((s["metrics"]["failed"].as_u64(), s["metrics"]["dropped"].as_u64()), (Some(0), Some(0)), "{s}");
 }
+
+/// Past the rule engine's queue (65,536 messages), a sink whose buffer is full and blocks pauses
+/// the publishers that feed it: their PUBACKs stop until the destination is back. Nothing is lost.
+#[tokio::test]
+async fn a_full_blocking_sink_pauses_the_publishers() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const N: usize = 80_000;
+    let url = postgres_url();
+    psql(&url, "DROP TABLE IF EXISTS sink_pause; CREATE TABLE sink_pause (seq integer)");
+    let proxy = Proxy::start(addr_of(&url)).await;
+    proxy.cut();
+    let config = format!(
+        "[sinks.pg]\ntype = \"postgres\"\nurl = \"{}\"\ntable = \"sink_pause\"\nmax_buffer_bytes = 65536\nmax_retry_backoff_ms = 300\n",
+        with_addr(&url, proxy.addr)
+    );
+    let weir =
+        Weir::start_with_rules(&config, &[("pg.sql", r#"INSERT INTO pg SELECT payload.seq AS seq FROM "pause/#""#)]);
+    let acked = std::sync::Arc::new(AtomicUsize::new(0));
+    let message = |i| ("pause/1".to_string(), format!(r#"{{"seq": {i}}}"#));
+    let publisher = tokio::spawn(common::publish_qos1_counted(weir.tcp, "pauser".into(), N, message, acked.clone()));
+    // Paused: the acknowledgements stop coming for two seconds, short of N.
+    let (mut last, mut still) = (0, 0);
+    for _ in 0..240 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = acked.load(Ordering::Relaxed);
+        still = if now == last && now > 0 { still + 1 } else { 0 };
+        last = now;
+        if still >= 8 {
+            break;
+        }
+    }
+    assert!(still >= 8 && last < N, "the publisher was not paused: {last} of {N} acknowledged");
+    let (_, text) = get(weir.api.unwrap(), "/api/v5/prometheus/stats").await;
+    let queued: u64 =
+        text.lines().find_map(|l| l.strip_prefix("weir_rule_engine_queued ")).and_then(|v| v.parse().ok()).unwrap();
+    assert!(queued >= 65_536, "{queued} messages queued for the rules");
+    proxy.restore();
+    publisher.await.expect("publisher");
+    until("every row", &weir, async || (count(&url, "sink_pause") >= N as u64).then_some(())).await;
+    assert_eq!(psql_rows(&url, "SELECT count(DISTINCT seq) FROM sink_pause").trim(), N.to_string());
+}

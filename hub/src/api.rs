@@ -184,6 +184,8 @@ async fn prometheus(State(broker): State<Arc<Broker>>) -> Response {
     family("emqx_bytes_sent", "counter", &plain(Metrics::get(&m.bytes_sent)));
     let skipped = broker.rules.as_ref().map_or(0, |r| r.skipped.load(std::sync::atomic::Ordering::Relaxed));
     family("weir_rule_engine_skipped", "counter", &plain(skipped));
+    let queued = broker.rules.as_ref().map_or(0, |r| r.queued() as u64);
+    family("weir_rule_engine_queued", "gauge", &plain(queued));
     let rules = rules_of(&broker);
     let snapshots: Vec<(String, Vec<(&'static str, u64)>)> =
         rules.iter().map(|r| (r.id.clone(), r.metrics.snapshot())).collect();

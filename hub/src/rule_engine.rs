@@ -180,7 +180,12 @@ impl RuleEngine {
 
     /// Whether publishers that feed the rules should wait for [`RuleEngine::room`].
     pub fn is_full(&self) -> bool {
-        self.waiting.load(Ordering::Relaxed) >= QUEUE
+        self.queued() >= QUEUE
+    }
+
+    /// Messages waiting for the rules.
+    pub fn queued(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Whether some rule selects `kind`: the broker builds an event's columns only then.

@@ -241,7 +241,18 @@ pub async fn publish_qos1(
     n: usize,
     message: impl Fn(usize) -> (String, String) + Send + 'static,
 ) {
-    let mut opts = rumqttc::MqttOptions::new(id, addr.ip().to_string(), addr.port());
+    publish_qos1_counted(addr, id.to_string(), n, message, Arc::default()).await;
+}
+
+/// [`publish_qos1`], counting the PUBACKs in `acked` as they come.
+pub async fn publish_qos1_counted(
+    addr: SocketAddr,
+    id: String,
+    n: usize,
+    message: impl Fn(usize) -> (String, String) + Send + 'static,
+    acked: Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let mut opts = rumqttc::MqttOptions::new(&id, addr.ip().to_string(), addr.port());
     opts.set_keep_alive(Duration::from_secs(60));
     opts.set_inflight(100);
     let (client, mut events) = rumqttc::AsyncClient::new(opts, 200);
@@ -252,15 +263,20 @@ pub async fn publish_qos1(
         }
         client
     });
-    let mut acked = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while acked < n {
+    loop {
+        let done = acked.load(std::sync::atomic::Ordering::Relaxed);
+        if done >= n {
+            break;
+        }
         let event = tokio::time::timeout_at(deadline, events.poll()).await;
         match event {
-            Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)))) => acked += 1,
+            Ok(Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)))) => {
+                acked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => panic!("publisher {id}: {e} after {acked} acks"),
-            Err(_) => panic!("publisher {id}: only {acked} of {n} PUBACKs within 120 s"),
+            Ok(Err(e)) => panic!("publisher {id}: {e} after {done} acks"),
+            Err(_) => panic!("publisher {id}: only {done} of {n} PUBACKs within 120 s"),
         }
     }
     let client = sender.await.expect("sender");
