@@ -447,11 +447,6 @@ impl Buffer {
     pub fn end(&self) -> u64 {
         self.state.lock().next_seq
     }
-
-    /// The policy when full.
-    pub fn policy(&self) -> FullPolicy {
-        self.policy
-    }
 }
 
 impl Drop for Buffer {

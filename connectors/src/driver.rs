@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::buffer::{Appended, Buffer, BufferError, FullPolicy, Record};
+use crate::buffer::{Appended, Buffer, BufferError, Record};
 use crate::config::DeliveryConfig;
 use crate::metrics::SinkMetrics;
 use crate::sink::{Health, Sink, WriteError};
@@ -74,11 +74,6 @@ impl SinkHandle {
     /// Create it before the push that found the buffer full, so no wake-up is missed.
     pub fn wait_for_space(&self) -> tokio::sync::futures::Notified<'_> {
         self.buffer.space.notified()
-    }
-
-    /// Whether a full buffer makes pushers wait (`block`) rather than dropping.
-    pub fn blocks_when_full(&self) -> bool {
-        self.buffer.policy() == FullPolicy::Block
     }
 
     pub fn health(&self) -> Health {

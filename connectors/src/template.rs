@@ -114,21 +114,15 @@ impl Template {
     /// Renders the template for `row`.
     pub fn render(&self, row: &Row) -> String {
         let mut out = String::new();
-        self.render_into(row, &mut out);
-        out
-    }
-
-    /// Renders the template for `row` at the end of `out`.
-    pub fn render_into(&self, row: &Row, out: &mut String) {
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
                 Part::Field { path, context } => {
                     let value = lookup(row, path);
                     match context {
-                        Context::Text => write_text(value.as_deref(), out),
+                        Context::Text => write_text(value.as_deref(), &mut out),
                         Context::JsonValue => match value.as_deref() {
-                            Some(v) => write_json(v, out),
+                            Some(v) => write_json(v, &mut out),
                             None => out.push_str("null"),
                         },
                         Context::JsonString => {
@@ -141,15 +135,12 @@ impl Template {
                 }
             }
         }
+        out
     }
 
-    /// The value of a template that is exactly one placeholder (`${qos}`), for typed settings
-    /// such as an MQTT QoS; `None` for any other template.
-    pub fn single_field<'r>(&self, row: &'r Row) -> Option<Option<std::borrow::Cow<'r, Value>>> {
-        match self.parts.as_slice() {
-            [Part::Field { path, .. }] => Some(lookup(row, path)),
-            _ => None,
-        }
+    /// Whether the template has no placeholder: it renders the same for every row.
+    pub fn is_literal(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Text(_)))
     }
 
     /// The field paths the template reads, in order (`${.}` reads the empty path).
@@ -216,7 +207,7 @@ fn step_into<'v>(value: &'v Value, step: &str) -> Option<&'v Value> {
 }
 
 /// A value as text: strings as they are, others as compact JSON, missing as `undefined`.
-pub fn write_text(value: Option<&Value>, out: &mut String) {
+fn write_text(value: Option<&Value>, out: &mut String) {
     match value {
         None => out.push_str("undefined"),
         Some(Value::String(s)) => out.push_str(s),

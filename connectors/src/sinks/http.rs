@@ -146,10 +146,10 @@ impl Sink for HttpSink {
 
     async fn check(&self) -> Result<(), String> {
         // Any answer shows the server is there; only a URL without placeholders can be checked.
-        let url = self.url.render(&Row::new());
-        if url.contains("undefined") {
+        if !self.url.is_literal() {
             return Ok(());
         }
+        let url = self.url.render(&Row::new());
         self.client.head(&url).timeout(Duration::from_secs(5)).send().await.map(|_| ()).map_err(|e| describe(&e))
     }
 }
