@@ -384,11 +384,11 @@ impl Buffer {
         max_bytes: usize,
         out: &mut Vec<Record>,
     ) -> Result<(), BufferError> {
-        let (acked, end, bounds) = {
-            let st = self.state.lock();
-            let bounds: Vec<(u64, u64)> = st.segments.iter().map(|s| (s.first_seq, s.first_seq + s.records)).collect();
-            (st.acked, st.next_seq, bounds)
-        };
+        // Held throughout, so that dropping the oldest segment (under the same lock) never counts
+        // rows as dropped that this read hands on for delivery. Reads come from the page cache.
+        let mut st = self.state.lock();
+        let (acked, end) = (st.acked, st.next_seq);
+        let bounds: Vec<(u64, u64)> = st.segments.iter().map(|s| (s.first_seq, s.first_seq + s.records)).collect();
         if reader.seq < acked {
             reader.seq = acked;
             reader.segment = None;
@@ -421,7 +421,6 @@ impl Buffer {
                 reader.segment = None;
             }
         }
-        let mut st = self.state.lock();
         st.read = st.read.max(reader.seq);
         Ok(())
     }

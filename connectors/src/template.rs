@@ -117,6 +117,15 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
+                // The whole row, written as it is rather than copied into a value first.
+                Part::Field { path, context } if path.is_empty() => match context {
+                    // A map with string keys always serializes.
+                    Context::Text | Context::JsonValue => out.push_str(&serde_json::to_string(row).unwrap_or_default()),
+                    Context::JsonString => {
+                        let quoted = Value::String(serde_json::to_string(row).unwrap_or_default()).to_string();
+                        out.push_str(&quoted[1..quoted.len() - 1]);
+                    }
+                },
                 Part::Field { path, context } => {
                     let value = lookup(row, path);
                     match context {

@@ -82,11 +82,14 @@ impl Sink for KafkaSink {
             let topic = self.topic.render(row);
             let key = self.key.as_ref().map(|k| k.render(row));
             let value = self.value.render(row);
-            let mut headers = OwnedHeaders::new_with_capacity(self.headers.len());
-            for (name, t) in &self.headers {
-                headers = headers.insert(Header { key: name, value: Some(&t.render(row)) });
+            let mut record = FutureRecord::to(&topic).payload(&value);
+            if !self.headers.is_empty() {
+                let mut headers = OwnedHeaders::new_with_capacity(self.headers.len());
+                for (name, t) in &self.headers {
+                    headers = headers.insert(Header { key: name, value: Some(&t.render(row)) });
+                }
+                record = record.headers(headers);
             }
-            let mut record = FutureRecord::to(&topic).payload(&value).headers(headers);
             if let Some(key) = &key {
                 record = record.key(key);
             }
