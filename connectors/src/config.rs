@@ -192,12 +192,22 @@ pub struct MqttConfig {
     pub password: Option<String>,
 }
 
+/// Rows per batch for Kafka when `batch_size` is not set: librdkafka batches and pipelines by
+/// itself, so what bounds small batches is the wait for each one's acknowledgements (500-row
+/// batches reached about half the throughput of 2,000-row ones; docs/BENCHMARKS.md).
+const KAFKA_BATCH_SIZE: usize = 2000;
+
 impl<'de> Deserialize<'de> for SinkConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut keys = serde_json::Map::deserialize(d)?;
         let delivery: serde_json::Map<_, _> = DELIVERY_KEYS.iter().filter_map(|k| keys.remove_entry(*k)).collect();
-        let delivery = DeliveryConfig::deserialize(serde_json::Value::Object(delivery)).map_err(D::Error::custom)?;
+        let batch_size_set = delivery.contains_key("batch_size");
+        let mut delivery =
+            DeliveryConfig::deserialize(serde_json::Value::Object(delivery)).map_err(D::Error::custom)?;
         let kind = SinkKind::deserialize(serde_json::Value::Object(keys)).map_err(D::Error::custom)?;
+        if matches!(kind, SinkKind::Kafka(_)) && !batch_size_set {
+            delivery.batch_size = KAFKA_BATCH_SIZE;
+        }
         Ok(SinkConfig { delivery, kind })
     }
 }
@@ -231,6 +241,19 @@ mod tests {
         full["health_check_interval"] = json!(1);
         full["max_retry_backoff_ms"] = json!(1);
         assert!(DeliveryConfig::deserialize(full).is_ok());
+    }
+
+    #[test]
+    fn kafka_batches_are_larger_unless_set() {
+        let kafka = |extra: serde_json::Value| {
+            let mut v = json!({"type": "kafka", "brokers": "b:9092", "topic": "t"});
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            parse(v).unwrap().delivery.batch_size
+        };
+        assert_eq!(kafka(json!({})), KAFKA_BATCH_SIZE);
+        assert_eq!(kafka(json!({"batch_size": 7})), 7);
+        let sqlite = parse(json!({"type": "sqlite", "url": "sqlite:x.db", "table": "t"})).unwrap();
+        assert_eq!(sqlite.delivery.batch_size, DeliveryConfig::default().batch_size);
     }
 
     #[test]
