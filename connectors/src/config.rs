@@ -19,7 +19,7 @@ pub struct SinkConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryConfig {
-    /// Rows per batch written to the destination (500; 2,000 for Kafka, see [`KAFKA_BATCH_SIZE`]).
+    /// Rows per batch written to the destination (500; 2,000 for Kafka when not set).
     pub batch_size: usize,
     /// A batch is closed once its rows reach this many bytes (as buffered JSON).
     pub batch_bytes: usize,
