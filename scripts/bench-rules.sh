@@ -9,6 +9,7 @@
 #   RULE='SELECT 1 AS x FROM "bench/#" WHERE qos > 5' scripts/bench-rules.sh   # another rule, ten times
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/services.sh
 
 DURATION=${DURATION:-6}
 REPEAT=${REPEAT:-2}
@@ -28,16 +29,7 @@ for i in $(seq 1 10); do
 done
 
 run() { # rules directory
-  cat >"$work/weir.toml" <<CONF
-data_dir = "$work/data"
-rules_dir = "$1"
-[listeners.tcp]
-bind = "127.0.0.1:$PORT"
-[listeners.ws]
-enable = false
-[api]
-bind = "127.0.0.1:$API_PORT"
-CONF
+  weir_bench_config "$work/weir.toml" "$work/data" "$1" "$PORT" "$API_PORT" </dev/null
   WEIR_LOG=warn "$WEIR" serve --config "$work/weir.toml" 2>"$work/weir.log" &
   local broker=$!
   sleep 1

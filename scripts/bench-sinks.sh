@@ -47,18 +47,7 @@ through_weir() {
   rm -rf "$work/data" "$work/sql"
   mkdir -p "$work/sql"
   echo 'INSERT INTO s SELECT clientid, topic, timestamp AS ts FROM "bench/#"' >"$work/sql/s.sql"
-  cat >"$work/weir.toml" <<CONF
-data_dir = "$work/data"
-rules_dir = "$work/sql"
-[listeners.tcp]
-bind = "127.0.0.1:$port"
-[listeners.ws]
-enable = false
-[api]
-bind = "127.0.0.1:$api"
-[sinks.s]
-$1
-CONF
+  printf '[sinks.s]\n%s\n' "$1" | weir_bench_config "$work/weir.toml" "$work/data" "$work/sql" "$port" "$api"
   WEIR_LOG=warn "$WEIR" serve --config "$work/weir.toml" 2>"$work/weir.log" &
   local broker=$!
   sleep 1

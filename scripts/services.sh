@@ -59,3 +59,13 @@ start_tansu() {
   done
   KAFKA="127.0.0.1:$port"
 }
+
+# Writes the config of a Weir under a benchmark to FILE: data and rules directories, MQTT and the
+# API on loopback ports, no WebSocket; TOML on stdin is appended (sinks, for instance).
+weir_bench_config() { # file data_dir rules_dir tcp_port api_port
+  {
+    printf 'data_dir = "%s"\nrules_dir = "%s"\n[listeners.tcp]\nbind = "127.0.0.1:%s"\n' "$2" "$3" "$4"
+    printf '[listeners.ws]\nenable = false\n[api]\nbind = "127.0.0.1:%s"\n' "$5"
+    cat
+  } >"$1"
+}
