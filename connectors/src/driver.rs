@@ -239,7 +239,7 @@ impl<S: Sink> Driver<S> {
         let (first, end) = (records.first()?.seq, records.last()?.seq + 1);
         let mut rows = Vec::with_capacity(records.len());
         for r in records {
-            match serde_json::from_slice::<Row>(&r.data) {
+            match Row::parse(r.data) {
                 Ok(row) => rows.push(row),
                 Err(e) => {
                     SinkMetrics::add(&self.handle.metrics.dropped_other, 1);
@@ -321,7 +321,7 @@ fn dead_letter(h: &SinkHandle, reason: &str, row: Option<Row>) {
     let letter = serde_json::json!({
         "sink": h.name,
         "reason": reason,
-        "row": serde_json::Value::Object(row),
+        "row": row.json(),
         "timestamp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
     });
     if dl.push(&[letter.to_string()]) == 0 {
@@ -408,9 +408,9 @@ mod tests {
         until("the dead letter", || dl_mem.rows.lock().len() == 1).await;
         assert_eq!(h.health(), Health::Connected);
         let letter = dl_mem.rows.lock()[0].clone();
-        assert_eq!(letter["reason"], "bad row");
-        assert_eq!(letter["row"], serde_json::json!({"bad": true}));
-        let mut seen: Vec<i64> = mem.rows.lock().iter().map(|r| r["i"].as_i64().unwrap()).collect();
+        assert_eq!(letter.get("reason").unwrap(), "bad row");
+        assert_eq!(letter.get("row").unwrap(), &serde_json::json!({"bad": true}));
+        let mut seen: Vec<i64> = mem.rows.lock().iter().map(|r| r.get("i").unwrap().as_i64().unwrap()).collect();
         seen.sort_unstable();
         assert_eq!(seen, (0..95).filter(|&i| i != 42).collect::<Vec<_>>());
         until("the buffer to empty", || h.buffer.pending().0 == 0).await;

@@ -5,6 +5,7 @@
 //! - [`sink`]: the contract a destination implements (write a batch, check health).
 //! - [`driver`]: the one delivery loop: durable buffer → batches → destination → confirm.
 //! - [`buffer`]: the durable buffer, a checksummed segment log under the data directory.
+//! - [`row`]: a row as sinks see it, a JSON object read back from the buffer.
 //! - [`template`]: EMQX's `${field}` templates.
 //! - [`metrics`]: a sink's counters, named as EMQX's.
 //! - [`sinks`]: one module per destination, and [`sinks::start`] to run one from its config.
@@ -15,6 +16,7 @@ pub mod config;
 pub mod driver;
 pub mod metrics;
 pub mod query;
+pub mod row;
 pub mod sink;
 pub mod sinks;
 pub mod template;

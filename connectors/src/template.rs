@@ -12,8 +12,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-/// A row as sinks see it: the rule's output, one JSON object.
-pub type Row = serde_json::Map<String, Value>;
+pub use crate::row::Row;
 
 /// Why a template does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,7 +99,7 @@ impl Template {
         if json {
             // Every value renders as valid JSON in its place, so a sample row shows whether the
             // literal text around the placeholders is JSON.
-            let sample = template.render(&Row::new());
+            let sample = template.render(&Row::default());
             serde_json::from_str::<Value>(&sample).map_err(|e| TemplateError::NotJson(e.to_string()))?;
         }
         Ok(template)
@@ -119,10 +118,9 @@ impl Template {
                 Part::Text(t) => out.push_str(t),
                 // The whole row, written as it is rather than copied into a value first.
                 Part::Field { path, context } if path.is_empty() => match context {
-                    // A map with string keys always serializes.
-                    Context::Text | Context::JsonValue => out.push_str(&serde_json::to_string(row).unwrap_or_default()),
+                    Context::Text | Context::JsonValue => out.push_str(row.json().get()),
                     Context::JsonString => {
-                        let quoted = Value::String(serde_json::to_string(row).unwrap_or_default()).to_string();
+                        let quoted = Value::String(row.json().get().to_string()).to_string();
                         out.push_str(&quoted[1..quoted.len() - 1]);
                     }
                 },
@@ -192,7 +190,7 @@ fn parse_path(inner: &str) -> Vec<String> {
 pub fn lookup<'r>(row: &'r Row, path: &[String]) -> Option<std::borrow::Cow<'r, Value>> {
     use std::borrow::Cow;
     let Some((first, rest)) = path.split_first() else {
-        return Some(Cow::Owned(Value::Object(row.clone())));
+        return Some(Cow::Owned(Value::Object(row.fields().clone())));
     };
     let mut value = Cow::Borrowed(row.get(first)?);
     for step in rest {
@@ -235,7 +233,7 @@ mod tests {
 
     fn row(v: Value) -> Row {
         match v {
-            Value::Object(m) => m,
+            Value::Object(m) => Row::from(m),
             _ => unreachable!("rows are objects"),
         }
     }

@@ -149,7 +149,7 @@ impl Sink for HttpSink {
         if !self.url.is_literal() {
             return Ok(());
         }
-        let url = self.url.render(&Row::new());
+        let url = self.url.render(&Row::default());
         self.client.head(&url).timeout(Duration::from_secs(5)).send().await.map(|_| ()).map_err(|e| describe(&e))
     }
 }
@@ -191,7 +191,7 @@ mod tests {
             json!({"clientid": "b", "topic": "t/2", "v": 3}),
         ]
         .into_iter()
-        .map(|v| v.as_object().unwrap().clone())
+        .map(|v| Row::from(v.as_object().unwrap().clone()))
         .collect()
     }
 

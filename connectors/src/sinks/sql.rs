@@ -3,9 +3,8 @@
 //! - `table = "readings"`: each field goes into the column of its name. The table's columns are
 //!   read when the sink first connects (after `init_sql`); a batch writes the columns its rows
 //!   have, so the others keep their defaults. A field with no column is reported once, naming
-//!   the field and the table. PostgreSQL gets one `INSERT ... SELECT ... FROM UNNEST(...)` per
-//!   batch, every value sent as text and cast by the server to the column's type; SQLite one
-//!   multi-row `INSERT`.
+//!   the field and the table. PostgreSQL gets one `COPY ... FROM STDIN` per batch, every value
+//!   as text that the server reads as the column's type; SQLite one multi-row `INSERT`.
 //! - `sql = "INSERT ... VALUES (${a}, ${b})"`: each `${field}` becomes a bound parameter, never
 //!   text in the statement; the rows of a batch run in one transaction. On PostgreSQL each
 //!   parameter is sent as text and cast to the type the server infers for it.
@@ -20,16 +19,18 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use serde_json::value::RawValue;
 use serde_json::Value;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolCopyExt, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Executor, Row as _, SqlSafeStr, Statement, TypeInfo};
 use tokio::sync::OnceCell;
 
 use crate::config::SqlConfig;
+use crate::row::{raw_text, Row};
 use crate::sink::{Sink, WriteError};
 use crate::sinks::SinkError;
-use crate::template::{lookup, Row, Template};
+use crate::template::{lookup, Template};
 
 /// How long a write waits for a connection before it counts as failed (and is retried).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -167,43 +168,57 @@ impl SqlSink {
         }
     }
 
-    /// The columns a batch writes: the table's columns that some row has, in table order.
-    fn columns_of<'c>(&self, table: &str, columns: &'c [(String, String)], rows: &[Row]) -> Vec<&'c (String, String)> {
-        let used: Vec<_> = columns.iter().filter(|(c, _)| rows.iter().any(|r| r.contains_key(c))).collect();
-        for row in rows {
-            for field in row.keys() {
-                if !columns.iter().any(|(c, _)| c == field) && self.unknown_fields.lock().insert(field.clone()) {
-                    tracing::warn!(sink = %self.name, field = %field, table, "field `{field}` has no column in table `{table}`: it is not written");
+    /// The rows' values by column, read from their JSON text: the value of row `i` for column
+    /// `c` is at `i * columns.len() + c`. Fields with no column are reported, once each.
+    fn by_column<'r>(&self, table: &str, columns: &[(String, String)], rows: &'r [Row]) -> Vec<Option<&'r RawValue>> {
+        let mut values = vec![None; rows.len() * columns.len()];
+        let mut entries = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            row.entries_into(&mut entries);
+            for (field, value) in entries.drain(..) {
+                match columns.iter().position(|(c, _)| *c == field) {
+                    Some(c) => values[i * columns.len() + c] = Some(value),
+                    None if self.unknown_fields.lock().insert(field.to_string()) => {
+                        tracing::warn!(sink = %self.name, field = %field, table, "field `{field}` has no column in table `{table}`: it is not written");
+                    }
+                    None => {}
                 }
             }
         }
-        used
+        values
     }
 
     async fn write_table(&self, table: &str, columns: &[(String, String)], rows: &[Row]) -> Result<(), WriteError> {
-        let used = self.columns_of(table, columns, rows);
+        let values = self.by_column(table, columns, rows);
+        // The columns some row has, in table order; the others keep their defaults.
+        let used: Vec<usize> =
+            (0..columns.len()).filter(|&c| values.iter().skip(c).step_by(columns.len()).any(Option::is_some)).collect();
         if used.is_empty() {
             return Ok(());
         }
-        let names = used.iter().map(|(c, _)| quote(c)).collect::<Vec<_>>().join(", ");
+        let names = used.iter().map(|&c| quote(&columns[c].0)).collect::<Vec<_>>().join(", ");
+        let row_values = values.chunks(columns.len());
         match &self.db {
             Db::Postgres(p) => {
-                let casts = (1..=used.len()).map(|i| format!("CAST(u.v{i} AS {})", used[i - 1].1)).collect::<Vec<_>>();
-                let arrays = (1..=used.len()).map(|i| format!("${i}::text[]")).collect::<Vec<_>>();
-                let aliases = (1..=used.len()).map(|i| format!("v{i}")).collect::<Vec<_>>();
-                let sql = format!(
-                    "INSERT INTO {table} ({names}) SELECT {} FROM UNNEST({}) AS u({})",
-                    casts.join(", "),
-                    arrays.join(", "),
-                    aliases.join(", ")
-                );
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for (column, _) in &used {
-                    let values: Vec<Option<String>> = rows.iter().map(|r| r.get(column).and_then(as_text)).collect();
-                    q = q.bind(values);
+                let mut data = Vec::with_capacity(rows.len() * 16 * used.len());
+                for row in row_values {
+                    for (i, &c) in used.iter().enumerate() {
+                        if i > 0 {
+                            data.push(b'\t');
+                        }
+                        copy_value(&mut data, row[c]);
+                    }
+                    data.push(b'\n');
                 }
-                match (q.execute(p).await.map(|_| ()).map_err(pg_error), rows) {
+                let copy = format!("COPY {table} ({names}) FROM STDIN");
+                let result = async {
+                    let mut stream = p.copy_in_raw(&copy).await?;
+                    stream.send(data).await?;
+                    stream.finish().await
+                };
+                match (result.await.map(|_| ()).map_err(pg_error), rows) {
                     (Err(WriteError::Rejected { reason }), [row]) => {
+                        let used: Vec<_> = used.iter().map(|&c| &columns[c]).collect();
                         Err(WriteError::rejected(explain(p, table, &used, row, reason).await))
                     }
                     (result, _) => result,
@@ -211,13 +226,17 @@ impl SqlSink {
             }
             Db::Sqlite(p) => {
                 let mut tx = p.begin().await.map_err(sqlite_error)?;
-                for chunk in rows.chunks((SQLITE_MAX_PARAMS / used.len()).max(1)) {
+                let per_statement = (SQLITE_MAX_PARAMS / used.len()).max(1);
+                let mut row_values = row_values.peekable();
+                while row_values.peek().is_some() {
+                    let chunk: Vec<_> = row_values.by_ref().take(per_statement).collect();
                     let one = format!("({})", vec!["?"; used.len()].join(", "));
                     let sql = format!("INSERT INTO {table} ({names}) VALUES {}", vec![one; chunk.len()].join(", "));
                     let mut q = sqlx::query(AssertSqlSafe(sql));
                     for row in chunk {
-                        for (column, _) in &used {
-                            q = bind_sqlite(q, row.get(column.as_str()));
+                        for &c in &used {
+                            let value = row[c].and_then(|v| serde_json::from_str::<Value>(v.get()).ok());
+                            q = bind_sqlite(q, value.as_ref());
                         }
                     }
                     q.execute(&mut *tx).await.map_err(sqlite_error)?;
@@ -299,6 +318,32 @@ fn as_text(v: &Value) -> Option<String> {
     }
 }
 
+/// Appends `v` as one field of a `COPY` text-format line: its text as [`raw_text`] reads it,
+/// escaped; NULL as `\N`.
+fn copy_value(out: &mut Vec<u8>, v: Option<&RawValue>) {
+    match v.and_then(raw_text) {
+        None => out.extend_from_slice(b"\\N"),
+        Some(text) => copy_escape(out, text.as_bytes()),
+    }
+}
+
+/// Appends `text` with what `COPY`'s text format treats specially escaped: backslash, tab,
+/// newline and carriage return.
+fn copy_escape(out: &mut Vec<u8>, text: &[u8]) {
+    let mut rest = text;
+    while let Some(at) = rest.iter().position(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r')) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(match rest[at] {
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            _ => b"\\\\",
+        });
+        rest = &rest[at + 1..];
+    }
+    out.extend_from_slice(rest);
+}
+
 fn bind_sqlite<'q>(
     q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
     v: Option<&Value>,
@@ -352,7 +397,7 @@ mod tests {
     use serde_json::json;
 
     fn rows(v: Value) -> Vec<Row> {
-        v.as_array().unwrap().iter().map(|r| r.as_object().unwrap().clone()).collect()
+        v.as_array().unwrap().iter().map(|r| Row::from(r.as_object().unwrap().clone())).collect()
     }
 
     fn config(url: &str, table: Option<&str>, sql: Option<&str>, init: &[&str]) -> SqlConfig {
