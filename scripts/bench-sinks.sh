@@ -3,17 +3,19 @@
 #   INSERT INTO s SELECT clientid, topic, timestamp AS ts FROM "bench/#"
 # → a sink, timed from the first publish until the sink has confirmed every row; beside each, in
 # the same run, the ceiling for the same rows without Weir:
-#   postgres  table mode (one INSERT ... UNNEST per batch)   vs  psql \copy of the rows from a CSV file
-#   kafka     acks=all, idempotence (tansu, in memory)       vs  weir bench kafka (plain librdkafka)
-#   sqlite    table mode (multi-row INSERT per batch)        vs  sqlite3 .import of the CSV file
+#   postgres  table mode (one COPY ... FROM STDIN per batch) vs  psql \copy of the rows from a CSV file
+#   kafka     acks=all, idempotence (tansu, in memory)        vs  weir bench kafka (plain librdkafka)
+#   sqlite    table mode (multi-row INSERT per batch)         vs  sqlite3 .import of the CSV file
 # Prints one Markdown row per destination and run.
 #
-#   ROWS=200000 REPEAT=2 scripts/bench-sinks.sh
+#   ROWS=2000000 REPEAT=2 scripts/bench-sinks.sh
+# In runs of about a second, warm-up (connections, first allocations) weighs heavily: keep ROWS
+# in the millions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
 
-ROWS=${ROWS:-200000}
+ROWS=${ROWS:-1000000}
 REPEAT=${REPEAT:-1}
 CLIENTS=4
 work=$(mktemp -d)

@@ -35,6 +35,8 @@ const HEADER: u64 = 8;
 const MIN_SEGMENT: u64 = 64 * 1024;
 /// A bound is split into about this many segments: dropping the oldest frees this fraction.
 const SEGMENTS_PER_BOUND: u64 = 16;
+/// Bytes read from a segment per call: a batch of thousands of rows in a few calls.
+const READ_CHUNK: usize = 256 * 1024;
 /// The `acked` file is rewritten at most this often.
 const ACK_EVERY: Duration = Duration::from_millis(100);
 
@@ -401,8 +403,10 @@ impl Buffer {
             };
             if reader.segment.as_ref().is_none_or(|(f, _)| *f != first) {
                 let path = segment_path(&self.dir, first);
-                let mut file =
-                    BufReader::new(File::open(&path).map_err(|source| BufferError::Io { path: path.clone(), source })?);
+                let mut file = BufReader::with_capacity(
+                    READ_CHUNK,
+                    File::open(&path).map_err(|source| BufferError::Io { path: path.clone(), source })?,
+                );
                 // Skip to the reader's row: only after opening, or when rows were dropped.
                 for _ in first..reader.seq {
                     read_record(&mut file).map_err(|source| BufferError::Io { path: path.clone(), source })?;
