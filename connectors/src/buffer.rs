@@ -13,6 +13,8 @@
 //! log ends that segment (counted, logged). Rows at or after `acked` are delivered again: at
 //! least once. Records are written with one `write` per append and are in the page cache at
 //! once, so a killed process loses nothing; they reach the disk within [`Buffer::sync`]'s period.
+//! The newest appends (4 MiB) are also kept in memory, and a reader keeping up takes them from
+//! there; the disk is read only by a reader that fell behind, and after a restart.
 //!
 //! The bound counts the segment files' bytes. Past it, [`FullPolicy::Block`] refuses the append
 //! (the caller waits on [`Buffer::space`]) and [`FullPolicy::DropOldest`] deletes the oldest
