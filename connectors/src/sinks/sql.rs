@@ -19,7 +19,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use serde_json::value::RawValue;
 use serde_json::Value;
 use sqlx::postgres::{PgPool, PgPoolCopyExt, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -170,7 +169,7 @@ impl SqlSink {
 
     /// The rows' values by column, read from their JSON text: the value of row `i` for column
     /// `c` is at `i * columns.len() + c`. Fields with no column are reported, once each.
-    fn by_column<'r>(&self, table: &str, columns: &[(String, String)], rows: &'r [Row]) -> Vec<Option<&'r RawValue>> {
+    fn by_column<'r>(&self, table: &str, columns: &[(String, String)], rows: &'r [Row]) -> Vec<Option<&'r str>> {
         let mut values = vec![None; rows.len() * columns.len()];
         let mut entries = Vec::new();
         for (i, row) in rows.iter().enumerate() {
@@ -235,7 +234,7 @@ impl SqlSink {
                     let mut q = sqlx::query(AssertSqlSafe(sql));
                     for row in chunk {
                         for &c in &used {
-                            let value = row[c].and_then(|v| serde_json::from_str::<Value>(v.get()).ok());
+                            let value = row[c].and_then(|v| serde_json::from_str::<Value>(v).ok());
                             q = bind_sqlite(q, value.as_ref());
                         }
                     }
@@ -320,7 +319,7 @@ fn as_text(v: &Value) -> Option<String> {
 
 /// Appends `v` as one field of a `COPY` text-format line: its text as [`raw_text`] reads it,
 /// escaped; NULL as `\N`.
-fn copy_value(out: &mut Vec<u8>, v: Option<&RawValue>) {
+fn copy_value(out: &mut Vec<u8>, v: Option<&str>) {
     match v.and_then(raw_text) {
         None => out.extend_from_slice(b"\\N"),
         Some(text) => copy_escape(out, text.as_bytes()),
