@@ -6,7 +6,8 @@
 #   postgres  table mode (one COPY ... FROM STDIN per batch) vs  psql \copy of the rows from a CSV file
 #   kafka     acks=all, idempotence (tansu, in memory)        vs  weir bench kafka (plain librdkafka)
 #   sqlite    table mode (multi-row INSERT per batch)         vs  sqlite3 .import of the CSV file
-# Prints one Markdown row per destination and run.
+# Prints one Markdown row per destination and run, with the CPU time (user + system) that Weir,
+# the publishers and, for PostgreSQL, the database server used during the run through Weir.
 #
 #   ROWS=2000000 REPEAT=2 scripts/bench-sinks.sh
 # In runs of about a second, warm-up (connections, first allocations) weighs heavily: keep ROWS
@@ -38,10 +39,21 @@ for i in range(rows):
 PY
 
 now() { date +%s.%N; }
+# CPU seconds (user + system) used by process $1 and the children it has waited for.
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15 + $16 + $17) / hz }' "/proc/$1/stat"; }
+# CPU seconds used so far by the PostgreSQL server: the postmaster and its live children.
+pg_cpu() {
+  local postmaster t=0
+  postmaster=$(head -n 1 "$PG_DATA/postmaster.pid")
+  for p in $postmaster $(pgrep -P "$postmaster"); do t=$(python3 -c "print($t + $(cpu_of "$p"))"); done
+  echo "$t"
+}
 rate() { python3 -c "print(f'{$1 / ($3 - $2):,.0f}')"; }
 
 # Runs Weir with the sink config $1, publishes ROWS QoS 1 messages, waits until the sink `s` has
-# confirmed them all; prints rows/s from the first publish to the last confirmation.
+# confirmed them all; prints rows/s from the first publish to the last confirmation, then the CPU
+# seconds of Weir, of the publishers and, when $2 names a function printing a server's CPU
+# seconds so far, of that server.
 through_weir() {
   local port api
   port=$(free_port)
@@ -53,32 +65,42 @@ through_weir() {
   WEIR_LOG=warn "$WEIR" serve --config "$work/weir.toml" 2>"$work/weir.log" &
   local broker=$!
   sleep 1
-  local start end done_rows
+  local start end done_rows server_before weir_cpu server_cpu=-
+  [ -n "${2:-}" ] && server_before=$($2)
   start=$(now)
-  "$WEIR" bench pub -p "$port" -c "$CLIENTS" -q 1 -t 'bench/%i' -s 16 --limit $((ROWS / CLIENTS)) -d 600 >/dev/null 2>&1
+  local TIMEFORMAT='%U %S'
+  { time "$WEIR" bench pub -p "$port" -c "$CLIENTS" -q 1 -t 'bench/%i' -s 16 --limit $((ROWS / CLIENTS)) -d 600 >/dev/null 2>&1; } 2>"$work/pub.time"
   while :; do
     done_rows=$(curl -s "127.0.0.1:$api/api/v5/sinks/s" | python3 -c 'import json,sys; print(json.load(sys.stdin)["metrics"]["success"])')
     [ "$done_rows" -ge "$ROWS" ] && break
     sleep 0.05
   done
   end=$(now)
+  weir_cpu=$(cpu_of "$broker")
+  [ -n "${2:-}" ] && server_cpu=$(python3 -c "print(f'{$($2) - $server_before:.2f}')")
   kill "$broker"
   wait "$broker" 2>/dev/null || true
-  rate "$ROWS" "$start" "$end"
+  echo "$(rate "$ROWS" "$start" "$end") $weir_cpu $(awk '{ printf "%.2f", $1 + $2 }' "$work/pub.time") $server_cpu"
 }
 
-echo "| destination | through Weir (rows/s) | ceiling (rows/s) | ceiling is | share |"
-echo "| --- | --- | --- | --- | --- |"
+# One Markdown row: destination, the output of through_weir, the ceiling and what it is.
+row() { # destination "rate weir_cpu pub_cpu server_cpu" ceiling ceiling_is
+  local r
+  read -r -a r <<<"$2"
+  echo "| $1 | ${r[0]} | $3 | $4 | $(python3 -c "print(f'{${r[0]//,/} / ${3//,/}:.0%}')") | ${r[1]}, ${r[2]}, ${r[3]} |"
+}
+
+echo "| destination | through Weir (rows/s) | ceiling (rows/s) | ceiling is | share | CPU s: Weir, publishers, server |"
+echo "| --- | --- | --- | --- | --- | --- |"
 for run in $(seq 1 "$REPEAT"); do
   # PostgreSQL
   psql "$PG_URL" -q -c "DROP TABLE IF EXISTS bench_rows, bench_copy; CREATE TABLE bench_rows (clientid text, topic text, ts bigint); CREATE TABLE bench_copy (clientid text, topic text, ts bigint)"
   weir=$(through_weir "type = \"postgres\"
 url = \"$PG_URL\"
-table = \"bench_rows\"")
+table = \"bench_rows\"" pg_cpu)
   start=$(now)
   psql "$PG_URL" -q -c "\\copy bench_copy FROM '$work/rows.csv' CSV"
-  ceiling=$(rate "$ROWS" "$start" "$(now)")
-  echo "| postgres | $weir | $ceiling | psql \\copy | $(python3 -c "print(f'{${weir//,/} / ${ceiling//,/}:.0%}')") |"
+  row postgres "$weir" "$(rate "$ROWS" "$start" "$(now)")" "psql \\copy"
 
   # Kafka
   topic="bench-$run-$RANDOM"
@@ -87,8 +109,7 @@ brokers = \"$KAFKA\"
 topic = \"$topic\"
 key = \"\${clientid}\"")
   ceiling=$("$WEIR" bench kafka --brokers "$KAFKA" -t "$topic-plain" -n "$ROWS" -c "$CLIENTS" | sed -n 's/.*rate=\([0-9]*\).*/\1/p')
-  ceiling=$(python3 -c "print(f'{$ceiling:,}')")
-  echo "| kafka | $weir | $ceiling | librdkafka producer | $(python3 -c "print(f'{${weir//,/} / ${ceiling//,/}:.0%}')") |"
+  row kafka "$weir" "$(python3 -c "print(f'{$ceiling:,}')")" "librdkafka producer"
 
   # SQLite
   rm -f "$work/bench.db" "$work/copy.db"
@@ -99,6 +120,5 @@ init_sql = [\"CREATE TABLE IF NOT EXISTS bench_rows (clientid TEXT, topic TEXT, 
   sqlite3 "$work/copy.db" "PRAGMA journal_mode=WAL; CREATE TABLE bench_copy (clientid TEXT, topic TEXT, ts INTEGER)" >/dev/null
   start=$(now)
   sqlite3 "$work/copy.db" ".import --csv $work/rows.csv bench_copy"
-  ceiling=$(rate "$ROWS" "$start" "$(now)")
-  echo "| sqlite | $weir | $ceiling | sqlite3 .import | $(python3 -c "print(f'{${weir//,/} / ${ceiling//,/}:.0%}')") |"
+  row sqlite "$weir" "$(rate "$ROWS" "$start" "$(now)")" "sqlite3 .import"
 done

