@@ -321,7 +321,7 @@ fn dead_letter(h: &SinkHandle, reason: &str, row: Option<Row>) {
     let letter = serde_json::json!({
         "sink": h.name,
         "reason": reason,
-        "row": row.json(),
+        "row": serde_json::from_str::<serde_json::Value>(row.json()).unwrap_or_default(),
         "timestamp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
     });
     if dl.push(&[letter.to_string()]) == 0 {

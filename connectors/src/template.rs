@@ -118,9 +118,9 @@ impl Template {
                 Part::Text(t) => out.push_str(t),
                 // The whole row, written as it is rather than copied into a value first.
                 Part::Field { path, context } if path.is_empty() => match context {
-                    Context::Text | Context::JsonValue => out.push_str(row.json().get()),
+                    Context::Text | Context::JsonValue => out.push_str(row.json()),
                     Context::JsonString => {
-                        let quoted = Value::String(row.json().get().to_string()).to_string();
+                        let quoted = Value::String(row.json().to_string()).to_string();
                         out.push_str(&quoted[1..quoted.len() - 1]);
                     }
                 },
