@@ -26,6 +26,20 @@ pub const NEVER_EXPIRE: u32 = u32::MAX;
 /// How long a new connection waits for the connection it takes a session from to let go.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What one read of a client's publishes adds up to, handed over at its end
+/// ([`Broker::end_burst`]): the rules get their messages together, and the shared counters one
+/// update each instead of one per message (two connections adding to the same counter per
+/// message cost 2% of the publish path).
+#[derive(Default)]
+pub struct Burst {
+    /// The burst's messages that some rule wants.
+    for_rules: Vec<Arc<Message>>,
+    /// Messages received.
+    received: u64,
+    /// Messages no subscription wanted.
+    no_subscribers: u64,
+}
+
 /// Shared state of one broker node.
 #[derive(Debug)]
 pub struct Broker {
@@ -58,29 +72,31 @@ impl Broker {
         })
     }
 
-    /// A message from a client: counted as received and routed. Sessions whose queue went over
+    /// A message from a client: routed, and counted in `burst`. Sessions whose queue went over
     /// its bound are added to `congested`: the caller should pause until they drain.
-    /// Messages a rule wants are added to `for_rules`, for the caller to hand over together
-    /// ([`Broker::offer_to_rules`]) once its read burst is done.
+    /// The caller ends the burst with [`Broker::end_burst`] once its read is handled.
     /// Returns the number of subscriptions the message was queued for.
-    pub fn publish(
-        &self,
-        msg: Arc<Message>,
-        congested: &mut Vec<Arc<Session>>,
-        for_rules: &mut Vec<Arc<Message>>,
-    ) -> usize {
-        Metrics::incr(&self.metrics.messages_received);
+    pub fn publish(&self, msg: Arc<Message>, congested: &mut Vec<Arc<Session>>, burst: &mut Burst) -> usize {
+        burst.received += 1;
         if self.rules.as_ref().is_some_and(|r| r.matches(&msg)) {
-            for_rules.push(msg.clone());
+            burst.for_rules.push(msg.clone());
         }
-        self.route(msg, Some(congested))
+        let matched = self.route(msg, Some(congested));
+        burst.no_subscribers += u64::from(matched == 0);
+        matched
     }
 
-    /// Hands the messages collected by [`Broker::publish`] to the rules, in one go.
-    pub fn offer_to_rules(&self, for_rules: &mut Vec<Arc<Message>>) {
+    /// Hands a read burst's messages to the rules, in one go, and adds up its counts. Returns
+    /// whether the burst fed the rules.
+    pub fn end_burst(&self, burst: &mut Burst) -> bool {
+        Metrics::add(&self.metrics.messages_received, std::mem::take(&mut burst.received));
+        Metrics::add(&self.metrics.dropped_no_subscribers, std::mem::take(&mut burst.no_subscribers));
         match &self.rules {
-            Some(rules) if !for_rules.is_empty() => rules.offer(std::mem::take(for_rules)),
-            _ => for_rules.clear(),
+            Some(rules) if !burst.for_rules.is_empty() => {
+                rules.offer(std::mem::take(&mut burst.for_rules));
+                true
+            }
+            _ => false,
         }
     }
 
@@ -95,7 +111,7 @@ impl Broker {
             rules.offer(vec![msg.clone()]);
         }
         Metrics::incr(&self.metrics.messages_received);
-        Ok(self.route(msg, None))
+        Ok(self.route_counted(msg))
     }
 
     /// A message the broker makes itself (`$SYS`, wills): routed, never paused for.
@@ -103,9 +119,21 @@ impl Broker {
         if let Some(rules) = self.rules.as_ref().filter(|r| r.matches(&msg)) {
             rules.offer_own(msg.clone());
         }
-        self.route(msg, None)
+        self.route_counted(msg)
     }
 
+    /// Routes a message that is not part of a client's burst, counting it at once if it had no
+    /// subscriber.
+    fn route_counted(&self, msg: Arc<Message>) -> usize {
+        let matched = self.route(msg, None);
+        if matched == 0 {
+            Metrics::incr(&self.metrics.dropped_no_subscribers);
+        }
+        matched
+    }
+
+    /// Queues the message for each matching subscription and returns how many there were;
+    /// the caller counts a message nobody wanted.
     fn route(&self, msg: Arc<Message>, mut congested: Option<&mut Vec<Arc<Session>>>) -> usize {
         if msg.retain {
             self.retained.set(&msg);
@@ -126,7 +154,6 @@ impl Broker {
             }
         });
         if matched == 0 {
-            Metrics::incr(&self.metrics.dropped_no_subscribers);
             if let Some(rules) = self.listening(EventKind::MessageDropped).filter(|_| !events::ignored(&msg)) {
                 let columns = events::with_reason(columns_of(&msg, &self.config.node.name), "no_subscribers");
                 rules.emit(EventKind::MessageDropped, columns);

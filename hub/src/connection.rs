@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use weir_rules::eval::Columns;
 use weir_rules::events::EventKind;
 
-use crate::broker::{Broker, NEVER_EXPIRE};
+use crate::broker::{Broker, Burst, NEVER_EXPIRE};
 use crate::events::ClientInfo;
 use crate::message::{ClientId, Delivery, Message};
 use crate::metrics::Metrics;
@@ -175,8 +175,8 @@ struct Connection<S> {
     out: BytePages,
     /// Sessions this connection's last publishes overfilled: reading pauses until they drain.
     congested: Vec<Arc<Session>>,
-    /// This read burst's messages that some rule wants, handed over together at its end.
-    for_rules: Vec<Arc<Message>>,
+    /// This read burst's messages for the rules and its counts, handed over at its end.
+    burst: Burst,
     /// Whether the last read burst fed the rules: only such a publisher pauses when the rule
     /// engine is behind, never a subscriber.
     fed_rules: bool,
@@ -318,7 +318,7 @@ impl<S: Transport> Connection<S> {
             read_hint: MIN_READ,
             out: BytePages::default(),
             congested: Vec::new(),
-            for_rules: Vec::new(),
+            burst: Burst::default(),
             fed_rules: false,
             now_wall: SystemTime::now(),
             session,
@@ -495,8 +495,7 @@ impl<S: Transport> Connection<S> {
     fn handle_input(&mut self) -> Result<(), Exit> {
         let handled = self.decode_all();
         // What the rules want of this burst goes over in one hand-over, whatever happened.
-        self.fed_rules = !self.for_rules.is_empty();
-        self.broker.offer_to_rules(&mut self.for_rules);
+        self.fed_rules = self.broker.end_burst(&mut self.burst);
         handled
     }
 
@@ -625,7 +624,7 @@ impl<S: Transport> Connection<S> {
             timestamp: self.now_wall,
             origin: None,
         };
-        let matched = self.broker.publish(Arc::new(msg), &mut self.congested, &mut self.for_rules);
+        let matched = self.broker.publish(Arc::new(msg), &mut self.congested, &mut self.burst);
         let reason =
             if matched == 0 { v5::PublishAckReason::NoMatchingSubscribers } else { v5::PublishAckReason::Success };
         match (p.qos, packet_id) {
