@@ -338,11 +338,8 @@ impl RuleEngine {
     /// Hands a batch's output rows to the rule's sink, as JSON objects.
     async fn deliver(&self, rule: &ActiveRule, sink: Option<&SinkHandle>, out: &weir_rules::plan::BatchOutcome) {
         let Some(sink) = sink else { return };
-        let produced = out.output.iter().map(|b| b.num_rows()).sum();
         let mut rows = EncodedRows::default();
-        for i in 0..produced {
-            rows.add(|buf| out.write_json(i, buf));
-        }
+        out.write_json_rows(&mut rows.bytes, &mut rows.ends);
         self.write_rows(rule, sink, rows).await;
     }
 

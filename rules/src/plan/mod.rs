@@ -86,11 +86,23 @@ impl BatchOutcome {
         }
     }
 
-    /// Output row `i` as a JSON object, at the end of `out`, without building its value: the
-    /// form sinks take. `undefined` fields are left out.
-    pub fn write_json(&self, i: usize, out: &mut Vec<u8>) {
-        if let Some(fields) = self.fields(i) {
-            variant::write_json_object(fields, out);
+    /// Every output row as a JSON object, one after another at the end of `out`, without
+    /// building their values, with where each ends pushed to `ends`: the form sinks take.
+    /// `undefined` fields are left out. Each batch's keys are quoted, and its columns' readers
+    /// made, once for all its rows.
+    pub fn write_json_rows(&self, out: &mut Vec<u8>, ends: &mut Vec<usize>) {
+        for batch in &self.output {
+            let columns: Vec<(Vec<u8>, Cells)> = batch
+                .schema_ref()
+                .fields()
+                .iter()
+                .zip(batch.columns())
+                .map(|(f, c)| (variant::quoted_key(f.name()), Cells::of_array(c.as_ref())))
+                .collect();
+            for row in 0..batch.num_rows() {
+                variant::write_json_object_quoted(columns.iter().map(|(k, c)| (k.as_slice(), c.read(row))), out);
+                ends.push(out.len());
+            }
         }
     }
 

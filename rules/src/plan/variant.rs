@@ -84,9 +84,7 @@ pub fn write_json(r: Ref<'_>, out: &mut Vec<u8>) {
         Ref::Undefined | Ref::Error(_) => out.extend_from_slice(b"\"undefined\""),
         Ref::Null => out.extend_from_slice(b"null"),
         Ref::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
-        Ref::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Ref::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
         Ref::Float(f) => match serde_json::Number::from_f64(f) {
             Some(n) => {
                 let _ = write!(out, "{n}");
@@ -122,6 +120,30 @@ pub fn value_json(v: &Value, out: &mut Vec<u8>) {
 
 /// Fields as a JSON object; `undefined` ones (and errors) are left out, as missing.
 pub fn write_json_object<'a>(fields: impl Iterator<Item = (&'a str, Ref<'a>)>, out: &mut Vec<u8>) {
+    write_members(fields, out, |k, out| {
+        let _ = serde_json::to_writer(&mut *out, k);
+        out.push(b':');
+    });
+}
+
+/// [`write_json_object`] for keys quoted once ([`quoted_key`]) and written for many rows.
+pub fn write_json_object_quoted<'a>(fields: impl Iterator<Item = (&'a [u8], Ref<'a>)>, out: &mut Vec<u8>) {
+    write_members(fields, out, |k, out| out.extend_from_slice(k));
+}
+
+/// A key as JSON text with its colon: `"key":`.
+pub fn quoted_key(key: &str) -> Vec<u8> {
+    let mut quoted = Vec::with_capacity(key.len() + 3);
+    let _ = serde_json::to_writer(&mut quoted, key);
+    quoted.push(b':');
+    quoted
+}
+
+fn write_members<'a, K>(
+    fields: impl Iterator<Item = (K, Ref<'a>)>,
+    out: &mut Vec<u8>,
+    write_key: impl Fn(K, &mut Vec<u8>),
+) {
     out.push(b'{');
     let mut first = true;
     for (k, v) in fields {
@@ -132,8 +154,7 @@ pub fn write_json_object<'a>(fields: impl Iterator<Item = (&'a str, Ref<'a>)>, o
             out.push(b',');
         }
         first = false;
-        let _ = serde_json::to_writer(&mut *out, k);
-        out.push(b':');
+        write_key(k, out);
         write_json(v, out);
     }
     out.push(b'}');
