@@ -4,6 +4,7 @@
 pub mod http;
 pub mod kafka;
 pub mod mqtt;
+mod pg_copy;
 pub mod sql;
 
 use std::path::Path;

@@ -3,8 +3,9 @@
 //! - `table = "readings"`: each field goes into the column of its name. The table's columns are
 //!   read when the sink first connects (after `init_sql`); a batch writes the columns its rows
 //!   have, so the others keep their defaults. A field with no column is reported once, naming
-//!   the field and the table. PostgreSQL gets one `COPY ... FROM STDIN` per batch, every value
-//!   as text that the server reads as the column's type; SQLite one multi-row `INSERT`.
+//!   the field and the table. PostgreSQL gets one `COPY ... FROM STDIN` per batch, in binary
+//!   when every value converts exactly, else as text that the server reads as the column's
+//!   type (see [`super::pg_copy`]); SQLite one multi-row `INSERT`.
 //! - `sql = "INSERT ... VALUES (${a}, ${b})"`: each `${field}` becomes a bound parameter, never
 //!   text in the statement; the rows of a batch run in one transaction. On PostgreSQL each
 //!   parameter is sent as text and cast to the type the server infers for it.
@@ -26,8 +27,9 @@ use sqlx::{AssertSqlSafe, Executor, Row as _, SqlSafeStr, Statement, TypeInfo};
 use tokio::sync::OnceCell;
 
 use crate::config::SqlConfig;
-use crate::row::{raw_text, Row};
+use crate::row::Row;
 use crate::sink::{Sink, WriteError};
+use crate::sinks::pg_copy::{self, Binary};
 use crate::sinks::SinkError;
 use crate::template::{lookup, Template};
 
@@ -199,17 +201,12 @@ impl SqlSink {
         let row_values = values.chunks(columns.len());
         match &self.db {
             Db::Postgres(p) => {
-                let mut data = Vec::with_capacity(rows.len() * 16 * used.len());
-                for row in row_values {
-                    for (i, &c) in used.iter().enumerate() {
-                        if i > 0 {
-                            data.push(b'\t');
-                        }
-                        copy_value(&mut data, row[c]);
-                    }
-                    data.push(b'\n');
-                }
-                let copy = format!("COPY {table} ({names}) FROM STDIN");
+                let used_values = || row_values.clone().map(|row| used.iter().map(move |&c| row[c]));
+                let kinds: Option<Vec<Binary>> = used.iter().map(|&c| Binary::of(&columns[c].1)).collect();
+                let (copy, data) = match kinds.and_then(|kinds| pg_copy::binary(&kinds, used_values())) {
+                    Some(data) => (format!("COPY {table} ({names}) FROM STDIN WITH (FORMAT binary)"), data),
+                    None => (format!("COPY {table} ({names}) FROM STDIN"), pg_copy::text(used_values())),
+                };
                 let result = async {
                     let mut stream = p.copy_in_raw(&copy).await?;
                     stream.send(data).await?;
@@ -315,32 +312,6 @@ fn as_text(v: &Value) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         other => Some(other.to_string()),
     }
-}
-
-/// Appends `v` as one field of a `COPY` text-format line: its text as [`raw_text`] reads it,
-/// escaped; NULL as `\N`.
-fn copy_value(out: &mut Vec<u8>, v: Option<&str>) {
-    match v.and_then(raw_text) {
-        None => out.extend_from_slice(b"\\N"),
-        Some(text) => copy_escape(out, text.as_bytes()),
-    }
-}
-
-/// Appends `text` with what `COPY`'s text format treats specially escaped: backslash, tab,
-/// newline and carriage return.
-fn copy_escape(out: &mut Vec<u8>, text: &[u8]) {
-    let mut rest = text;
-    while let Some(at) = rest.iter().position(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r')) {
-        out.extend_from_slice(&rest[..at]);
-        out.extend_from_slice(match rest[at] {
-            b'\t' => b"\\t",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            _ => b"\\\\",
-        });
-        rest = &rest[at + 1..];
-    }
-    out.extend_from_slice(rest);
 }
 
 fn bind_sqlite<'q>(
@@ -515,6 +486,59 @@ mod tests {
         assert_eq!((got[0].1, got[0].2, got[0].3.as_deref()), (Some(21.5), Some(3), Some(r#"{"a": [1, 2]}"#)));
         assert_eq!((got[1].0.as_str(), got[1].2), ("'; --", None));
         assert_eq!((got[2].0.as_str(), got[2].2, got[2].4), ("d3", Some(9), 1_700_000_000));
+        assert_eq!(got.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn postgres_reads_back_what_binary_and_text_copy_wrote() {
+        let url = postgres_url();
+        let create = "CREATE TABLE sink_copy_test (id serial PRIMARY KEY, t text, c char(3), s smallint, i integer, \
+                      b bigint, r real, d double precision, ok boolean, j json, jb jsonb)";
+        let sink = SqlSink::new(
+            "c",
+            &config(&url, Some("sink_copy_test"), None, &["DROP TABLE IF EXISTS sink_copy_test", create]),
+            true,
+            2,
+        )
+        .unwrap();
+        let all = json!({"t": "tab\there \\ \"é\"\n", "c": "ab", "s": -3, "i": "12", "b": 9007199254740993i64,
+                         "r": 1.5, "d": -2.25e-300, "ok": false, "j": {"z": 1, "a": [true]}, "jb": {"k": "v"}});
+        // The first batch goes in binary; in the second, " 7" is for the server to read, so
+        // the batch goes as text.
+        sink.write(&rows(json!([all, {"t": null, "i": 5}]))).await.unwrap();
+        sink.write(&rows(json!([{"b": " 7", "ok": "yes", "d": 1}]))).await.unwrap();
+        let Db::Postgres(p) = &sink.db else { unreachable!() };
+        type Stored = (Option<String>, Option<String>, Option<i16>, Option<i32>, Option<i64>, Option<f32>);
+        type More = (Option<f64>, Option<bool>, Option<String>, Option<String>);
+        let got: Vec<(Stored, More)> =
+            sqlx::query("SELECT t, c, s, i, b, r, d, ok, j::text, jb::text FROM sink_copy_test ORDER BY id")
+                .fetch_all(p)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)),
+                        (r.get(6), r.get(7), r.get(8), r.get(9)),
+                    )
+                })
+                .collect();
+        assert_eq!(
+            got[0],
+            (
+                (
+                    Some("tab\there \\ \"é\"\n".into()),
+                    Some("ab ".into()),
+                    Some(-3),
+                    Some(12),
+                    Some(9007199254740993),
+                    Some(1.5)
+                ),
+                (Some(-2.25e-300), Some(false), Some(r#"{"a":[true],"z":1}"#.into()), Some(r#"{"k": "v"}"#.into()))
+            )
+        );
+        assert_eq!(got[1], ((None, None, None, Some(5), None, None), (None, None, None, None)));
+        assert_eq!(got[2], ((None, None, None, None, Some(7), None), (Some(1.0), Some(true), None, None)));
         assert_eq!(got.len(), 3);
     }
 
