@@ -15,6 +15,7 @@
 //! retries, since a missing table or a server going down is for the operator to fix, not a
 //! reason to lose data.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,7 +28,7 @@ use sqlx::{AssertSqlSafe, Executor, Row as _, SqlSafeStr, Statement, TypeInfo};
 use tokio::sync::OnceCell;
 
 use crate::config::SqlConfig;
-use crate::row::Row;
+use crate::row::{raw_text, Row};
 use crate::sink::{Sink, WriteError};
 use crate::sinks::pg_copy::{self, Binary};
 use crate::sinks::SinkError;
@@ -231,8 +232,7 @@ impl SqlSink {
                     let mut q = sqlx::query(AssertSqlSafe(sql));
                     for row in chunk {
                         for &c in &used {
-                            let value = row[c].and_then(|v| serde_json::from_str::<Value>(v).ok());
-                            q = bind_sqlite(q, value.as_ref());
+                            q = bind_sqlite_json(q, row[c]);
                         }
                     }
                     q.execute(&mut *tx).await.map_err(sqlite_error)?;
@@ -330,6 +330,25 @@ fn bind_sqlite<'q>(
     }
 }
 
+/// Binds a field from its JSON text as [`bind_sqlite`] binds its value, without decoding it
+/// into one: a string's content, a number as an integer if it is one, objects and arrays as
+/// their JSON text.
+fn bind_sqlite_json<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    json: Option<&str>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    let Some(json) = json else { return q.bind(None::<String>) };
+    match json.as_bytes().first() {
+        Some(b't') => q.bind(true),
+        Some(b'f') => q.bind(false),
+        Some(b'-' | b'0'..=b'9') => match json.parse::<i64>() {
+            Ok(i) => q.bind(i),
+            Err(_) => q.bind(json.parse::<f64>().ok()),
+        },
+        _ => q.bind(raw_text(json).map(Cow::into_owned)),
+    }
+}
+
 /// A quoted identifier.
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -412,6 +431,33 @@ mod tests {
                 ("d3".into(), Some(7.0), None, "now".into()),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn sqlite_binds_each_json_type_as_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("t.db").display());
+        let create = "CREATE TABLE IF NOT EXISTS u (id INTEGER PRIMARY KEY, v)";
+        let table = SqlSink::new("t", &config(&url, Some("u"), None, &[create]), false, 1).unwrap();
+        let values = json!(["a \"q\" é", 42, -1.5, 1e3, 18446744073709551615u64, true, null, {"a": [1]}]);
+        let batch: Vec<Value> = values.as_array().unwrap().iter().map(|v| json!({"v": v})).collect();
+        table.write(&rows(Value::Array(batch))).await.unwrap();
+        let Db::Sqlite(p) = &table.db else { unreachable!() };
+        let got: Vec<(String, Option<String>)> =
+            sqlx::query_as("SELECT typeof(v), CAST(v AS TEXT) FROM u ORDER BY id").fetch_all(p).await.unwrap();
+        let want = [
+            ("text", Some("a \"q\" é")),
+            ("integer", Some("42")),
+            ("real", Some("-1.5")),
+            ("real", Some("1000.0")),
+            ("real", Some("1.84467440737096e+19")),
+            ("integer", Some("1")),
+            ("null", None),
+            ("text", Some(r#"{"a":[1]}"#)),
+        ];
+        let want: Vec<(String, Option<String>)> =
+            want.iter().map(|(t, v)| (t.to_string(), v.map(str::to_string))).collect();
+        assert_eq!(got, want);
     }
 
     #[tokio::test]
