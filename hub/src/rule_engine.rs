@@ -117,6 +117,9 @@ pub struct RuleEngine {
     pub tables: Arc<Tables>,
     /// The names of the configured tables: a rule joining another is refused.
     table_names: Vec<String>,
+    /// The rules directory as the last load found it, taken before reading it: the watcher
+    /// reloads when the directory differs, so a file written while a load runs is not missed.
+    loaded_from: parking_lot::Mutex<Fingerprint>,
 }
 
 impl RuleEngine {
@@ -143,6 +146,7 @@ impl RuleEngine {
             started: Instant::now(),
             tables: Arc::default(),
             table_names,
+            loaded_from: parking_lot::Mutex::default(),
         });
         engine.reload();
         (engine, rx)
@@ -390,13 +394,10 @@ impl RuleEngine {
 
     /// Re-reads the rules directory whenever its files change (checked every second).
     pub async fn watch(self: Arc<Self>) {
-        let mut seen = fingerprint(&self.dir);
         let mut tick = tokio::time::interval(RELOAD_EVERY);
         loop {
             tick.tick().await;
-            let now = fingerprint(&self.dir);
-            if now != seen {
-                seen = now;
+            if fingerprint(&self.dir) != *self.loaded_from.lock() {
                 self.reload();
             }
         }
@@ -405,6 +406,7 @@ impl RuleEngine {
     /// Loads every rule file again. Counters follow rule ids; a file that fails keeps the rules
     /// it had before.
     pub fn reload(&self) {
+        *self.loaded_from.lock() = fingerprint(&self.dir);
         let previous = self.rules();
         let files = match load_dir(&self.dir) {
             Ok(f) => f,
@@ -513,7 +515,10 @@ impl EncodedRows {
 }
 
 /// What identifies the directory's state: each rule file's name, size and modification time.
-fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
+/// The rules directory's [`Fingerprint`], sorted; empty if it cannot be read.
+fn fingerprint(dir: &Path) -> Fingerprint {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
