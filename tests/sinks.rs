@@ -206,8 +206,10 @@ const BOUND: u64 = 128 * 1024;
 async fn a_full_buffer_drops_the_oldest_within_its_bound() {
     let url = postgres_url();
     let proxy = Proxy::start(addr_of(&url)).await;
-    let weir =
-        fill("sink_full_drop", &proxy, &format!("max_buffer_bytes = {BOUND}\nbuffer_full = \"drop_oldest\"")).await;
+    // Small batches: the batch probing the destination holds its rows in memory, out of reach of
+    // `drop_oldest`, and PostgreSQL's default batch could hold every row of the test.
+    let delivery = format!("batch_size = 100\nmax_buffer_bytes = {BOUND}\nbuffer_full = \"drop_oldest\"");
+    let weir = fill("sink_full_drop", &proxy, &delivery).await;
     let s = until("3,000 rows handed to the sink", &weir, async || {
         let s = sink(&weir, "pg").await;
         (s["metrics"]["matched"] == 3000).then_some(s)

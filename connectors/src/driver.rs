@@ -1,9 +1,9 @@
 //! The delivery driver: the one loop between a sink's durable buffer and its destination.
 //!
 //! Rows are appended to the buffer by [`SinkHandle::push`]. The driver reads them back in
-//! batches (by rows, bytes and time), writes up to `max_inflight` batches at once, and trims
-//! the buffer only up to the first batch not yet confirmed, so that a crash delivers every
-//! unconfirmed row again. A transient error retries the batch, waiting 100 ms, 200 ms, ... up to
+//! batches (by rows, bytes and time), writes up to `max_inflight` batches at once (one until
+//! the destination has confirmed a write), and trims the buffer only up to the first batch not
+//! yet confirmed, so that a crash delivers every unconfirmed row again. A transient error retries the batch, waiting 100 ms, 200 ms, ... up to
 //! `max_retry_backoff_ms`, each wait shortened at random by up to half (jitter), forever: the
 //! buffer's bound, not a timeout, decides when rows stop coming. A refused batch is split until
 //! the refused rows are found; each is counted as failed, its reason logged once, and written to
@@ -171,7 +171,10 @@ impl<S: Sink> Driver<S> {
                 self.sync();
                 return;
             }
-            if h.buffer.end() > reader.position() && inflight.len() < max_inflight {
+            // Until the destination is known to be up, one batch probes it and the rest wait in
+            // the buffer, where its bound and `drop_oldest` apply, instead of each retrying in memory.
+            let room = inflight.is_empty() || (inflight.len() < max_inflight && h.health() == Health::Connected);
+            if h.buffer.end() > reader.position() && room {
                 // Let a short batch fill for `batch_time_ms`, then take what is there.
                 if (h.buffer.end() - reader.position()) < self.delivery.batch_size as u64 && !linger.is_zero() {
                     tokio::time::sleep(linger).await;
@@ -402,6 +405,8 @@ mod tests {
         push(&h, (0..95).map(|i| if i == 42 { r#"{"bad":true}"#.to_string() } else { format!(r#"{{"i":{i}}}"#) }));
         until("a retry", || mem.writes.load(Ordering::Relaxed) > 2).await;
         assert_eq!(h.health(), Health::Disconnected);
+        let m: BTreeMap<_, _> = h.snapshot().into_iter().collect();
+        assert_eq!((m["inflight"], m["queuing"]), (10, 85), "one batch probes a destination that is down");
         assert!(mem.rows.lock().is_empty());
         mem.down.store(false, Ordering::Relaxed);
         until("delivery", || mem.rows.lock().len() == 94).await;
