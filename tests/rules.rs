@@ -104,8 +104,12 @@ async fn rule_files_reload_and_broken_files_keep_their_rules() {
     let api = weir.api.unwrap();
     let dir = weir.dir.path().join("sql");
 
+    // A client publishes to a topic no rule wants yet; the broker remembers that answer.
+    let mut early = Raw::client(weir.tcp, "early").await;
+    early.publish(publish("other/1", QoS::AtMostOnce, None), b"{}").await;
+
     // A new file is picked up without a restart.
-    std::fs::write(dir.join("all.sql"), r#"SELECT * FROM "sensors/#""#).unwrap();
+    std::fs::write(dir.join("all.sql"), r#"SELECT * FROM "sensors/#", "other/#""#).unwrap();
     let mut found = false;
     for _ in 0..60 {
         let (_, body) = get(api, "/api/v5/rules").await;
@@ -116,6 +120,9 @@ async fn rule_files_reload_and_broken_files_keep_their_rules() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(found, "new rule file not loaded; log:\n{}", weir.log());
+    // The same connection's next message on that topic reaches the new rule.
+    early.publish(publish("other/1", QoS::AtMostOnce, None), b"{}").await;
+    metrics_after(&weir, "all", 1).await;
 
     // Breaking hot.sql: the error names file, line and column; its rule keeps running.
     std::fs::write(dir.join("hot.sql"), "SELECT payload.temp AS t,\nFROM \"sensors/#\"").unwrap();

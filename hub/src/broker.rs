@@ -16,6 +16,7 @@ use crate::message::{ClientId, Delivery, Message};
 use crate::metrics::Metrics;
 use crate::retain::RetainStore;
 use crate::router::Router;
+use crate::rule_engine::RuleMatch;
 use crate::rule_engine::{columns_of, RuleEngine};
 use crate::session::{Enqueued, Inflight, Kick, Session};
 use crate::topic;
@@ -38,6 +39,8 @@ pub struct Burst {
     received: u64,
     /// Messages no subscription wanted.
     no_subscribers: u64,
+    /// Whether the rules want the client's last topic.
+    rules_match: RuleMatch,
 }
 
 /// Shared state of one broker node.
@@ -78,7 +81,7 @@ impl Broker {
     /// Returns the number of subscriptions the message was queued for.
     pub fn publish(&self, msg: Arc<Message>, congested: &mut Vec<Arc<Session>>, burst: &mut Burst) -> usize {
         burst.received += 1;
-        if self.rules.as_ref().is_some_and(|r| r.matches(&msg)) {
+        if self.rules.as_ref().is_some_and(|r| r.matches_remembered(&msg, &mut burst.rules_match)) {
             burst.for_rules.push(msg.clone());
         }
         let matched = self.route(msg, Some(congested));

@@ -151,6 +151,11 @@ impl PublishBatch {
         self.rows += 1;
     }
 
+    /// Whether some rule reads `pub_props`: the caller need not gather them otherwise.
+    pub fn wants_properties(&self) -> bool {
+        self.wanted[5]
+    }
+
     pub fn len(&self) -> usize {
         self.rows
     }
