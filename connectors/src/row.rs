@@ -3,7 +3,7 @@
 //! The row keeps its JSON text, checked once when the row is made by [`scan_object`], a JSON
 //! grammar that also reports where each top-level field is. Templates, which read fields by
 //! name, decode the text once, on first use, with [`Row::fields`]; the table modes of the SQL
-//! sinks read the top-level fields straight from the text with [`Row::entries_into`], which
+//! sinks read the top-level fields straight from the text with [`Row::entries`], which
 //! allocates nothing per row. Decoding every row into a map took a fifth of the process's time
 //! in PostgreSQL profiles, and checking it with `serde_json`, then scanning it again for its
 //! fields, another tenth.
@@ -13,6 +13,7 @@ use std::ops::Range;
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
+use smallvec::SmallVec;
 
 /// Why bytes are not a row.
 #[derive(Debug, thiserror::Error)]
@@ -35,8 +36,9 @@ pub struct Row {
     /// The fields, decoded on first use.
     fields: OnceLock<Map<String, Value>>,
     /// Where each top-level field is in `json`: the byte ranges of its quoted name and of its
-    /// value, found by the scan that checked the text.
-    entries: Vec<[u32; 4]>,
+    /// value, found by the scan that checked the text. Rows mostly have a few fields: kept
+    /// inline, they cost no allocation of their own.
+    entries: Entries,
 }
 
 impl Row {
@@ -66,11 +68,11 @@ impl Row {
         self.fields().get(name)
     }
 
-    /// Appends the top-level fields to `out`, in the order written: each name (borrowed unless
-    /// it has escapes) with its value's JSON text, undecoded.
-    pub fn entries_into<'r>(&'r self, out: &mut Vec<(Cow<'r, str>, &'r str)>) {
+    /// The top-level fields, in the order written: each name (borrowed unless it has escapes)
+    /// with its value's JSON text, undecoded.
+    pub fn entries(&self) -> impl Iterator<Item = (Cow<'_, str>, &str)> {
         let json = self.json.as_str();
-        for &[key_start, key_end, value_start, value_end] in &self.entries {
+        self.entries.iter().map(move |&[key_start, key_end, value_start, value_end]| {
             // The ranges came from the scan of this text: they fall on character boundaries (a
             // quote, or the first byte of a value).
             let quoted = json.get(key_start as usize..key_end as usize).unwrap_or("\"\"");
@@ -78,18 +80,21 @@ impl Row {
                 false => Cow::Borrowed(&quoted[1..quoted.len() - 1]),
                 true => Cow::Owned(serde_json::from_str::<String>(quoted).unwrap_or_default()),
             };
-            out.push((key, json.get(value_start as usize..value_end as usize).unwrap_or_default()));
-        }
+            (key, json.get(value_start as usize..value_end as usize).unwrap_or_default())
+        })
     }
 }
 
+/// [`Row::entries`]'s spans: name start, name end, value start, value end.
+type Entries = SmallVec<[[u32; 4]; 6]>;
+
 /// The top-level fields of `json`, checked to be one JSON object, as [`Row::entries`] keeps them.
-fn entries_of(json: &str) -> Result<Vec<[u32; 4]>, RowError> {
+fn entries_of(json: &str) -> Result<Entries, RowError> {
     if u32::try_from(json.len()).is_err() {
         return Err(RowError::TooLarge(json.len()));
     }
     let at = |i: usize| i as u32;
-    let mut entries = Vec::new();
+    let mut entries = Entries::new();
     scan_object(json.as_bytes(), |key, value| {
         entries.push([at(key.start), at(key.end), at(value.start), at(value.end)])
     })
@@ -375,8 +380,7 @@ mod tests {
     #[test]
     fn entries_are_read_from_the_text() {
         let r = row(r#"{"a":"x\ty","b\u0041":1.5,"c":null,"d":{"e":[1,"\\"]},"f":"plain"}"#);
-        let mut entries = Vec::new();
-        r.entries_into(&mut entries);
+        let entries: Vec<_> = r.entries().collect();
         let names: Vec<&str> = entries.iter().map(|(k, _)| k.as_ref()).collect();
         assert_eq!(names, ["a", "bA", "c", "d", "f"]);
         assert!(matches!(entries[4].0, Cow::Borrowed(_)) && matches!(entries[1].0, Cow::Owned(_)));
@@ -392,10 +396,8 @@ mod tests {
     #[test]
     fn entries_follow_whitespace_nesting_and_quotes() {
         let r = row(" {\n \"a\" : -1.5e3 , \"b\":[ 1, {\"c\": \"}]\\\"\"} ] ,\"d\" :true,\"e\":{} }\n");
-        let mut entries = Vec::new();
-        r.entries_into(&mut entries);
         assert_eq!(
-            entries,
+            r.entries().collect::<Vec<_>>(),
             [
                 (Cow::Borrowed("a"), "-1.5e3"),
                 (Cow::Borrowed("b"), r#"[ 1, {"c": "}]\""} ]"#),
@@ -405,9 +407,7 @@ mod tests {
         );
         for empty in ["{}", " { } "] {
             let r = row(empty);
-            let mut none = Vec::new();
-            r.entries_into(&mut none);
-            assert!(none.is_empty(), "{empty}");
+            assert_eq!(r.entries().count(), 0, "{empty}");
         }
     }
 

@@ -174,12 +174,18 @@ impl SqlSink {
     /// `c` is at `i * columns.len() + c`. Fields with no column are reported, once each.
     fn by_column<'r>(&self, table: &str, columns: &[(String, String)], rows: &'r [Row]) -> Vec<Option<&'r str>> {
         let mut values = vec![None; rows.len() * columns.len()];
-        let mut entries = Vec::new();
+        // A rule writes its fields in the same order in every row: the column the field at
+        // position `k` had in the last row is tried first.
+        let mut guess: Vec<usize> = Vec::new();
         for (i, row) in rows.iter().enumerate() {
-            row.entries_into(&mut entries);
-            for (field, value) in entries.drain(..) {
-                match columns.iter().position(|(c, _)| *c == field) {
-                    Some(c) => values[i * columns.len() + c] = Some(value),
+            for (k, (field, value)) in row.entries().enumerate() {
+                let hit = guess.get(k).copied().filter(|&c| columns[c].0 == field);
+                match hit.or_else(|| columns.iter().position(|(c, _)| *c == field)) {
+                    Some(c) => {
+                        values[i * columns.len() + c] = Some(value);
+                        guess.resize(guess.len().max(k + 1), 0);
+                        guess[k] = c;
+                    }
                     None if self.unknown_fields.lock().insert(field.to_string()) => {
                         tracing::warn!(sink = %self.name, field = %field, table, "field `{field}` has no column in table `{table}`: it is not written");
                     }
