@@ -103,9 +103,13 @@ echo "| --- | --- | --- | --- | --- | --- |"
 for run in $(seq 1 "$REPEAT"); do
   # PostgreSQL
   psql "$PG_URL" -q -c "DROP TABLE IF EXISTS bench_rows, bench_copy; CREATE TABLE bench_rows (clientid text, topic text, ts bigint); CREATE TABLE bench_copy (clientid text, topic text, ts bigint)"
+  # Each timed phase starts right after a checkpoint, so that neither shares the disk with one
+  # that the previous phase's WAL set off.
+  psql "$PG_URL" -q -c CHECKPOINT
   weir=$(through_weir "type = \"postgres\"
 url = \"$PG_URL\"
 table = \"bench_rows\"" pg_cpu)
+  psql "$PG_URL" -q -c CHECKPOINT
   start=$(now)
   psql "$PG_URL" -q -c "\\copy bench_copy FROM '$work/rows.csv' CSV"
   row postgres "$weir" "$(rate "$ROWS" "$start" "$(now)")" "psql \\copy"
