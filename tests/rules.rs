@@ -104,9 +104,11 @@ async fn rule_files_reload_and_broken_files_keep_their_rules() {
     let api = weir.api.unwrap();
     let dir = weir.dir.path().join("sql");
 
-    // A client publishes to a topic no rule wants yet; the broker remembers that answer.
+    // A client publishes to a topic no rule wants yet; the broker remembers that answer (the
+    // PUBACK says the broker has handled it, before the new file below exists).
     let mut early = Raw::client(weir.tcp, "early").await;
-    early.publish(publish("other/1", QoS::AtMostOnce, None), b"{}").await;
+    early.publish(publish("other/1", QoS::AtLeastOnce, Some(1)), b"{}").await;
+    early.recv().await.expect("PUBACK");
 
     // A new file is picked up without a restart.
     std::fs::write(dir.join("all.sql"), r#"SELECT * FROM "sensors/#", "other/#""#).unwrap();
