@@ -16,8 +16,7 @@ use crate::message::{ClientId, Delivery, Message};
 use crate::metrics::Metrics;
 use crate::retain::RetainStore;
 use crate::router::Router;
-use crate::rule_engine::RuleMatch;
-use crate::rule_engine::{columns_of, RuleEngine};
+use crate::rule_engine::{columns_of, RuleEngine, RuleMatch};
 use crate::session::{Enqueued, Inflight, Kick, Session};
 use crate::topic;
 
