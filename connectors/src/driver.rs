@@ -6,9 +6,9 @@
 //! yet confirmed, so that a crash delivers every unconfirmed row again. A transient error
 //! retries the batch, waiting 100 ms, 200 ms, ... up to `max_retry_backoff_ms`, each wait
 //! shortened at random by up to half (jitter), forever: the buffer's bound, not a timeout,
-//! decides when rows stop coming. A refused batch is split until
-//! the refused rows are found; each is counted as failed, its reason logged once, and written to
-//! the dead letter sink when there is one.
+//! decides when rows stop coming. A refused batch is split until the refused rows are found;
+//! each is counted as failed, its reason logged once, and written to the dead letter sink when
+//! there is one.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
