@@ -77,28 +77,33 @@ fn main() -> anyhow::Result<ExitCode> {
 
 async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     let config = weir_hub::Config::load(config.as_deref())?;
+    // Handlers first: a SIGTERM that came once the listeners were up, but before the handlers
+    // existed, would kill the process without saying goodbye to its clients.
+    let stop = stop_signal()?;
     let server = weir_hub::Server::start(config).await?;
-    wait_for_signal().await;
+    stop.await;
     server.shutdown().await;
     Ok(())
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+/// Resolves on SIGTERM or SIGINT (Ctrl-C), whose handlers are in place once this returns.
+#[cfg(unix)]
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {}
             _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    })
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
