@@ -173,7 +173,7 @@ impl RuleEngine {
     }
 
     /// [`RuleEngine::matches`], remembered for the last topic: a client mostly publishes to the
-    /// same few topics, and the lookup took 3% of the process in PostgreSQL benchmarks.
+    /// same few topics, and the lookup took about 3% of the process in PostgreSQL benchmarks.
     pub fn matches_remembered(&self, msg: &Message, memo: &mut RuleMatch) -> bool {
         // Read before the rules: a reload in between leaves the memo already out of date.
         let generation = self.generation.load(Ordering::Acquire);
