@@ -127,6 +127,7 @@ impl SqlSink {
                 .await
                 .map_err(|e| WriteError::transient(format!("table `{table}`: {e}")))?;
                 let columns = rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))).collect();
+                open_all(p).await;
                 Ok(Prepared::Table(columns))
             }
             (Mode::Table(table), Db::Sqlite(p)) => {
@@ -152,6 +153,7 @@ impl SqlSink {
                     Some(sqlx::Either::Left(types)) => types.iter().map(|t| t.name().to_string()).collect(),
                     _ => Vec::new(),
                 };
+                open_all(p).await;
                 // Every value is sent as text, then cast to what the server expects there.
                 Ok(Prepared::Template(t.with_parameters(|n| match types.get(n - 1) {
                     Some(ty) => format!("CAST(${n}::text AS {ty})"),
@@ -289,6 +291,22 @@ impl Sink for SqlSink {
     async fn check(&self) -> Result<(), String> {
         self.prepared().await.map_err(|e| e.to_string())?;
         self.execute("SELECT 1").await.map_err(|e| e.to_string())
+    }
+}
+
+/// Opens the pool's other connections now, before the first batches need them. Each one the
+/// server starts is a new process with a cold catalog cache: opened during the first busy
+/// seconds, they take CPU from the writes. One that fails is opened later, when needed.
+async fn open_all(pool: &PgPool) {
+    let mut held = Vec::new();
+    while held.len() < pool.options().get_max_connections() as usize {
+        match pool.acquire().await {
+            Ok(connection) => held.push(connection),
+            Err(error) => {
+                tracing::debug!(%error, "could not open a spare PostgreSQL connection yet");
+                break;
+            }
+        }
     }
 }
 
