@@ -628,12 +628,7 @@ impl<S: Transport> Connection<S> {
         let reason =
             if matched == 0 { v5::PublishAckReason::NoMatchingSubscribers } else { v5::PublishAckReason::Success };
         match (p.qos, packet_id) {
-            (QoS::AtLeastOnce, Some(id)) => self.send(Packet::PublishAck(v5::PublishAck {
-                packet_id: id,
-                reason_code: reason,
-                properties: Vec::new(),
-                reason_string: None,
-            })),
+            (QoS::AtLeastOnce, Some(id)) => self.codec.encode_puback(id, reason, &mut self.out),
             (QoS::ExactlyOnce, Some(id)) => self.send(pubrec(id, reason)),
             _ => {}
         }
