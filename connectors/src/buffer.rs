@@ -238,14 +238,16 @@ impl Buffer {
     }
 
     /// Appends rows in order, as many as the bound lets a blocking buffer take.
-    pub fn append<'a>(&self, rows: impl IntoIterator<Item = &'a [u8]>) -> Appended {
+    pub fn append<R: AsRef<[u8]>>(&self, rows: &[R]) -> Appended {
         let mut out = Appended::default();
-        let mut pending = Vec::new();
+        // Sized up front: grown from empty, it would be copied over again as it doubles.
+        let size = rows.iter().map(|r| HEADER as usize + r.as_ref().len()).sum::<usize>();
+        let mut pending = Vec::with_capacity(size.min(self.segment_bytes as usize));
         // Rows in `pending`, not yet written to the file.
         let mut pending_rows = 0;
         let mut st = self.state.lock();
         let mut result = Ok(());
-        for row in rows {
+        for row in rows.iter().map(AsRef::as_ref) {
             let size = HEADER + row.len() as u64;
             if size > self.max_bytes {
                 result = Err(BufferError::TooLarge { size, max: self.max_bytes });
@@ -438,6 +440,7 @@ impl Buffer {
             reader.seq = acked;
             reader.segment = None;
         }
+        out.reserve(max_rows.min(end.saturating_sub(reader.seq) as usize));
         let mut bytes = 0;
         let mut taken = 0;
         let more = |taken: usize, bytes: usize| taken < max_rows && (taken == 0 || bytes < max_bytes);
@@ -614,13 +617,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
         let all = rows(10);
-        assert_eq!(b.append(all.iter().map(Vec::as_slice)).written, 10);
+        assert_eq!(b.append(&all).written, 10);
         b.ack(4).unwrap();
         drop(b);
         let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
         assert_eq!(read_all(&b), all[4..]);
         assert_eq!(b.pending().0, 6);
-        b.append([&b"more"[..]]);
+        b.append(&[b"more"]);
         assert_eq!(read_all(&b).last().unwrap(), b"more");
     }
 
@@ -628,7 +631,7 @@ mod tests {
     fn a_torn_tail_is_cut_off_and_writing_goes_on() {
         let dir = tempfile::tempdir().unwrap();
         let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
-        b.append(rows(3).iter().map(Vec::as_slice));
+        b.append(&rows(3));
         drop(b);
         let seg = segment_path(dir.path(), 0);
         let len = fs::metadata(&seg).unwrap().len();
@@ -636,7 +639,7 @@ mod tests {
         OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 3).unwrap();
         let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
         assert_eq!(read_all(&b), rows(2));
-        b.append([&b"next"[..]]);
+        b.append(&[b"next"]);
         drop(b);
         let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
         assert_eq!(read_all(&b), [rows(2), vec![b"next".to_vec()]].concat());
@@ -646,7 +649,7 @@ mod tests {
     fn a_damaged_record_fails_its_checksum() {
         let dir = tempfile::tempdir().unwrap();
         let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
-        b.append(rows(3).iter().map(Vec::as_slice));
+        b.append(&rows(3));
         drop(b);
         let seg = segment_path(dir.path(), 0);
         let mut bytes = fs::read(&seg).unwrap();
@@ -663,15 +666,15 @@ mod tests {
         let row = vec![b'x'; 1000];
         let max = 200 * 1024;
         let b = Buffer::open(&dir.path().join("block"), max, FullPolicy::Block).unwrap();
-        let written = b.append(std::iter::repeat_n(row.as_slice(), 1000)).written;
+        let written = b.append(&vec![row.as_slice(); 1000]).written;
         assert!(written > 150 && written < 205, "{written}");
-        assert_eq!(b.append([row.as_slice()]).written, 0);
+        assert_eq!(b.append(&[row.as_slice()]).written, 0);
         assert!(b.pending().1 <= max);
         b.ack(100).unwrap();
-        assert!(b.append([row.as_slice()]).written == 1);
+        assert!(b.append(&[row.as_slice()]).written == 1);
 
         let d = Buffer::open(&dir.path().join("drop"), max, FullPolicy::DropOldest).unwrap();
-        let out = d.append(std::iter::repeat_n(row.as_slice(), 1000));
+        let out = d.append(&vec![row.as_slice(); 1000]);
         assert_eq!(out.written, 1000);
         let (pending, bytes) = d.pending();
         assert!(bytes <= max, "{bytes}");
@@ -691,7 +694,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
         let row = vec![b'y'; 10_000];
-        b.append(std::iter::repeat_n(row.as_slice(), 30));
+        b.append(&vec![row.as_slice(); 30]);
         assert!(fs::read_dir(dir.path()).unwrap().count() > 3, "several segments");
         let mut r = b.reader();
         let mut seqs = Vec::new();
@@ -714,7 +717,7 @@ mod tests {
                 .count(),
             1
         );
-        b.append([&b"after"[..]]);
+        b.append(&[b"after"]);
         assert_eq!(read_all(&b), vec![b"after".to_vec()]);
     }
 
@@ -725,7 +728,7 @@ mod tests {
         let row = |i: usize| format!("{i:0>1000}").into_bytes();
         // 6 MB in appends of 100 rows: the oldest are only on the disk.
         for start in (0..6000).step_by(100) {
-            b.append((start..start + 100).map(row).collect::<Vec<_>>().iter().map(Vec::as_slice));
+            b.append(&(start..start + 100).map(row).collect::<Vec<_>>());
         }
         let mut r = b.reader();
         let mut seen = Vec::new();
@@ -734,7 +737,7 @@ mod tests {
             b.read(&mut r, 333, usize::MAX, &mut out).unwrap();
             // Appends between reads: the reader moves between the disk and memory.
             if seen.len() == 2997 {
-                b.append([row(6000).as_slice()]);
+                b.append(&[row(6000)]);
             }
             seen.extend(out);
         }

@@ -58,7 +58,7 @@ impl SinkHandle {
     pub fn push<R: AsRef<[u8]>>(&self, rows: &[R]) -> usize {
         let mut taken = 0;
         while taken < rows.len() {
-            let Appended { written, dropped, failed } = self.buffer.append(rows[taken..].iter().map(AsRef::as_ref));
+            let Appended { written, dropped, failed } = self.buffer.append(&rows[taken..]);
             SinkMetrics::add(&self.metrics.matched, written as u64);
             SinkMetrics::add(&self.metrics.dropped_queue_full, dropped);
             taken += written;
