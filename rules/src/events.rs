@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{new_null_array, ArrayRef, Int64Builder, StringBuilder};
+use datafusion::arrow::array::{ArrayRef, Int64Builder, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::eval::Columns;
-use crate::plan::{variant, Input};
+use crate::plan::{nulls, variant, Input};
 use crate::value::Value;
 
 /// A published message, from which the columns of EMQX's `message.publish` are read.
@@ -180,7 +180,7 @@ impl PublishBatch {
         let columns = built
             .into_iter()
             .zip(PUBLISH_COLUMNS.iter().zip(self.wanted))
-            .map(|(column, ((_, t), wanted))| if wanted { column } else { new_null_array(t, self.rows) })
+            .map(|(column, ((_, t), wanted))| if wanted { column } else { nulls(t, self.rows) })
             .collect();
         let shape: Vec<String> = PUBLISH_COLUMNS.iter().map(|(n, _)| n.to_string()).collect();
         Input::new(shape.into(), columns, self.rows)

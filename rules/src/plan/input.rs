@@ -3,6 +3,7 @@
 //! program, the rows it matched with the payload columns it reads, decoded once per message and
 //! only for the top-level keys it names.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{new_null_array, Array, ArrayRef, UInt32Array};
@@ -111,6 +112,28 @@ impl PayloadColumns {
     }
 }
 
+/// A column of `n` nulls of type `t`: a slice of one made once per thread and type, as long as
+/// the longest asked for. Columns no rule reads are null in every batch; made afresh, each was
+/// a zeroed allocation per batch.
+pub fn nulls(t: &DataType, n: usize) -> ArrayRef {
+    thread_local! {
+        static NULLS: RefCell<Vec<ArrayRef>> = const { RefCell::new(Vec::new()) };
+    }
+    NULLS.with_borrow_mut(|made| {
+        let i = match made.iter().position(|c| c.data_type() == t) {
+            Some(i) => i,
+            None => {
+                made.push(new_null_array(t, n));
+                made.len() - 1
+            }
+        };
+        if made[i].len() < n {
+            made[i] = new_null_array(t, n);
+        }
+        made[i].slice(0, n)
+    })
+}
+
 /// What a program reads of an input: the columns it uses (the others stay null) and the
 /// payload columns, laid out as `schema`.
 pub struct Reads<'a> {
@@ -125,7 +148,7 @@ pub fn batch(input: &Input, rows: Option<&UInt32Array>, reads: &Reads) -> Result
     let mut columns = Vec::with_capacity(reads.schema.fields().len());
     for (column, used) in input.columns.iter().zip(reads.used) {
         columns.push(match (used, rows) {
-            (false, _) => new_null_array(column.data_type(), n),
+            (false, _) => nulls(column.data_type(), n),
             (true, None) => column.clone(),
             (true, Some(rows)) => take(column, rows, None)?,
         });

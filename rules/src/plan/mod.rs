@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array};
 use datafusion::arrow::compute::{filter, take};
 use datafusion::arrow::datatypes::{Field as ArrowField, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -32,6 +32,7 @@ use datafusion::error::DataFusionError;
 use parking_lot::Mutex;
 
 use self::compile::{Planner, Stage};
+pub(crate) use self::input::nulls;
 pub use self::input::Input;
 use self::input::{PayloadColumns, Reads};
 use self::variant::{Builder, Cells, Ref};
@@ -227,7 +228,7 @@ impl Program {
         let parents = UInt32Array::from(parents);
         // Input columns the rule never reads are all null: no need to copy them per element.
         let each_element = |c: &ArrayRef| match c.null_count() == c.len() {
-            true => Ok(new_null_array(c.data_type(), parents.len())),
+            true => Ok(input::nulls(c.data_type(), parents.len())),
             false => take(c, &parents, None),
         };
         let mut columns = batch.columns().iter().map(each_element).collect::<Result<Vec<_>, _>>()?;
