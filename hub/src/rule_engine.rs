@@ -282,6 +282,8 @@ impl RuleEngine {
             let mut publishes = PublishBatch::new(&self.node, &set.publish_reads);
             let mut published = 0u32;
             let mut events = Vec::new();
+            // A connection stamps a whole read burst with one time: converted once.
+            let mut stamp = (UNIX_EPOCH, 0);
             let mut per_rule: Vec<(Vec<u32>, Vec<usize>)> = vec![Default::default(); set.rules.len()];
             // A connection's burst often repeats one topic: its rules are looked up once.
             let mut matched_topic = String::new();
@@ -323,7 +325,12 @@ impl RuleEngine {
                                 clientid: msg.publisher.as_deref(),
                                 retain: msg.retain,
                                 properties: properties.as_ref(),
-                                timestamp_ms: unix_ms(msg.timestamp),
+                                timestamp_ms: {
+                                    if msg.timestamp != stamp.0 {
+                                        stamp = (msg.timestamp, unix_ms(msg.timestamp));
+                                    }
+                                    stamp.1
+                                },
                             });
                             published += 1;
                         }
