@@ -121,6 +121,9 @@ struct State {
     /// keeps up.
     recent: VecDeque<Chunk>,
     recent_bytes: usize,
+    /// The allocation of a chunk no longer kept, for the next append to fill: a fresh one
+    /// costs page faults with zeroing, each time.
+    spare: Vec<u8>,
 }
 
 impl State {
@@ -130,7 +133,7 @@ impl State {
         self.recent.push_back(Chunk { first_seq, records, bytes });
         while self.recent_bytes > RECENT_BYTES {
             let Some(c) = self.recent.pop_front() else { break };
-            self.recent_bytes -= c.bytes.len();
+            self.forget(c);
         }
     }
 
@@ -138,8 +141,15 @@ impl State {
     fn forget_acked(&mut self) {
         while self.recent.front().is_some_and(|c| c.first_seq + c.records <= self.acked) {
             if let Some(c) = self.recent.pop_front() {
-                self.recent_bytes -= c.bytes.len();
+                self.forget(c);
             }
+        }
+    }
+
+    fn forget(&mut self, chunk: Chunk) {
+        self.recent_bytes -= chunk.bytes.len();
+        if chunk.bytes.capacity() > self.spare.capacity() {
+            self.spare = chunk.bytes;
         }
     }
 }
@@ -225,6 +235,7 @@ impl Buffer {
             acked_written: Instant::now(),
             recent: VecDeque::new(),
             recent_bytes: 0,
+            spare: Vec::new(),
         };
         Ok(Buffer {
             dir: dir.to_path_buf(),
@@ -240,12 +251,14 @@ impl Buffer {
     /// Appends rows in order, as many as the bound lets a blocking buffer take.
     pub fn append<R: AsRef<[u8]>>(&self, rows: &[R]) -> Appended {
         let mut out = Appended::default();
+        let mut st = self.state.lock();
         // Sized up front: grown from empty, it would be copied over again as it doubles.
         let size = rows.iter().map(|r| HEADER as usize + r.as_ref().len()).sum::<usize>();
-        let mut pending = Vec::with_capacity(size.min(self.segment_bytes as usize));
+        let mut pending = std::mem::take(&mut st.spare);
+        pending.clear();
+        pending.reserve(size.min(self.segment_bytes as usize));
         // Rows in `pending`, not yet written to the file.
         let mut pending_rows = 0;
-        let mut st = self.state.lock();
         let mut result = Ok(());
         for row in rows.iter().map(AsRef::as_ref) {
             let size = HEADER + row.len() as u64;
