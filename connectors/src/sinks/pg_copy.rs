@@ -86,11 +86,13 @@ fn as_written(finite: bool, zero: bool, text: &str) -> Option<()> {
 
 /// The binary `COPY` data of `rows` (each the JSON text of one value per column, `None` when
 /// missing) for columns of the types `kinds`; `None` if some value is not for binary.
+/// `capacity` is the expected size: a batch's data grown from small was copied at each doubling.
 pub fn binary<'a>(
     kinds: &[Binary],
     rows: impl Iterator<Item = impl Iterator<Item = Option<&'a str>>>,
+    capacity: usize,
 ) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(64 * 1024);
+    let mut out = Vec::with_capacity(capacity);
     // Signature, flags, header extension length.
     out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
     out.extend_from_slice(&[0; 8]);
@@ -116,8 +118,9 @@ pub fn binary<'a>(
 }
 
 /// The text `COPY` data of `rows`: each value as [`raw_text`] reads it, escaped; NULL as `\N`.
-pub fn text<'a>(rows: impl Iterator<Item = impl Iterator<Item = Option<&'a str>>>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 * 1024);
+/// `capacity` as for [`binary`].
+pub fn text<'a>(rows: impl Iterator<Item = impl Iterator<Item = Option<&'a str>>>, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
     for row in rows {
         for (i, value) in row.enumerate() {
             if i > 0 {
@@ -183,7 +186,7 @@ mod tests {
     #[test]
     fn a_batch_goes_binary_only_if_all_its_values_do() {
         let kinds = [Binary::Text, Binary::Int8];
-        let rows = |rows: &[[Option<&'static str>; 2]]| binary(&kinds, rows.iter().map(|r| r.iter().copied()));
+        let rows = |rows: &[[Option<&'static str>; 2]]| binary(&kinds, rows.iter().map(|r| r.iter().copied()), 0);
         let data = rows(&[[Some(r#""d1""#), Some("7")], [None, Some("null")]]).unwrap();
         let mut want = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0".to_vec();
         want.extend_from_slice(b"\0\x02\0\0\0\x02d1\0\0\0\x08\0\0\0\0\0\0\0\x07");
@@ -195,6 +198,6 @@ mod tests {
     #[test]
     fn text_escapes_what_copy_reads_specially() {
         let rows = [[Some(r#""a\tb\\c\nd""#), None, Some("null"), Some("7")]];
-        assert_eq!(text(rows.iter().map(|r| r.iter().copied())), b"a\\tb\\\\c\\nd\t\\N\t\\N\t7\n");
+        assert_eq!(text(rows.iter().map(|r| r.iter().copied()), 0), b"a\\tb\\\\c\\nd\t\\N\t\\N\t7\n");
     }
 }

@@ -212,9 +212,11 @@ impl SqlSink {
             Db::Postgres(p) => {
                 let used_values = || row_values.clone().map(|row| used.iter().map(move |&c| row[c]));
                 let kinds: Option<Vec<Binary>> = used.iter().map(|&c| Binary::of(&columns[c].1)).collect();
-                let (copy, data) = match kinds.and_then(|kinds| pg_copy::binary(&kinds, used_values())) {
+                // About the rows' text with each value's length or separator.
+                let size = rows.iter().map(|r| r.json().len() + 4 * used.len() + 2).sum::<usize>() + 32;
+                let (copy, data) = match kinds.and_then(|kinds| pg_copy::binary(&kinds, used_values(), size)) {
                     Some(data) => (format!("COPY {table} ({names}) FROM STDIN WITH (FORMAT binary)"), data),
-                    None => (format!("COPY {table} ({names}) FROM STDIN"), pg_copy::text(used_values())),
+                    None => (format!("COPY {table} ({names}) FROM STDIN"), pg_copy::text(used_values(), size)),
                 };
                 let result = async {
                     let mut stream = p.copy_in_raw(&copy).await?;
