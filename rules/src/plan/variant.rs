@@ -91,12 +91,8 @@ pub fn write_json(r: Ref<'_>, out: &mut Vec<u8>) {
             }
             None => out.extend_from_slice(b"null"),
         },
-        Ref::Str(s) => {
-            let _ = serde_json::to_writer(&mut *out, s);
-        }
-        Ref::Bin(b) => {
-            let _ = serde_json::to_writer(&mut *out, &String::from_utf8_lossy(b));
-        }
+        Ref::Str(s) => write_json_str(s, out),
+        Ref::Bin(b) => write_json_str(&String::from_utf8_lossy(b), out),
         Ref::List(l) => {
             out.push(b'[');
             for (i, e) in elements(l).enumerate() {
@@ -108,6 +104,19 @@ pub fn write_json(r: Ref<'_>, out: &mut Vec<u8>) {
             out.push(b']');
         }
         Ref::Map(m) => write_json_object(entries(m).map(|(k, v)| (k, read(v))), out),
+    }
+}
+
+/// A string as JSON text. Most need no escape: they are copied as they are between quotes,
+/// without going through `serde_json`'s formatter.
+fn write_json_str(s: &str, out: &mut Vec<u8>) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
     }
 }
 
@@ -468,6 +477,15 @@ mod tests {
         value_json(&row, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text, "{\"a\":1,\"bin\":\"\u{fffd}x\",\"nested\":[1.5,null,\"undefined\",null],\"s\":\"q\\\"\\n\"}");
+    }
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        for s in ["", "plain", "héllo \u{7f} ✓", "tab\there", "q\"", "back\\slash", "\u{1}"] {
+            let mut out = Vec::new();
+            write_json_str(s, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(s).unwrap(), "{s:?}");
+        }
     }
 
     #[test]
