@@ -35,9 +35,8 @@ pub struct Row {
     json: String,
     /// The fields, decoded on first use.
     fields: OnceLock<Map<String, Value>>,
-    /// Where each top-level field is in `json`: the byte ranges of its quoted name and of its
-    /// value, found by the scan that checked the text. Rows mostly have a few fields: kept
-    /// inline, they cost no allocation of their own.
+    /// Where each top-level field is in `json`, found by the scan that checked the text. Rows
+    /// mostly have a few fields: kept inline, they cost no allocation of their own.
     entries: Entries,
 }
 
@@ -72,21 +71,31 @@ impl Row {
     /// with its value's JSON text, undecoded.
     pub fn entries(&self) -> impl Iterator<Item = (Cow<'_, str>, &str)> {
         let json = self.json.as_str();
-        self.entries.iter().map(move |&[key_start, key_end, value_start, value_end]| {
+        self.entries.iter().map(move |e| {
             // The ranges came from the scan of this text: they fall on character boundaries (a
             // quote, or the first byte of a value).
-            let quoted = json.get(key_start as usize..key_end as usize).unwrap_or("\"\"");
-            let key = match quoted.contains('\\') {
-                false => Cow::Borrowed(&quoted[1..quoted.len() - 1]),
+            let quoted = json.get(e.key[0] as usize..e.key[1] as usize).unwrap_or("\"\"");
+            let key = match e.key_escaped {
+                false => Cow::Borrowed(quoted.get(1..quoted.len() - 1).unwrap_or_default()),
                 true => Cow::Owned(serde_json::from_str::<String>(quoted).unwrap_or_default()),
             };
-            (key, json.get(value_start as usize..value_end as usize).unwrap_or_default())
+            (key, json.get(e.value[0] as usize..e.value[1] as usize).unwrap_or_default())
         })
     }
 }
 
-/// [`Row::entries`]'s spans: name start, name end, value start, value end.
-type Entries = SmallVec<[[u32; 4]; 6]>;
+/// Where one top-level field is, for [`Row::entries`].
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Start and end of the quoted name.
+    key: [u32; 2],
+    /// Start and end of the value's text.
+    value: [u32; 2],
+    /// Whether the name has escapes to decode (the scan saw them: no second look).
+    key_escaped: bool,
+}
+
+type Entries = SmallVec<[Entry; 6]>;
 
 /// The top-level fields of `json`, checked to be one JSON object, as [`Row::entries`] keeps them.
 fn entries_of(json: &str) -> Result<Entries, RowError> {
@@ -95,8 +104,8 @@ fn entries_of(json: &str) -> Result<Entries, RowError> {
     }
     let at = |i: usize| i as u32;
     let mut entries = Entries::new();
-    scan_object(json.as_bytes(), |key, value| {
-        entries.push([at(key.start), at(key.end), at(value.start), at(value.end)])
+    scan_object(json.as_bytes(), |key, key_escaped, value| {
+        entries.push(Entry { key: [at(key.start), at(key.end)], value: [at(value.start), at(value.end)], key_escaped })
     })
     .map_err(RowError::Json)?;
     Ok(entries)
@@ -107,9 +116,10 @@ fn entries_of(json: &str) -> Result<Entries, RowError> {
 const MAX_DEPTH: usize = 128;
 
 /// Checks that `b` is one JSON object (RFC 8259; UTF-8 is the caller's to check) and calls
-/// `entry` with each top-level field: the byte ranges of its quoted name and of its value. On
-/// error, the offset of the first byte that does not fit.
-pub fn scan_object(b: &[u8], mut entry: impl FnMut(Range<usize>, Range<usize>)) -> Result<(), usize> {
+/// `entry` with each top-level field: the byte range of its quoted name, whether the name has
+/// escapes, and the byte range of its value. On error, the offset of the first byte that does
+/// not fit.
+pub fn scan_object(b: &[u8], mut entry: impl FnMut(Range<usize>, bool, Range<usize>)) -> Result<(), usize> {
     let mut s = Scanner { b, i: 0 };
     s.ws();
     s.object(0, &mut entry)?;
@@ -162,8 +172,8 @@ impl Scanner<'_> {
 
     fn value(&mut self, depth: usize) -> Result<(), usize> {
         match self.peek() {
-            Some(b'"') => self.string(),
-            Some(b'{') => self.object(depth + 1, &mut |_, _| {}),
+            Some(b'"') => self.string().map(|_| ()),
+            Some(b'{') => self.object(depth + 1, &mut |_, _, _| {}),
             Some(b'[') => self.array(depth + 1),
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
@@ -172,21 +182,21 @@ impl Scanner<'_> {
         }
     }
 
-    fn object(&mut self, depth: usize, entry: &mut dyn FnMut(Range<usize>, Range<usize>)) -> Result<(), usize> {
+    fn object(&mut self, depth: usize, entry: &mut impl FnMut(Range<usize>, bool, Range<usize>)) -> Result<(), usize> {
         let mut more = self.open(b'{', b'}', depth)?;
         while more {
             let key = self.i;
             if self.peek() != Some(b'"') {
                 return Err(self.i);
             }
-            self.string()?;
+            let escaped = self.string()?;
             let key = key..self.i;
             self.ws();
             self.expect(b':')?;
             self.ws();
             let value = self.i;
             self.value(depth)?;
-            entry(key, value..self.i);
+            entry(key, escaped, value..self.i);
             more = self.next_member(b'}')?;
         }
         Ok(())
@@ -233,9 +243,10 @@ impl Scanner<'_> {
         }
     }
 
-    /// A string, from its opening quote to past its closing one.
-    fn string(&mut self) -> Result<(), usize> {
+    /// A string, from its opening quote to past its closing one; whether it has escapes.
+    fn string(&mut self) -> Result<bool, usize> {
         self.i += 1;
+        let mut escaped = false;
         loop {
             // Most bytes are plain: skip them with one table lookup each.
             let plain = self.b.get(self.i..).unwrap_or_default().iter().position(|&c| STRING_STOPS[c as usize]);
@@ -243,9 +254,10 @@ impl Scanner<'_> {
             match self.peek() {
                 Some(b'"') => {
                     self.i += 1;
-                    return Ok(());
+                    return Ok(escaped);
                 }
                 Some(b'\\') => {
+                    escaped = true;
                     self.i += 1;
                     match self.peek() {
                         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => self.i += 1,
@@ -405,6 +417,10 @@ mod tests {
                 (Cow::Borrowed("e"), "{}")
             ]
         );
+        let r = row(r#"{"f\u0041\"": 1, "g": "x\"y"}"#);
+        let entries: Vec<_> = r.entries().collect();
+        assert_eq!(entries, [(Cow::Owned("fA\"".into()), "1"), (Cow::Borrowed("g"), r#""x\"y""#)]);
+        assert!(matches!(entries[1].0, Cow::Borrowed(_)), "a name without escapes is not copied");
         for empty in ["{}", " { } "] {
             let r = row(empty);
             assert_eq!(r.entries().count(), 0, "{empty}");
@@ -445,12 +461,12 @@ mod tests {
             r#"{"a":[1,{"b":"}"}]}"#,
         ];
         for case in cases {
-            let ours = scan_object(case.as_bytes(), |_, _| {}).is_ok();
+            let ours = scan_object(case.as_bytes(), |_, _, _| {}).is_ok();
             let serde = serde_json::from_str::<Map<String, Value>>(case).is_ok();
             assert_eq!(ours, serde, "{case}");
         }
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
-        assert!(scan_object(deep.as_bytes(), |_, _| {}).is_err());
+        assert!(scan_object(deep.as_bytes(), |_, _, _| {}).is_err());
         assert!(matches!(Row::parse(br#"{"a":01}"#.to_vec()), Err(RowError::Json(6))));
     }
 
