@@ -26,6 +26,10 @@ pub struct Publish<'a> {
     pub timestamp_ms: i64,
 }
 
+/// Where `pub_props` is in [`PUBLISH_COLUMNS`], checked when compiling.
+const PUB_PROPS: usize = 5;
+const _: () = assert!(matches!(PUBLISH_COLUMNS[PUB_PROPS].0.as_bytes(), b"pub_props"));
+
 /// The columns of a publish, in the order an [`Input`] holds them (sorted), with their types.
 const PUBLISH_COLUMNS: [(&str, DataType); 10] = [
     ("clientid", DataType::Binary),
@@ -153,7 +157,7 @@ impl PublishBatch {
 
     /// Whether some rule reads `pub_props`: the caller need not gather them otherwise.
     pub fn wants_properties(&self) -> bool {
-        self.wanted[5]
+        self.wanted[PUB_PROPS]
     }
 
     pub fn len(&self) -> usize {

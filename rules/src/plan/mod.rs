@@ -228,7 +228,7 @@ impl Program {
         let parents = UInt32Array::from(parents);
         // Input columns the rule never reads are all null: no need to copy them per element.
         let each_element = |c: &ArrayRef| match c.null_count() == c.len() {
-            true => Ok(input::nulls(c.data_type(), parents.len())),
+            true => Ok(nulls(c.data_type(), parents.len())),
             false => take(c, &parents, None),
         };
         let mut columns = batch.columns().iter().map(each_element).collect::<Result<Vec<_>, _>>()?;
