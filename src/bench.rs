@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use hdrhistogram::Histogram;
-use ntex_bytes::{BufMut, BytePages, ByteString, Bytes, BytesMut};
+use ntex_bytes::{Buf, BufMut, BytePages, ByteString, Bytes, BytesMut};
 use ntex_codec::{Decoder, Encoder};
 use ntex_mqtt::v3::codec as v3;
 use ntex_mqtt::v5::codec as v5;
@@ -319,6 +319,12 @@ impl Client {
 
     /// Decodes one packet from the buffer, if a whole one is there.
     fn try_decode(&mut self) -> anyhow::Result<Option<Incoming>> {
+        // A PUBACK without reason code or properties, most of what a publisher reads, taken
+        // without the codec, whose general path was a sixth of the publishers' time.
+        if self.partial.is_none() && self.rbuf.len() >= 4 && self.rbuf[..2] == [0x40, 2] {
+            self.rbuf.advance(4);
+            return Ok(Some(Incoming::Ack));
+        }
         loop {
             let (head, chunk, eof) = if self.v5 {
                 match self.c5.decode(&mut self.rbuf)? {
@@ -610,8 +616,9 @@ async fn publish(a: PubArgs) -> anyhow::Result<()> {
                     64
                 };
                 let mut batch = 0;
+                // One clock read per batch: its messages leave in one write.
+                payload[..8].copy_from_slice(&now_nanos().to_be_bytes());
                 while batch < due && (q == QoS::AtMostOnce || outstanding < inflight) && (limit == 0 || n < limit) {
-                    payload[..8].copy_from_slice(&now_nanos().to_be_bytes());
                     let pid = if q == QoS::AtMostOnce {
                         None
                     } else {
@@ -644,13 +651,14 @@ async fn publish(a: PubArgs) -> anyhow::Result<()> {
                             Ok(Some(p)) => Some(p),
                             Ok(None) => {
                                 let mut tmp = [0u8; 4096];
-                                match tokio::time::timeout(Duration::ZERO, c.rd.read(&mut tmp)).await {
-                                    Ok(Ok(0)) | Ok(Err(_)) => return,
-                                    Ok(Ok(k)) => {
+                                match c.rd.try_read(&mut tmp) {
+                                    Ok(0) => return,
+                                    Ok(k) => {
                                         c.rbuf.extend_from_slice(&tmp[..k]);
                                         continue;
                                     }
-                                    Err(_) => None,
+                                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+                                    Err(_) => return,
                                 }
                             }
                             Err(_) => return,
