@@ -63,11 +63,45 @@ pub enum BufferError {
     TooLarge { size: u64, max: u64 },
 }
 
-/// One row read back from the buffer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub seq: u64,
+/// Rows read back from the buffer, back to back in one vector: one allocation per read rather
+/// than one per row, which the sink's task then freed row by row.
+#[derive(Debug, Default)]
+pub struct Records {
+    /// The first row's sequence number; the others follow it one by one.
+    pub first: u64,
+    /// The rows' data, back to back.
     pub data: Vec<u8>,
+    /// Where each row ends in `data`.
+    pub ends: Vec<usize>,
+}
+
+impl Records {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The sequence number after the last row.
+    pub fn end(&self) -> u64 {
+        self.first + self.ends.len() as u64
+    }
+
+    /// Each row's sequence number and data.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        (self.first..).zip(starts.zip(&self.ends).map(|(start, &end)| &self.data[start..end]))
+    }
+
+    /// Marks the data appended since the last row as row `seq`, the next one.
+    fn close_row(&mut self, seq: u64) {
+        if self.ends.is_empty() {
+            self.first = seq;
+        }
+        self.ends.push(self.data.len());
+    }
 }
 
 /// The result of an append.
@@ -442,7 +476,7 @@ impl Buffer {
         reader: &mut Reader,
         max_rows: usize,
         max_bytes: usize,
-        out: &mut Vec<Record>,
+        out: &mut Records,
     ) -> Result<(), BufferError> {
         // Held throughout, so that dropping the oldest segment (under the same lock) never counts
         // rows as dropped that this read hands on for delivery. Reads come from the page cache.
@@ -453,7 +487,12 @@ impl Buffer {
             reader.seq = acked;
             reader.segment = None;
         }
-        out.reserve(max_rows.min(end.saturating_sub(reader.seq) as usize));
+        let rows = max_rows.min(end.saturating_sub(reader.seq) as usize);
+        out.ends.reserve(rows);
+        // Room for the rows as long as the newest ones, up to `max_bytes`: growing the vector
+        // row by row copied it over and over.
+        let typical = st.recent.back().map_or(0, |c| c.bytes.len() / c.records.max(1) as usize);
+        out.data.reserve(max_bytes.min(rows.saturating_mul(typical)));
         let mut bytes = 0;
         let mut taken = 0;
         let more = |taken: usize, bytes: usize| taken < max_rows && (taken == 0 || bytes < max_bytes);
@@ -473,7 +512,8 @@ impl Buffer {
                     if !more(taken, bytes) {
                         break;
                     }
-                    out.push(Record { seq, data: chunk.bytes[data].to_vec() });
+                    out.data.extend_from_slice(&chunk.bytes[data]);
+                    out.close_row(seq);
                     bytes += len;
                     taken += 1;
                     reader.seq += 1;
@@ -493,15 +533,16 @@ impl Buffer {
                 reader.segment = Some((first, BufReader::with_capacity(READ_CHUNK, file), first));
             }
             let Some((_, file, at)) = reader.segment.as_mut() else { break };
+            let kept = out.data.len();
             while *at < reader.seq {
-                read_record(file).map_err(io_err)?;
+                read_record(file, &mut out.data).map_err(io_err)?;
+                out.data.truncate(kept);
                 *at += 1;
             }
             while reader.seq < seg_end && more(taken, bytes) {
-                let data = read_record(file).map_err(io_err)?;
-                bytes += data.len();
+                bytes += read_record(file, &mut out.data).map_err(io_err)?;
                 taken += 1;
-                out.push(Record { seq: reader.seq, data });
+                out.close_row(reader.seq);
                 reader.seq += 1;
                 *at += 1;
             }
@@ -559,21 +600,33 @@ fn open_append(path: &Path) -> io::Result<File> {
 }
 
 /// Reads one record, checking its checksum.
-fn read_record(r: &mut impl Read) -> io::Result<Vec<u8>> {
+/// Appends the data of the record at `r` to `out` and returns its length; on error, `out` is
+/// left as it was.
+fn read_record(r: &mut impl Read, out: &mut Vec<u8>) -> io::Result<usize> {
     let mut header = [0u8; HEADER as usize];
     r.read_exact(&mut header)?;
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     // Read into spare capacity (zeroing it first took a third of the time spent here), reserved
     // up to a chunk so that a torn length cannot ask for gigabytes.
-    let mut data = Vec::with_capacity(len.min(READ_CHUNK));
-    if r.by_ref().take(len as u64).read_to_end(&mut data)? < len {
-        return Err(io::ErrorKind::UnexpectedEof.into());
+    let start = out.len();
+    out.reserve(len.min(READ_CHUNK));
+    let read = r.by_ref().take(len as u64).read_to_end(out);
+    let error = match read {
+        Ok(n) if n < len => Some(io::ErrorKind::UnexpectedEof.into()),
+        Ok(_) if crc32fast::hash(&out[start..]) != crc => {
+            Some(io::Error::new(io::ErrorKind::InvalidData, "record checksum mismatch"))
+        }
+        Ok(_) => None,
+        Err(e) => Some(e),
+    };
+    match error {
+        Some(e) => {
+            out.truncate(start);
+            Err(e)
+        }
+        None => Ok(len),
     }
-    if crc32fast::hash(&data) != crc {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "record checksum mismatch"));
-    }
-    Ok(data)
 }
 
 /// The good records of a segment: their count, the bytes they take, and the file's size.
@@ -583,11 +636,13 @@ fn scan(path: &Path) -> io::Result<(u64, u64, u64)> {
     file.seek(SeekFrom::Start(0))?;
     let mut r = BufReader::new(file);
     let (mut records, mut good) = (0, 0);
+    let mut data = Vec::new();
     while good < size {
-        match read_record(&mut r) {
-            Ok(data) => {
+        data.clear();
+        match read_record(&mut r, &mut data) {
+            Ok(len) => {
                 records += 1;
-                good += HEADER + data.len() as u64;
+                good += HEADER + len as u64;
             }
             Err(_) => break,
         }
@@ -620,9 +675,9 @@ mod tests {
 
     fn read_all(b: &Buffer) -> Vec<Vec<u8>> {
         let mut r = b.reader();
-        let mut out = Vec::new();
+        let mut out = Records::default();
         b.read(&mut r, usize::MAX, usize::MAX, &mut out).unwrap();
-        out.into_iter().map(|r| r.data).collect()
+        out.iter().map(|(_, data)| data.to_vec()).collect()
     }
 
     #[test]
@@ -694,9 +749,9 @@ mod tests {
         assert_eq!(pending + out.dropped, 1000);
         // The newest rows are the ones kept.
         let mut r = d.reader();
-        let mut kept = Vec::new();
+        let mut kept = Records::default();
         d.read(&mut r, usize::MAX, usize::MAX, &mut kept).unwrap();
-        assert_eq!(kept.last().unwrap().seq, 999);
+        assert_eq!(kept.end(), 1000);
         let on_disk: u64 =
             fs::read_dir(dir.path().join("drop")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
         assert!(on_disk <= max + 64, "{on_disk}");
@@ -712,13 +767,13 @@ mod tests {
         let mut r = b.reader();
         let mut seqs = Vec::new();
         loop {
-            let mut out = Vec::new();
+            let mut out = Records::default();
             b.read(&mut r, 7, usize::MAX, &mut out).unwrap();
             if out.is_empty() {
                 break;
             }
             assert!(out.len() <= 7);
-            seqs.extend(out.iter().map(|r| r.seq));
+            seqs.extend(out.iter().map(|(seq, _)| seq));
         }
         assert_eq!(seqs, (0..30).collect::<Vec<_>>());
         b.ack(30).unwrap();
@@ -746,28 +801,28 @@ mod tests {
         let mut r = b.reader();
         let mut seen = Vec::new();
         while seen.len() < 6000 {
-            let mut out = Vec::new();
+            let mut out = Records::default();
             b.read(&mut r, 333, usize::MAX, &mut out).unwrap();
             // Appends between reads: the reader moves between the disk and memory.
             if seen.len() == 2997 {
                 b.append(&[row(6000)]);
             }
-            seen.extend(out);
+            seen.extend(out.iter().map(|(seq, data)| (seq, data.to_vec())));
         }
-        let mut out = Vec::new();
+        let mut out = Records::default();
         b.read(&mut r, usize::MAX, usize::MAX, &mut out).unwrap();
-        seen.extend(out);
+        seen.extend(out.iter().map(|(seq, data)| (seq, data.to_vec())));
         assert_eq!(seen.len(), 6001);
         for (i, rec) in seen.iter().enumerate() {
-            assert_eq!((rec.seq, &rec.data), (i as u64, &row(i)));
+            assert_eq!(rec, &(i as u64, row(i)));
         }
         // The newest rows come from memory: they are read even with the files gone.
         for e in fs::read_dir(dir.path()).unwrap() {
             fs::remove_file(e.unwrap().path()).unwrap();
         }
         let mut r = Reader { seq: 5990, segment: None };
-        let mut out = Vec::new();
+        let mut out = Records::default();
         b.read(&mut r, usize::MAX, usize::MAX, &mut out).unwrap();
-        assert_eq!(out.iter().map(|r| r.seq).collect::<Vec<_>>(), (5990..6001).collect::<Vec<_>>());
+        assert_eq!(out.iter().map(|(seq, _)| seq).collect::<Vec<_>>(), (5990..6001).collect::<Vec<_>>());
     }
 }

@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::buffer::{Appended, Buffer, BufferError, Record};
+use crate::buffer::{Appended, Buffer, BufferError, Records};
 use crate::config::DeliveryConfig;
 use crate::metrics::SinkMetrics;
 use crate::sink::{Health, Sink, WriteError};
@@ -180,7 +180,7 @@ impl<S: Sink> Driver<S> {
                 if (h.buffer.end() - reader.position()) < self.delivery.batch_size as u64 && !linger.is_zero() {
                     tokio::time::sleep(linger).await;
                 }
-                let mut records = Vec::new();
+                let mut records = Records::default();
                 if let Err(e) =
                     h.buffer.read(&mut reader, self.delivery.batch_size, self.delivery.batch_bytes, &mut records)
                 {
@@ -239,18 +239,23 @@ impl<S: Sink> Driver<S> {
 
     /// The batch's rows; a record that is not a JSON object (it cannot come from the engine) is
     /// counted as dropped and confirmed at once.
-    fn decode(&self, records: Vec<Record>) -> Option<Batch> {
-        let (first, end) = (records.first()?.seq, records.last()?.seq + 1);
+    fn decode(&self, records: Records) -> Option<Batch> {
+        if records.is_empty() {
+            return None;
+        }
+        let (first, end) = (records.first, records.end());
         let mut rows = Vec::with_capacity(records.len());
-        for r in records {
-            match Row::parse(r.data) {
+        let mut seq = first;
+        Row::parse_all(records.data, &records.ends, |row| {
+            match row {
                 Ok(row) => rows.push(row),
                 Err(e) => {
                     SinkMetrics::add(&self.handle.metrics.dropped_other, 1);
-                    warn!(sink = %self.handle.name, seq = r.seq, error = %e, "unreadable row in the sink buffer: dropped");
+                    warn!(sink = %self.handle.name, seq, error = %e, "unreadable row in the sink buffer: dropped");
                 }
             }
-        }
+            seq += 1;
+        });
         Some(Batch { first, end, rows })
     }
 
