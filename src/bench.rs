@@ -1,9 +1,10 @@
 //! `weir bench conn|sub|pub`: a load generator for any MQTT broker, in the spirit of emqtt-bench.
 //!
 //! Publishers put a send timestamp (nanoseconds since the Unix epoch, read once for the batch of
-//! up to 64 messages that leaves in one write) in the first 8 bytes of each payload; subscribers compute end-to-end latency from it, so both sides must run on the
-//! same machine. Progress is printed every second on stderr; a final `summary:` line on stdout
-//! holds the figures in `key=value` form for scripts.
+//! up to 64 messages that leaves in one write) in the first 8 bytes of each payload; subscribers
+//! compute end-to-end latency from it, so both sides must run on the same machine. Progress is
+//! printed every second on stderr; a final `summary:` line on stdout holds the figures in
+//! `key=value` form for scripts.
 
 use std::num::NonZeroU16;
 use std::sync::atomic::{AtomicU64, Ordering};

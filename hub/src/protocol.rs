@@ -279,14 +279,14 @@ impl Codec {
         if header > total {
             return Err(DecodeError::MalformedPacket);
         }
-        // Piece by piece off the buffer: a piece that fits in a `Bytes` (23 bytes) is copied
-        // into it, which is cheaper than sharing the buffer with a reference count.
-        if buf.get(topic.clone()) != Some(self.last_topic.as_bytes()) {
-            let name = buf.get(topic.clone()).ok_or(DecodeError::MalformedPacket)?;
+        let name = buf.get(topic).ok_or(DecodeError::MalformedPacket)?;
+        if name != self.last_topic.as_bytes() {
             let name = std::str::from_utf8(name).map_err(|_| DecodeError::Utf8Error)?;
             self.last_topic = ByteString::from(name);
         }
         buf.advance(header);
+        // A payload that fits in a `Bytes` (23 bytes) is copied into it, which is cheaper than
+        // sharing the buffer with a reference count; a longer one shares it.
         let payload = buf.split_to(total - header);
         let topic = self.last_topic.clone();
         let publish = Publish {
