@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
+use weir_types::QoS;
+
 use crate::buffer::FullPolicy;
 
 /// One sink as configured.
@@ -180,7 +182,7 @@ pub struct MqttConfig {
     pub topic: String,
     /// 0, 1 or 2.
     #[serde(default)]
-    pub qos: u8,
+    pub qos: QoS,
     #[serde(default)]
     pub retain: bool,
     /// Payload template (default `${.}`: the row as JSON).

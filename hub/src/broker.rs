@@ -18,7 +18,7 @@ use crate::retain::RetainStore;
 use crate::router::Router;
 use crate::rule_engine::{columns_of, RuleEngine, RuleMatch};
 use crate::session::{Enqueued, Inflight, Kick, Session};
-use crate::topic;
+use weir_types::topic;
 
 /// A session expiry interval that means "never".
 pub const NEVER_EXPIRE: u32 = u32::MAX;

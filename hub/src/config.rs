@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use weir_connectors::config::SinkConfig;
+use weir_types::QoS;
 
 /// Why a configuration could not be loaded. Each variant says which file or key is at fault.
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +136,7 @@ pub struct MqttConfig {
     /// Topic aliases a v5 client may use towards the broker.
     pub max_topic_alias: u16,
     /// Highest QoS granted to a subscription.
-    pub max_qos_allowed: u8,
+    pub max_qos_allowed: QoS,
     /// Session expiry for v3 clients that connect with `clean_session = false` (seconds).
     pub session_expiry_interval: u32,
     /// Seconds a new socket may take to send CONNECT.
@@ -160,7 +161,7 @@ impl Default for MqttConfig {
             max_inflight: 32,
             max_awaiting_rel: 100,
             max_topic_alias: 65535,
-            max_qos_allowed: 2,
+            max_qos_allowed: QoS::ExactlyOnce,
             session_expiry_interval: 2 * 3600,
             idle_timeout: 15,
             keepalive_multiplier: 1.5,

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant, SystemTime};
 use ntex_bytes::{BytePages, ByteString, Bytes, BytesMut};
 use ntex_mqtt::error::{DecodeError, EncodeError};
 use ntex_mqtt::v5::codec as v5;
-use ntex_mqtt::QoS;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
@@ -26,11 +25,12 @@ use crate::broker::{Broker, Burst, NEVER_EXPIRE};
 use crate::events::ClientInfo;
 use crate::message::{ClientId, Delivery, Message};
 use crate::metrics::Metrics;
-use crate::protocol::{self, Codec, Inbound, Packet, Sniff, Version};
+use crate::protocol::{self, qos_in, qos_out, Codec, Inbound, Packet, Sniff, Version};
 use crate::session::{Inflight, Kick, Session, SubOptions};
-use crate::topic;
 use crate::transport::Transport;
 use v5::DisconnectReasonCode as Rc;
+use weir_types::topic;
+use weir_types::QoS;
 
 /// Smallest and largest room given to one socket read.
 const MIN_READ: usize = 1024;
@@ -266,7 +266,7 @@ impl<S: Transport> Connection<S> {
                     message: Message {
                         topic: w.topic.clone(),
                         payload: w.message.clone(),
-                        qos: w.qos,
+                        qos: qos_in(w.qos),
                         retain: w.retain,
                         expires_at: w
                             .message_expiry_interval
@@ -338,7 +338,7 @@ impl<S: Transport> Connection<S> {
             session_present: present,
             reason_code: v5::ConnectAckReason::Success,
             receive_max: NonZeroU16::new(cfg.max_awaiting_rel.clamp(1, 65535) as u16).unwrap_or(NonZeroU16::MAX),
-            max_qos: qos_from(cfg.max_qos_allowed),
+            max_qos: qos_out(cfg.max_qos_allowed),
             max_packet_size: Some(cfg.max_packet_size),
             assigned_client_id: assigned,
             topic_alias_max: cfg.max_topic_alias,
@@ -584,12 +584,13 @@ impl<S: Transport> Connection<S> {
         if let Err(e) = topic::validate_name(&p.topic) {
             return Err(Exit::Violation(Rc::TopicNameInvalid, format!("PUBLISH to {:?}: {e}", &*p.topic)));
         }
-        if p.qos > qos_from(cfg.max_qos_allowed) {
+        let qos = qos_in(p.qos);
+        if qos > cfg.max_qos_allowed {
             return Err(Exit::Violation(Rc::QosNotSupported, "QoS above max_qos_allowed".into()));
         }
         self.event(EventKind::ClientCheckAuthzComplete, |i| i.authorized(&p.topic, "publish"));
         let packet_id = p.packet_id;
-        if p.qos == QoS::ExactlyOnce {
+        if qos == QoS::ExactlyOnce {
             let Some(id) = packet_id else {
                 return Err(Exit::Violation(Rc::ProtocolError, "QoS 2 PUBLISH without packet id".into()));
             };
@@ -614,7 +615,7 @@ impl<S: Transport> Connection<S> {
         let msg = Message {
             topic: p.topic,
             payload,
-            qos: p.qos,
+            qos,
             retain: p.retain,
             expires_at: properties
                 .message_expiry_interval
@@ -627,7 +628,7 @@ impl<S: Transport> Connection<S> {
         let matched = self.broker.publish(Arc::new(msg), &mut self.congested, &mut self.burst);
         let reason =
             if matched == 0 { v5::PublishAckReason::NoMatchingSubscribers } else { v5::PublishAckReason::Success };
-        match (p.qos, packet_id) {
+        match (qos, packet_id) {
             (QoS::AtLeastOnce, Some(id)) => self.codec.encode_puback(id, reason, &mut self.out),
             (QoS::ExactlyOnce, Some(id)) => self.send(pubrec(id, reason)),
             _ => {}
@@ -690,7 +691,7 @@ impl<S: Transport> Connection<S> {
     }
 
     fn on_subscribe(&mut self, s: v5::Subscribe) -> Result<(), Exit> {
-        let max_qos = qos_from(self.broker.config.mqtt.max_qos_allowed);
+        let max_qos = self.broker.config.mqtt.max_qos_allowed;
         let mut status = Vec::with_capacity(s.topic_filters.len());
         let mut retained = Vec::new();
         for (raw, opts) in &s.topic_filters {
@@ -707,7 +708,7 @@ impl<S: Transport> Connection<S> {
             }
             self.event(EventKind::ClientCheckAuthzComplete, |i| i.authorized(raw, "subscribe"));
             let sub_opts = SubOptions {
-                qos: opts.qos.min(max_qos),
+                qos: qos_in(opts.qos).min(max_qos),
                 no_local: opts.no_local,
                 retain_as_published: opts.retain_as_published,
                 retain_handling: opts.retain_handling,
@@ -734,7 +735,7 @@ impl<S: Transport> Connection<S> {
                 retained.push((parsed.filter.to_string(), sub_opts));
             }
             debug!(client_id = %self.client_id, filter = %&**raw, qos = ?sub_opts.qos, "subscribed");
-            self.event(EventKind::SessionSubscribed, |i| i.subscription(raw, u8::from(sub_opts.qos), "sub_props"));
+            self.event(EventKind::SessionSubscribed, |i| i.subscription(raw, sub_opts.qos, "sub_props"));
         }
         self.send(Packet::SubscribeAck(v5::SubscribeAck {
             packet_id: s.packet_id,
@@ -767,7 +768,7 @@ impl<S: Transport> Connection<S> {
                 };
                 self.session.state.lock().subscriptions.remove(&**raw);
                 if self.broker.router.unsubscribe(parsed.filter, parsed.group, self.session.uid) {
-                    self.event(EventKind::SessionUnsubscribed, |i| i.subscription(raw, 0, "unsub_props"));
+                    self.event(EventKind::SessionUnsubscribed, |i| i.subscription(raw, QoS::AtMostOnce, "unsub_props"));
                     v5::UnsubscribeAckReason::Success
                 } else {
                     v5::UnsubscribeAckReason::NoSubscriptionExisted
@@ -842,7 +843,7 @@ impl<S: Transport> Connection<S> {
         let publish = v5::Publish {
             dup,
             retain: d.retain,
-            qos: d.qos,
+            qos: qos_out(d.qos),
             packet_id,
             topic,
             payload_size: msg.payload.len() as u32,
@@ -1000,14 +1001,6 @@ fn decode_exit(e: DecodeError) -> Exit {
         _ => Rc::MalformedPacket,
     };
     Exit::Violation(rc, e.to_string())
-}
-
-fn qos_from(level: u8) -> QoS {
-    match level {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        _ => QoS::ExactlyOnce,
-    }
 }
 
 fn pubrec(packet_id: NonZeroU16, reason_code: v5::PublishAckReason) -> Packet {

@@ -11,6 +11,7 @@ use weir_rules::value::Value;
 
 use crate::message::{ClientId, Message};
 use weir_rules::now_ms;
+use weir_types::QoS;
 
 use crate::rule_engine::columns_of;
 
@@ -116,9 +117,9 @@ impl ClientInfo {
     }
 
     /// `session_subscribed` (`props` = `sub_props`) or `session_unsubscribed` (`unsub_props`).
-    pub fn subscription(&self, topic: &str, qos: u8, props: &str) -> Columns {
+    pub fn subscription(&self, topic: &str, qos: QoS, props: &str) -> Columns {
         let mut c = self.about(topic);
-        c.extend([("qos".into(), Value::Int(i64::from(qos))), (props.into(), no_props())]);
+        c.extend([("qos".into(), Value::Int(i64::from(qos.level()))), (props.into(), no_props())]);
         c
     }
 

@@ -37,7 +37,6 @@ pub mod session;
 pub mod sinks;
 pub mod sys;
 pub mod tables;
-pub mod topic;
 pub mod transport;
 
 pub use config::Config;

@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 
 use ntex_bytes::{ByteString, Bytes};
 use ntex_mqtt::v5::codec::PublishProperties;
-use ntex_mqtt::QoS;
+use weir_types::QoS;
 
 /// A client identifier; shared, because every session, delivery and log line refers to it.
 pub type ClientId = Arc<str>;

@@ -19,6 +19,7 @@ use ntex_mqtt::error::{DecodeError, EncodeError};
 use ntex_mqtt::v3::codec as v3;
 use ntex_mqtt::v5::codec as v5;
 use ntex_mqtt::QoS;
+use weir_types::QoS as Level;
 
 pub use v5::{Packet, Publish};
 
@@ -342,6 +343,24 @@ impl Codec {
                 self.v3.encodev(v3::Encoded::Publish(p, Some(payload)), out)
             }
         }
+    }
+}
+
+/// A QoS off the wire, as Weir's type.
+pub fn qos_in(q: QoS) -> Level {
+    match q {
+        QoS::AtMostOnce => Level::AtMostOnce,
+        QoS::AtLeastOnce => Level::AtLeastOnce,
+        QoS::ExactlyOnce => Level::ExactlyOnce,
+    }
+}
+
+/// Weir's QoS, as the codec writes it.
+pub fn qos_out(q: Level) -> QoS {
+    match q {
+        Level::AtMostOnce => QoS::AtMostOnce,
+        Level::AtLeastOnce => QoS::AtLeastOnce,
+        Level::ExactlyOnce => QoS::ExactlyOnce,
     }
 }
 

@@ -8,7 +8,7 @@ use ntex_bytes::ByteString;
 use parking_lot::RwLock;
 
 use crate::message::Message;
-use crate::topic;
+use weir_types::topic;
 
 /// The retained messages of this node, by topic.
 #[derive(Debug, Default)]

@@ -29,8 +29,8 @@ use weir_rules::tables::Tables;
 use weir_rules::value::Value;
 
 use crate::message::Message;
-use crate::router::trie::Trie;
 use crate::sinks::Sinks;
+use weir_types::trie::Trie;
 
 /// Messages waiting for the rules. Past this, publishers whose messages go to the rules pause
 /// until the engine catches up; messages the broker makes itself skip the rules, counted.
@@ -321,7 +321,7 @@ impl RuleEngine {
                             publishes.push(&Publish {
                                 topic: &msg.topic,
                                 payload: &msg.payload,
-                                qos: u8::from(msg.qos),
+                                qos: msg.qos,
                                 clientid: msg.publisher.as_deref(),
                                 retain: msg.retain,
                                 properties: properties.as_ref(),
@@ -482,7 +482,7 @@ impl RuleEngine {
             for filter in &rule.statement.rule.from {
                 set.index.update(filter, |ids| ids.push(i));
                 for kind in EventKind::ALL {
-                    if weir_rules::topic::matches(filter, &kind.topic()) {
+                    if weir_types::topic::matches(filter, &kind.topic()) {
                         set.events |= kind.bit();
                     }
                 }

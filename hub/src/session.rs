@@ -10,9 +10,9 @@ use std::num::{NonZeroU16, NonZeroU32};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use ntex_mqtt::v5::codec::RetainHandling;
-use ntex_mqtt::QoS;
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, Notify};
+use weir_types::QoS;
 
 use crate::message::{ClientId, Delivery, PacketId};
 

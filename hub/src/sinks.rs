@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ntex_bytes::{ByteString, Bytes};
-use ntex_mqtt::QoS;
 use parking_lot::Mutex;
 use weir_connectors::config::{DeliveryConfig, SinkConfig, SinkKind, SqlConfig};
 use weir_connectors::driver::SinkHandle;
 use weir_connectors::sinks::mqtt::{LocalBroker, LocalSlot};
 use weir_connectors::sinks::{self, SinkError};
+use weir_types::QoS;
 
 use crate::broker::Broker;
 use crate::message::Message;
@@ -94,12 +94,7 @@ impl std::fmt::Debug for Sinks {
 }
 
 impl LocalBroker for Broker {
-    fn publish(&self, origin: &str, topic: &str, payload: Vec<u8>, qos: u8, retain: bool) -> Result<(), String> {
-        let qos = match qos {
-            0 => QoS::AtMostOnce,
-            1 => QoS::AtLeastOnce,
-            _ => QoS::ExactlyOnce,
-        };
+    fn publish(&self, origin: &str, topic: &str, payload: Vec<u8>, qos: QoS, retain: bool) -> Result<(), String> {
         let mut msg = Message::new(ByteString::from(topic), Bytes::from(payload), qos, retain);
         msg.origin = Some(origin.into());
         self.republish(Arc::new(msg)).map(|_| ())

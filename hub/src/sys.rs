@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ntex_bytes::{ByteString, Bytes};
-use ntex_mqtt::QoS;
 use tokio::sync::watch;
+use weir_types::QoS;
 
 use crate::broker::Broker;
 use crate::message::Message;

@@ -26,7 +26,7 @@ fn publish() -> Publish<'static> {
     Publish {
         topic: "t/dev-0001",
         payload: PAYLOAD.as_bytes(),
-        qos: 1,
+        qos: weir_types::QoS::AtLeastOnce,
         clientid: Some("dev-0001"),
         retain: false,
         properties: None,

@@ -11,13 +11,14 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use crate::eval::Columns;
 use crate::plan::{nulls, variant, Input};
 use crate::value::Value;
+use weir_types::QoS;
 
 /// A published message, from which the columns of EMQX's `message.publish` are read.
 #[derive(Debug, Clone, Copy)]
 pub struct Publish<'a> {
     pub topic: &'a str,
     pub payload: &'a [u8],
-    pub qos: u8,
+    pub qos: QoS,
     /// `None` for messages the broker made itself (retained by the API, for instance).
     pub clientid: Option<&'a str>,
     pub retain: bool,
@@ -144,7 +145,7 @@ impl PublishBatch {
             self.received_at.append_value(p.timestamp_ms);
         }
         if w[7] {
-            self.qos.append_value(i64::from(p.qos));
+            self.qos.append_value(i64::from(p.qos.level()));
         }
         if w[8] {
             self.timestamp.append_value(p.timestamp_ms);
@@ -380,7 +381,7 @@ mod tests {
         let publish = Publish {
             topic: "t/1",
             payload: b"{}",
-            qos: 1,
+            qos: QoS::AtLeastOnce,
             clientid: Some("c"),
             retain: true,
             properties: Some(&props),

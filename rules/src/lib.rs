@@ -35,7 +35,6 @@ pub mod path;
 pub mod plan;
 pub mod tables;
 pub mod tester;
-pub mod topic;
 pub mod value;
 pub mod window;
 

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use crate::ast::Rule;
 use crate::eval::{evaluate, Columns, Outcome};
 use crate::events::EventKind;
+use crate::parse_rule;
 use crate::value::Value;
-use crate::{parse_rule, topic};
+use weir_types::topic;
 
 /// What testing a rule gave.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet};
 use tokio::sync::{Mutex, Notify};
+use weir_types::QoS;
 
 use crate::config::MqttConfig;
 use crate::sink::{Sink, WriteError};
@@ -29,7 +30,7 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 pub trait LocalBroker: Send + Sync {
     /// Publishes a message on behalf of the sink `origin`. An error is transient (the broker
     /// cannot take it now) and the row is retried.
-    fn publish(&self, origin: &str, topic: &str, payload: Vec<u8>, qos: u8, retain: bool) -> Result<(), String>;
+    fn publish(&self, origin: &str, topic: &str, payload: Vec<u8>, qos: QoS, retain: bool) -> Result<(), String>;
 }
 
 /// Where the local broker will be: sinks start before the broker exists.
@@ -40,7 +41,7 @@ pub struct MqttSink {
     name: String,
     topic: Template,
     payload: Template,
-    qos: u8,
+    qos: QoS,
     retain: bool,
     target: Target,
 }
@@ -64,9 +65,6 @@ struct Remote {
 impl MqttSink {
     pub fn new(name: &str, config: &MqttConfig, local: &LocalSlot) -> Result<MqttSink, SinkError> {
         let invalid = |message: String| SinkError::Invalid { sink: name.to_string(), message };
-        if config.qos > 2 {
-            return Err(invalid(format!("qos: {} is not 0, 1 or 2", config.qos)));
-        }
         let topic = Template::parse(&config.topic).map_err(|e| invalid(format!("topic: {e}")))?;
         let payload = match &config.payload {
             Some(p) => Template::parse(p).map_err(|e| invalid(format!("payload: {e}")))?,
@@ -125,7 +123,7 @@ impl Remote {
 async fn run_events(
     name: String,
     mut events: EventLoop,
-    qos: u8,
+    qos: QoS,
     confirmed: Arc<AtomicU64>,
     changed: Arc<Notify>,
     connected: Arc<AtomicBool>,
@@ -143,9 +141,9 @@ async fn run_events(
                         logged = false;
                         false
                     }
-                    Event::Incoming(Packet::PubAck(_)) => qos == 1,
-                    Event::Incoming(Packet::PubComp(_)) => qos == 2,
-                    Event::Outgoing(Outgoing::Publish(_)) => qos == 0,
+                    Event::Incoming(Packet::PubAck(_)) => qos == QoS::AtLeastOnce,
+                    Event::Incoming(Packet::PubComp(_)) => qos == QoS::ExactlyOnce,
+                    Event::Outgoing(Outgoing::Publish(_)) => qos == QoS::AtMostOnce,
                     _ => false,
                 };
                 if counts {
@@ -166,11 +164,12 @@ async fn run_events(
     }
 }
 
-fn qos_of(qos: u8) -> QoS {
+/// A QoS as rumqttc names it.
+fn bridge_qos(qos: QoS) -> rumqttc::QoS {
     match qos {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        _ => QoS::ExactlyOnce,
+        QoS::AtMostOnce => rumqttc::QoS::AtMostOnce,
+        QoS::AtLeastOnce => rumqttc::QoS::AtLeastOnce,
+        QoS::ExactlyOnce => rumqttc::QoS::ExactlyOnce,
     }
 }
 
@@ -201,7 +200,7 @@ impl Sink for MqttSink {
                 for (topic, payload) in messages {
                     remote
                         .client
-                        .publish(topic, qos_of(self.qos), self.retain, payload)
+                        .publish(topic, bridge_qos(self.qos), self.retain, payload)
                         .await
                         .map_err(|e| WriteError::transient(format!("bridge: {e}")))?;
                 }

@@ -3,8 +3,6 @@
 //! Each filter's slot holds its direct subscribers and its shared-subscription groups; a group
 //! gives each message to one member, round robin, preferring members that are connected.
 
-pub mod trie;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,7 +11,7 @@ use parking_lot::RwLock;
 
 use crate::message::{Delivery, Message, ShareRef};
 use crate::session::{Session, SubOptions};
-use trie::{Slot, Trie};
+use weir_types::trie::{Slot, Trie};
 
 /// A session subscribed to a filter, with its options.
 #[derive(Debug, Clone)]

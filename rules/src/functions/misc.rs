@@ -17,7 +17,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
         name: "contains_topic_match",
         min_args: 2,
         max_args: 3,
-        call: |a| contains_topic(a, crate::topic::matches),
+        call: |a| contains_topic(a, weir_types::topic::matches),
     },
     Function { name: "getenv", min_args: 1, max_args: 1, call: getenv },
     Function { name: "str_utf16_le", min_args: 1, max_args: 1, call: str_utf16_le },

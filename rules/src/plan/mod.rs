@@ -490,12 +490,13 @@ mod tests {
     use super::*;
     use crate::eval::Columns;
     use crate::events::{Publish, PublishBatch};
+    use weir_types::QoS;
 
     /// The same publishes as a natively typed input and as maps give the same outcomes, so
     /// the native comparison kernels agree with EMQX's operators.
     #[test]
     fn typed_and_variant_inputs_agree() {
-        let publishes: Vec<Publish> = [("t/1", 0), ("t/2", 1), ("u/1", 2)]
+        let publishes: Vec<Publish> = [("t/1", QoS::AtMostOnce), ("t/2", QoS::AtLeastOnce), ("u/1", QoS::ExactlyOnce)]
             .into_iter()
             .map(|(topic, qos)| Publish {
                 topic,

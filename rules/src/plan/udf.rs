@@ -317,7 +317,7 @@ fn apply(operator: Operator, refs: &[Ref<'_>]) -> Result<Value, EvalError> {
     let arg = |i: usize| v.get(i).unwrap_or(&Value::Undefined);
     Ok(match operator {
         Operator::Binary(BinaryOp::TopicMatch) => match (arg(0), arg(1)) {
-            (Value::Str(t), Value::Str(f)) => Value::Bool(crate::topic::matches(f, t)),
+            (Value::Str(t), Value::Str(f)) => Value::Bool(weir_types::topic::matches(f, t)),
             _ => Value::Bool(false),
         },
         Operator::Binary(

@@ -1,10 +1,12 @@
-//! The topic trie: "which filters match this topic". One implementation, shared by the subscription
-//! router and (later) the rule index; each filter's node holds a slot of the caller's type.
+//! The topic trie: "which filters match this topic". One implementation, shared by the broker's
+//! subscription table and the rules' index of FROM filters; each filter's node holds a slot of
+//! the caller's type.
 
 use std::collections::HashMap;
 
 /// What a trie node stores for the filter that ends there. Empty slots are pruned.
 pub trait Slot: Default {
+    /// Whether the slot holds nothing, so that its node can go.
     fn is_empty(&self) -> bool;
 }
 
@@ -62,6 +64,7 @@ impl<T: Slot> Trie<T> {
         self.filters
     }
 
+    /// Whether no filter has a non-empty slot.
     pub fn is_empty(&self) -> bool {
         self.filters == 0
     }

@@ -1,20 +1,28 @@
-//! Topic names and filters as MQTT 5.0 section 4.7 defines them, and `$share`/`$queue` parsing.
+//! Topic names and filters as MQTT 5.0 section 4.7 defines them: validation, `$share`/`$queue`
+//! parsing, and matching a filter against a topic name.
 
 /// Why a topic name or filter was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TopicError {
+    /// An empty topic or filter.
     #[error("topic is empty")]
     Empty,
+    /// A NUL character, which MQTT forbids in topics.
     #[error("topic contains a NUL character")]
     Nul,
+    /// `+` or `#` in a topic name (they belong in filters only).
     #[error("wildcards are not allowed in a topic name")]
     WildcardInName,
+    /// `#` that is not a whole level, or not the last one.
     #[error("`#` must be the last level and stand alone")]
     MisplacedMultiWildcard,
+    /// `+` that is not a whole level.
     #[error("`+` must occupy a whole level")]
     MisplacedSingleWildcard,
+    /// `$share/` without a group, or with a wildcard in it.
     #[error("shared subscription needs `$share/<group>/<filter>` with a non-empty group")]
     BadShare,
+    /// More levels than [`MAX_TOPIC_LEVELS`].
     #[error("topic has more than {0} levels")]
     TooManyLevels(usize),
 }
@@ -69,7 +77,9 @@ pub fn validate_filter(filter: &str) -> Result<(), TopicError> {
 /// A subscription filter as the client wrote it, split into its shared group (if any) and the filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedFilter<'a> {
+    /// The shared-subscription group (`$queue` for `$queue/...`), if any.
     pub group: Option<&'a str>,
+    /// The topic filter itself.
     pub filter: &'a str,
 }
 
@@ -90,8 +100,24 @@ pub fn parse_subscription(raw: &str) -> Result<ParsedFilter<'_>, TopicError> {
     Ok(parsed)
 }
 
-/// Whether `filter` matches `topic`: one implementation for the broker and the rules' `=~`.
-pub use weir_rules::topic::matches;
+/// Whether `filter` matches `topic`: `+` one level, `#` the rest (and the parent level); a
+/// filter starting with a wildcard never matches a topic starting with `$`.
+pub fn matches(filter: &str, topic: &str) -> bool {
+    if topic.starts_with('$') && filter.starts_with(['+', '#']) {
+        return false;
+    }
+    let mut f = filter.split('/');
+    let mut t = topic.split('/');
+    loop {
+        match (f.next(), t.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
