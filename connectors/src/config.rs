@@ -1,19 +1,19 @@
 //! `[sinks.<name>]`: a destination (`type = ...` and its keys) and how rows reach it (buffer,
 //! batching, retries), all in the one table.
 
-use std::collections::BTreeMap;
-
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
-use weir_types::QoS;
-
 use crate::buffer::FullPolicy;
+use crate::sinks::sqlite::SqliteConfig;
+use crate::sinks::{http::HttpConfig, kafka, kafka::KafkaConfig, mqtt::MqttConfig, postgres, postgres::PostgresConfig};
 
 /// One sink as configured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SinkConfig {
+    /// How rows reach it: the keys every sink has.
     pub delivery: DeliveryConfig,
+    /// What it is: `type` and its own keys.
     pub kind: SinkKind,
 }
 
@@ -75,14 +75,20 @@ impl Default for DeliveryConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum SinkKind {
+    /// `type = "kafka"`.
     Kafka(KafkaConfig),
-    Postgres(SqlConfig),
-    Sqlite(SqlConfig),
+    /// `type = "postgres"`.
+    Postgres(PostgresConfig),
+    /// `type = "sqlite"`.
+    Sqlite(SqliteConfig),
+    /// `type = "http"`.
     Http(HttpConfig),
+    /// `type = "mqtt"`.
     Mqtt(MqttConfig),
 }
 
 impl SinkKind {
+    /// The `type` value, as EMQX names the action's type in its API.
     pub fn type_name(&self) -> &'static str {
         match self {
             SinkKind::Kafka(_) => "kafka",
@@ -94,116 +100,6 @@ impl SinkKind {
     }
 }
 
-/// `type = "kafka"`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaConfig {
-    /// Bootstrap servers, `host:port[,host:port...]`.
-    pub brokers: String,
-    /// Topic template.
-    pub topic: String,
-    /// Key template; without one, rows spread over partitions.
-    pub key: Option<String>,
-    /// Value template (default `${.}`: the row as JSON).
-    pub value: Option<String>,
-    /// Header name → value template.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// `none` (default), `gzip`, `snappy`, `lz4` or `zstd`.
-    #[serde(default = "no_compression")]
-    pub compression: String,
-    /// `key` (default: rows with one key go to one partition) or `random`.
-    #[serde(default = "key_partitioning")]
-    pub partitioning: String,
-}
-
-fn no_compression() -> String {
-    "none".into()
-}
-
-fn key_partitioning() -> String {
-    "key".into()
-}
-
-/// `type = "postgres"` and `type = "sqlite"`: either `table` or `sql`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SqlConfig {
-    /// `postgres://user:password@host:port/database`, or `sqlite:path.db`.
-    pub url: String,
-    /// Rows go into this table, each field into the column of its name.
-    pub table: Option<String>,
-    /// Or: a statement whose `${field}` placeholders are bound as parameters.
-    pub sql: Option<String>,
-    /// Statements run once on connecting (for example `CREATE TABLE IF NOT EXISTS ...`).
-    #[serde(default)]
-    pub init_sql: Vec<String>,
-}
-
-/// `type = "http"`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    /// URL template (`http://` or `https://`).
-    pub url: String,
-    /// `POST` (default), `PUT` or `PATCH`.
-    #[serde(default = "post")]
-    pub method: String,
-    /// Header name → value template.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// Body template for one row (default `${.}`: the row as JSON).
-    pub body: Option<String>,
-    /// How a batch's bodies go in one request: `json` (an array) or `ndjson` (one per line).
-    #[serde(default = "json_format")]
-    pub format: String,
-    /// Seconds before a request counts as failed (and is retried).
-    #[serde(default = "request_timeout")]
-    pub request_timeout: u64,
-}
-
-fn post() -> String {
-    "POST".into()
-}
-
-fn json_format() -> String {
-    "json".into()
-}
-
-fn request_timeout() -> u64 {
-    15
-}
-
-/// `type = "mqtt"`: into this broker (no `server`) or another (`server = "host:port"`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MqttConfig {
-    /// Topic template.
-    pub topic: String,
-    /// 0, 1 or 2.
-    #[serde(default)]
-    pub qos: QoS,
-    #[serde(default)]
-    pub retain: bool,
-    /// Payload template (default `${.}`: the row as JSON).
-    pub payload: Option<String>,
-    /// A remote broker, `host:port`: the sink is then a bridge.
-    pub server: Option<String>,
-    /// The bridge's client id (default `weir-bridge-<sink name>`).
-    pub clientid: Option<String>,
-    pub username: Option<String>,
-    pub password: Option<String>,
-}
-
-/// Rows per batch for Kafka when `batch_size` is not set: librdkafka batches and pipelines by
-/// itself, so what bounds small batches is the wait for each one's acknowledgements (500-row
-/// batches reached about half the throughput of 2,000-row ones; docs/BENCHMARKS.md).
-const KAFKA_BATCH_SIZE: usize = 2000;
-/// Rows per batch for PostgreSQL when `batch_size` is not set: each batch is a `COPY` and a
-/// commit, whose fixed cost on the server made 500-row batches take twice the server's time of
-/// 10,000-row ones (docs/BENCHMARKS.md).
-const POSTGRES_BATCH_SIZE: usize = 10_000;
-
 impl<'de> Deserialize<'de> for SinkConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut keys = serde_json::Map::deserialize(d)?;
@@ -214,8 +110,8 @@ impl<'de> Deserialize<'de> for SinkConfig {
         let kind = SinkKind::deserialize(serde_json::Value::Object(keys)).map_err(D::Error::custom)?;
         if !batch_size_set {
             match kind {
-                SinkKind::Kafka(_) => delivery.batch_size = KAFKA_BATCH_SIZE,
-                SinkKind::Postgres(_) => delivery.batch_size = POSTGRES_BATCH_SIZE,
+                SinkKind::Kafka(_) => delivery.batch_size = kafka::DEFAULT_BATCH_SIZE,
+                SinkKind::Postgres(_) => delivery.batch_size = postgres::DEFAULT_BATCH_SIZE,
                 _ => {}
             }
         }
@@ -238,7 +134,7 @@ mod tests {
             .unwrap();
         assert_eq!(c.delivery.batch_size, 10);
         assert_eq!(c.delivery.buffer_full, FullPolicy::DropOldest);
-        assert!(matches!(c.kind, SinkKind::Sqlite(SqlConfig { table: Some(_), .. })));
+        assert!(matches!(c.kind, SinkKind::Sqlite(SqliteConfig { table: Some(_), .. })));
         // Every delivery key is told apart from the destination's keys.
         let all: serde_json::Map<_, _> = DELIVERY_KEYS.iter().map(|k| (k.to_string(), json!(null))).collect();
         let mut full = serde_json::to_value(all).unwrap();
@@ -261,10 +157,10 @@ mod tests {
             parse(v).unwrap().delivery.batch_size
         };
         let kafka = json!({"type": "kafka", "brokers": "b:9092", "topic": "t"});
-        assert_eq!(batch_size(kafka.clone(), json!({})), KAFKA_BATCH_SIZE);
+        assert_eq!(batch_size(kafka.clone(), json!({})), kafka::DEFAULT_BATCH_SIZE);
         assert_eq!(batch_size(kafka, json!({"batch_size": 7})), 7);
         let postgres = json!({"type": "postgres", "url": "postgres://h/d", "table": "t"});
-        assert_eq!(batch_size(postgres.clone(), json!({})), POSTGRES_BATCH_SIZE);
+        assert_eq!(batch_size(postgres.clone(), json!({})), postgres::DEFAULT_BATCH_SIZE);
         assert_eq!(batch_size(postgres, json!({"batch_size": 7})), 7);
         let sqlite = parse(json!({"type": "sqlite", "url": "sqlite:x.db", "table": "t"})).unwrap();
         assert_eq!(sqlite.delivery.batch_size, DeliveryConfig::default().batch_size);

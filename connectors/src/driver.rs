@@ -21,11 +21,11 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::buffer::{Appended, Buffer, BufferError, Records};
+use crate::buffer::{Appended, Buffer, BufferError, BufferedBatch};
 use crate::config::DeliveryConfig;
 use crate::metrics::SinkMetrics;
+use crate::row::{Row, RowBatch};
 use crate::sink::{Health, Sink, WriteError};
-use crate::template::Row;
 
 /// First wait before a retry; it doubles up to the configured maximum.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -37,28 +37,32 @@ const REASONS_LOGGED: usize = 100;
 /// A running sink, as the rule engine and the API see it.
 #[derive(Debug)]
 pub struct SinkHandle {
+    /// The sink's name, from `[sinks.<name>]`.
     pub name: String,
     /// `kafka`, `postgres`, ...
     pub kind: &'static str,
+    /// Its counters, as EMQX names an action's.
     pub metrics: SinkMetrics,
     buffer: Buffer,
+    /// A [`Health`], as `u8`: read by the API while the driver writes it.
     health: AtomicU8,
     /// Where refused rows go, set once every sink exists.
     dead_letter: OnceLock<Arc<SinkHandle>>,
     /// Set by [`SinkHandle::stop`]; the driver then flushes the buffer and ends.
     stopped: AtomicBool,
+    /// Wakes the driver when it is stopped.
     stop: Notify,
 }
 
 impl SinkHandle {
-    /// Appends rows (JSON objects) to the buffer; returns how many were taken, from the first.
-    /// Under `block`, a full buffer takes fewer than all: wait with
+    /// Appends the rows of `rows` from row `from` on to the buffer; returns how many were
+    /// taken. Under `block`, a full buffer takes fewer than all: wait with
     /// [`SinkHandle::wait_for_space`] and push the rest. A row that cannot be written (a disk
     /// error) is taken, counted as `dropped.other` and logged.
-    pub fn push<R: AsRef<[u8]>>(&self, rows: &[R]) -> usize {
+    pub fn push(&self, rows: &RowBatch, from: usize) -> usize {
         let mut taken = 0;
-        while taken < rows.len() {
-            let Appended { written, dropped, failed } = self.buffer.append(&rows[taken..]);
+        while from + taken < rows.len() {
+            let Appended { written, dropped, failed } = self.buffer.append(rows, from + taken);
             SinkMetrics::add(&self.metrics.matched, written as u64);
             SinkMetrics::add(&self.metrics.dropped_queue_full, dropped);
             taken += written;
@@ -77,6 +81,7 @@ impl SinkHandle {
         self.buffer.space.notified()
     }
 
+    /// The destination's state, as the last write or check found it.
     pub fn health(&self) -> Health {
         Health::from_u8(self.health.load(Ordering::Relaxed))
     }
@@ -180,16 +185,16 @@ impl<S: Sink> Driver<S> {
                 if (h.buffer.end() - reader.position()) < self.delivery.batch_size as u64 && !linger.is_zero() {
                     tokio::time::sleep(linger).await;
                 }
-                let mut records = Records::default();
-                if let Err(e) =
-                    h.buffer.read(&mut reader, self.delivery.batch_size, self.delivery.batch_bytes, &mut records)
-                {
-                    warn!(sink = %h.name, error = %e, "cannot read the sink buffer; retrying in a second");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    reader = h.buffer.reader();
-                    continue;
-                }
-                if let Some(batch) = self.decode(records) {
+                let read = match h.buffer.read(&mut reader, self.delivery.batch_size, self.delivery.batch_bytes) {
+                    Ok(read) => read,
+                    Err(e) => {
+                        warn!(sink = %h.name, error = %e, "cannot read the sink buffer; retrying in a second");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        reader = h.buffer.reader();
+                        continue;
+                    }
+                };
+                if let Some(batch) = self.decode(read) {
                     SinkMetrics::add(&h.metrics.inflight, batch.rows.len() as u64);
                     let (handle, sink, delivery, reasons) =
                         (h.clone(), self.sink.clone(), self.delivery.clone(), reasons.clone());
@@ -239,14 +244,14 @@ impl<S: Sink> Driver<S> {
 
     /// The batch's rows; a record that is not a JSON object (it cannot come from the engine) is
     /// counted as dropped and confirmed at once.
-    fn decode(&self, records: Records) -> Option<Batch> {
-        if records.is_empty() {
+    fn decode(&self, read: BufferedBatch) -> Option<Batch> {
+        if read.rows.is_empty() {
             return None;
         }
-        let (first, end) = (records.first, records.end());
-        let mut rows = Vec::with_capacity(records.len());
+        let (first, end) = (read.first, read.end());
+        let mut rows = Vec::with_capacity(read.rows.len());
         let mut seq = first;
-        Row::parse_all(records.data, &records.ends, |row| {
+        Row::parse_all(read.rows, |row| {
             match row {
                 Ok(row) => rows.push(row),
                 Err(e) => {
@@ -333,7 +338,7 @@ fn dead_letter(h: &SinkHandle, reason: &str, row: Option<Row>) {
         "row": serde_json::from_str::<serde_json::Value>(row.json()).unwrap_or_default(),
         "timestamp": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
     });
-    if dl.push(&[letter.to_string()]) == 0 {
+    if dl.push(&[letter.to_string()].into_iter().collect(), 0) == 0 {
         warn!(sink = %h.name, dead_letter = %dl.name, "the dead letter sink is full: a refused row is not kept");
     }
 }
@@ -350,6 +355,7 @@ fn backoff(attempt: u32, max_ms: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::CheckError;
     use parking_lot::Mutex;
     use std::sync::atomic::AtomicUsize;
 
@@ -375,7 +381,7 @@ mod tests {
             Ok(())
         }
 
-        async fn check(&self) -> Result<(), String> {
+        async fn check(&self) -> Result<(), CheckError> {
             Ok(())
         }
     }
@@ -395,8 +401,8 @@ mod tests {
     }
 
     fn push(h: &SinkHandle, rows: impl Iterator<Item = String>) {
-        let rows: Vec<String> = rows.collect();
-        assert_eq!(h.push(&rows), rows.len());
+        let rows: RowBatch = rows.collect();
+        assert_eq!(h.push(&rows, 0), rows.len());
     }
 
     #[tokio::test]

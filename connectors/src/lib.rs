@@ -1,15 +1,20 @@
-//! weir-connectors: how Weir talks to the systems around it. Rows cross this crate as JSON
-//! objects; it knows nothing of MQTT sessions or of rules.
+//! weir-connectors: how Weir talks to the systems around it. It delivers rows, JSON objects, and
+//! knows nothing of MQTT sessions or of rules.
 //!
-//! - [`config`]: `[sinks.<name>]`, a destination and how rows reach it.
+//! - [`row`]: rows as they travel ([`row::RowBatch`], from the rules to a destination) and as
+//!   destinations read them ([`row::Row`]).
 //! - [`sink`]: the contract a destination implements (write a batch, check health).
 //! - [`driver`]: the one delivery loop: durable buffer → batches → destination → confirm.
 //! - [`buffer`]: the durable buffer, a checksummed segment log under the data directory.
-//! - [`row`]: a row as sinks see it, a JSON object read back from the buffer.
+//! - [`config`]: `[sinks.<name>]`, a destination and how rows reach it.
+//! - [`sinks`]: one folder per destination (`http`, `kafka`, `mqtt`, `postgres`, `sqlite`),
+//!   and [`sinks::start`] to run one from its config.
 //! - [`template`]: EMQX's `${field}` templates.
 //! - [`metrics`]: a sink's counters, named as EMQX's.
-//! - [`sinks`]: one module per destination, and [`sinks::start`] to run one from its config.
 //! - [`query`]: the rows of an SQL query on PostgreSQL or SQLite (reference tables for JOIN).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod buffer;
 pub mod config;

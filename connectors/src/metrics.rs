@@ -25,6 +25,7 @@ pub struct SinkMetrics {
 }
 
 impl SinkMetrics {
+    /// Adds `n` to one of the counters.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
     }

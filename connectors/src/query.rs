@@ -9,12 +9,30 @@ use sqlx::{Column, Connection, Row, TypeInfo, ValueRef};
 /// Why a query's rows could not be read; each variant says what to check.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
+    /// The database could not be reached.
     #[error("cannot connect to {url}: {source}")]
-    Connect { url: String, source: sqlx::Error },
+    Connect {
+        /// The database's URL, its password hidden.
+        url: String,
+        /// What the driver said.
+        source: sqlx::Error,
+    },
+    /// The query failed.
     #[error("query failed on {url}: {source}")]
-    Query { url: String, source: sqlx::Error },
+    Query {
+        /// The database's URL, its password hidden.
+        url: String,
+        /// What the database said.
+        source: sqlx::Error,
+    },
+    /// A column's type is not one a reference table holds.
     #[error("column `{column}` has type {kind}, which a reference table cannot hold: cast it in the query (to text, bigint or double precision)")]
-    Type { column: String, kind: String },
+    Type {
+        /// The column's name.
+        column: String,
+        /// Its type, as the database names it.
+        kind: String,
+    },
 }
 
 /// Runs `sql` on the database at `url` and returns its rows.

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::template::Row;
+use crate::row::Row;
 
 /// Why a batch was not delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -12,20 +12,52 @@ pub enum WriteError {
     /// The destination cannot take it now (down, overloaded, timed out): the batch is retried,
     /// after `retry_after` when the destination said so (HTTP `Retry-After`).
     #[error("{reason}")]
-    Transient { reason: String, retry_after: Option<Duration> },
+    Transient {
+        /// What went wrong, for the log.
+        reason: String,
+        /// How long the destination asked us to wait.
+        retry_after: Option<Duration>,
+    },
     /// The destination refused the rows themselves (a type error, a constraint): retrying
     /// would fail again. The driver narrows a refused batch down to the rows at fault.
     #[error("{reason}")]
-    Rejected { reason: String },
+    Rejected {
+        /// Why, as the destination said it.
+        reason: String,
+    },
 }
 
 impl WriteError {
+    /// A failure worth retrying.
     pub fn transient(reason: impl ToString) -> WriteError {
         WriteError::Transient { reason: reason.to_string(), retry_after: None }
     }
 
+    /// A refusal of the rows themselves.
     pub fn rejected(reason: impl ToString) -> WriteError {
         WriteError::Rejected { reason: reason.to_string() }
+    }
+}
+
+/// Why a destination failed its health check: it is down, or cannot take rows yet. The rows
+/// wait in the buffer meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct CheckError {
+    /// What the check found, for the log and the API.
+    pub reason: String,
+}
+
+impl CheckError {
+    /// A failed check, with what it found.
+    pub fn new(reason: impl ToString) -> CheckError {
+        CheckError { reason: reason.to_string() }
+    }
+}
+
+impl From<WriteError> for CheckError {
+    fn from(e: WriteError) -> CheckError {
+        CheckError::new(e)
     }
 }
 
@@ -36,7 +68,7 @@ pub trait Sink: Send + Sync + 'static {
 
     /// Whether the destination can be reached now. It never drops a connection that buffered
     /// rows are waiting on, nor the rows.
-    fn check(&self) -> impl Future<Output = Result<(), String>> + Send;
+    fn check(&self) -> impl Future<Output = Result<(), CheckError>> + Send;
 }
 
 /// The state of a sink's destination, as EMQX reports it.
@@ -52,6 +84,7 @@ pub enum Health {
 }
 
 impl Health {
+    /// The health stored as `as u8`; unknown values read as connecting.
     pub fn from_u8(v: u8) -> Health {
         match v {
             1 => Health::Connected,
@@ -60,6 +93,7 @@ impl Health {
         }
     }
 
+    /// The status as EMQX's API writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Health::Connecting => "connecting",

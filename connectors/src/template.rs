@@ -12,15 +12,18 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-pub use crate::row::Row;
+use crate::row::Row;
 
 /// Why a template does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
+    /// A `${` with no `}` after it, at this byte.
     #[error("`${{` at byte {0} is never closed by `}}`")]
     Unclosed(usize),
+    /// A `${}`, at this byte.
     #[error("empty placeholder `${{}}` at byte {0}: write `${{.}}` for the whole row or `${{field}}`")]
     Empty(usize),
+    /// A template written as JSON that does not render as JSON, with serde_json's complaint.
     #[error("the template is JSON but does not render as JSON ({0}); check its quotes and commas")]
     NotJson(String),
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tracing::{debug, info};
+use weir_connectors::sinks::mqtt::RepublishError;
 use weir_rules::events::EventKind;
 
 use crate::config::Config;
@@ -105,10 +106,13 @@ impl Broker {
     /// A message an MQTT sink republishes: routed, and handed to the rules except those that
     /// write into that sink. Refused while the rules' queue is full (the sink retries it), so
     /// that nothing the rules should see is skipped.
-    pub fn republish(&self, msg: Arc<Message>) -> Result<usize, String> {
+    pub fn republish(&self, msg: Arc<Message>) -> Result<usize, RepublishError> {
+        if let Err(reason) = topic::validate_name(&msg.topic) {
+            return Err(RepublishError::Topic { topic: msg.topic.to_string(), reason });
+        }
         if let Some(rules) = self.rules.as_ref().filter(|r| r.matches(&msg)) {
             if rules.is_full() {
-                return Err("the rule engine is behind".into());
+                return Err(RepublishError::Behind);
             }
             rules.offer(vec![msg.clone()]);
         }

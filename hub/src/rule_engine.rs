@@ -19,6 +19,7 @@ use ntex_bytes::ByteString;
 use tokio::sync::{mpsc, Notify};
 use tracing::{info, warn};
 use weir_connectors::driver::SinkHandle;
+use weir_connectors::row::RowBatch;
 use weir_rules::ast::Statement;
 use weir_rules::engine::{ActiveRule, RuleMetrics};
 use weir_rules::eval::Columns;
@@ -364,15 +365,14 @@ impl RuleEngine {
     /// Hands a batch's output rows to the rule's sink, as JSON objects.
     async fn deliver(&self, rule: &ActiveRule, sink: Option<&SinkHandle>, out: &weir_rules::plan::BatchOutcome) {
         let Some(sink) = sink else { return };
-        let mut rows = EncodedRows::default();
-        out.write_json_rows(&mut rows.bytes, &mut rows.ends);
+        let mut rows = RowBatch::default();
+        out.write_json_rows(&mut rows);
         self.write_rows(rule, sink, rows).await;
     }
 
     /// Writes rows into `sink`, waiting while its buffer is full (policy `block`): the queue
     /// then fills, and the publishers pause.
-    async fn write_rows(&self, rule: &ActiveRule, sink: &SinkHandle, rows: EncodedRows) {
-        let rows = rows.slices();
+    async fn write_rows(&self, rule: &ActiveRule, sink: &SinkHandle, rows: RowBatch) {
         if rows.is_empty() {
             return;
         }
@@ -382,7 +382,7 @@ impl RuleEngine {
             let space = sink.wait_for_space();
             tokio::pin!(space);
             space.as_mut().enable();
-            taken += sink.push(&rows[taken..]);
+            taken += sink.push(&rows, taken);
             if taken < rows.len() {
                 self.warn_behind(format_args!("sink `{}` is full: the rules wait, and publishers pause", sink.name));
                 space.await;
@@ -398,9 +398,9 @@ impl RuleEngine {
         for (rule, target) in set.rules.iter().zip(&set.targets).filter(|(r, _)| r.window.is_some()) {
             let values = rule.close_windows(now).await;
             if let Some(sink) = target {
-                let mut rows = EncodedRows::default();
+                let mut rows = RowBatch::default();
                 for v in &values {
-                    rows.add(|buf| weir_rules::plan::variant::value_json(v, buf));
+                    rows.push_with(|buf| weir_rules::plan::variant::value_json(v, buf));
                 }
                 self.write_rows(rule, sink, rows).await;
             }
@@ -528,26 +528,6 @@ impl RuleEngine {
             Some(format!("unknown table `{0}`: define [tables.{0}] in the config", j.table))
         })?;
         Some(weir_rules::ParseError { line: st.line, column: st.column, message })
-    }
-}
-
-/// Rows encoded one after the other in one buffer: two allocations per batch, not one per row.
-#[derive(Default)]
-struct EncodedRows {
-    bytes: Vec<u8>,
-    /// Where each row ends in `bytes`.
-    ends: Vec<usize>,
-}
-
-impl EncodedRows {
-    fn add(&mut self, encode: impl FnOnce(&mut Vec<u8>)) {
-        encode(&mut self.bytes);
-        self.ends.push(self.bytes.len());
-    }
-
-    fn slices(&self) -> Vec<&[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts.zip(&self.ends).map(|(start, &end)| &self.bytes[start..end]).collect()
     }
 }
 

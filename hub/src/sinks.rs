@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use ntex_bytes::{ByteString, Bytes};
 use parking_lot::Mutex;
-use weir_connectors::config::{DeliveryConfig, SinkConfig, SinkKind, SqlConfig};
+use weir_connectors::config::{DeliveryConfig, SinkConfig, SinkKind};
 use weir_connectors::driver::SinkHandle;
-use weir_connectors::sinks::mqtt::{LocalBroker, LocalSlot};
+use weir_connectors::sinks::mqtt::{LocalBroker, LocalSlot, RepublishError};
+use weir_connectors::sinks::sqlite::SqliteConfig;
 use weir_connectors::sinks::{self, SinkError};
 use weir_types::QoS;
 
@@ -94,7 +95,14 @@ impl std::fmt::Debug for Sinks {
 }
 
 impl LocalBroker for Broker {
-    fn publish(&self, origin: &str, topic: &str, payload: Vec<u8>, qos: QoS, retain: bool) -> Result<(), String> {
+    fn publish(
+        &self,
+        origin: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), RepublishError> {
         let mut msg = Message::new(ByteString::from(topic), Bytes::from(payload), qos, retain);
         msg.origin = Some(origin.into());
         self.republish(Arc::new(msg)).map(|_| ())
@@ -104,7 +112,7 @@ impl LocalBroker for Broker {
 fn default_sink(data_dir: &std::path::Path) -> SinkConfig {
     SinkConfig {
         delivery: DeliveryConfig::default(),
-        kind: SinkKind::Sqlite(SqlConfig {
+        kind: SinkKind::Sqlite(SqliteConfig {
             url: format!("sqlite:{}", data_dir.join("weir.db").display()),
             table: Some("telemetry".into()),
             sql: None,

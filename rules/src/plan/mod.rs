@@ -30,6 +30,7 @@ use datafusion::arrow::datatypes::{Field as ArrowField, Schema, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::error::DataFusionError;
 use parking_lot::Mutex;
+use weir_connectors::row::RowBatch;
 
 use self::compile::{Planner, Stage};
 pub(crate) use self::input::nulls;
@@ -87,11 +88,10 @@ impl BatchOutcome {
         }
     }
 
-    /// Every output row as a JSON object, one after another at the end of `out`, without
-    /// building their values, with where each ends pushed to `ends`: the form sinks take.
-    /// `undefined` fields are left out. Each batch's keys are quoted, and its columns' readers
+    /// Every output row as a JSON object, added to `rows` without building their values: the
+    /// form sinks take. `undefined` fields are left out. Each batch's keys are quoted, and its columns' readers
     /// made, once for all its rows.
-    pub fn write_json_rows(&self, out: &mut Vec<u8>, ends: &mut Vec<usize>) {
+    pub fn write_json_rows(&self, rows: &mut RowBatch) {
         for batch in &self.output {
             let columns: Vec<(Vec<u8>, Cells)> = batch
                 .schema_ref()
@@ -101,8 +101,9 @@ impl BatchOutcome {
                 .map(|(f, c)| (variant::quoted_key(f.name()), Cells::of_array(c.as_ref())))
                 .collect();
             for row in 0..batch.num_rows() {
-                variant::write_json_object_quoted(columns.iter().map(|(k, c)| (k.as_slice(), c.read(row))), out);
-                ends.push(out.len());
+                rows.push_with(|out| {
+                    variant::write_json_object_quoted(columns.iter().map(|(k, c)| (k.as_slice(), c.read(row))), out)
+                });
             }
         }
     }

@@ -1,21 +1,15 @@
-//! `type = "http"`: rows to an HTTP endpoint (a webhook), as EMQX's HTTP server sink.
-//!
-//! The URL, headers and body are templates. A batch's rows that render to the same URL and
-//! headers go in one request: with `batch_size = 1` the body is the row's rendered body as is;
-//! with larger batches it is a JSON array of them (`format = "json"`, always an array, so the
-//! receiver sees one shape) or one per line (`format = "ndjson"`). 2xx confirms the rows; 408,
-//! 429 and 5xx are retried, after `Retry-After` seconds when the server says so, as are
-//! connection errors and timeouts; any other status refuses the rows.
+//! The HTTP destination: requests built from a batch's rows, and the status codes read.
 
 use std::time::Duration;
 
 use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Client, Method, StatusCode};
 
-use crate::config::HttpConfig;
-use crate::sink::{Sink, WriteError};
+use super::config::HttpConfig;
+use crate::row::Row;
+use crate::sink::{CheckError, Sink, WriteError};
 use crate::sinks::SinkError;
-use crate::template::{Row, Template};
+use crate::template::Template;
 
 /// How a batch's bodies are put together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +34,7 @@ pub struct HttpSink {
 }
 
 impl HttpSink {
+    /// A sink for `config`; `batch_size = 1` sends each row's body as is.
     pub fn new(name: &str, config: &HttpConfig, batch_size: usize) -> Result<HttpSink, SinkError> {
         let invalid = |message: String| SinkError::Invalid { sink: name.to_string(), message };
         // reqwest's TLS is rustls with the ring provider: installed once per process.
@@ -79,7 +74,7 @@ impl HttpSink {
     }
 
     /// One request's URL, headers and body for consecutive rows with the same URL and headers.
-    fn requests(&self, rows: &[Row]) -> Vec<Request> {
+    pub(super) fn requests(&self, rows: &[Row]) -> Vec<Request> {
         let mut out: Vec<Request<Vec<String>>> = Vec::new();
         for row in rows {
             let url = self.url.render(row);
@@ -144,13 +139,19 @@ impl Sink for HttpSink {
         Ok(())
     }
 
-    async fn check(&self) -> Result<(), String> {
+    async fn check(&self) -> Result<(), CheckError> {
         // Any answer shows the server is there; only a URL without placeholders can be checked.
         if !self.url.is_literal() {
             return Ok(());
         }
         let url = self.url.render(&Row::default());
-        self.client.head(&url).timeout(Duration::from_secs(5)).send().await.map(|_| ()).map_err(|e| describe(&e))
+        self.client
+            .head(&url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| CheckError::new(describe(&e)))
     }
 }
 
@@ -164,73 +165,4 @@ fn describe(e: &reqwest::Error) -> String {
         source = s.source();
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-    use std::collections::BTreeMap as Headers;
-
-    fn sink(body: Option<&str>, format: &str, batch_size: usize) -> HttpSink {
-        let config = HttpConfig {
-            url: "http://127.0.0.1:9/in/${clientid}".into(),
-            method: "post".into(),
-            headers: Headers::from([("x-topic".into(), "${topic}".into())]),
-            body: body.map(str::to_string),
-            format: format.into(),
-            request_timeout: 5,
-        };
-        HttpSink::new("h", &config, batch_size).unwrap()
-    }
-
-    fn rows() -> Vec<Row> {
-        [
-            json!({"clientid": "a", "topic": "t/1", "v": 1}),
-            json!({"clientid": "a", "topic": "t/1", "v": "x\"y"}),
-            json!({"clientid": "b", "topic": "t/2", "v": 3}),
-        ]
-        .into_iter()
-        .map(|v| Row::from(v.as_object().unwrap().clone()))
-        .collect()
-    }
-
-    #[test]
-    fn rows_with_one_url_share_a_request_and_bodies_stay_json() {
-        let reqs = sink(Some(r#"{"value": ${v}, "text": "v=${v}"}"#), "json", 100).requests(&rows());
-        assert_eq!(reqs.len(), 2);
-        assert_eq!(reqs[0].0, "http://127.0.0.1:9/in/a");
-        assert_eq!(reqs[0].1[0].1, "t/1");
-        let first: serde_json::Value = serde_json::from_str(&reqs[0].2).unwrap();
-        assert_eq!(first, json!([{"value": 1, "text": "v=1"}, {"value": "x\"y", "text": "v=x\"y"}]));
-        let second: serde_json::Value = serde_json::from_str(&reqs[1].2).unwrap();
-        assert_eq!(second, json!([{"value": 3, "text": "v=3"}]));
-        let nd = sink(None, "ndjson", 100).requests(&rows());
-        assert_eq!(nd[0].2.lines().count(), 2);
-        let one = sink(None, "json", 1).requests(&rows()[2..]);
-        assert_eq!(
-            serde_json::from_str::<serde_json::Value>(&one[0].2).unwrap(),
-            json!({"clientid": "b", "topic": "t/2", "v": 3})
-        );
-    }
-
-    #[test]
-    fn bad_settings_are_named() {
-        let mut config = HttpConfig {
-            url: "ftp://x".into(),
-            method: "POST".into(),
-            headers: Headers::new(),
-            body: None,
-            format: "json".into(),
-            request_timeout: 5,
-        };
-        let err = |c: &HttpConfig| HttpSink::new("h", c, 1).err().unwrap().to_string();
-        assert!(err(&config).contains("url"), "{}", err(&config));
-        config.url = "http://x".into();
-        config.method = "FETCH".into();
-        assert!(err(&config).contains("method"));
-        config.method = "POST".into();
-        config.body = Some(r#"{"a": ${a} "b"}"#.into());
-        assert!(err(&config).contains("body"));
-    }
 }

@@ -16,20 +16,31 @@
 //! The newest appends (4 MiB) are also kept in memory, and a reader keeping up takes them from
 //! there; the disk is read only by a reader that fell behind, and after a restart.
 //!
+//! The files are [`files`]' business, reading back [`read`]'s.
+//!
 //! The bound counts the segment files' bytes. Past it, [`FullPolicy::Block`] refuses the append
 //! (the caller waits on [`Buffer::space`]) and [`FullPolicy::DropOldest`] deletes the oldest
 //! segment, counting its unconfirmed rows as dropped. This is a log of our own rather than an
 //! embedded key-value store because a FIFO needs neither keys nor compaction, and a store's
 //! files would not keep to a byte bound.
 
+mod files;
+mod read;
+#[cfg(test)]
+mod tests;
+
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
+
+use crate::row::RowBatch;
+use files::{open_append, read_acked, scan, segment_path, write_acked};
+pub use read::Reader;
 
 /// Bytes of a record's header: length and checksum.
 const HEADER: u64 = 8;
@@ -57,50 +68,42 @@ pub enum FullPolicy {
 /// Why the buffer could not be opened or written.
 #[derive(Debug, thiserror::Error)]
 pub enum BufferError {
+    /// A file of the buffer could not be read or written.
     #[error("sink buffer {path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file or the buffer's directory.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// One row is larger than the whole buffer may be.
     #[error("a row of {size} bytes cannot fit in a sink buffer of at most {max} bytes: raise max_buffer_bytes")]
-    TooLarge { size: u64, max: u64 },
+    TooLarge {
+        /// The row's size on disk, header included.
+        size: u64,
+        /// The buffer's bound.
+        max: u64,
+    },
 }
 
-/// Rows read back from the buffer, back to back in one vector: one allocation per read rather
-/// than one per row, which the sink's task then freed row by row.
+/// Rows read back from the buffer: a batch, and where it starts in the log.
 #[derive(Debug, Default)]
-pub struct Records {
+pub struct BufferedBatch {
     /// The first row's sequence number; the others follow it one by one.
     pub first: u64,
-    /// The rows' data, back to back.
-    pub data: Vec<u8>,
-    /// Where each row ends in `data`.
-    pub ends: Vec<usize>,
+    /// The rows.
+    pub rows: RowBatch,
 }
 
-impl Records {
-    pub fn len(&self) -> usize {
-        self.ends.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
+impl BufferedBatch {
     /// The sequence number after the last row.
     pub fn end(&self) -> u64 {
-        self.first + self.ends.len() as u64
+        self.first + self.rows.len() as u64
     }
 
     /// Each row's sequence number and data.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &[u8])> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        (self.first..).zip(starts.zip(&self.ends).map(|(start, &end)| &self.data[start..end]))
-    }
-
-    /// Marks the data appended since the last row as row `seq`, the next one.
-    fn close_row(&mut self, seq: u64) {
-        if self.ends.is_empty() {
-            self.first = seq;
-        }
-        self.ends.push(self.data.len());
+        (self.first..).zip(self.rows.iter())
     }
 }
 
@@ -202,15 +205,6 @@ pub struct Buffer {
     pub space: Notify,
 }
 
-/// Where a reader is in the log: the next row it reads.
-#[derive(Debug)]
-pub struct Reader {
-    seq: u64,
-    /// The segment it reads from the disk: its first sequence number, the open file, and the
-    /// sequence number of the record the file is at (behind `seq` after reads from memory).
-    segment: Option<(u64, BufReader<File>, u64)>,
-}
-
 impl Buffer {
     /// Opens (or creates) the buffer in `dir`, recovering what a previous run left.
     pub fn open(dir: &Path, max_bytes: u64, policy: FullPolicy) -> Result<Buffer, BufferError> {
@@ -282,19 +276,21 @@ impl Buffer {
         })
     }
 
-    /// Appends rows in order, as many as the bound lets a blocking buffer take.
-    pub fn append<R: AsRef<[u8]>>(&self, rows: &[R]) -> Appended {
+    /// Appends the rows of `rows` from row `from` on, in order, as many as the bound lets a
+    /// blocking buffer take.
+    pub fn append(&self, rows: &RowBatch, from: usize) -> Appended {
         let mut out = Appended::default();
+        let rows = || rows.iter().skip(from);
         let mut st = self.state.lock();
         // Sized up front: grown from empty, it would be copied over again as it doubles.
-        let size = rows.iter().map(|r| HEADER as usize + r.as_ref().len()).sum::<usize>();
+        let size = rows().map(|r| HEADER as usize + r.len()).sum::<usize>();
         let mut pending = std::mem::take(&mut st.spare);
         pending.clear();
         pending.reserve(size.min(self.segment_bytes as usize));
         // Rows in `pending`, not yet written to the file.
         let mut pending_rows = 0;
         let mut result = Ok(());
-        for row in rows.iter().map(AsRef::as_ref) {
+        for row in rows() {
             let size = HEADER + row.len() as u64;
             if size > self.max_bytes {
                 result = Err(BufferError::TooLarge { size, max: self.max_bytes });
@@ -464,96 +460,6 @@ impl Buffer {
         st.writer.sync_data().map_err(|source| BufferError::Io { path: self.dir.clone(), source })
     }
 
-    /// A reader at the oldest unconfirmed row.
-    pub fn reader(&self) -> Reader {
-        Reader { seq: self.state.lock().acked, segment: None }
-    }
-
-    /// Reads up to `max_rows` rows (and about `max_bytes`, at least one row) from `reader`'s
-    /// position into `out`. Rows dropped since the reader's last read are skipped.
-    pub fn read(
-        &self,
-        reader: &mut Reader,
-        max_rows: usize,
-        max_bytes: usize,
-        out: &mut Records,
-    ) -> Result<(), BufferError> {
-        // Held throughout, so that dropping the oldest segment (under the same lock) never counts
-        // rows as dropped that this read hands on for delivery. Reads come from the page cache.
-        let mut st = self.state.lock();
-        let (acked, end) = (st.acked, st.next_seq);
-        let bounds: Vec<(u64, u64)> = st.segments.iter().map(|s| (s.first_seq, s.first_seq + s.records)).collect();
-        if reader.seq < acked {
-            reader.seq = acked;
-            reader.segment = None;
-        }
-        let rows = max_rows.min(end.saturating_sub(reader.seq) as usize);
-        out.ends.reserve(rows);
-        // Room for the rows as long as the newest ones, up to `max_bytes`: growing the vector
-        // row by row copied it over and over.
-        let typical = st.recent.back().map_or(0, |c| c.bytes.len() / c.records.max(1) as usize);
-        out.data.reserve(max_bytes.min(rows.saturating_mul(typical)));
-        let mut bytes = 0;
-        let mut taken = 0;
-        let more = |taken: usize, bytes: usize| taken < max_rows && (taken == 0 || bytes < max_bytes);
-        while reader.seq < end && more(taken, bytes) {
-            // From memory, when the rows are recent enough.
-            let from = reader.seq;
-            if let Some(chunk) = st.recent.iter().find(|c| (c.first_seq..c.first_seq + c.records).contains(&from)) {
-                let mut at = 0;
-                for seq in chunk.first_seq..chunk.first_seq + chunk.records {
-                    let Some(header) = chunk.bytes.get(at..at + HEADER as usize) else { break };
-                    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-                    let data = at + HEADER as usize..at + HEADER as usize + len;
-                    at = data.end;
-                    if seq < reader.seq {
-                        continue;
-                    }
-                    if !more(taken, bytes) {
-                        break;
-                    }
-                    out.data.extend_from_slice(&chunk.bytes[data]);
-                    out.close_row(seq);
-                    bytes += len;
-                    taken += 1;
-                    reader.seq += 1;
-                }
-                if reader.seq > from {
-                    continue;
-                }
-            }
-            let Some(&(first, seg_end)) = bounds.iter().find(|(f, e)| (*f..*e).contains(&reader.seq)) else {
-                break;
-            };
-            let path = segment_path(&self.dir, first);
-            let io_err = |source| BufferError::Io { path: path.clone(), source };
-            // Reopen when the reader moved to another segment, else skip what memory gave.
-            if reader.segment.as_ref().is_none_or(|(f, _, at)| *f != first || *at > reader.seq) {
-                let file = File::open(&path).map_err(io_err)?;
-                reader.segment = Some((first, BufReader::with_capacity(READ_CHUNK, file), first));
-            }
-            let Some((_, file, at)) = reader.segment.as_mut() else { break };
-            let kept = out.data.len();
-            while *at < reader.seq {
-                read_record(file, &mut out.data).map_err(io_err)?;
-                out.data.truncate(kept);
-                *at += 1;
-            }
-            while reader.seq < seg_end && more(taken, bytes) {
-                bytes += read_record(file, &mut out.data).map_err(io_err)?;
-                taken += 1;
-                out.close_row(reader.seq);
-                reader.seq += 1;
-                *at += 1;
-            }
-            if reader.seq == seg_end {
-                reader.segment = None;
-            }
-        }
-        st.read = st.read.max(reader.seq);
-        Ok(())
-    }
-
     /// Rows not yet confirmed, and the bytes the buffer holds on disk.
     pub fn pending(&self) -> (u64, u64) {
         let st = self.state.lock();
@@ -581,248 +487,5 @@ impl Drop for Buffer {
     fn drop(&mut self) {
         // A clean stop records every confirmed row; a crash delivers the last ones again.
         let _ = self.sync();
-    }
-}
-
-impl Reader {
-    /// The sequence number of the next row this reader reads.
-    pub fn position(&self) -> u64 {
-        self.seq
-    }
-}
-
-fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
-    dir.join(format!("{first_seq:020}.log"))
-}
-
-fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
-}
-
-/// Reads one record, checking its checksum.
-/// Appends the data of the record at `r` to `out` and returns its length; on error, `out` is
-/// left as it was.
-fn read_record(r: &mut impl Read, out: &mut Vec<u8>) -> io::Result<usize> {
-    let mut header = [0u8; HEADER as usize];
-    r.read_exact(&mut header)?;
-    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-    // Read into spare capacity (zeroing it first took a third of the time spent here), reserved
-    // up to a chunk so that a torn length cannot ask for gigabytes.
-    let start = out.len();
-    out.reserve(len.min(READ_CHUNK));
-    let read = r.by_ref().take(len as u64).read_to_end(out);
-    let error = match read {
-        Ok(n) if n < len => Some(io::ErrorKind::UnexpectedEof.into()),
-        Ok(_) if crc32fast::hash(&out[start..]) != crc => {
-            Some(io::Error::new(io::ErrorKind::InvalidData, "record checksum mismatch"))
-        }
-        Ok(_) => None,
-        Err(e) => Some(e),
-    };
-    match error {
-        Some(e) => {
-            out.truncate(start);
-            Err(e)
-        }
-        None => Ok(len),
-    }
-}
-
-/// The good records of a segment: their count, the bytes they take, and the file's size.
-fn scan(path: &Path) -> io::Result<(u64, u64, u64)> {
-    let mut file = File::open(path)?;
-    let size = file.seek(SeekFrom::End(0))?;
-    file.seek(SeekFrom::Start(0))?;
-    let mut r = BufReader::new(file);
-    let (mut records, mut good) = (0, 0);
-    let mut data = Vec::new();
-    while good < size {
-        data.clear();
-        match read_record(&mut r, &mut data) {
-            Ok(len) => {
-                records += 1;
-                good += HEADER + len as u64;
-            }
-            Err(_) => break,
-        }
-    }
-    Ok((records, good, size))
-}
-
-fn read_acked(dir: &Path) -> Option<u64> {
-    let bytes = fs::read(dir.join("acked")).ok()?;
-    let (seq, crc) = (bytes.get(..8)?, bytes.get(8..12)?);
-    (crc32fast::hash(seq).to_le_bytes() == crc).then(|| u64::from_le_bytes(seq.try_into().unwrap_or_default()))
-}
-
-fn write_acked(dir: &Path, acked: u64) -> io::Result<()> {
-    let seq = acked.to_le_bytes();
-    let mut bytes = seq.to_vec();
-    bytes.extend_from_slice(&crc32fast::hash(&seq).to_le_bytes());
-    let aside = dir.join("acked.new");
-    fs::write(&aside, bytes)?;
-    fs::rename(aside, dir.join("acked"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rows(n: usize) -> Vec<Vec<u8>> {
-        (0..n).map(|i| format!("{{\"i\":{i}}}").into_bytes()).collect()
-    }
-
-    fn read_all(b: &Buffer) -> Vec<Vec<u8>> {
-        let mut r = b.reader();
-        let mut out = Records::default();
-        b.read(&mut r, usize::MAX, usize::MAX, &mut out).unwrap();
-        out.iter().map(|(_, data)| data.to_vec()).collect()
-    }
-
-    #[test]
-    fn rows_survive_a_restart_until_confirmed() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
-        let all = rows(10);
-        assert_eq!(b.append(&all).written, 10);
-        b.ack(4).unwrap();
-        drop(b);
-        let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
-        assert_eq!(read_all(&b), all[4..]);
-        assert_eq!(b.pending().0, 6);
-        b.append(&[b"more"]);
-        assert_eq!(read_all(&b).last().unwrap(), b"more");
-    }
-
-    #[test]
-    fn a_torn_tail_is_cut_off_and_writing_goes_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
-        b.append(&rows(3));
-        drop(b);
-        let seg = segment_path(dir.path(), 0);
-        let len = fs::metadata(&seg).unwrap().len();
-        // A crash in the middle of the third record's write.
-        OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 3).unwrap();
-        let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
-        assert_eq!(read_all(&b), rows(2));
-        b.append(&[b"next"]);
-        drop(b);
-        let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
-        assert_eq!(read_all(&b), [rows(2), vec![b"next".to_vec()]].concat());
-    }
-
-    #[test]
-    fn a_damaged_record_fails_its_checksum() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
-        b.append(&rows(3));
-        drop(b);
-        let seg = segment_path(dir.path(), 0);
-        let mut bytes = fs::read(&seg).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0xff;
-        fs::write(&seg, bytes).unwrap();
-        let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
-        assert_eq!(read_all(&b), rows(2));
-    }
-
-    #[test]
-    fn the_bound_blocks_or_drops_the_oldest() {
-        let dir = tempfile::tempdir().unwrap();
-        let row = vec![b'x'; 1000];
-        let max = 200 * 1024;
-        let b = Buffer::open(&dir.path().join("block"), max, FullPolicy::Block).unwrap();
-        let written = b.append(&vec![row.as_slice(); 1000]).written;
-        assert!(written > 150 && written < 205, "{written}");
-        assert_eq!(b.append(&[row.as_slice()]).written, 0);
-        assert!(b.pending().1 <= max);
-        b.ack(100).unwrap();
-        assert!(b.append(&[row.as_slice()]).written == 1);
-
-        let d = Buffer::open(&dir.path().join("drop"), max, FullPolicy::DropOldest).unwrap();
-        let out = d.append(&vec![row.as_slice(); 1000]);
-        assert_eq!(out.written, 1000);
-        let (pending, bytes) = d.pending();
-        assert!(bytes <= max, "{bytes}");
-        assert_eq!(pending + out.dropped, 1000);
-        // The newest rows are the ones kept.
-        let mut r = d.reader();
-        let mut kept = Records::default();
-        d.read(&mut r, usize::MAX, usize::MAX, &mut kept).unwrap();
-        assert_eq!(kept.end(), 1000);
-        let on_disk: u64 =
-            fs::read_dir(dir.path().join("drop")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
-        assert!(on_disk <= max + 64, "{on_disk}");
-    }
-
-    #[test]
-    fn reading_in_batches_follows_segments() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = Buffer::open(dir.path(), 1 << 20, FullPolicy::Block).unwrap();
-        let row = vec![b'y'; 10_000];
-        b.append(&vec![row.as_slice(); 30]);
-        assert!(fs::read_dir(dir.path()).unwrap().count() > 3, "several segments");
-        let mut r = b.reader();
-        let mut seqs = Vec::new();
-        loop {
-            let mut out = Records::default();
-            b.read(&mut r, 7, usize::MAX, &mut out).unwrap();
-            if out.is_empty() {
-                break;
-            }
-            assert!(out.len() <= 7);
-            seqs.extend(out.iter().map(|(seq, _)| seq));
-        }
-        assert_eq!(seqs, (0..30).collect::<Vec<_>>());
-        b.ack(30).unwrap();
-        assert_eq!(b.pending(), (0, 0), "confirmed segments are deleted");
-        assert_eq!(
-            fs::read_dir(dir.path())
-                .unwrap()
-                .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
-                .count(),
-            1
-        );
-        b.append(&[b"after"]);
-        assert_eq!(read_all(&b), vec![b"after".to_vec()]);
-    }
-
-    #[test]
-    fn a_reader_behind_the_rows_kept_in_memory_reads_the_disk() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = Buffer::open(dir.path(), 64 << 20, FullPolicy::Block).unwrap();
-        let row = |i: usize| format!("{i:0>1000}").into_bytes();
-        // 6 MB in appends of 100 rows: the oldest are only on the disk.
-        for start in (0..6000).step_by(100) {
-            b.append(&(start..start + 100).map(row).collect::<Vec<_>>());
-        }
-        let mut r = b.reader();
-        let mut seen = Vec::new();
-        while seen.len() < 6000 {
-            let mut out = Records::default();
-            b.read(&mut r, 333, usize::MAX, &mut out).unwrap();
-            // Appends between reads: the reader moves between the disk and memory.
-            if seen.len() == 2997 {
-                b.append(&[row(6000)]);
-            }
-            seen.extend(out.iter().map(|(seq, data)| (seq, data.to_vec())));
-        }
-        let mut out = Records::default();
-        b.read(&mut r, usize::MAX, usize::MAX, &mut out).unwrap();
-        seen.extend(out.iter().map(|(seq, data)| (seq, data.to_vec())));
-        assert_eq!(seen.len(), 6001);
-        for (i, rec) in seen.iter().enumerate() {
-            assert_eq!(rec, &(i as u64, row(i)));
-        }
-        // The newest rows come from memory: they are read even with the files gone.
-        for e in fs::read_dir(dir.path()).unwrap() {
-            fs::remove_file(e.unwrap().path()).unwrap();
-        }
-        let mut r = Reader { seq: 5990, segment: None };
-        let mut out = Records::default();
-        b.read(&mut r, usize::MAX, usize::MAX, &mut out).unwrap();
-        assert_eq!(out.iter().map(|(seq, _)| seq).collect::<Vec<_>>(), (5990..6001).collect::<Vec<_>>());
     }
 }

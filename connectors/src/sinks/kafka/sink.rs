@@ -1,11 +1,4 @@
-//! `type = "kafka"`: rows as Kafka records, through librdkafka (rdkafka).
-//!
-//! Topic, key, value and headers are templates. The producer runs with `acks=all` and
-//! idempotence, so a record is confirmed only when every in-sync replica has it, and librdkafka's
-//! own retries do not duplicate it. A batch is confirmed when every record of it is; a record
-//! librdkafka gives up on (after `message.timeout.ms`, 30 s) fails the batch, which the driver
-//! writes again: at least once. The health check only asks for metadata: it never tears the
-//! producer down, so an outage costs no buffered record.
+//! The Kafka destination: a librdkafka producer, records built from rows by templates.
 
 use std::time::Duration;
 
@@ -14,10 +7,11 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-use crate::config::KafkaConfig;
-use crate::sink::{Sink, WriteError};
+use super::config::KafkaConfig;
+use crate::row::Row;
+use crate::sink::{CheckError, Sink, WriteError};
 use crate::sinks::SinkError;
-use crate::template::{Row, Template};
+use crate::template::Template;
 
 /// How long librdkafka keeps trying a record before the batch fails (and is written again).
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,6 +28,7 @@ pub struct KafkaSink {
 }
 
 impl KafkaSink {
+    /// A sink for `config`; the producer connects in the background.
     pub fn new(name: &str, config: &KafkaConfig) -> Result<KafkaSink, SinkError> {
         let invalid = |message: String| SinkError::Invalid { sink: name.to_string(), message };
         let template = |key: &str, text: &str| Template::parse(text).map_err(|e| invalid(format!("{key}: {e}")));
@@ -118,13 +113,13 @@ impl Sink for KafkaSink {
         Ok(())
     }
 
-    async fn check(&self) -> Result<(), String> {
+    async fn check(&self) -> Result<(), CheckError> {
         // fetch_metadata blocks: off the runtime's threads.
         let producer = self.producer.clone();
         tokio::task::spawn_blocking(move || producer.client().fetch_metadata(None, CHECK_TIMEOUT).map(|_| ()))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())
+            .map_err(CheckError::new)?
+            .map_err(CheckError::new)
     }
 }
 
