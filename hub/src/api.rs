@@ -9,18 +9,25 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value as JsonValue};
-use weir_rules::engine::ActiveRule;
-use weir_rules::tester::{test_rule, TestOutcome};
-use weir_rules::value::Value;
-
 use weir_connectors::driver::SinkHandle;
 use weir_connectors::sink::Health;
+use weir_rules::active_rule::ActiveRule;
+use weir_rules::pipeline::Pipeline;
+use weir_rules::tester::{test_rule, TestOutcome};
+use weir_rules::value::Value;
 
 use crate::broker::Broker;
 use crate::metrics::Metrics;
 
-/// The API's routes, over one broker.
-pub fn router(broker: Arc<Broker>) -> Router {
+/// What the handlers read: the broker, and the rule pipeline when the node runs one.
+#[derive(Clone)]
+struct Node {
+    broker: Arc<Broker>,
+    pipeline: Option<Arc<Pipeline>>,
+}
+
+/// The API's routes, over one node.
+pub fn router(broker: Arc<Broker>, pipeline: Option<Arc<Pipeline>>) -> Router {
     Router::new()
         .route("/api/v5/rules", get(list_rules))
         .route("/api/v5/rules/{id}", get(get_rule))
@@ -30,7 +37,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .route("/api/v5/sinks/{name}", get(get_sink))
         .route("/api/v5/sinks/{name}/metrics", get(sink_metrics))
         .route("/api/v5/prometheus/stats", get(prometheus))
-        .with_state(broker)
+        .with_state(Node { broker, pipeline })
 }
 
 /// An EMQX-style error body: `{"code": "...", "message": "..."}`.
@@ -38,8 +45,8 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({ "code": code, "message": message }))).into_response()
 }
 
-fn rules_of(broker: &Broker) -> Vec<Arc<ActiveRule>> {
-    broker.rules.as_ref().map(|r| r.rules().rules.clone()).unwrap_or_default()
+fn rules_of(node: &Node) -> Vec<Arc<ActiveRule>> {
+    node.pipeline.as_ref().map(|p| p.rules().rules.clone()).unwrap_or_default()
 }
 
 fn rule_info(rule: &ActiveRule) -> JsonValue {
@@ -54,29 +61,29 @@ fn rule_info(rule: &ActiveRule) -> JsonValue {
     })
 }
 
-async fn list_rules(State(broker): State<Arc<Broker>>) -> Json<JsonValue> {
-    let data: Vec<JsonValue> = rules_of(&broker).iter().map(|r| rule_info(r)).collect();
+async fn list_rules(State(node): State<Node>) -> Json<JsonValue> {
+    let data: Vec<JsonValue> = rules_of(&node).iter().map(|r| rule_info(r)).collect();
     let count = data.len();
     Json(json!({ "data": data, "meta": { "page": 1, "limit": count.max(1), "count": count, "hasnext": false } }))
 }
 
-fn find(broker: &Broker, id: &str) -> Option<Arc<ActiveRule>> {
-    rules_of(broker).into_iter().find(|r| r.id == id)
+fn find(node: &Node, id: &str) -> Option<Arc<ActiveRule>> {
+    rules_of(node).into_iter().find(|r| r.id == id)
 }
 
 fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "NOT_FOUND", "Rule Id Not Found")
 }
 
-async fn get_rule(State(broker): State<Arc<Broker>>, Path(id): Path<String>) -> Response {
-    match find(&broker, &id) {
+async fn get_rule(State(node): State<Node>, Path(id): Path<String>) -> Response {
+    match find(&node, &id) {
         Some(rule) => Json(rule_info(&rule)).into_response(),
         None => not_found(),
     }
 }
 
-async fn rule_metrics(State(broker): State<Arc<Broker>>, Path(id): Path<String>) -> Response {
-    let Some(rule) = find(&broker, &id) else {
+async fn rule_metrics(State(node): State<Node>, Path(id): Path<String>) -> Response {
+    let Some(rule) = find(&node, &id) else {
         return not_found();
     };
     let metrics: Map<String, JsonValue> =
@@ -84,13 +91,13 @@ async fn rule_metrics(State(broker): State<Arc<Broker>>, Path(id): Path<String>)
     Json(json!({
         "id": id,
         "metrics": metrics,
-        "node_metrics": [{ "node": broker.config.node.name, "metrics": metrics }],
+        "node_metrics": [{ "node": node.broker.config.node.name, "metrics": metrics }],
     }))
     .into_response()
 }
 
-fn sinks_of(broker: &Broker) -> Vec<Arc<SinkHandle>> {
-    broker.rules.as_ref().map(|r| r.sinks.running()).unwrap_or_default()
+fn sinks_of(node: &Node) -> Vec<Arc<SinkHandle>> {
+    node.pipeline.as_ref().map(|p| p.sinks()).unwrap_or_default()
 }
 
 fn metrics_object(snapshot: Vec<(&'static str, u64)>) -> Map<String, JsonValue> {
@@ -110,33 +117,33 @@ fn sink_info(broker: &Broker, sink: &SinkHandle) -> JsonValue {
     })
 }
 
-async fn list_sinks(State(broker): State<Arc<Broker>>) -> Json<JsonValue> {
-    Json(JsonValue::Array(sinks_of(&broker).iter().map(|s| sink_info(&broker, s)).collect()))
+async fn list_sinks(State(node): State<Node>) -> Json<JsonValue> {
+    Json(JsonValue::Array(sinks_of(&node).iter().map(|s| sink_info(&node.broker, s)).collect()))
 }
 
-fn find_sink(broker: &Broker, name: &str) -> Option<Arc<SinkHandle>> {
-    sinks_of(broker).into_iter().find(|s| s.name == name)
+fn find_sink(node: &Node, name: &str) -> Option<Arc<SinkHandle>> {
+    sinks_of(node).into_iter().find(|s| s.name == name)
 }
 
 fn sink_not_found() -> Response {
     error(StatusCode::NOT_FOUND, "NOT_FOUND", "Sink Not Found (or not started: no rule writes into it yet)")
 }
 
-async fn get_sink(State(broker): State<Arc<Broker>>, Path(name): Path<String>) -> Response {
-    match find_sink(&broker, &name) {
-        Some(sink) => Json(sink_info(&broker, &sink)).into_response(),
+async fn get_sink(State(node): State<Node>, Path(name): Path<String>) -> Response {
+    match find_sink(&node, &name) {
+        Some(sink) => Json(sink_info(&node.broker, &sink)).into_response(),
         None => sink_not_found(),
     }
 }
 
-async fn sink_metrics(State(broker): State<Arc<Broker>>, Path(name): Path<String>) -> Response {
-    let Some(sink) = find_sink(&broker, &name) else {
+async fn sink_metrics(State(node): State<Node>, Path(name): Path<String>) -> Response {
+    let Some(sink) = find_sink(&node, &name) else {
         return sink_not_found();
     };
     let metrics = metrics_object(sink.snapshot());
     Json(json!({
         "metrics": metrics,
-        "node_metrics": [{ "node": broker.config.node.name, "metrics": metrics }],
+        "node_metrics": [{ "node": node.broker.config.node.name, "metrics": metrics }],
     }))
     .into_response()
 }
@@ -159,7 +166,8 @@ async fn rule_test(Json(body): Json<JsonValue>) -> Response {
 }
 
 /// Prometheus text format, with EMQX's metric names so that existing dashboards find them.
-async fn prometheus(State(broker): State<Arc<Broker>>) -> Response {
+async fn prometheus(State(node): State<Node>) -> Response {
+    let broker = &node.broker;
     let m = &broker.metrics;
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, samples: &[(String, u64)]| {
@@ -182,11 +190,11 @@ async fn prometheus(State(broker): State<Arc<Broker>>) -> Response {
     );
     family("emqx_bytes_received", "counter", &plain(Metrics::get(&m.bytes_received)));
     family("emqx_bytes_sent", "counter", &plain(Metrics::get(&m.bytes_sent)));
-    let skipped = broker.rules.as_ref().map_or(0, |r| r.skipped.load(std::sync::atomic::Ordering::Relaxed));
+    let skipped = broker.rules.as_ref().map_or(0, |r| r.skipped());
     family("weir_rule_engine_skipped", "counter", &plain(skipped));
     let queued = broker.rules.as_ref().map_or(0, |r| r.queued() as u64);
     family("weir_rule_engine_queued", "gauge", &plain(queued));
-    let rules = rules_of(&broker);
+    let rules = rules_of(&node);
     let snapshots: Vec<(String, Vec<(&'static str, u64)>)> =
         rules.iter().map(|r| (r.id.clone(), r.metrics.snapshot())).collect();
     if let Some((_, first)) = snapshots.first() {
@@ -197,7 +205,7 @@ async fn prometheus(State(broker): State<Arc<Broker>>) -> Response {
         }
     }
     // Sinks as EMQX's actions: `emqx_action_<counter>{id="<type>:<name>"}`.
-    let sinks = sinks_of(&broker);
+    let sinks = sinks_of(&node);
     let snapshots: Vec<(String, Vec<(&'static str, u64)>)> =
         sinks.iter().map(|s| (label(&format!("{}:{}", s.kind, s.name)), s.snapshot())).collect();
     if let Some((_, first)) = snapshots.first() {

@@ -6,10 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ntex_bytes::{ByteString, Bytes};
 use parking_lot::Mutex;
 use tracing::{debug, info};
-use weir_connectors::sinks::mqtt::RepublishError;
-use weir_rules::events::EventKind;
+use weir_connectors::sinks::mqtt::{LocalBroker, RepublishError};
+use weir_rules::event_kind::EventKind;
+use weir_rules::pipeline::{Intake, RuleMatch};
+use weir_types::QoS;
 
 use crate::config::Config;
 use crate::events;
@@ -17,7 +20,6 @@ use crate::message::{ClientId, Delivery, Message};
 use crate::metrics::Metrics;
 use crate::retain::RetainStore;
 use crate::router::Router;
-use crate::rule_engine::{columns_of, RuleEngine, RuleMatch};
 use crate::session::{Enqueued, Inflight, Kick, Session};
 use weir_types::topic;
 
@@ -34,7 +36,7 @@ const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Default)]
 pub struct Burst {
     /// The burst's messages that some rule wants.
-    for_rules: Vec<Arc<Message>>,
+    for_rules: Vec<weir_rules::pipeline::Message>,
     /// Messages received.
     received: u64,
     /// Messages no subscription wanted.
@@ -51,7 +53,7 @@ pub struct Broker {
     pub retained: RetainStore,
     pub metrics: Metrics,
     /// The rules of `rules_dir`, fed every published message; `None` runs without rules.
-    pub rules: Option<Arc<RuleEngine>>,
+    pub rules: Option<Arc<Intake>>,
     /// Live and offline-but-unexpired sessions, by client id.
     sessions: Mutex<HashMap<ClientId, Arc<Session>>>,
     /// Serialises session opening, so that two CONNECTs with one client id cannot both win.
@@ -61,7 +63,7 @@ pub struct Broker {
 }
 
 impl Broker {
-    pub fn new(config: Config, rules: Option<Arc<RuleEngine>>) -> Arc<Broker> {
+    pub fn new(config: Config, rules: Option<Arc<Intake>>) -> Arc<Broker> {
         Arc::new(Broker {
             config,
             router: Router::default(),
@@ -81,7 +83,7 @@ impl Broker {
     /// Returns the number of subscriptions the message was queued for.
     pub fn publish(&self, msg: Arc<Message>, congested: &mut Vec<Arc<Session>>, burst: &mut Burst) -> usize {
         burst.received += 1;
-        if self.rules.as_ref().is_some_and(|r| r.matches_remembered(&msg, &mut burst.rules_match)) {
+        if self.rules.as_ref().is_some_and(|r| r.wants_remembered(&msg.topic, &mut burst.rules_match)) {
             burst.for_rules.push(msg.clone());
         }
         let matched = self.route(msg, Some(congested));
@@ -104,16 +106,12 @@ impl Broker {
     }
 
     /// A message an MQTT sink republishes: routed, and handed to the rules except those that
-    /// write into that sink. Refused while the rules' queue is full (the sink retries it), so
-    /// that nothing the rules should see is skipped.
+    /// write into that sink, even when their queue is full (see [`Intake::offer`]).
     pub fn republish(&self, msg: Arc<Message>) -> Result<usize, RepublishError> {
         if let Err(reason) = topic::validate_name(&msg.topic) {
             return Err(RepublishError::Topic { topic: msg.topic.to_string(), reason });
         }
-        if let Some(rules) = self.rules.as_ref().filter(|r| r.matches(&msg)) {
-            if rules.is_full() {
-                return Err(RepublishError::Behind);
-            }
+        if let Some(rules) = self.rules.as_ref().filter(|r| r.wants(&msg.topic)) {
             rules.offer(vec![msg.clone()]);
         }
         Metrics::incr(&self.metrics.messages_received);
@@ -122,7 +120,7 @@ impl Broker {
 
     /// A message the broker makes itself (`$SYS`, wills): routed, never paused for.
     pub fn dispatch(&self, msg: Arc<Message>) -> usize {
-        if let Some(rules) = self.rules.as_ref().filter(|r| r.matches(&msg)) {
+        if let Some(rules) = self.rules.as_ref().filter(|r| r.wants(&msg.topic)) {
             rules.offer_own(msg.clone());
         }
         self.route_counted(msg)
@@ -161,7 +159,7 @@ impl Broker {
         });
         if matched == 0 {
             if let Some(rules) = self.listening(EventKind::MessageDropped).filter(|_| !events::ignored(&msg)) {
-                let columns = events::with_reason(columns_of(&msg, &self.config.node.name), "no_subscribers");
+                let columns = events::with_reason(events::columns_of(&msg, &self.config.node.name), "no_subscribers");
                 rules.emit(EventKind::MessageDropped, columns);
             }
         }
@@ -194,8 +192,8 @@ impl Broker {
     }
 
     /// The rule engine, when one of its rules selects `kind`: events are built only then.
-    pub fn listening(&self, kind: EventKind) -> Option<&RuleEngine> {
-        self.rules.as_deref().filter(|r| r.wants(kind))
+    pub fn listening(&self, kind: EventKind) -> Option<&Intake> {
+        self.rules.as_deref().filter(|r| r.wants_event(kind))
     }
 
     /// Finds or creates the session for a CONNECT. An owning connection is asked to leave first
@@ -316,5 +314,21 @@ impl Broker {
 
     pub fn session_count(&self) -> usize {
         self.sessions.lock().len()
+    }
+}
+
+/// The way back in for MQTT sinks: a rule's republish.
+impl LocalBroker for Broker {
+    fn publish(
+        &self,
+        origin: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), RepublishError> {
+        let mut msg = Message::new(ByteString::from(topic), Bytes::from(payload), qos, retain);
+        msg.origin = Some(origin.into());
+        self.republish(Arc::new(msg)).map(|_| ())
     }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use weir_connectors::config::SinkConfig;
+use weir_rules::tables::load::TableConfig;
 use weir_types::QoS;
 
 /// Why a configuration could not be loaded. Each variant says which file or key is at fault.
@@ -183,48 +184,6 @@ pub struct SysTopicsConfig {
 impl Default for SysTopicsConfig {
     fn default() -> Self {
         SysTopicsConfig { sys_msg_interval: 60 }
-    }
-}
-
-/// Where a reference table's rows come from, `type = "csv" | "postgres" | "sqlite"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum TableConfig {
-    /// A CSV file with a header row; column types are inferred.
-    Csv {
-        path: PathBuf,
-        /// Seconds between reloads; 0 loads once.
-        #[serde(default = "default_refresh")]
-        refresh: u64,
-    },
-    /// The rows of `query` on `url` (`postgres://user:password@host:port/database`).
-    Postgres {
-        url: String,
-        query: String,
-        #[serde(default = "default_refresh")]
-        refresh: u64,
-    },
-    /// The rows of `query` on `url` (`sqlite:///absolute/path.db` or `sqlite:relative.db`).
-    Sqlite {
-        url: String,
-        query: String,
-        #[serde(default = "default_refresh")]
-        refresh: u64,
-    },
-}
-
-fn default_refresh() -> u64 {
-    60
-}
-
-impl TableConfig {
-    /// Seconds between reloads; 0 loads once.
-    pub fn refresh(&self) -> u64 {
-        match self {
-            TableConfig::Csv { refresh, .. }
-            | TableConfig::Postgres { refresh, .. }
-            | TableConfig::Sqlite { refresh, .. } => *refresh,
-        }
     }
 }
 

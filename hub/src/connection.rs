@@ -19,7 +19,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 use weir_rules::eval::Columns;
-use weir_rules::events::EventKind;
+use weir_rules::event_kind::EventKind;
 
 use crate::broker::{Broker, Burst, NEVER_EXPIRE};
 use crate::events::ClientInfo;
@@ -472,7 +472,7 @@ impl<S: Transport> Connection<S> {
     async fn wait_for_rules(&mut self) -> Result<(), Exit> {
         let Some(rules) = self.broker.rules.clone() else { return Ok(()) };
         loop {
-            let room = rules.room.notified();
+            let room = rules.room();
             tokio::pin!(room);
             room.as_mut().enable();
             if !rules.is_full() {

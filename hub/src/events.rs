@@ -7,13 +7,12 @@ use std::net::SocketAddr;
 
 use ntex_bytes::ByteString;
 use weir_rules::eval::Columns;
+use weir_rules::pipeline::Published;
 use weir_rules::value::Value;
 
 use crate::message::{ClientId, Message};
 use weir_rules::now_ms;
 use weir_types::QoS;
-
-use crate::rule_engine::columns_of;
 
 /// What events say about a client, fixed at CONNECT. Boxed by the connection: most
 /// connections never build an event, and every byte in a connection is paid by all of them.
@@ -131,6 +130,29 @@ impl ClientInfo {
         c.insert("peerhost".into(), text(&self.peer.ip().to_string()));
         c
     }
+}
+
+/// The columns EMQX gives a `message.publish` rule, for the message events that carry them.
+pub fn columns_of(msg: &Message, node: &str) -> Columns {
+    let ms = msg.timestamp.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    Columns::from([
+        ("topic".into(), text(&msg.topic)),
+        ("payload".into(), Value::from_bytes(&msg.payload)),
+        ("qos".into(), Value::Int(i64::from(msg.qos.level()))),
+        ("clientid".into(), msg.publisher.as_deref().map_or(Value::Undefined, text)),
+        (
+            "flags".into(),
+            Value::Map(BTreeMap::from([
+                ("dup".into(), Value::Bool(false)),
+                ("retain".into(), Value::Bool(msg.retain)),
+            ])),
+        ),
+        ("pub_props".into(), msg.properties().unwrap_or_else(no_props)),
+        ("timestamp".into(), Value::Int(ms)),
+        ("publish_received_at".into(), Value::Int(ms)),
+        ("event".into(), text("message.publish")),
+        ("node".into(), text(node)),
+    ])
 }
 
 /// A delivery's columns when only the receiving client id is known (a message dropped from an

@@ -31,12 +31,9 @@ pub mod metrics;
 pub mod protocol;
 pub mod retain;
 pub mod router;
-pub mod rule_engine;
 pub mod server;
 pub mod session;
-pub mod sinks;
 pub mod sys;
-pub mod tables;
 pub mod transport;
 
 pub use config::Config;

@@ -1,12 +1,15 @@
 //! What travels through the broker: an immutable [`Message`] shared by every delivery of it, and
 //! the per-subscriber [`Delivery`] that carries the options of the subscription that matched.
 
+use std::collections::BTreeMap;
 use std::num::{NonZeroU16, NonZeroU32};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use ntex_bytes::{ByteString, Bytes};
 use ntex_mqtt::v5::codec::PublishProperties;
+use weir_rules::pipeline::Published;
+use weir_rules::value::Value;
 use weir_types::QoS;
 
 /// A client identifier; shared, because every session, delivery and log line refers to it.
@@ -60,6 +63,53 @@ impl Message {
             let secs = t.saturating_duration_since(now).as_secs().clamp(1, u64::from(u32::MAX));
             NonZeroU32::new(secs as u32).unwrap_or(NonZeroU32::MIN)
         })
+    }
+}
+
+/// What the rules read of a message.
+impl Published for Message {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    fn qos(&self) -> QoS {
+        self.qos
+    }
+
+    fn publisher(&self) -> Option<&str> {
+        self.publisher.as_deref()
+    }
+
+    fn retain(&self) -> bool {
+        self.retain
+    }
+
+    fn received_at(&self) -> SystemTime {
+        self.timestamp
+    }
+
+    fn origin(&self) -> Option<&str> {
+        self.origin.as_deref()
+    }
+
+    fn properties(&self) -> Option<Value> {
+        let text = |s: &str| Value::Str(s.to_string());
+        let mut props = BTreeMap::new();
+        if !self.properties.user_properties.is_empty() {
+            let pairs = self.properties.user_properties.iter().map(|(k, v)| (k.to_string(), text(v))).collect();
+            props.insert("User-Property".to_string(), Value::Map(pairs));
+        }
+        if let Some(ct) = &self.properties.content_type {
+            props.insert("Content-Type".to_string(), text(ct));
+        }
+        if let Some(rt) = &self.properties.response_topic {
+            props.insert("Response-Topic".to_string(), text(rt));
+        }
+        (!props.is_empty()).then_some(Value::Map(props))
     }
 }
 

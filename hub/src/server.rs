@@ -6,77 +6,36 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::info;
+use weir_rules::pipeline::{self, Pipeline, PipelineConfig};
 
 use crate::broker::Broker;
 use crate::config::Config;
-use crate::rule_engine::RuleEngine;
-use crate::sinks::Sinks;
 use crate::{listener, sys};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A listener's address is taken or not ours.
     #[error("cannot listen on {addr} ({listener}): {source}; set [listeners.{listener}] bind to a free address")]
-    Bind { listener: &'static str, addr: SocketAddr, source: std::io::Error },
-    #[error("cannot start the rule engine's thread: {0}")]
-    RuleThread(std::io::Error),
+    Bind {
+        /// Which listener.
+        listener: &'static str,
+        /// The address it was to bind.
+        addr: SocketAddr,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The rule pipeline could not start.
     #[error(transparent)]
-    Sink(#[from] weir_connectors::sinks::SinkError),
-}
-
-/// The rule engine's own thread and runtime: rules never run on the MQTT workers, and a batch
-/// being evaluated never holds up the connections that share a worker.
-struct RuleThread {
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl RuleThread {
-    fn start(
-        rules: Arc<RuleEngine>,
-        queue: mpsc::UnboundedReceiver<crate::rule_engine::Input>,
-    ) -> Result<RuleThread, StartError> {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("weir-rules".into())
-            .spawn(move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(runtime) => runtime.block_on(async move {
-                    tokio::select! {
-                        () = rules.run(queue) => {}
-                        _ = stopped => {}
-                    }
-                }),
-                Err(e) => tracing::error!(error = %e, "cannot start the rule engine's runtime: rules will not run"),
-            })
-            .map_err(StartError::RuleThread)?;
-        Ok(RuleThread { stop: Some(stop), thread: Some(thread) })
-    }
-
-    /// Stops the engine and waits for its thread.
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-        }
-    }
-}
-
-impl Drop for RuleThread {
-    fn drop(&mut self) {
-        // A server dropped without shutdown() still stops its engine (tests start many).
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
+    Rules(#[from] pipeline::StartError),
 }
 
 /// A running node.
 pub struct Server {
+    /// The broker, for in-process users (tests, the fuzz target).
     pub broker: Arc<Broker>,
     /// Where MQTT over TCP is served, if enabled (the real port when the config said 0).
     pub tcp_addr: Option<SocketAddr>,
@@ -87,11 +46,8 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     /// Tasks that stop on the shutdown signal (listeners, `$SYS`).
     tasks: JoinSet<()>,
-    /// Tasks that run until aborted (the rules directory watcher, reference tables).
-    background: JoinSet<()>,
-    rules: RuleThread,
-    /// Stopped last, once no rule writes into them: their buffers keep what was not delivered.
-    sinks: Arc<Sinks>,
+    /// The rules and their sinks: stopped after the clients, so that what they sent is handed on.
+    pipeline: Arc<Pipeline>,
 }
 
 async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -104,18 +60,15 @@ async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, Start
 impl Server {
     /// Binds every enabled listener and starts serving.
     pub async fn start(config: Config) -> Result<Server, StartError> {
-        let table_names = config.tables.keys().cloned().collect();
-        let sinks = Arc::new(Sinks::start(&config.sinks, config.data_dir.clone())?);
-        let (rules, queue) =
-            RuleEngine::new(config.rules_dir.clone(), config.node.name.clone(), table_names, sinks.clone());
-        let mut background = JoinSet::new();
-        for (name, table) in &config.tables {
-            background.spawn(crate::tables::keep_loaded(name.clone(), table.clone(), rules.tables.clone()));
-        }
-        let broker = Broker::new(config, Some(rules.clone()));
-        let _ = sinks.local.set(broker.clone());
-        let rule_thread = RuleThread::start(rules.clone(), queue)?;
-        background.spawn(rules.watch());
+        let pipeline = Pipeline::start(PipelineConfig {
+            rules_dir: &config.rules_dir,
+            data_dir: &config.data_dir,
+            node: &config.node.name,
+            tables: &config.tables,
+            sinks: &config.sinks,
+        })?;
+        let broker = Broker::new(config, Some(pipeline.intake()));
+        pipeline.connect(broker.clone());
         let cfg = &broker.config;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -126,9 +79,7 @@ impl Server {
             api_addr: None,
             shutdown,
             tasks: JoinSet::new(),
-            background,
-            rules: rule_thread,
-            sinks,
+            pipeline: pipeline.clone(),
         };
         if cfg.listeners.tcp.enable {
             let l = bind("tcp", cfg.listeners.tcp.bind).await?;
@@ -143,7 +94,7 @@ impl Server {
         if cfg.api.enable {
             let l = bind("api", cfg.api.bind).await?;
             server.api_addr = l.local_addr().ok();
-            let app = crate::api::router(broker.clone());
+            let app = crate::api::router(broker.clone(), Some(pipeline.clone()));
             let mut stop = shutdown_rx.clone();
             tasks.spawn(async move {
                 let stopped = async move {
@@ -168,8 +119,6 @@ impl Server {
         let _ = self.shutdown.send(true);
         self.broker.disconnect_all().await;
         while self.tasks.join_next().await.is_some() {}
-        self.background.abort_all();
-        self.rules.stop().await;
-        self.sinks.stop();
+        self.pipeline.stop().await;
     }
 }

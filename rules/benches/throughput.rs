@@ -6,9 +6,9 @@
 //! Run: cargo bench -p weir-rules --bench throughput
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use weir_rules::engine::ActiveRule;
-use weir_rules::events::{Publish, PublishBatch};
+use weir_rules::active_rule::ActiveRule;
 use weir_rules::files::LoadedRule;
+use weir_rules::plan::publish_batch::{Publish, PublishBatch};
 use weir_rules::plan::Input;
 
 const PAYLOAD: &str = r#"{"device":"dev-0001","temp":31.5,"hum":40.1,"ts":1708671600123,"site":"north-plant","status":"ok","readings":[1,2,3,4,5,6,7,8,9,10],"fw":"1.2.3","battery":87}"#;

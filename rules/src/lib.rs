@@ -1,30 +1,37 @@
-//! weir-rules: EMQX rule SQL, parsed once and run on micro-batches of messages. It turns
-//! messages into rows and knows nothing of MQTT sessions.
+//! weir-rules: EMQX rule SQL, parsed once and run on micro-batches of messages, and the
+//! pipeline that feeds the rules and hands their rows to the sinks. It turns messages into rows
+//! and knows nothing of MQTT sessions.
 //!
+//! The language:
 //! - [`lexer`]: sqlparser's tokenizer with EMQX's lexical rules (`"..."` identifiers, `=~`, `1..4`).
 //! - [`parser`]: the grammar of rule files ([`parse_file`]) and of single rules ([`parse_rule`]).
-//! - [`ast`]: what they produce.
-//! - [`files`]: the rules directory: `*.sql` files, rule ids derived from file names.
+//! - [`ast`]: what they produce; [`files`]: the rules directory, rule ids from file names.
 //! - [`plan`]: rules compiled onto DataFusion (UDFs over a variant column encoding) and run
 //!   on batches of messages: SELECT, WHERE, FOREACH/DO/INCASE.
-//! - [`engine`]: a rule as it runs, with EMQX's counters; [`eval`]: one message through a rule.
-//! - [`json`]: JSON text to values, keeping only the payload keys a rule reads.
-//! - [`events`]: the broker events rules select with `FROM "$events/..."`.
-//! - [`functions`]: the built-in function catalogue, by name.
-//! - [`window`]: windowed aggregation (`GROUP BY ..., TUMBLINGWINDOW(ss, 10)`) on DataFusion's
-//!   aggregate functions; [`columnar`]: values to and from Arrow arrays.
-//! - [`tables`]: reference tables for JOIN, from CSV files or database queries.
-//! - [`tester`]: EMQX's rule tester (a rule on a made-up message), for the CLI and the API.
-//! - [`topic`]: topic-filter matching (`=~`, FROM), shared with the broker.
+//! - [`functions`]: the built-in function catalogue, by name; [`json`]: JSON text to values,
+//!   keeping only the payload keys a rule reads.
 //! - [`value`], [`ops`], [`path`]: EMQX's value semantics (`undefined`, coercion, term order,
 //!   paths with lazy JSON decoding, nested `AS` assignment), as pure functions on single values:
 //!   the building blocks that the UDFs of [`plan`] call row by row.
+//! - [`window`]: windowed aggregation (`GROUP BY ..., TUMBLINGWINDOW(ss, 10)`) on DataFusion's
+//!   aggregate functions; [`columnar`]: values to and from Arrow arrays.
+//! - [`event_kind`]: the broker events rules select with `FROM "$events/..."`.
+//! - [`tester`]: EMQX's rule tester (a rule on a made-up message), for the CLI and the API;
+//!   [`eval`]: one message through a rule.
+//!
+//! Running them:
+//! - [`active_rule`]: a rule as it runs, with EMQX's counters.
+//! - [`tables`]: reference tables for JOIN, from CSV files or database queries, kept loaded.
+//! - [`pipeline`]: the broker's messages in, batched on a thread of its own, through the rules,
+//!   into the sinks' buffers.
 
+#![forbid(unsafe_code)]
+
+pub mod active_rule;
 pub mod ast;
 pub mod columnar;
-pub mod engine;
 pub mod eval;
-pub mod events;
+pub mod event_kind;
 pub mod files;
 pub mod functions;
 pub mod json;
@@ -32,6 +39,7 @@ mod lexer;
 pub mod ops;
 mod parser;
 pub mod path;
+pub mod pipeline;
 pub mod plan;
 pub mod tables;
 pub mod tester;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::ast::Rule;
 use crate::eval::{evaluate, Columns, Outcome};
-use crate::events::EventKind;
+use crate::event_kind::EventKind;
 use crate::parse_rule;
 use crate::value::Value;
 use weir_types::topic;

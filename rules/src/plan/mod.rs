@@ -11,12 +11,14 @@
 //! - [`udf`]: the function catalogue and the operators as DataFusion UDFs.
 //! - `compile`: rule syntax to DataFusion expressions, with EMQX's name scoping.
 //! - `input`: input rows to the batch, the payload decoded once per message.
+//! - [`publish_batch`]: the input of a batch of published messages, built straight from them.
 //!
 //! FOREACH runs in two stages: the bindings and WHERE on the messages, then INCASE and DO on a
 //! batch with one row per element (the message's columns taken for each of its elements).
 
 mod compile;
 mod input;
+pub mod publish_batch;
 pub mod udf;
 pub mod variant;
 
@@ -490,7 +492,7 @@ impl CompiledExprs {
 mod tests {
     use super::*;
     use crate::eval::Columns;
-    use crate::events::{Publish, PublishBatch};
+    use crate::plan::publish_batch::{Publish, PublishBatch};
     use weir_types::QoS;
 
     /// The same publishes as a natively typed input and as maps give the same outcomes, so
@@ -529,7 +531,7 @@ mod tests {
         }
         // Only what a rule reads is built; the rest of a publish batch stays null.
         let rule = CompiledRule::new(crate::parse_rule(r##"SELECT qos FROM "#" WHERE payload.x = 1"##).unwrap());
-        let layout = crate::events::publish_layout();
+        let layout = crate::plan::publish_batch::publish_layout();
         let reads = rule.reads(&layout);
         let read: Vec<&String> =
             layout.fields().iter().zip(&reads).filter(|(_, r)| **r).map(|(f, _)| f.name()).collect();

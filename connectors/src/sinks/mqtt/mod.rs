@@ -45,9 +45,6 @@ pub enum RepublishError {
         /// What is wrong with it.
         reason: TopicError,
     },
-    /// The rules that would see the message are behind: it is offered again later.
-    #[error("the rule engine is behind")]
-    Behind,
 }
 
 /// Where the local broker will be: sinks start before the broker exists.

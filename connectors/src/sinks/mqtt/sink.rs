@@ -65,10 +65,7 @@ impl Sink for MqttSink {
                 for row in rows {
                     let topic = self.topic_of(row)?;
                     let payload = self.payload.render(row).into_bytes();
-                    broker.publish(&self.name, &topic, payload, self.qos, self.retain).map_err(|e| match e {
-                        RepublishError::Behind => WriteError::transient(e),
-                        RepublishError::Topic { .. } => WriteError::rejected(e),
-                    })?;
+                    broker.publish(&self.name, &topic, payload, self.qos, self.retain).map_err(WriteError::rejected)?;
                 }
                 Ok(())
             }

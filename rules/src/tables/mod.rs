@@ -1,7 +1,9 @@
 //! Reference tables that rules JOIN (`JOIN devices AS d ON d.id = clientid`): rows loaded from a
-//! CSV file (through DataFusion's CSV reader, types inferred) or from a database query (the hub
-//! loads those through its connectors), indexed by every column, and replaced whole when they
-//! are refreshed, so a rule sees either the old table or the new one.
+//! CSV file (through DataFusion's CSV reader, types inferred) or from a database query (through
+//! the connectors), indexed by every column, and replaced whole when they are refreshed, so a
+//! rule sees either the old table or the new one. [`load`] keeps each configured table loaded.
+
+pub mod load;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -16,8 +18,14 @@ use crate::value::Value;
 /// Why a table could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
+    /// The CSV file could not be read or parsed.
     #[error("cannot read CSV file {path}: {source}")]
-    Csv { path: String, source: datafusion::error::DataFusionError },
+    Csv {
+        /// The file.
+        path: String,
+        /// What DataFusion's reader said.
+        source: datafusion::error::DataFusionError,
+    },
 }
 
 /// The rows of one table, and for each column an index from value to row.
@@ -29,6 +37,7 @@ pub struct Table {
 }
 
 impl Table {
+    /// A table of `rows`, indexed by each of their columns.
     pub fn new(rows: Vec<BTreeMap<String, Value>>) -> Table {
         let mut indexes: HashMap<String, HashMap<String, usize>> = HashMap::new();
         for (i, row) in rows.iter().enumerate() {
@@ -47,10 +56,12 @@ impl Table {
         self.rows.get(at)
     }
 
+    /// The number of rows.
     pub fn len(&self) -> usize {
         self.rows.len()
     }
 
+    /// Whether the table has no row.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
@@ -71,6 +82,7 @@ pub struct Tables {
 }
 
 impl Tables {
+    /// The table `name`, as last loaded; `None` if it never loaded.
     pub fn get(&self, name: &str) -> Option<Arc<Table>> {
         self.by_name.read().get(name).cloned()
     }

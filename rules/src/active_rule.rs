@@ -78,10 +78,10 @@ impl ActiveRule {
         ActiveRule { id: loaded.id, statement: loaded.statement, metrics, window, tables, compiled, join_keys }
     }
 
-    /// Which columns of a publish batch ([`crate::events::publish_layout`]) the rule reads:
+    /// Which columns of a publish batch ([`crate::plan::publish_batch::publish_layout`]) the rule reads:
     /// the others need not be built. A windowed or joining rule keeps whole rows: all of them.
     pub fn publish_reads(&self) -> Vec<bool> {
-        let layout = crate::events::publish_layout();
+        let layout = crate::plan::publish_batch::publish_layout();
         if self.window.is_some() || !self.statement.rule.joins.is_empty() {
             return vec![true; layout.fields().len()];
         }

@@ -1,22 +1,17 @@
 //! The node's sinks: those of `[sinks.*]`, started with the node, and the built-in `weir_db`
 //! (SQLite at `data_dir/weir.db`, table `telemetry`), started when a rule first writes into it.
-//! Rules hand their rows over as JSON objects.
+//! Rules hand their rows over as a [`weir_connectors::row::RowBatch`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ntex_bytes::{ByteString, Bytes};
 use parking_lot::Mutex;
 use weir_connectors::config::{DeliveryConfig, SinkConfig, SinkKind};
 use weir_connectors::driver::SinkHandle;
-use weir_connectors::sinks::mqtt::{LocalBroker, LocalSlot, RepublishError};
+use weir_connectors::sinks::mqtt::{LocalBroker, LocalSlot};
 use weir_connectors::sinks::sqlite::SqliteConfig;
 use weir_connectors::sinks::{self, SinkError};
-use weir_types::QoS;
-
-use crate::broker::Broker;
-use crate::message::Message;
 
 /// The built-in sink's name.
 pub const DEFAULT_SINK: &str = "weir_db";
@@ -27,11 +22,13 @@ const DEFAULT_TABLE: &str = "CREATE TABLE IF NOT EXISTS telemetry (\
 
 /// The sinks of a node, by name.
 pub struct Sinks {
+    /// Where their buffers (and the built-in sink's database) live.
     data_dir: PathBuf,
     /// This broker, for MQTT sinks without a `server`; set once the broker exists.
-    pub local: LocalSlot,
+    local: LocalSlot,
     /// Configs of the sinks not started yet (the built-in one, until a rule uses it).
     idle: Mutex<BTreeMap<String, SinkConfig>>,
+    /// The sinks started, by name.
     running: Mutex<BTreeMap<String, Arc<SinkHandle>>>,
 }
 
@@ -72,6 +69,11 @@ impl Sinks {
         Ok(Some(handle))
     }
 
+    /// Sets the broker that MQTT sinks without a `server` publish into; the first one set stays.
+    pub fn connect(&self, broker: Arc<dyn LocalBroker>) {
+        let _ = self.local.set(broker);
+    }
+
     /// The running sinks, by name.
     pub fn running(&self) -> Vec<Arc<SinkHandle>> {
         self.running.lock().values().cloned().collect()
@@ -91,21 +93,6 @@ impl std::fmt::Debug for Sinks {
             .field("data_dir", &self.data_dir)
             .field("running", &self.running)
             .finish_non_exhaustive()
-    }
-}
-
-impl LocalBroker for Broker {
-    fn publish(
-        &self,
-        origin: &str,
-        topic: &str,
-        payload: Vec<u8>,
-        qos: QoS,
-        retain: bool,
-    ) -> Result<(), RepublishError> {
-        let mut msg = Message::new(ByteString::from(topic), Bytes::from(payload), qos, retain);
-        msg.origin = Some(origin.into());
-        self.republish(Arc::new(msg)).map(|_| ())
     }
 }
 

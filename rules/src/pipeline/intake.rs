@@ -1,0 +1,173 @@
+//! The pipeline's one door for the broker: [`Intake`] says whether a topic or an event interests
+//! a rule, and queues what does for the rule thread, without blocking.
+//!
+//! The queue's bound is [`QUEUE`] messages. A client's read burst is taken whole, whatever the
+//! queue holds, and the client then waits while [`Intake::is_full`]: back-pressure reaches the
+//! publishers, not a drop. Messages the broker makes itself, which nobody can pause, skip the
+//! rules when the queue is full, and are counted.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::futures::Notified;
+use tokio::sync::{mpsc, Notify};
+use tracing::warn;
+
+use super::published::Message;
+use super::ruleset::{RuleBook, RuleMatch};
+use crate::eval::Columns;
+use crate::event_kind::EventKind;
+
+/// Messages waiting for the rules. Past this, publishers whose messages go to the rules pause
+/// until the engine catches up; messages the broker makes itself skip the rules, counted.
+pub const QUEUE: usize = 64 * 1024;
+/// At most one "behind" warning per this interval.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// What the rules are fed.
+#[derive(Debug)]
+pub enum Input {
+    /// Published messages, handed over together (a connection's read burst): their columns are
+    /// built once per batch, for all the rules they match.
+    Publishes(Vec<Message>),
+    /// A broker event with its own columns (`timestamp`, `node` and `event` are added).
+    Event(EventKind, Box<Columns>),
+}
+
+impl Input {
+    /// How many messages it holds.
+    pub(super) fn messages(&self) -> usize {
+        match self {
+            Input::Publishes(m) => m.len(),
+            Input::Event(..) => 1,
+        }
+    }
+}
+
+/// The broker's interface to the rules.
+#[derive(Debug)]
+pub struct Intake {
+    /// The rules in force, asked which topics and events interest them.
+    book: Arc<RuleBook>,
+    /// Unbounded as a channel: the bound is [`QUEUE`] messages, kept by `waiting`.
+    queue: mpsc::UnboundedSender<Input>,
+    /// Messages queued and not yet taken: the queue's bound counts messages, not hand-overs.
+    waiting: AtomicUsize,
+    /// Signalled when the rule thread takes a batch: paused publishers look again.
+    room: Notify,
+    /// Messages made by the broker (`$SYS`, events) that found the queue full, so skipped the rules.
+    skipped: AtomicU64,
+    /// When the pipeline last warned that it is behind (seconds since `started`; `u64::MAX`:
+    /// never), so that the warning comes at most every [`WARN_EVERY`].
+    last_warning: AtomicU64,
+    started: Instant,
+}
+
+impl Intake {
+    /// An intake over `book`, and the receiving end of its queue, for the rule thread.
+    pub(super) fn new(book: Arc<RuleBook>) -> (Arc<Intake>, mpsc::UnboundedReceiver<Input>) {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let intake = Intake {
+            book,
+            queue,
+            waiting: AtomicUsize::new(0),
+            room: Notify::new(),
+            skipped: AtomicU64::new(0),
+            last_warning: AtomicU64::new(u64::MAX),
+            started: Instant::now(),
+        };
+        (Arc::new(intake), rx)
+    }
+
+    /// Whether some rule's FROM matches `topic`: only then is a message handed over.
+    pub fn wants(&self, topic: &str) -> bool {
+        self.book.matches(topic)
+    }
+
+    /// [`Intake::wants`], remembered in `memo` for the last topic asked about: a client mostly
+    /// publishes to the same few topics.
+    pub fn wants_remembered(&self, topic: &str, memo: &mut RuleMatch) -> bool {
+        self.book.matches_remembered(topic, memo)
+    }
+
+    /// Queues a client's messages that the rules want, in one hand-over, whatever the queue
+    /// holds: the client then waits while [`Intake::is_full`]. The republish path of an MQTT
+    /// sink comes through here too: the rule thread may be waiting for that very sink's buffer
+    /// to drain, so refusing its messages would deadlock; what it adds is bounded by the sink's
+    /// buffer.
+    pub fn offer(&self, msgs: Vec<Message>) {
+        if !msgs.is_empty() {
+            self.waiting.fetch_add(msgs.len(), Ordering::Relaxed);
+            let _ = self.queue.send(Input::Publishes(msgs));
+        }
+    }
+
+    /// Queues a message the broker made itself; it skips the rules if the queue is full.
+    pub fn offer_own(&self, msg: Message) {
+        self.enqueue(Input::Publishes(vec![msg]), 1);
+    }
+
+    /// Whether some rule selects `kind`: the broker builds an event's columns only then.
+    pub fn wants_event(&self, kind: EventKind) -> bool {
+        self.book.wants(kind)
+    }
+
+    /// Hands an event to the rules that select it.
+    pub fn emit(&self, kind: EventKind, columns: Columns) {
+        if self.wants_event(kind) {
+            self.enqueue(Input::Event(kind, Box::new(columns)), 1);
+        }
+    }
+
+    /// Whether publishers that feed the rules should wait for [`Intake::room`].
+    pub fn is_full(&self) -> bool {
+        self.queued() >= QUEUE
+    }
+
+    /// Resolves when the rule thread next takes a batch. Create it before checking
+    /// [`Intake::is_full`], so that no wake-up is missed.
+    pub fn room(&self) -> Notified<'_> {
+        self.room.notified()
+    }
+
+    /// Messages waiting for the rules.
+    pub fn queued(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Messages of the broker's own that skipped the rules because the queue was full.
+    pub fn skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// The rule thread took `messages` messages off the queue.
+    pub(super) fn taken(&self, messages: usize) {
+        self.waiting.fetch_sub(messages, Ordering::Relaxed);
+        self.room.notify_waiters();
+    }
+
+    /// Queues `messages` messages without waiting; past [`QUEUE`] waiting messages they skip
+    /// the rules, counted.
+    fn enqueue(&self, input: Input, messages: usize) {
+        let waiting = self.waiting.fetch_add(messages, Ordering::Relaxed);
+        if waiting + messages <= QUEUE && self.queue.send(input).is_ok() {
+            return;
+        }
+        self.waiting.fetch_sub(messages, Ordering::Relaxed);
+        let skipped = self.skipped.fetch_add(messages as u64, Ordering::Relaxed) + messages as u64;
+        self.warn_behind(format_args!(
+            "the rule engine is behind: {skipped} messages of the broker's own skipped the rules so far (weir_rule_engine_skipped)"
+        ));
+    }
+
+    /// Warns that the pipeline is behind, at most once per [`WARN_EVERY`].
+    pub(super) fn warn_behind(&self, what: std::fmt::Arguments<'_>) {
+        let now = self.started.elapsed().as_secs();
+        let last = self.last_warning.load(Ordering::Relaxed);
+        let due = last == u64::MAX || now >= last + WARN_EVERY.as_secs();
+        if due && self.last_warning.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            warn!("{what}");
+        }
+    }
+}
