@@ -179,8 +179,8 @@ async fn prometheus(State(node): State<Node>) -> Response {
     let plain = |v: u64| vec![(String::new(), v)];
     family("emqx_connections_count", "gauge", &plain(Metrics::get(&m.connections)));
     family("emqx_sessions_count", "gauge", &plain(broker.session_count() as u64));
-    family("emqx_topics_count", "gauge", &plain(broker.router.filter_count() as u64));
-    family("emqx_retained_count", "gauge", &plain(broker.retained.len() as u64));
+    family("emqx_topics_count", "gauge", &plain(broker.topic_count() as u64));
+    family("emqx_retained_count", "gauge", &plain(broker.retained_count() as u64));
     family("emqx_messages_received", "counter", &plain(Metrics::get(&m.messages_received)));
     family("emqx_messages_sent", "counter", &plain(Metrics::get(&m.messages_sent)));
     family(
@@ -190,9 +190,9 @@ async fn prometheus(State(node): State<Node>) -> Response {
     );
     family("emqx_bytes_received", "counter", &plain(Metrics::get(&m.bytes_received)));
     family("emqx_bytes_sent", "counter", &plain(Metrics::get(&m.bytes_sent)));
-    let skipped = broker.rules.as_ref().map_or(0, |r| r.skipped());
+    let skipped = broker.rules_skipped();
     family("weir_rule_engine_skipped", "counter", &plain(skipped));
-    let queued = broker.rules.as_ref().map_or(0, |r| r.queued() as u64);
+    let queued = broker.rules_queued() as u64;
     family("weir_rule_engine_queued", "gauge", &plain(queued));
     let rules = rules_of(&node);
     let snapshots: Vec<(String, Vec<(&'static str, u64)>)> =

@@ -4,13 +4,16 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use ntex_bytes::ByteString;
+use ntex_mqtt::v5::codec as v5;
 use weir_rules::eval::Columns;
 use weir_rules::pipeline::Published;
 use weir_rules::value::Value;
 
 use crate::message::{ClientId, Message};
+use crate::protocol::Version;
 use weir_rules::now_ms;
 use weir_types::QoS;
 
@@ -30,6 +33,25 @@ pub struct ClientInfo {
     pub clean_start: bool,
     pub expiry_interval: u32,
     pub connected_at: i64,
+}
+
+impl ClientInfo {
+    /// What a CONNECT says about its client: its client id as sent (the broker may assign
+    /// another), its keep alive and expiry as asked (the broker may change them).
+    pub fn of(connect: &v5::Connect, version: Version, peer: SocketAddr, local: SocketAddr) -> ClientInfo {
+        ClientInfo {
+            client_id: Arc::from(&*connect.client_id),
+            username: connect.username.clone(),
+            peer,
+            local,
+            proto_name: if version == Version::V31 { "MQIsdp" } else { "MQTT" },
+            proto_ver: version.level(),
+            keepalive: connect.keep_alive,
+            clean_start: connect.clean_start,
+            expiry_interval: connect.session_expiry_interval_secs,
+            connected_at: now_ms(),
+        }
+    }
 }
 
 fn text(s: &str) -> Value {

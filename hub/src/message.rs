@@ -134,5 +134,15 @@ pub struct Delivery {
     pub share: Option<ShareRef>,
 }
 
+/// A client's will: the message published when its connection ends without a normal
+/// DISCONNECT, `delay` seconds later (MQTT 5's Will Delay Interval).
+#[derive(Debug)]
+pub struct Will {
+    /// The will message, as the client gave it in CONNECT.
+    pub message: Message,
+    /// Seconds to wait first; the broker shortens it to the session's expiry interval.
+    pub delay: u32,
+}
+
 /// A packet identifier in the form the codec wants.
 pub type PacketId = NonZeroU16;

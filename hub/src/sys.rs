@@ -27,8 +27,8 @@ pub fn snapshot(broker: &Broker) -> Vec<(String, String)> {
         (format!("{base}/datetime"), httpdate_now()),
         (format!("{base}/stats/connections/count"), Metrics::get(&m.connections).to_string()),
         (format!("{base}/stats/sessions/count"), broker.session_count().to_string()),
-        (format!("{base}/stats/topics/count"), broker.router.filter_count().to_string()),
-        (format!("{base}/stats/retained/count"), broker.retained.len().to_string()),
+        (format!("{base}/stats/topics/count"), broker.topic_count().to_string()),
+        (format!("{base}/stats/retained/count"), broker.retained_count().to_string()),
         (format!("{base}/metrics/messages/received"), Metrics::get(&m.messages_received).to_string()),
         (format!("{base}/metrics/messages/sent"), Metrics::get(&m.messages_sent).to_string()),
         (

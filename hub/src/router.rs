@@ -1,7 +1,8 @@
-//! The subscription table of this node: filter → sessions, answered through the topic [`trie`].
+//! The subscription table of this node: filter → sessions, answered through the topic trie.
 //!
 //! Each filter's slot holds its direct subscribers and its shared-subscription groups; a group
 //! gives each message to one member, round robin, preferring members that are connected.
+//! [`Router::route`] yields each destination of a message as a [`Route`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,10 +14,21 @@ use crate::message::{Delivery, Message, ShareRef};
 use crate::session::{Session, SubOptions};
 use weir_types::trie::{Slot, Trie};
 
+/// Where a message that matched goes: the one seam between routing and delivery. Today each
+/// destination is a session on this node; a cluster adds the nodes that have matching
+/// subscribers here, and only the broker's publish path has to learn of them.
+#[derive(Debug)]
+pub enum Route<'a> {
+    /// A session on this node, with the delivery its subscription's options make.
+    Session(&'a Arc<Session>, Delivery),
+}
+
 /// A session subscribed to a filter, with its options.
 #[derive(Debug, Clone)]
 pub struct Subscriber {
+    /// The subscriber's session.
     pub session: Arc<Session>,
+    /// The options it subscribed with.
     pub opts: SubOptions,
 }
 
@@ -115,18 +127,18 @@ impl Router {
     }
 
     /// Calls `deliver` once per matching subscription (one member per shared group).
-    pub fn route(&self, msg: &Arc<Message>, mut deliver: impl FnMut(&Arc<Session>, Delivery)) {
+    pub fn route(&self, msg: &Arc<Message>, mut deliver: impl FnMut(Route<'_>)) {
         let trie = self.trie.read();
         trie.for_each_match(&msg.topic, |slot| {
             for sub in slot.direct.values() {
                 if sub.opts.no_local && msg.publisher.as_deref() == Some(&*sub.session.client_id) {
                     continue;
                 }
-                deliver(&sub.session, delivery_for(msg, &sub.opts, None));
+                deliver(Route::Session(&sub.session, delivery_for(msg, &sub.opts, None)));
             }
             for group in slot.groups.values() {
                 if let Some(sub) = group.pick(None) {
-                    deliver(&sub.session, delivery_for(msg, &sub.opts, Some(group.share.clone())));
+                    deliver(Route::Session(&sub.session, delivery_for(msg, &sub.opts, Some(group.share.clone()))));
                 }
             }
         });

@@ -1,0 +1,124 @@
+//! The broker of one node, and its front door: everything a connection asks of the node goes
+//! through [`Broker`]'s operations, and a connection never touches the router, the retained
+//! store or the rule queue itself.
+//!
+//! - [`sessions`]: [`Broker::connect`] (open a session, or take it over from another
+//!   connection), [`Broker::disconnect`] (the will, then end or park the session), the session
+//!   registry and its expiry timers.
+//! - [`subscriptions`]: [`Broker::subscribe`] (with the retained messages it brings) and
+//!   [`Broker::unsubscribe`].
+//! - [`publish`]: [`Broker::publish`] and the read [`Burst`] it counts into, with the
+//!   back-pressure verdict ([`Broker::must_wait`], [`Broker::relieved`]); messages the broker
+//!   makes itself ([`Broker::dispatch`]) and a sink's republish. Routing ends at a
+//!   [`Route`](crate::router::Route), where each matching destination is served.
+//!
+//! Broker events go to the rules through [`Broker::event`], built only when a rule selects them.
+
+mod publish;
+mod sessions;
+mod subscriptions;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ntex_bytes::{ByteString, Bytes};
+use parking_lot::Mutex;
+use weir_connectors::sinks::mqtt::{LocalBroker, RepublishError};
+use weir_rules::eval::Columns;
+use weir_rules::event_kind::EventKind;
+use weir_rules::pipeline::Intake;
+use weir_types::QoS;
+
+use crate::config::Config;
+use crate::message::{ClientId, Message};
+use crate::metrics::Metrics;
+use crate::retain::RetainStore;
+use crate::router::Router;
+use crate::session::Session;
+pub use publish::Burst;
+pub use sessions::{Connected, NEVER_EXPIRE};
+pub use subscriptions::SubscribeError;
+
+/// Shared state of one broker node.
+#[derive(Debug)]
+pub struct Broker {
+    /// The node's configuration, read by connections for their limits.
+    pub config: Config,
+    /// Counters, named as EMQX's metrics.
+    pub metrics: Metrics,
+    /// Filter → local subscriptions.
+    router: Router,
+    /// The last retained message of each topic.
+    retained: RetainStore,
+    /// The rules' door in; `None` runs without rules.
+    rules: Option<Arc<Intake>>,
+    /// Live and offline-but-unexpired sessions, by client id.
+    sessions: Mutex<std::collections::HashMap<ClientId, Arc<Session>>>,
+    /// Serialises session opening, so that two CONNECTs with one client id cannot both win.
+    connect_lock: tokio::sync::Mutex<()>,
+    /// The next session's [`Session::uid`].
+    next_uid: std::sync::atomic::AtomicU64,
+    /// When the node started, for `$SYS` uptime.
+    pub started: Instant,
+}
+
+impl Broker {
+    /// A broker with no client yet, feeding `rules` if given.
+    pub fn new(config: Config, rules: Option<Arc<Intake>>) -> Arc<Broker> {
+        Arc::new(Broker {
+            config,
+            metrics: Metrics::default(),
+            router: Router::default(),
+            retained: RetainStore::default(),
+            rules,
+            sessions: Mutex::default(),
+            connect_lock: tokio::sync::Mutex::new(()),
+            next_uid: std::sync::atomic::AtomicU64::new(1),
+            started: Instant::now(),
+        })
+    }
+
+    /// Hands an event to the rules, building its columns only if a rule selects it.
+    pub fn event(&self, kind: EventKind, build: impl FnOnce() -> Columns) {
+        if let Some(rules) = self.rules.as_deref().filter(|r| r.wants_event(kind)) {
+            rules.emit(kind, build());
+        }
+    }
+
+    /// Distinct filters subscribed on this node.
+    pub fn topic_count(&self) -> usize {
+        self.router.filter_count()
+    }
+
+    /// Retained messages held.
+    pub fn retained_count(&self) -> usize {
+        self.retained.len()
+    }
+
+    /// Messages waiting for the rules.
+    pub fn rules_queued(&self) -> usize {
+        self.rules.as_ref().map_or(0, |r| r.queued())
+    }
+
+    /// Messages of the broker's own that skipped the rules because their queue was full.
+    pub fn rules_skipped(&self) -> u64 {
+        self.rules.as_ref().map_or(0, |r| r.skipped())
+    }
+}
+
+/// The way back in for MQTT sinks: a rule's republish.
+impl LocalBroker for Broker {
+    fn publish(
+        &self,
+        origin: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<(), RepublishError> {
+        let mut msg = Message::new(ByteString::from(topic), Bytes::from(payload), qos, retain);
+        msg.origin = Some(origin.into());
+        self.republish(Arc::new(msg)).map(|_| ())
+    }
+}
+

@@ -1,0 +1,230 @@
+//! The publish path: a message routed to every [`Route`] that matches it, handed to the rules
+//! that want it, and the back-pressure its publisher gets when a subscriber or the rules fall
+//! behind.
+//!
+//! A client's messages are counted into a [`Burst`], one read's worth: the rules get its
+//! messages in one hand-over, and the shared counters one update each, at
+//! [`Broker::end_burst`]. While a subscriber's queue is over its bound, or the rules' queue is
+//! full, [`Broker::must_wait`] says the publisher stops reading (TCP then slows the client), and
+//! [`Broker::relieved`] resolves when it may go on.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+use tracing::warn;
+use weir_connectors::sinks::mqtt::RepublishError;
+use weir_rules::event_kind::EventKind;
+use weir_rules::pipeline::RuleMatch;
+use weir_types::topic;
+
+use super::Broker;
+use crate::events;
+use crate::message::{Delivery, Message};
+use crate::metrics::Metrics;
+use crate::router::Route;
+use crate::session::{Enqueued, Session};
+
+/// What one read of a client's publishes adds up to, handed over at its end
+/// ([`Broker::end_burst`]): the rules get their messages together, and the shared counters one
+/// update each instead of one per message.
+#[derive(Debug, Default)]
+pub struct Burst {
+    /// The burst's messages that some rule wants.
+    for_rules: Vec<weir_rules::pipeline::Message>,
+    /// Messages received.
+    received: u64,
+    /// Messages no subscription wanted.
+    no_subscribers: u64,
+    /// Whether the rules want the client's last topic.
+    rules_match: RuleMatch,
+    /// Whether the last burst fed the rules: only such a publisher waits for the rules' queue,
+    /// never a subscriber.
+    fed_rules: bool,
+    /// Subscribers whose queues this client's publishes overfilled: it waits for them.
+    congested: Vec<Arc<Session>>,
+    /// When waiting for `congested` gives up on the one waited for (`backpressure_timeout`).
+    deadline: Option<Instant>,
+}
+
+impl Burst {
+    /// Whether a publish overfilled a subscriber's queue: the connection handles no more of
+    /// what it read until [`Broker::relieved`].
+    pub fn is_congested(&self) -> bool {
+        !self.congested.is_empty()
+    }
+}
+
+impl Broker {
+    /// A message from a client: routed, and counted in `burst`. Returns the number of
+    /// subscriptions it was queued for. The caller ends the burst with [`Broker::end_burst`]
+    /// once its read is handled.
+    pub fn publish(&self, msg: Arc<Message>, burst: &mut Burst) -> usize {
+        burst.received += 1;
+        if self.rules.as_ref().is_some_and(|r| r.wants_remembered(&msg.topic, &mut burst.rules_match)) {
+            burst.for_rules.push(msg.clone());
+        }
+        let matched = self.route(msg, Some(&mut burst.congested));
+        burst.no_subscribers += u64::from(matched == 0);
+        matched
+    }
+
+    /// Hands a read burst's messages to the rules, in one go, and adds up its counts.
+    pub fn end_burst(&self, burst: &mut Burst) {
+        Metrics::add(&self.metrics.messages_received, std::mem::take(&mut burst.received));
+        Metrics::add(&self.metrics.dropped_no_subscribers, std::mem::take(&mut burst.no_subscribers));
+        burst.fed_rules = match &self.rules {
+            Some(rules) if !burst.for_rules.is_empty() => {
+                rules.offer(std::mem::take(&mut burst.for_rules));
+                true
+            }
+            _ => false,
+        };
+    }
+
+    /// The back-pressure verdict: whether the publisher of `burst` must stop reading until
+    /// [`Broker::relieved`].
+    pub fn must_wait(&self, burst: &Burst) -> bool {
+        burst.is_congested() || (burst.fed_rules && self.rules.as_ref().is_some_and(|r| r.is_full()))
+    }
+
+    /// Resolves once the publisher of `burst` may read again: each subscriber it congested has
+    /// drained below its bound, or drained nothing for `backpressure_timeout` and is marked
+    /// stalled (its queue then drops its oldest messages instead); and the rules' queue, if the
+    /// burst fed it, has room. Cancel-safe: the deadline is kept in `burst`, so the caller may
+    /// serve its own deliveries meanwhile and call again. `own` is the publisher's session,
+    /// which its own publishes never make it wait for.
+    pub async fn relieved(&self, burst: &mut Burst, own: &Session) {
+        while let Some(target) = burst.congested.last().cloned() {
+            let drained = target.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if target.uid == own.uid || target.accepts_more() {
+                burst.congested.pop();
+                continue;
+            }
+            let timeout = std::time::Duration::from_millis(self.config.mqtt.backpressure_timeout);
+            let deadline = *burst.deadline.get_or_insert_with(|| Instant::now() + timeout);
+            tokio::select! {
+                _ = &mut drained => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    warn!(
+                        subscriber = %target.client_id,
+                        publisher = %own.client_id,
+                        queued = target.queue_len(),
+                        "subscriber drains nothing; its queue drops the oldest messages instead of pausing publishers"
+                    );
+                    target.mark_stalled();
+                    burst.congested.pop();
+                }
+            }
+        }
+        burst.deadline = None;
+        let Some(rules) = self.rules.as_ref().filter(|_| burst.fed_rules) else { return };
+        loop {
+            let room = rules.room();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if !rules.is_full() {
+                return;
+            }
+            room.await;
+        }
+    }
+
+    /// A message an MQTT sink republishes: routed, and handed to the rules except those that
+    /// write into that sink, even when their queue is full (see
+    /// [`weir_rules::pipeline::Intake::offer`]).
+    pub fn republish(&self, msg: Arc<Message>) -> Result<usize, RepublishError> {
+        if let Err(reason) = topic::validate_name(&msg.topic) {
+            return Err(RepublishError::Topic { topic: msg.topic.to_string(), reason });
+        }
+        if let Some(rules) = self.rules.as_ref().filter(|r| r.wants(&msg.topic)) {
+            rules.offer(vec![msg.clone()]);
+        }
+        Metrics::incr(&self.metrics.messages_received);
+        Ok(self.route_counted(msg))
+    }
+
+    /// A message the broker makes itself (`$SYS`, wills): routed, never paused for.
+    pub fn dispatch(&self, msg: Arc<Message>) -> usize {
+        if let Some(rules) = self.rules.as_ref().filter(|r| r.wants(&msg.topic)) {
+            rules.offer_own(msg.clone());
+        }
+        self.route_counted(msg)
+    }
+
+    /// Routes a message that is not part of a client's burst, counting it at once if it had no
+    /// subscriber.
+    fn route_counted(&self, msg: Arc<Message>) -> usize {
+        let matched = self.route(msg, None);
+        if matched == 0 {
+            Metrics::incr(&self.metrics.dropped_no_subscribers);
+        }
+        matched
+    }
+
+    /// Retains the message if it says so, and serves each [`Route`] that matches it; returns
+    /// how many there were. A publisher that can pause passes `congested`, where sessions whose
+    /// queue went over its bound are added.
+    fn route(&self, msg: Arc<Message>, mut congested: Option<&mut Vec<Arc<Session>>>) -> usize {
+        if msg.retain {
+            self.retained.set(&msg);
+        }
+        let mut matched = 0;
+        self.router.route(&msg, |route| {
+            matched += 1;
+            match route {
+                Route::Session(session, delivery) => match session.enqueue(delivery, congested.is_some()) {
+                    Enqueued::Queued => {}
+                    Enqueued::Congested => {
+                        if let Some(list) = congested.as_deref_mut() {
+                            if !list.iter().any(|s| s.uid == session.uid) {
+                                list.push(session.clone());
+                            }
+                        }
+                    }
+                    dropped => self.dropped(session, dropped),
+                },
+            }
+        });
+        if matched == 0 && !events::ignored(&msg) {
+            self.event(EventKind::MessageDropped, || {
+                events::with_reason(events::columns_of(&msg, &self.config.node.name), "no_subscribers")
+            });
+        }
+        matched
+    }
+
+    /// Queues a delivery that nobody waits on (retained messages on subscribe, redispatch).
+    pub(super) fn enqueue_detached(&self, session: &Session, d: Delivery) {
+        let outcome = session.enqueue(d, false);
+        self.dropped(session, outcome);
+    }
+
+    /// Counts a delivery a session's queue could not keep, and tells the rules.
+    fn dropped(&self, session: &Session, outcome: Enqueued) {
+        let (d, reason) = match outcome {
+            Enqueued::Queued | Enqueued::Congested => return,
+            Enqueued::DroppedOldest(d) => (d, "queue_full"),
+            Enqueued::DroppedQos0(d) => (d, "qos0_msg"),
+        };
+        Metrics::incr(&self.metrics.dropped_queue_full);
+        self.delivery_dropped(&d.msg, &session.client_id, reason);
+    }
+
+    /// A message that expired in `receiver`'s queue before it could be sent: counted, and the
+    /// rules told.
+    pub fn expired(&self, msg: &Message, receiver: &str) {
+        Metrics::incr(&self.metrics.dropped_expired);
+        self.delivery_dropped(msg, receiver, "expired");
+    }
+
+    /// `$events/delivery_dropped`, if a rule selects it.
+    fn delivery_dropped(&self, msg: &Message, receiver: &str, reason: &str) {
+        if !events::ignored(msg) {
+            self.event(EventKind::DeliveryDropped, || {
+                events::with_reason(events::delivery_of(msg, receiver, &self.config.node.name), reason)
+            });
+        }
+    }
+}

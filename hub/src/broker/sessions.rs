@@ -1,0 +1,176 @@
+//! Sessions: opening one for a CONNECT (taking it over from the connection that holds it),
+//! settling it when its connection ends (the will, the expiry timer), and ending it.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tracing::{debug, info};
+
+use super::Broker;
+use crate::message::{ClientId, Message, Will};
+use crate::metrics::Metrics;
+use crate::session::{Inflight, Kick, Session};
+
+/// A session expiry interval that means "never".
+pub const NEVER_EXPIRE: u32 = u32::MAX;
+
+/// How long a new connection waits for the connection it takes a session from to let go.
+const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long shutdown waits for each connection to say goodbye.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
+
+/// A CONNECT the broker took: the session, now owned by the connection.
+#[derive(Debug)]
+pub struct Connected {
+    /// The session, attached to the connection.
+    pub session: Arc<Session>,
+    /// Whether an existing session was resumed (CONNACK's Session Present).
+    pub present: bool,
+    /// Fires when the connection is asked to leave (takeover, shutdown).
+    pub kick: oneshot::Receiver<Kick>,
+}
+
+impl Broker {
+    /// Opens the session of a CONNECT and attaches it to the calling connection. A connection
+    /// that owns the session is asked to leave first (takeover); `clean_start` discards an
+    /// existing session. `expiry` is the session's expiry interval, in seconds.
+    pub async fn connect(&self, client_id: &ClientId, clean_start: bool, expiry: u32) -> Connected {
+        let _serial = self.connect_lock.lock().await;
+        let (session, present) = self.open_session(client_id, clean_start).await;
+        // Attached before the lock goes, so that the next CONNECT for this id sees the owner.
+        let kick = session.attach();
+        session.state.lock().expiry_interval = expiry;
+        Metrics::incr(&self.metrics.connections);
+        Metrics::incr(&self.metrics.connections_total);
+        Connected { session, present, kick }
+    }
+
+    /// Finds or creates the session; returns it and whether it was resumed. Called under the
+    /// connect lock.
+    async fn open_session(&self, client_id: &ClientId, clean_start: bool) -> (Arc<Session>, bool) {
+        let existing = self.sessions.lock().get(client_id).cloned();
+        if let Some(old) = existing {
+            if old.is_connected() {
+                info!(client_id = %client_id, "session taken over by a new connection");
+                if tokio::time::timeout(TAKEOVER_TIMEOUT, old.kick(Kick::TakenOver)).await.is_err() {
+                    old.detach();
+                }
+            }
+            // The old connection may have ended the session while leaving.
+            let still_there = self.sessions.lock().get(client_id).is_some_and(|s| s.uid == old.uid);
+            if still_there {
+                if !clean_start {
+                    return (old, true);
+                }
+                self.discard(&old);
+            }
+        }
+        let uid = self.next_uid.fetch_add(1, Ordering::Relaxed);
+        let cfg = &self.config.mqtt;
+        let session = Arc::new(Session::new(
+            uid,
+            client_id.clone(),
+            cfg.max_mqueue_len,
+            cfg.mqueue_store_qos0,
+            cfg.backpressure_timeout > 0,
+        ));
+        self.sessions.lock().insert(client_id.clone(), session.clone());
+        (session, false)
+    }
+
+    /// Called by a connection as it ends: publishes or schedules `will`, if it is to be
+    /// published, then ends the session or keeps it for its expiry interval, and lets it go.
+    pub fn disconnect(self: &Arc<Self>, session: &Arc<Session>, will: Option<Will>) {
+        let expiry = session.state.lock().expiry_interval;
+        if let Some(will) = will {
+            // A will waits no longer than the session lives.
+            let delay = if expiry == NEVER_EXPIRE { will.delay } else { will.delay.min(expiry) };
+            self.schedule_will(session, will.message, delay);
+        }
+        self.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+        // End or park the session before letting a waiting taker in (see `Broker::connect`).
+        self.session_closed(session, expiry);
+        session.detach();
+    }
+
+    /// Ends the session now, or arms its expiry timer.
+    fn session_closed(self: &Arc<Self>, session: &Arc<Session>, expiry: u32) {
+        if expiry == 0 {
+            self.discard(session);
+            return;
+        }
+        if expiry == NEVER_EXPIRE {
+            return;
+        }
+        let generation = session.generation();
+        let broker = self.clone();
+        let session = session.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(u64::from(expiry))).await;
+            if !session.is_connected() && session.generation() == generation {
+                debug!(client_id = %session.client_id, "session expired");
+                broker.discard(&session);
+            }
+        });
+    }
+
+    /// Publishes a will after `delay` seconds, unless the session is resumed before then.
+    fn schedule_will(self: &Arc<Self>, session: &Arc<Session>, will: Message, delay: u32) {
+        let will = Arc::new(will);
+        if delay == 0 {
+            self.dispatch(will);
+            return;
+        }
+        let generation = session.generation();
+        let broker = self.clone();
+        let session = session.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
+            if session.generation() == generation && !session.is_connected() {
+                broker.dispatch(will);
+            }
+        });
+    }
+
+    /// Ends a session: forgets it, drops its subscriptions, and gives the messages it holds for
+    /// shared subscriptions to other members of their groups.
+    fn discard(&self, session: &Arc<Session>) {
+        {
+            let mut sessions = self.sessions.lock();
+            if sessions.get(&session.client_id).is_some_and(|s| s.uid == session.uid) {
+                sessions.remove(&session.client_id);
+            }
+        }
+        self.unsubscribe_all(session);
+        let inflight = std::mem::take(&mut session.state.lock().inflight);
+        let pending = inflight
+            .into_iter()
+            .filter_map(|(_, f)| match f {
+                Inflight::Publish(d) => Some(d),
+                Inflight::Released => None,
+            })
+            .chain(session.drain_queue());
+        for d in pending {
+            if let Some(share) = d.share.clone() {
+                if let Some((member, d)) = self.router.redispatch(&share, session.uid, d) {
+                    self.enqueue_detached(&member, d);
+                }
+            }
+        }
+    }
+
+    /// Asks every connection to close (v5 reason 0x8B) and waits for them.
+    pub async fn disconnect_all(&self) {
+        let sessions: Vec<Arc<Session>> = self.sessions.lock().values().cloned().collect();
+        for s in sessions.iter().filter(|s| s.is_connected()) {
+            let _ = tokio::time::timeout(SHUTDOWN_WAIT, s.kick(Kick::Shutdown)).await;
+        }
+    }
+
+    /// Sessions held, connected or not.
+    pub fn session_count(&self) -> usize {
+        self.sessions.lock().len()
+    }
+}

@@ -1,0 +1,107 @@
+//! How a connection ends: why ([`Exit`]), the DISCONNECT that says so to an MQTT 5 client, the
+//! log line and the event, and the session and the will handed back to the broker.
+
+use std::time::Duration;
+
+use ntex_bytes::ByteString;
+use ntex_mqtt::error::DecodeError;
+use ntex_mqtt::v5::codec as v5;
+use tokio::io::AsyncWriteExt;
+use tracing::{info, warn};
+use weir_rules::event_kind::EventKind;
+
+use super::Connection;
+use crate::protocol::Packet;
+use crate::session::Kick;
+use crate::transport::Transport;
+use v5::DisconnectReasonCode as Rc;
+
+/// How long the goodbye may take to write before the socket is closed anyway.
+const GOODBYE_WRITE: Duration = Duration::from_secs(1);
+
+/// Why a connection ended; decides the will and the v5 DISCONNECT we send.
+#[derive(Debug)]
+pub(super) enum Exit {
+    /// The client sent DISCONNECT; `with_will` for v5 reason 0x04.
+    ClientDisconnect {
+        /// Whether the client asked for its will anyway (v5 reason 0x04).
+        with_will: bool,
+    },
+    /// The socket closed or failed without DISCONNECT.
+    PeerGone(String),
+    /// The broker asked the connection to leave.
+    Kicked(Kick),
+    /// The client was silent for longer than its keep alive allows.
+    KeepAliveTimeout,
+    /// The client broke the protocol: we send DISCONNECT with this reason (v5) and close.
+    Violation(Rc, String),
+}
+
+impl Exit {
+    /// The reason of the DISCONNECT we send, if we send one.
+    fn reason_code(&self) -> Option<Rc> {
+        match self {
+            Exit::Kicked(Kick::TakenOver) => Some(Rc::SessionTakenOver),
+            Exit::Kicked(Kick::Shutdown) => Some(Rc::ServerShuttingDown),
+            Exit::KeepAliveTimeout => Some(Rc::KeepAliveTimeout),
+            Exit::Violation(rc, _) => Some(*rc),
+            Exit::ClientDisconnect { .. } | Exit::PeerGone(_) => None,
+        }
+    }
+
+    /// The `reason` of `$events/client_disconnected`, as EMQX names it.
+    fn event_reason(&self) -> &'static str {
+        match self {
+            Exit::ClientDisconnect { .. } => "normal",
+            Exit::PeerGone(_) => "tcp_closed",
+            Exit::Kicked(Kick::TakenOver) => "takenover",
+            Exit::Kicked(Kick::Shutdown) => "shutdown",
+            Exit::KeepAliveTimeout => "keepalive_timeout",
+            Exit::Violation(..) => "protocol_error",
+        }
+    }
+
+    /// Whether the will is published: not after a normal DISCONNECT, nor at shutdown.
+    fn publishes_will(&self) -> bool {
+        !matches!(self, Exit::ClientDisconnect { with_will: false } | Exit::Kicked(Kick::Shutdown))
+    }
+}
+
+/// A decoding error as the violation it is: a packet too large, or malformed.
+pub(super) fn decode_exit(e: DecodeError) -> Exit {
+    let rc = match e {
+        DecodeError::MaxSizeExceeded { .. } => Rc::PacketTooLarge,
+        _ => Rc::MalformedPacket,
+    };
+    Exit::Violation(rc, e.to_string())
+}
+
+impl<S: Transport> Connection<S> {
+    /// Says goodbye as the exit requires, then hands the session and the will to the broker.
+    pub(super) async fn finish(mut self, exit: Exit) {
+        if let (Some(rc), true) = (exit.reason_code(), self.version.is_v5()) {
+            let reason_string = match &exit {
+                Exit::Violation(_, why) => Some(ByteString::from(why.clone())),
+                _ => None,
+            };
+            self.send(Packet::Disconnect(v5::Disconnect { reason_code: rc, reason_string, ..Default::default() }));
+        }
+        let _ = tokio::time::timeout(GOODBYE_WRITE, self.flush()).await;
+        let _ = self.stream.shutdown().await;
+        self.log_exit(&exit);
+        self.event(EventKind::ClientDisconnected, |i| i.disconnected(exit.event_reason()));
+        let will = self.will.take().filter(|_| exit.publishes_will());
+        self.broker.disconnect(&self.session, will.map(|w| *w));
+    }
+
+    fn log_exit(&self, exit: &Exit) {
+        let (client_id, peer) = (&self.client_id, self.peer);
+        match exit {
+            Exit::Violation(rc, why) => {
+                warn!(%client_id, %peer, reason_code = u8::from(*rc), reason = %why, "closing connection: protocol violation")
+            }
+            Exit::PeerGone(why) => info!(%client_id, %peer, reason = %why, "client disconnected without DISCONNECT"),
+            other => info!(%client_id, %peer, reason = ?other, "client disconnected"),
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! The handshake: which protocol the client speaks, its CONNECT read and checked within
+//! `idle_timeout`, the session opened through the broker, and CONNACK.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::num::NonZeroU16;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use ntex_bytes::{BytePages, ByteString, Bytes, BytesMut};
+use ntex_mqtt::error::DecodeError;
+use ntex_mqtt::v5::codec as v5;
+use tokio::io::AsyncWriteExt;
+use tracing::{debug, info};
+use weir_rules::event_kind::EventKind;
+use weir_types::topic;
+
+use super::outbound::OutAliases;
+use super::Connection;
+use crate::broker::{Broker, Burst, Connected};
+use crate::config::MqttConfig;
+use crate::events::ClientInfo;
+use crate::message::{ClientId, Message, Will};
+use crate::protocol::{self, qos_in, qos_out, Codec, Inbound, Packet, Sniff, Version};
+use crate::transport::Transport;
+
+/// The smallest room given to one socket read.
+pub(super) const MIN_READ: usize = 1024;
+
+/// Reads and checks the client's CONNECT, opens its session and answers CONNACK: the
+/// connection, or `None` when the client was refused or went away first.
+pub(super) async fn accept<S: Transport>(
+    broker: Arc<Broker>,
+    mut stream: S,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> Option<Connection<S>> {
+    let mut rbuf = BytesMut::with_capacity(4096);
+    let idle = Duration::from_secs(broker.config.mqtt.idle_timeout.max(1));
+    let version = sniff_version(&mut stream, &mut rbuf, idle, peer).await?;
+    let mut codec = Codec::new(version, broker.config.mqtt.max_packet_size);
+    let connect = connect_within(&mut stream, &mut rbuf, &mut codec, idle, peer).await?;
+    Connection::open(broker, stream, rbuf, codec, peer, local, *connect).await
+}
+
+/// Reads until the start of the stream says which protocol it speaks; refuses what Weir does
+/// not speak.
+async fn sniff_version<S: Transport>(
+    stream: &mut S,
+    rbuf: &mut BytesMut,
+    idle: Duration,
+    peer: SocketAddr,
+) -> Option<Version> {
+    match tokio::time::timeout(idle, read_connect_header(stream, rbuf)).await {
+        Err(_) => debug!(%peer, "no CONNECT within idle_timeout, closing"),
+        Ok(Err(reason)) => info!(%peer, reason, "connection refused before CONNECT"),
+        Ok(Ok(Sniff::Connect(version))) => {
+            if version == Version::V31 {
+                protocol::shim_mqisdp(rbuf);
+            }
+            return Some(version);
+        }
+        Ok(Ok(Sniff::UnsupportedVersion { v5_requested })) => {
+            info!(%peer, "unsupported MQTT protocol version, refusing");
+            let reply: &[u8] = if v5_requested { b"\x20\x03\x00\x84\x00" } else { b"\x20\x02\x00\x01" };
+            let _ = stream.write_all(reply).await;
+        }
+        Ok(Ok(other)) => info!(%peer, ?other, "connection refused before CONNECT"),
+    }
+    None
+}
+
+/// Reads until the start of the stream says which protocol it speaks.
+async fn read_connect_header<S: Transport>(stream: &mut S, rbuf: &mut BytesMut) -> Result<Sniff, &'static str> {
+    loop {
+        match protocol::sniff(rbuf) {
+            Sniff::NeedMore => {}
+            other => return Ok(other),
+        }
+        let n = stream.read_into(rbuf, MIN_READ).await.map_err(|_| "read error")?;
+        if n == 0 {
+            return Err("closed before CONNECT");
+        }
+    }
+}
+
+/// Why no CONNECT could be read.
+#[derive(Debug, thiserror::Error)]
+enum ConnectReadError {
+    #[error("{0}")]
+    Decode(DecodeError),
+    #[error("socket closed during CONNECT")]
+    Closed,
+    #[error("the first packet is not CONNECT")]
+    NotConnect,
+}
+
+/// Reads the CONNECT within `idle`; a bad one gets a refusing CONNACK (v5) and `None`.
+async fn connect_within<S: Transport>(
+    stream: &mut S,
+    rbuf: &mut BytesMut,
+    codec: &mut Codec,
+    idle: Duration,
+    peer: SocketAddr,
+) -> Option<Box<v5::Connect>> {
+    match tokio::time::timeout(idle, read_connect(stream, rbuf, codec)).await {
+        Ok(Ok(c)) => return Some(c),
+        Ok(Err(e)) => {
+            info!(%peer, error = %e, "bad CONNECT, closing");
+            if codec.version().is_v5() {
+                let reason = match e {
+                    ConnectReadError::Decode(DecodeError::MaxSizeExceeded { .. }) => {
+                        v5::ConnectAckReason::PacketTooLarge
+                    }
+                    _ => v5::ConnectAckReason::MalformedPacket,
+                };
+                let _ = stream.write_all(&refusal(codec, reason)).await;
+            }
+        }
+        Err(_) => debug!(%peer, "CONNECT incomplete within idle_timeout, closing"),
+    }
+    None
+}
+
+async fn read_connect<S: Transport>(
+    stream: &mut S,
+    rbuf: &mut BytesMut,
+    codec: &mut Codec,
+) -> Result<Box<v5::Connect>, ConnectReadError> {
+    loop {
+        match codec.decode(rbuf).map_err(ConnectReadError::Decode)? {
+            Some(Inbound::Packet(Packet::Connect(c))) => return Ok(c),
+            Some(_) => return Err(ConnectReadError::NotConnect),
+            None => {}
+        }
+        let n = stream.read_into(rbuf, MIN_READ).await.map_err(|_| ConnectReadError::Closed)?;
+        if n == 0 {
+            return Err(ConnectReadError::Closed);
+        }
+    }
+}
+
+impl<S: Transport> Connection<S> {
+    /// Validates the CONNECT, opens (or takes over) the session and answers CONNACK.
+    async fn open(
+        broker: Arc<Broker>,
+        mut stream: S,
+        rbuf: BytesMut,
+        codec: Codec,
+        peer: SocketAddr,
+        local: SocketAddr,
+        connect: v5::Connect,
+    ) -> Option<Connection<S>> {
+        let cfg = &broker.config.mqtt;
+        let version = codec.version();
+        let mut info = Box::new(ClientInfo::of(&connect, version, peer, local));
+        let Some((client_id, assigned)) = client_id_of(&connect, version) else {
+            info!(%peer, "empty client id with clean_session = false, refusing");
+            let refused = refuse(&broker, &codec, v5::ConnectAckReason::ClientIdentifierNotValid, &info);
+            let _ = stream.write_all(&refused).await;
+            return None;
+        };
+        let will = match will_of(&connect, &client_id) {
+            Ok(will) => will,
+            Err(e) => {
+                info!(%peer, client_id = %client_id, error = %e, "invalid will topic, refusing");
+                let refused = refuse(&broker, &codec, v5::ConnectAckReason::TopicNameInvalid, &info);
+                let _ = stream.write_all(&refused).await;
+                return None;
+            }
+        };
+        let expiry = session_expiry(&connect, version, cfg);
+        info.client_id = client_id.clone();
+        info.expiry_interval = expiry;
+        let Connected { session, present, kick } = broker.connect(&client_id, connect.clean_start, expiry).await;
+        // Server Keep Alive exists only in MQTT 5's CONNACK: older clients keep their own.
+        let server_keepalive = cfg.server_keepalive.filter(|_| version.is_v5());
+        let keepalive = server_keepalive.unwrap_or(connect.keep_alive);
+        info.keepalive = keepalive;
+        if let Some(max) = connect.max_packet_size {
+            codec.set_max_outbound(max.get());
+        }
+        let mut conn = Connection {
+            broker: broker.clone(),
+            stream,
+            peer,
+            codec,
+            version,
+            // Most clients send nothing right after CONNECT: keep no read buffer until they do.
+            rbuf: if rbuf.is_empty() { BytesMut::new() } else { rbuf },
+            read_hint: MIN_READ,
+            out: BytePages::default(),
+            burst: Burst::default(),
+            now_wall: SystemTime::now(),
+            session,
+            client_id,
+            kick,
+            keepalive_timeout: (keepalive > 0)
+                .then(|| Duration::from_secs_f64(f64::from(keepalive) * cfg.keepalive_multiplier)),
+            last_recv: Instant::now(),
+            will,
+            window: connect.receive_max.map_or(u16::MAX, NonZeroU16::get).min(cfg.max_inflight.max(1)) as usize,
+            alias_in: HashMap::new(),
+            alias_out: OutAliases::new(connect.topic_alias_max),
+            info,
+        };
+        conn.send(Packet::ConnectAck(Box::new(connack(cfg, present, assigned, server_keepalive))));
+        conn.welcome(connect.clean_start, present);
+        Some(conn)
+    }
+
+    /// Logs the new client, tells the rules, and sends again what a resumed session had in
+    /// flight.
+    fn welcome(&mut self, clean_start: bool, present: bool) {
+        info!(
+            client_id = %self.client_id,
+            peer = %self.peer,
+            proto_ver = self.version.level(),
+            clean_start,
+            session_present = present,
+            "client connected"
+        );
+        self.event(EventKind::ClientConnack, |i| i.connack("success"));
+        self.event(EventKind::ClientConnected, ClientInfo::connected);
+        if present {
+            self.resend_inflight();
+        }
+    }
+}
+
+/// The client id, and whether the broker assigned it: an empty one gets `weir-<random>`, except
+/// from an MQTT 3 client that wants its session kept (`None`: refused).
+fn client_id_of(connect: &v5::Connect, version: Version) -> Option<(ClientId, Option<ByteString>)> {
+    if !connect.client_id.is_empty() {
+        return Some((Arc::from(&*connect.client_id), None));
+    }
+    if !version.is_v5() && !connect.clean_start {
+        return None;
+    }
+    let id = format!("weir-{:016x}", rand::random::<u64>());
+    Some((id.as_str().into(), Some(ByteString::from(id))))
+}
+
+/// The CONNECT's will, if it has one, refused if its topic is not one to publish to.
+fn will_of(connect: &v5::Connect, client_id: &ClientId) -> Result<Option<Box<Will>>, topic::TopicError> {
+    let Some(w) = &connect.last_will else { return Ok(None) };
+    topic::validate_name(&w.topic)?;
+    let properties = v5::PublishProperties {
+        correlation_data: w.correlation_data.clone(),
+        content_type: w.content_type.clone(),
+        user_properties: w.user_properties.clone(),
+        is_utf8_payload: w.is_utf8_payload.unwrap_or(false),
+        response_topic: w.response_topic.clone(),
+        message_expiry_interval: w.message_expiry_interval,
+        ..Default::default()
+    };
+    let message = Message {
+        topic: w.topic.clone(),
+        payload: w.message.clone(),
+        qos: qos_in(w.qos),
+        retain: w.retain,
+        expires_at: w.message_expiry_interval.map(|s| Instant::now() + Duration::from_secs(u64::from(s.get()))),
+        properties,
+        publisher: Some(client_id.clone()),
+        timestamp: SystemTime::now(),
+        origin: None,
+    };
+    Ok(Some(Box::new(Will { message, delay: w.will_delay_interval_sec.unwrap_or(0) })))
+}
+
+/// Seconds the session outlives the connection: MQTT 5's Session Expiry Interval; for MQTT 3,
+/// none with clean session, else `session_expiry_interval`.
+fn session_expiry(connect: &v5::Connect, version: Version, cfg: &MqttConfig) -> u32 {
+    if version.is_v5() {
+        connect.session_expiry_interval_secs
+    } else if connect.clean_start {
+        0
+    } else {
+        cfg.session_expiry_interval
+    }
+}
+
+/// The CONNACK of an accepted client: the broker's limits, as MQTT 5 states them.
+fn connack(
+    cfg: &MqttConfig,
+    present: bool,
+    assigned: Option<ByteString>,
+    server_keepalive: Option<u16>,
+) -> v5::ConnectAck {
+    v5::ConnectAck {
+        session_present: present,
+        reason_code: v5::ConnectAckReason::Success,
+        receive_max: NonZeroU16::new(cfg.max_awaiting_rel.clamp(1, 65535) as u16).unwrap_or(NonZeroU16::MAX),
+        max_qos: qos_out(cfg.max_qos_allowed),
+        max_packet_size: Some(cfg.max_packet_size),
+        assigned_client_id: assigned,
+        topic_alias_max: cfg.max_topic_alias,
+        server_keepalive_sec: server_keepalive,
+        ..Default::default()
+    }
+}
+
+/// A CONNACK reason as EMQX names it in `client_connack` events.
+fn connack_reason(reason: v5::ConnectAckReason) -> &'static str {
+    match reason {
+        v5::ConnectAckReason::Success => "success",
+        v5::ConnectAckReason::ClientIdentifierNotValid => "client_identifier_not_valid",
+        v5::ConnectAckReason::TopicNameInvalid => "topic_name_invalid",
+        v5::ConnectAckReason::MalformedPacket => "malformed_packet",
+        v5::ConnectAckReason::PacketTooLarge => "packet_too_large",
+        _ => "unspecified_error",
+    }
+}
+
+/// A refusal CONNACK, after telling the rules (`$events/client_connack`).
+fn refuse(broker: &Broker, codec: &Codec, reason: v5::ConnectAckReason, info: &ClientInfo) -> Bytes {
+    broker.event(EventKind::ClientConnack, || info.connack(connack_reason(reason)));
+    refusal(codec, reason)
+}
+
+/// A CONNACK that refuses the connection with `reason`.
+fn refusal(codec: &Codec, reason: v5::ConnectAckReason) -> Bytes {
+    let mut out = BytePages::default();
+    let ack = v5::ConnectAck { reason_code: reason, ..Default::default() };
+    let _ = codec.encode(Packet::ConnectAck(Box::new(ack)), &mut out);
+    out.freeze()
+}

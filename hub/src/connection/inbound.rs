@@ -1,0 +1,296 @@
+//! What each packet from the client means: publishes (topic aliases, QoS 2 deduplication,
+//! acknowledgements), acknowledgements of our deliveries, subscriptions, DISCONNECT.
+
+use std::num::NonZeroU16;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ntex_bytes::Bytes;
+use ntex_mqtt::v5::codec as v5;
+use tracing::{debug, info};
+use weir_rules::event_kind::EventKind;
+use weir_rules::value::Value;
+use weir_types::{topic, QoS};
+
+use super::goodbye::{decode_exit, Exit};
+use super::Connection;
+use crate::broker::SubscribeError;
+use crate::message::{Delivery, Message};
+use crate::protocol::{qos_in, Inbound, Packet};
+use crate::session::{Inflight, SubOptions};
+use crate::transport::Transport;
+use v5::DisconnectReasonCode as Rc;
+
+impl<S: Transport> Connection<S> {
+    /// Decodes and handles the complete packets in the read buffer, stopping early when a
+    /// publish congested a subscriber (the rest waits in the buffer).
+    pub(super) fn handle_input(&mut self) -> Result<(), Exit> {
+        let handled = self.decode_all();
+        // What the rules want of this burst goes over in one hand-over, whatever happened.
+        self.broker.end_burst(&mut self.burst);
+        handled
+    }
+
+    fn decode_all(&mut self) -> Result<(), Exit> {
+        while !self.burst.is_congested() {
+            let inbound = match self.codec.decode(&mut self.rbuf) {
+                Ok(Some(i)) => i,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(decode_exit(e)),
+            };
+            match inbound {
+                Inbound::Publish(p, payload) => self.on_publish(p, payload)?,
+                Inbound::Packet(p) => self.on_packet(p)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn on_packet(&mut self, p: Packet) -> Result<(), Exit> {
+        match p {
+            Packet::PingRequest => self.send(Packet::PingResponse),
+            Packet::PublishAck(a) => self.on_puback(a.packet_id),
+            Packet::PublishReceived(a) => self.on_pubrec(a),
+            Packet::PublishRelease(a) => self.on_pubrel(a.packet_id),
+            Packet::PublishComplete(a) => self.on_puback(a.packet_id),
+            Packet::Subscribe(s) => self.on_subscribe(s)?,
+            Packet::Unsubscribe(u) => self.on_unsubscribe(u),
+            Packet::Disconnect(d) => return Err(self.on_disconnect(d)),
+            Packet::Connect(_) => return Err(Exit::Violation(Rc::ProtocolError, "second CONNECT".into())),
+            Packet::Auth(_) => {
+                return Err(Exit::Violation(
+                    Rc::BadAuthenticationMethod,
+                    "enhanced authentication is not supported".into(),
+                ))
+            }
+            other => {
+                return Err(Exit::Violation(
+                    Rc::ProtocolError,
+                    format!("unexpected packet type {} from a client", other.packet_type() >> 4),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn on_publish(&mut self, mut p: v5::Publish, payload: Bytes) -> Result<(), Exit> {
+        self.resolve_alias(&mut p)?;
+        if let Err(e) = topic::validate_name(&p.topic) {
+            return Err(Exit::Violation(Rc::TopicNameInvalid, format!("PUBLISH to {:?}: {e}", &*p.topic)));
+        }
+        let qos = qos_in(p.qos);
+        if qos > self.broker.config.mqtt.max_qos_allowed {
+            return Err(Exit::Violation(Rc::QosNotSupported, "QoS above max_qos_allowed".into()));
+        }
+        self.event(EventKind::ClientCheckAuthzComplete, |i| i.authorized(&p.topic, "publish"));
+        let packet_id = p.packet_id;
+        if qos == QoS::ExactlyOnce && !self.first_qos2(packet_id)? {
+            return Ok(());
+        }
+        let mut properties = std::mem::take(&mut p.properties);
+        properties.topic_alias = None;
+        properties.subscription_ids.clear();
+        let msg = Message {
+            topic: p.topic,
+            payload,
+            qos,
+            retain: p.retain,
+            expires_at: properties
+                .message_expiry_interval
+                .map(|s| Instant::now() + Duration::from_secs(u64::from(s.get()))),
+            properties,
+            publisher: Some(self.client_id.clone()),
+            timestamp: self.now_wall,
+            origin: None,
+        };
+        let matched = self.broker.publish(Arc::new(msg), &mut self.burst);
+        let reason =
+            if matched == 0 { v5::PublishAckReason::NoMatchingSubscribers } else { v5::PublishAckReason::Success };
+        match (qos, packet_id) {
+            (QoS::AtLeastOnce, Some(id)) => self.codec.encode_puback(id, reason, &mut self.out),
+            (QoS::ExactlyOnce, Some(id)) => self.send(pubrec(id, reason)),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Replaces a v5 topic alias by its topic, or learns a new one.
+    fn resolve_alias(&mut self, p: &mut v5::Publish) -> Result<(), Exit> {
+        let Some(alias) = p.properties.topic_alias else { return Ok(()) };
+        if alias.get() > self.broker.config.mqtt.max_topic_alias {
+            return Err(Exit::Violation(Rc::TopicAliasInvalid, format!("topic alias {alias} above the maximum")));
+        }
+        if p.topic.is_empty() {
+            p.topic = self
+                .alias_in
+                .get(&alias.get())
+                .cloned()
+                .ok_or_else(|| Exit::Violation(Rc::ProtocolError, format!("unknown topic alias {alias}")))?;
+        } else {
+            self.alias_in.insert(alias.get(), p.topic.clone());
+        }
+        Ok(())
+    }
+
+    /// Records a QoS 2 publish's packet id until PUBREL; returns `false` for a resend of one
+    /// already routed, which is acknowledged again and not routed twice.
+    fn first_qos2(&mut self, packet_id: Option<NonZeroU16>) -> Result<bool, Exit> {
+        let Some(id) = packet_id else {
+            return Err(Exit::Violation(Rc::ProtocolError, "QoS 2 PUBLISH without packet id".into()));
+        };
+        let mut st = self.session.state.lock();
+        if st.awaiting_rel.contains(&id.get()) {
+            drop(st);
+            self.send(pubrec(id, v5::PublishAckReason::Success));
+            return Ok(false);
+        }
+        if st.awaiting_rel.len() >= self.broker.config.mqtt.max_awaiting_rel {
+            return Err(Exit::Violation(Rc::ReceiveMaximumExceeded, "too many QoS 2 messages awaiting PUBREL".into()));
+        }
+        st.awaiting_rel.insert(id.get());
+        Ok(true)
+    }
+
+    /// PUBREL of a QoS 2 publish: the packet id is free again.
+    fn on_pubrel(&mut self, packet_id: NonZeroU16) {
+        let known = self.session.state.lock().awaiting_rel.remove(&packet_id.get());
+        let reason_code = if known { v5::PublishAck2Reason::Success } else { v5::PublishAck2Reason::PacketIdNotFound };
+        self.send(Packet::PublishComplete(v5::PublishAck2 {
+            packet_id,
+            reason_code,
+            properties: Vec::new(),
+            reason_string: None,
+        }));
+    }
+
+    /// PUBACK or PUBCOMP: the packet id is free again.
+    fn on_puback(&mut self, id: NonZeroU16) {
+        let acked = {
+            let mut st = self.session.state.lock();
+            st.inflight_position(id).and_then(|pos| st.inflight.remove(pos))
+        };
+        if let Some((_, Inflight::Publish(d))) = acked {
+            self.acked(&d);
+        }
+    }
+
+    /// PUBREC of one of our QoS 2 deliveries: PUBREL follows, unless the client refused it.
+    fn on_pubrec(&mut self, a: v5::PublishAck) {
+        let id = a.packet_id;
+        let failed = u8::from(a.reason_code) >= 0x80;
+        let mut st = self.session.state.lock();
+        let Some(pos) = st.inflight_position(id) else {
+            drop(st);
+            self.send(pubrel(id, v5::PublishAck2Reason::PacketIdNotFound));
+            return;
+        };
+        if failed {
+            st.inflight.remove(pos);
+            return;
+        }
+        let released = std::mem::replace(&mut st.inflight[pos].1, Inflight::Released);
+        drop(st);
+        if let Inflight::Publish(d) = released {
+            self.acked(&d);
+        }
+        self.send(pubrel(id, v5::PublishAck2Reason::Success));
+    }
+
+    /// `$events/message_acked`: at PUBACK for QoS 1, at PUBREC for QoS 2, as EMQX.
+    fn acked(&self, d: &Delivery) {
+        if crate::events::ignored(&d.msg) {
+            return;
+        }
+        let node = &self.broker.config.node.name;
+        self.event(EventKind::MessageAcked, |i| {
+            let mut c = i.delivery(&d.msg, node);
+            c.insert("puback_props".into(), Value::Map(Default::default()));
+            c
+        });
+    }
+
+    fn on_subscribe(&mut self, s: v5::Subscribe) -> Result<(), Exit> {
+        let max_qos = self.broker.config.mqtt.max_qos_allowed;
+        let mut status = Vec::with_capacity(s.topic_filters.len());
+        for (raw, opts) in &s.topic_filters {
+            let sub_opts = SubOptions {
+                qos: qos_in(opts.qos).min(max_qos),
+                no_local: opts.no_local,
+                retain_as_published: opts.retain_as_published,
+                retain_handling: opts.retain_handling,
+                subscription_id: s.id,
+            };
+            match self.broker.subscribe(&self.session, raw, sub_opts) {
+                Ok(granted) => {
+                    self.event(EventKind::ClientCheckAuthzComplete, |i| i.authorized(raw, "subscribe"));
+                    debug!(client_id = %self.client_id, filter = %&**raw, qos = ?granted, "subscribed");
+                    self.event(EventKind::SessionSubscribed, |i| i.subscription(raw, granted, "sub_props"));
+                    status.push(match granted {
+                        QoS::AtMostOnce => v5::SubscribeAckReason::GrantedQos0,
+                        QoS::AtLeastOnce => v5::SubscribeAckReason::GrantedQos1,
+                        QoS::ExactlyOnce => v5::SubscribeAckReason::GrantedQos2,
+                    });
+                }
+                Err(SubscribeError::Filter(e)) => {
+                    info!(client_id = %self.client_id, filter = %&**raw, error = %e, "invalid topic filter");
+                    status.push(v5::SubscribeAckReason::TopicFilterInvalid);
+                }
+                Err(e @ SubscribeError::NoLocalOnShared) => {
+                    return Err(Exit::Violation(Rc::ProtocolError, e.to_string()))
+                }
+            }
+        }
+        self.send(Packet::SubscribeAck(v5::SubscribeAck {
+            packet_id: s.packet_id,
+            properties: Vec::new(),
+            reason_string: None,
+            status,
+        }));
+        Ok(())
+    }
+
+    fn on_unsubscribe(&mut self, u: v5::Unsubscribe) {
+        let status = u
+            .topic_filters
+            .iter()
+            .map(|raw| match self.broker.unsubscribe(&self.session, raw) {
+                Err(_) => v5::UnsubscribeAckReason::TopicFilterInvalid,
+                Ok(true) => {
+                    self.event(EventKind::SessionUnsubscribed, |i| i.subscription(raw, QoS::AtMostOnce, "unsub_props"));
+                    v5::UnsubscribeAckReason::Success
+                }
+                Ok(false) => v5::UnsubscribeAckReason::NoSubscriptionExisted,
+            })
+            .collect();
+        self.send(Packet::UnsubscribeAck(v5::UnsubscribeAck {
+            packet_id: u.packet_id,
+            properties: Vec::new(),
+            reason_string: None,
+            status,
+        }));
+    }
+
+    /// DISCONNECT: the connection ends; MQTT 5 may change the session's expiry on the way out,
+    /// but not from 0.
+    fn on_disconnect(&mut self, d: v5::Disconnect) -> Exit {
+        if let Some(expiry) = d.session_expiry_interval_secs {
+            let mut st = self.session.state.lock();
+            if st.expiry_interval == 0 && expiry != 0 {
+                return Exit::Violation(
+                    Rc::ProtocolError,
+                    "session expiry set at DISCONNECT after 0 at CONNECT".into(),
+                );
+            }
+            st.expiry_interval = expiry;
+        }
+        Exit::ClientDisconnect { with_will: d.reason_code == Rc::DisconnectWithWillMessage }
+    }
+}
+
+fn pubrec(packet_id: NonZeroU16, reason_code: v5::PublishAckReason) -> Packet {
+    Packet::PublishReceived(v5::PublishAck { packet_id, reason_code, properties: Vec::new(), reason_string: None })
+}
+
+pub(super) fn pubrel(packet_id: NonZeroU16, reason_code: v5::PublishAck2Reason) -> Packet {
+    Packet::PublishRelease(v5::PublishAck2 { packet_id, reason_code, properties: Vec::new(), reason_string: None })
+}

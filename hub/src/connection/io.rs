@@ -1,0 +1,68 @@
+//! The socket: reads sized to the traffic, and writes of everything encoded in one go.
+
+use std::io::IoSlice;
+use std::time::{Instant, SystemTime};
+
+use ntex_bytes::{BytePages, BytesMut};
+use tokio::io::AsyncWriteExt;
+
+use super::goodbye::Exit;
+use super::handshake::MIN_READ;
+use super::Connection;
+use crate::metrics::Metrics;
+use crate::transport::Transport;
+
+/// The largest room given to one socket read.
+const MAX_READ: usize = 64 * 1024;
+
+impl<S: Transport> Connection<S> {
+    /// Handles the `n` bytes just read, adapts the next read's size, and gives the buffer back
+    /// when a quiet connection has nothing left in it.
+    pub(super) fn after_read(&mut self, n: usize) -> Result<(), Exit> {
+        Metrics::add(&self.broker.metrics.bytes_received, n as u64);
+        self.last_recv = Instant::now();
+        self.now_wall = SystemTime::now();
+        self.read_hint = if n >= self.read_hint {
+            (self.read_hint * 2).min(MAX_READ)
+        } else if n < self.read_hint / 4 {
+            (self.read_hint / 2).max(MIN_READ)
+        } else {
+            self.read_hint
+        };
+        self.handle_input()?;
+        if self.rbuf.is_empty() && self.read_hint == MIN_READ {
+            self.rbuf = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    /// Writes the encoded packets with vectored writes (payload pages are not copied), then
+    /// releases the pages so that an idle connection holds none.
+    pub(super) async fn flush(&mut self) -> std::io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        Metrics::add(&self.broker.metrics.bytes_sent, self.out.len() as u64);
+        while !self.out.is_empty() {
+            // The slice array is built on each poll's stack: kept across the await, it would
+            // make every connection's task a kilobyte larger.
+            let (stream, out) = (&mut self.stream, &self.out);
+            let n = std::future::poll_fn(|cx| {
+                let mut iov = [IoSlice::new(&[]); 64];
+                let mut count = 0;
+                for (slot, chunk) in iov.iter_mut().zip(out.iter()) {
+                    *slot = IoSlice::new(chunk);
+                    count += 1;
+                }
+                std::pin::Pin::new(&mut *stream).poll_write_vectored(cx, &iov[..count])
+            })
+            .await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            self.out.advance_to(n);
+        }
+        self.out = BytePages::default();
+        self.stream.flush().await
+    }
+}
