@@ -121,4 +121,3 @@ impl LocalBroker for Broker {
         self.republish(Arc::new(msg)).map(|_| ())
     }
 }
-

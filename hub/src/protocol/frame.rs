@@ -1,0 +1,70 @@
+//! Framing: where the next packet ends, its lengths checked before a codec sees it, and MQTT's
+//! variable-length integers.
+
+use ntex_mqtt::error::DecodeError;
+
+use super::Version;
+
+/// Length in bytes of the MQTT variable-length integer at the start of `buf`, once complete.
+pub(super) fn varint_len(buf: &[u8]) -> Option<usize> {
+    buf.iter().take(4).position(|b| b & 0x80 == 0).map(|i| i + 1)
+}
+
+/// The MQTT variable-length integer at the start of `buf` (complete, see [`varint_len`]).
+pub(super) fn decode_varint(buf: &[u8]) -> u32 {
+    let len = varint_len(buf).unwrap_or(0);
+    buf[..len].iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(b & 0x7f) << (7 * i)))
+}
+
+pub(super) fn encode_varint(mut v: u32, out: &mut Vec<u8>) {
+    loop {
+        let mut b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v > 0 {
+            b |= 0x80;
+        }
+        out.push(b);
+        if v == 0 {
+            break;
+        }
+    }
+}
+
+/// Where the next whole packet in `buf` ends, once it has fully arrived; `max_inbound` (0: no
+/// limit) bounds its size before any of it is buffered.
+pub fn frame_len(buf: &[u8], version: Version, max_inbound: u32) -> Result<Option<usize>, DecodeError> {
+    let Some(&first) = buf.first() else { return Ok(None) };
+    let Some(vlen) = varint_len(&buf[1..]) else {
+        return if buf.len() >= 5 { Err(DecodeError::MalformedPacket) } else { Ok(None) };
+    };
+    let remaining = decode_varint(&buf[1..]);
+    if max_inbound != 0 && remaining > max_inbound {
+        return Err(DecodeError::MaxSizeExceeded { size: remaining, max_size: max_inbound });
+    }
+    let total = 1 + vlen + remaining as usize;
+    if buf.len() < total {
+        return Ok(None);
+    }
+    if first >> 4 == 3 {
+        check_publish_header(first, &buf[1 + vlen..total], version)?;
+    }
+    Ok(Some(total))
+}
+
+/// The topic, packet id and (v5) properties that a PUBLISH header announces must fit its frame.
+fn check_publish_header(first: u8, body: &[u8], version: Version) -> Result<(), DecodeError> {
+    let qos = (first >> 1) & 0b11;
+    if qos == 3 || body.len() < 2 {
+        return Err(DecodeError::MalformedPacket);
+    }
+    let mut header = 2 + usize::from(u16::from_be_bytes([body[0], body[1]])) + if qos > 0 { 2 } else { 0 };
+    if version.is_v5() {
+        let props = body.get(header..).ok_or(DecodeError::MalformedPacket)?;
+        let vlen = varint_len(props).ok_or(DecodeError::MalformedPacket)?;
+        header += vlen + decode_varint(props) as usize;
+    }
+    if header > body.len() {
+        return Err(DecodeError::MalformedPacket);
+    }
+    Ok(())
+}
