@@ -9,7 +9,7 @@
 # with the median of the load's main figure, since a 2-core machine shared by broker and load
 # tool is noisy.
 #
-# Loads (64-byte payloads, `weir bench` as the load tool for every broker):
+# Loads (64-byte payloads, `weir-bench` as the load tool for every broker):
 #   (a) fan-in: 10 publishers -> 1 subscriber on bench/#, QoS 0 and QoS 1, as fast as delivered
 #   (b) the same at a fixed 20,000 msgs/s, QoS 0: latency p50/p99
 #   (c) fan-out: 1 publisher -> 100 subscribers, QoS 0: deliveries/s
@@ -32,9 +32,10 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || {
   log "installing mosquitto"; apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null; }
 command -v rumqttd >/dev/null || { log "installing rumqttd"; cargo install rumqttd; }
 log "building weir (release)"
-cargo build --release --quiet
-WEIR=${CARGO_TARGET_DIR:-target}/release/weir
-BENCH="$WEIR bench"
+# WEIR and BENCH may name other binaries, to compare two builds of Weir with one load tool.
+if [ -z "${WEIR:-}" ] || [ -z "${BENCH:-}" ]; then cargo build --release --quiet -p weir -p weir-bench; fi
+WEIR=${WEIR:-${CARGO_TARGET_DIR:-target}/release/weir}
+BENCH=${BENCH:-${CARGO_TARGET_DIR:-target}/release/weir-bench}
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 start_broker() {
@@ -94,10 +95,10 @@ rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 # One subscriber process and one publisher process; echoes the subscriber's summary line.
 pubsub() { # pubs subs qos rate
   local pubs=$1 subs=$2 qos=$3 rate=$4
-  $BENCH sub -p "$PORT" -c "$subs" -t 'bench/#' -q "$qos" -d $((DURATION + 4)) --prefix s- 2>/dev/null >"$work/sub.out" &
+  "$BENCH" sub -p "$PORT" -c "$subs" -t 'bench/#' -q "$qos" -d $((DURATION + 4)) --prefix s- 2>/dev/null >"$work/sub.out" &
   local sub_pid=$!
   sleep 1.5
-  $BENCH pub -p "$PORT" -c "$pubs" -t 'bench/%i' -q "$qos" -s 64 -r "$rate" -d "$DURATION" --prefix p- 2>/dev/null >"$work/pub.out"
+  "$BENCH" pub -p "$PORT" -c "$pubs" -t 'bench/%i' -q "$qos" -s 64 -r "$rate" -d "$DURATION" --prefix p- 2>/dev/null >"$work/pub.out"
   wait "$sub_pid" || true
   echo "$(cat "$work/sub.out") $(sed 's/summary: /pub_/; s/ rate=/ pub_rate=/' "$work/pub.out")"
 }
@@ -108,9 +109,9 @@ load_fanin() { # qos rate
 }
 load_fanout() {
   start_broker "$B"
-  $BENCH sub -p "$PORT" -c 100 -t 'bench/fan' -q 0 -d $((DURATION + 6)) --prefix f- 2>/dev/null >"$work/sub.out" &
+  "$BENCH" sub -p "$PORT" -c 100 -t 'bench/fan' -q 0 -d $((DURATION + 6)) --prefix f- 2>/dev/null >"$work/sub.out" &
   local sp=$!; sleep 3
-  $BENCH pub -p "$PORT" -c 1 -t 'bench/fan' -q 0 -s 64 -d "$DURATION" --prefix fp- 2>/dev/null >/dev/null
+  "$BENCH" pub -p "$PORT" -c 1 -t 'bench/fan' -q 0 -s 64 -d "$DURATION" --prefix fp- 2>/dev/null >/dev/null
   wait "$sp" || true; stop_broker
   cat "$work/sub.out"
 }
@@ -118,7 +119,7 @@ load_idle() {
   start_broker "$B"; sleep 1
   local before after cp
   before=$(rss_kb "$BROKER_PID")
-  $BENCH conn -p "$PORT" -c "$IDLE" -d 5 --prefix idle- 2>/dev/null >/dev/null &
+  "$BENCH" conn -p "$PORT" -c "$IDLE" -d 5 --prefix idle- 2>/dev/null >/dev/null &
   cp=$!
   # Sample once every connection is open (one descriptor each; the tool then holds them 5 s).
   for _ in $(seq 120); do
@@ -159,7 +160,7 @@ done
 
 cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 echo
-echo "Run on $(date -u +%Y-%m-%d), $(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB; ${DURATION}s per load, median of $REPEAT runs; load tool: weir bench."
+echo "Run on $(date -u +%Y-%m-%d), $(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB; ${DURATION}s per load, median of $REPEAT runs; load tool: weir-bench."
 echo
 echo "| broker | (a) QoS 0 msgs/s | (a) QoS 1 msgs/s | (a) QoS 1 sent / received | (b) p50 ms | (b) p99 ms | (b) msgs/s | (c) deliveries/s | (d) KB/conn |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"

@@ -19,8 +19,10 @@ API_PORT=${API_PORT:-21894}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-cargo build --release --quiet
-WEIR=${CARGO_TARGET_DIR:-target}/release/weir
+# WEIR and BENCH may name other binaries, to compare two builds of Weir with one load tool.
+if [ -z "${WEIR:-}" ] || [ -z "${BENCH:-}" ]; then cargo build --release --quiet -p weir -p weir-bench; fi
+WEIR=${WEIR:-${CARGO_TARGET_DIR:-target}/release/weir}
+BENCH=${BENCH:-${CARGO_TARGET_DIR:-target}/release/weir-bench}
 ulimit -n 65536 2>/dev/null || true
 
 mkdir -p "$work/none" "$work/ten"
@@ -33,10 +35,10 @@ run() { # rules directory
   WEIR_LOG=warn "$WEIR" serve --config "$work/weir.toml" 2>"$work/weir.log" &
   local broker=$!
   sleep 1
-  "$WEIR" bench sub -p "$PORT" -c 1 -t 'bench/#' -d $((DURATION + 4)) --prefix s- 2>/dev/null >"$work/sub.out" &
+  "$BENCH" sub -p "$PORT" -c 1 -t 'bench/#' -d $((DURATION + 4)) --prefix s- 2>/dev/null >"$work/sub.out" &
   local sub=$!
   sleep 1.5
-  "$WEIR" bench pub -p "$PORT" -c 10 -t 'bench/%i' -s 64 -d "$DURATION" --prefix p- 2>/dev/null >/dev/null
+  "$BENCH" pub -p "$PORT" -c 10 -t 'bench/%i' -s 64 -d "$DURATION" --prefix p- 2>/dev/null >/dev/null
   wait "$sub" || true
   local stats matched skipped rate
   stats=$(curl -s "127.0.0.1:$API_PORT/api/v5/prometheus/stats")

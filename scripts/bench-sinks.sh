@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Sinks, end to end: QoS 1 MQTT publishers (weir bench pub, 4 clients) → one rule
+# Sinks, end to end: QoS 1 MQTT publishers (weir-bench pub, 4 clients) → one rule
 #   INSERT INTO s SELECT clientid, topic, timestamp AS ts FROM "bench/#"
 # → a sink, timed from the first publish until the sink has confirmed every row; beside each, in
 # the same run, the ceiling for the same rows without Weir:
 #   postgres  table mode (one COPY ... FROM STDIN per batch) vs  psql \copy of the rows from a CSV file
-#   kafka     acks=all, idempotence (tansu, in memory)        vs  weir bench kafka (plain librdkafka)
+#   kafka     acks=all, idempotence (tansu, in memory)        vs  weir-bench kafka (plain librdkafka)
 #   sqlite    table mode (multi-row INSERT per batch)         vs  sqlite3 .import of the CSV file
 # Prints one Markdown row per destination and run, with the CPU time (user + system) that Weir,
 # the publishers and, for PostgreSQL, the database server used during the run through Weir.
@@ -23,8 +23,10 @@ work=$(mktemp -d)
 cleanup=()
 trap 'kill $(jobs -p) 2>/dev/null || true; for c in "${cleanup[@]}"; do eval "$c"; done; rm -rf "$work"' EXIT
 
-cargo build --release --quiet
-WEIR=${CARGO_TARGET_DIR:-target}/release/weir
+# WEIR and BENCH may name other binaries, to compare two builds of Weir with one load tool.
+if [ -z "${WEIR:-}" ] || [ -z "${BENCH:-}" ]; then cargo build --release --quiet -p weir -p weir-bench; fi
+WEIR=${WEIR:-${CARGO_TARGET_DIR:-target}/release/weir}
+BENCH=${BENCH:-${CARGO_TARGET_DIR:-target}/release/weir-bench}
 start_postgres
 start_tansu
 
@@ -81,7 +83,7 @@ PY
   [ -n "${2:-}" ] && server_before=$($2)
   start=$(now)
   local TIMEFORMAT='%U %S'
-  { time "$WEIR" bench pub -p "$port" -c "$CLIENTS" -q 1 -t 'bench/%i' -s 16 --limit $((ROWS / CLIENTS)) -d 600 >/dev/null 2>&1; } 2>"$work/pub.time"
+  { time "$BENCH" pub -p "$port" -c "$CLIENTS" -q 1 -t 'bench/%i' -s 16 --limit $((ROWS / CLIENTS)) -d 600 >/dev/null 2>&1; } 2>"$work/pub.time"
   wait "$watcher"
   end=$(cat "$work/end")
   weir_cpu=$(cpu_of "$broker")
@@ -120,7 +122,7 @@ table = \"bench_rows\"" pg_cpu)
 brokers = \"$KAFKA\"
 topic = \"$topic\"
 key = \"\${clientid}\"")
-  ceiling=$("$WEIR" bench kafka --brokers "$KAFKA" -t "$topic-plain" -n "$ROWS" -c "$CLIENTS" | sed -n 's/.*rate=\([0-9]*\).*/\1/p')
+  ceiling=$("$BENCH" kafka --brokers "$KAFKA" -t "$topic-plain" -n "$ROWS" -c "$CLIENTS" | sed -n 's/.*rate=\([0-9]*\).*/\1/p')
   row kafka "$weir" "$(python3 -c "print(f'{$ceiling:,}')")" "librdkafka producer"
 
   # SQLite

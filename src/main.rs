@@ -1,8 +1,6 @@
 //! `weir`: the command line. Everything it runs lives in the library crates; this file parses
 //! arguments, sets up logging and the runtime, and reports errors.
 
-mod bench;
-mod bench_kafka;
 mod rule;
 
 use std::path::PathBuf;
@@ -31,8 +29,8 @@ const PURGE_DELAY_MS: std::os::raw::c_long = 10_000;
 ///
 /// Start a broker with `weir serve`; with no config file it listens for MQTT on port 1883 and
 /// for MQTT over WebSocket on port 8083 (path /mqtt), serves the management API on
-/// 127.0.0.1:18083 and runs the rules of ./sql. `weir rule` checks and tests rules;
-/// `weir bench` load-tests any MQTT broker.
+/// 127.0.0.1:18083 and runs the rules of ./sql. `weir rule` checks and tests rules. The load
+/// tool is a binary of its own, `weir-bench`.
 #[derive(Parser)]
 #[command(name = "weir", version, about, long_about)]
 struct Cli {
@@ -55,19 +53,10 @@ enum Command {
         #[arg(short, long, env = "WEIR_CONFIG")]
         config: Option<PathBuf>,
     },
-    /// Load-test an MQTT broker (Weir or any other), in the spirit of emqtt-bench.
-    #[command(subcommand, after_help = BENCH_EXAMPLES)]
-    Bench(bench::BenchCommand),
     /// Work with rule files (EMQX rule SQL) without a running broker.
     #[command(subcommand)]
     Rule(rule::RuleCommand),
 }
-
-const BENCH_EXAMPLES: &str = "Examples (run sub and pub in two terminals):
-  weir bench sub -c 1 -t 'bench/#' -q 1 -d 20                  one subscriber, QoS 1
-  weir bench pub -c 10 -t 'bench/%i' -q 1 -s 64 -r 20000 -d 10  10 publishers, 20,000 msgs/s in total
-  weir bench conn -c 10000 -d 30                               10,000 idle connections
-The last line of each run is a `summary:` with key=value figures.";
 
 fn main() -> anyhow::Result<ExitCode> {
     // SAFETY: sets an integer option of the allocator, before any other thread exists (mimalloc's
@@ -83,7 +72,6 @@ fn main() -> anyhow::Result<ExitCode> {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     match cli.command {
         Command::Serve { config } => runtime.block_on(serve(config)).map(|()| ExitCode::SUCCESS),
-        Command::Bench(cmd) => runtime.block_on(bench::run(cmd)).map(|()| ExitCode::SUCCESS),
         Command::Rule(cmd) => rule::run(cmd),
     }
 }

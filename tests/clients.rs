@@ -180,29 +180,3 @@ fn mosquitto_retained_and_will() {
     let out = watcher.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "lastwill/doomed bye");
 }
-
-/// `weir bench` is itself an MQTT client: its publishers and subscribers complete every QoS
-/// level's exchange, in 3.1.1 and 5.0, with windows fuller than one message (QoS 2 once stalled
-/// there: the PUBRELs and PUBCOMPs answering the broker waited for a publish to be flushed).
-#[test]
-fn bench_clients_complete_every_qos() {
-    let weir = Weir::start();
-    let port = weir.port();
-    let bench = |args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
-        cmd.args(["bench"]).args(args).args(["-p", &port]);
-        cmd
-    };
-    for (version, qos) in [("4", "1"), ("4", "2"), ("5", "1"), ("5", "2")] {
-        let common = ["-V", version, "-q", qos];
-        let mut sub = bench(&["sub", "--prefix", "s-", "-t", "load/#", "-d", "20", "--limit", "2000"]);
-        sub.args(common);
-        let sub = std::thread::spawn(move || run(&mut sub, Duration::from_secs(30)));
-        std::thread::sleep(Duration::from_millis(500));
-        let mut publ = bench(&["pub", "-c", "2", "-t", "load/%i", "--inflight", "16", "--limit", "1000", "-d", "20"]);
-        let sent = run(publ.args(common), Duration::from_secs(30));
-        assert!(sent.contains("summary: sent=2000 "), "v{version} QoS {qos}: {sent}");
-        let received = sub.join().unwrap();
-        assert!(received.contains("summary: received=2000 "), "v{version} QoS {qos}: {received}");
-    }
-}

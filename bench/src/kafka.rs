@@ -1,4 +1,4 @@
-//! `weir bench kafka`: rows produced straight to Kafka with librdkafka, with the settings of
+//! `weir-bench kafka`: rows produced straight to Kafka with librdkafka, with the settings of
 //! Weir's Kafka sink (`acks=all`, idempotence, 5 ms linger): the ceiling the sink is measured
 //! against in `scripts/bench-sinks.sh`.
 
@@ -10,6 +10,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
+/// The options of `weir-bench kafka`.
 #[derive(Args)]
 pub struct KafkaArgs {
     /// Bootstrap servers, `host:port[,host:port...]`.
