@@ -355,36 +355,7 @@ fn backoff(attempt: u32, max_ms: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::CheckError;
-    use parking_lot::Mutex;
-    use std::sync::atomic::AtomicUsize;
-
-    /// A destination in memory that fails as told: `down` gives transient errors, rows with
-    /// `"bad": true` are refused.
-    #[derive(Default)]
-    struct Memory {
-        rows: Mutex<Vec<Row>>,
-        down: std::sync::atomic::AtomicBool,
-        writes: AtomicUsize,
-    }
-
-    impl Sink for Arc<Memory> {
-        async fn write(&self, rows: &[Row]) -> Result<(), WriteError> {
-            self.writes.fetch_add(1, Ordering::Relaxed);
-            if self.down.load(Ordering::Relaxed) {
-                return Err(WriteError::transient("connection refused"));
-            }
-            if rows.iter().any(|r| r.get("bad").is_some()) {
-                return Err(WriteError::rejected("bad row"));
-            }
-            self.rows.lock().extend_from_slice(rows);
-            Ok(())
-        }
-
-        async fn check(&self) -> Result<(), CheckError> {
-            Ok(())
-        }
-    }
+    use crate::testing::MemorySink as Memory;
 
     fn delivery() -> DeliveryConfig {
         DeliveryConfig { batch_size: 10, batch_time_ms: 1, max_retry_backoff_ms: 50, ..DeliveryConfig::default() }

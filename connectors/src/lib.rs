@@ -12,6 +12,7 @@
 //! - [`template`]: EMQX's `${field}` templates.
 //! - [`metrics`]: a sink's counters, named as EMQX's.
 //! - [`query`]: the rows of an SQL query on PostgreSQL or SQLite (reference tables for JOIN).
+//! - `testing` (feature `testing`): a destination in memory, for the tests of other crates.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -25,3 +26,5 @@ pub mod row;
 pub mod sink;
 pub mod sinks;
 pub mod template;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

@@ -66,6 +66,7 @@ impl Server {
             node: &config.node.name,
             tables: &config.tables,
             sinks: &config.sinks,
+            queue: pipeline::intake::QUEUE,
         })?;
         let broker = Broker::new(config, Some(pipeline.intake()));
         pipeline.connect(broker.clone());

@@ -121,3 +121,6 @@ impl LocalBroker for Broker {
         self.republish(Arc::new(msg)).map(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -50,8 +50,10 @@ impl Input {
 pub struct Intake {
     /// The rules in force, asked which topics and events interest them.
     book: Arc<RuleBook>,
-    /// Unbounded as a channel: the bound is [`QUEUE`] messages, kept by `waiting`.
+    /// Unbounded as a channel: the bound is `bound` messages, kept by `waiting`.
     queue: mpsc::UnboundedSender<Input>,
+    /// Messages the queue holds before publishers pause ([`QUEUE`]).
+    bound: usize,
     /// Messages queued and not yet taken: the queue's bound counts messages, not hand-overs.
     waiting: AtomicUsize,
     /// Signalled when the rule thread takes a batch: paused publishers look again.
@@ -66,11 +68,12 @@ pub struct Intake {
 
 impl Intake {
     /// An intake over `book`, and the receiving end of its queue, for the rule thread.
-    pub(super) fn new(book: Arc<RuleBook>) -> (Arc<Intake>, mpsc::UnboundedReceiver<Input>) {
+    pub(super) fn new(book: Arc<RuleBook>, bound: usize) -> (Arc<Intake>, mpsc::UnboundedReceiver<Input>) {
         let (queue, rx) = mpsc::unbounded_channel();
         let intake = Intake {
             book,
             queue,
+            bound,
             waiting: AtomicUsize::new(0),
             room: Notify::new(),
             skipped: AtomicU64::new(0),
@@ -122,7 +125,7 @@ impl Intake {
 
     /// Whether publishers that feed the rules should wait for [`Intake::room`].
     pub fn is_full(&self) -> bool {
-        self.queued() >= QUEUE
+        self.queued() >= self.bound
     }
 
     /// Resolves when the rule thread next takes a batch. Create it before checking
@@ -147,11 +150,11 @@ impl Intake {
         self.room.notify_waiters();
     }
 
-    /// Queues `messages` messages without waiting; past [`QUEUE`] waiting messages they skip
-    /// the rules, counted.
+    /// Queues `messages` messages without waiting; past the bound they skip the rules,
+    /// counted.
     fn enqueue(&self, input: Input, messages: usize) {
         let waiting = self.waiting.fetch_add(messages, Ordering::Relaxed);
-        if waiting + messages <= QUEUE && self.queue.send(input).is_ok() {
+        if waiting + messages <= self.bound && self.queue.send(input).is_ok() {
             return;
         }
         self.waiting.fetch_sub(messages, Ordering::Relaxed);

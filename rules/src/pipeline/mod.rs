@@ -20,6 +20,8 @@ pub mod published;
 pub mod ruleset;
 mod runner;
 pub mod sinks;
+#[cfg(test)]
+mod tests;
 mod thread;
 
 use std::collections::BTreeMap;
@@ -40,7 +42,7 @@ pub use published::{Message, Published};
 use ruleset::RuleBook;
 pub use ruleset::{RuleMatch, RuleSet};
 use runner::Runner;
-use sinks::Sinks;
+pub use sinks::Sinks;
 use thread::RuleThread;
 
 /// What a pipeline is made of: the parts of the node's config it reads.
@@ -56,6 +58,9 @@ pub struct PipelineConfig<'a> {
     pub tables: &'a BTreeMap<String, TableConfig>,
     /// `[sinks.<name>]`: the destinations of `INSERT INTO`.
     pub sinks: &'a BTreeMap<String, SinkConfig>,
+    /// Messages the rules' queue holds before the publishers that feed it pause: normally
+    /// [`intake::QUEUE`].
+    pub queue: usize,
 }
 
 /// Why a pipeline could not start.
@@ -88,11 +93,18 @@ impl Pipeline {
     /// Starts the sinks, loads the rules and starts the rule thread. Call it on the tokio
     /// runtime that the sinks, the watcher and the table loaders should run on.
     pub fn start(config: PipelineConfig<'_>) -> Result<Arc<Pipeline>, StartError> {
-        let sinks = Arc::new(Sinks::start(config.sinks, config.data_dir.to_path_buf())?);
+        let sinks = Sinks::start(config.sinks, config.data_dir.to_path_buf())?;
+        Pipeline::with_sinks(config, sinks)
+    }
+
+    /// [`Pipeline::start`] with sinks already started (some perhaps not from the config, as
+    /// tests add a destination in memory).
+    pub fn with_sinks(config: PipelineConfig<'_>, sinks: Sinks) -> Result<Arc<Pipeline>, StartError> {
+        let sinks = Arc::new(sinks);
         let tables = Arc::new(Tables::default());
         let table_names = config.tables.keys().cloned().collect();
         let book = Arc::new(RuleBook::load(config.rules_dir.to_path_buf(), sinks.clone(), tables.clone(), table_names));
-        let (intake, queue) = Intake::new(book.clone());
+        let (intake, queue) = Intake::new(book.clone(), config.queue);
         let runner = Runner { book: book.clone(), intake: intake.clone(), node: config.node.to_string() };
         let thread = RuleThread::start(runner, queue).map_err(StartError::Thread)?;
         let mut background = JoinSet::new();

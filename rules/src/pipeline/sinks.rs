@@ -33,6 +33,11 @@ pub struct Sinks {
 }
 
 impl Sinks {
+    /// The local broker's slot, for sinks started outside [`Sinks::start`] that publish into it.
+    pub fn local(&self) -> &LocalSlot {
+        &self.local
+    }
+
     /// Starts the configured sinks on the current runtime and wires their dead letters.
     pub fn start(configured: &BTreeMap<String, SinkConfig>, data_dir: PathBuf) -> Result<Sinks, SinkError> {
         let local = LocalSlot::default();
@@ -67,6 +72,12 @@ impl Sinks {
         let handle = sinks::start(name, &config, &self.data_dir, &self.local)?;
         self.running.lock().insert(name.to_string(), handle.clone());
         Ok(Some(handle))
+    }
+
+    /// Adds a sink started elsewhere (a destination in memory, in tests); it replaces one of
+    /// the same name.
+    pub fn add(&self, handle: Arc<SinkHandle>) {
+        self.running.lock().insert(handle.name.clone(), handle);
     }
 
     /// Sets the broker that MQTT sinks without a `server` publish into; the first one set stays.

@@ -1,0 +1,201 @@
+//! The pipeline without a broker or a socket: messages offered to the intake, rules from a
+//! rules directory, rows into a destination in memory.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use weir_connectors::buffer::FullPolicy;
+use weir_connectors::config::DeliveryConfig;
+use weir_connectors::testing::MemorySink;
+use weir_types::QoS;
+
+use super::*;
+use crate::value::Value;
+
+/// A published message as a test makes it.
+#[derive(Debug)]
+struct Msg {
+    topic: String,
+    payload: Vec<u8>,
+}
+
+impl Published for Msg {
+    fn topic(&self) -> &str {
+        &self.topic
+    }
+    fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+    fn qos(&self) -> QoS {
+        QoS::AtLeastOnce
+    }
+    fn publisher(&self) -> Option<&str> {
+        Some("c")
+    }
+    fn retain(&self) -> bool {
+        false
+    }
+    fn received_at(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH
+    }
+    fn origin(&self) -> Option<&str> {
+        None
+    }
+    fn properties(&self) -> Option<Value> {
+        None
+    }
+}
+
+fn msg(topic: &str, payload: String) -> Message {
+    Arc::new(Msg { topic: topic.into(), payload: payload.into_bytes() })
+}
+
+/// A pipeline running `rules`, whose rules write into `mem`, a destination in memory.
+struct Harness {
+    pipeline: Arc<Pipeline>,
+    mem: Arc<MemorySink>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn start(rules: &str, delivery: DeliveryConfig, queue: usize) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let (rules_dir, data_dir) = (dir.path().join("sql"), dir.path().join("data"));
+        std::fs::create_dir_all(&rules_dir).unwrap();
+        std::fs::write(rules_dir.join("rule.sql"), rules).unwrap();
+        let sinks = Sinks::start(&BTreeMap::new(), data_dir.clone()).unwrap();
+        let mem = Arc::new(MemorySink::default());
+        let mem_dir = data_dir.join("sinks").join("mem");
+        sinks.add(weir_connectors::driver::start("mem", "memory", mem.clone(), &delivery, &mem_dir).unwrap());
+        let (tables, configured) = (BTreeMap::new(), BTreeMap::new());
+        let config = PipelineConfig {
+            rules_dir: &rules_dir,
+            data_dir: &data_dir,
+            node: "n",
+            tables: &tables,
+            sinks: &configured,
+            queue,
+        };
+        Harness { pipeline: Pipeline::with_sinks(config, sinks).unwrap(), mem, _dir: dir }
+    }
+
+    fn sink_metric(&self, name: &str) -> u64 {
+        let sinks = self.pipeline.sinks();
+        let mem = sinks.iter().find(|s| s.name == "mem").unwrap();
+        mem.snapshot().into_iter().find(|(k, _)| *k == name).unwrap().1
+    }
+}
+
+/// One batch in flight at a time, so that rows arrive in order.
+fn delivery() -> DeliveryConfig {
+    DeliveryConfig { batch_time_ms: 1, max_retry_backoff_ms: 50, max_inflight: 1, ..DeliveryConfig::default() }
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..3000 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Messages go through in order, the rule runs on batches, and the sink writes batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_become_rows_in_order_in_batches() {
+    let h = Harness::start(r#"INSERT INTO mem SELECT payload.n AS n FROM "t/#""#, delivery(), intake::QUEUE).await;
+    let intake = h.pipeline.intake();
+    assert!(intake.wants("t/1") && !intake.wants("u/1"));
+    for burst in 0..30 {
+        intake.offer((0..100).map(|i| msg("t/1", format!(r#"{{"n": {}}}"#, burst * 100 + i))).collect());
+    }
+    until("3000 rows", || h.mem.len() == 3000).await;
+    let ns: Vec<i64> = h.mem.rows.lock().iter().map(|r| r.get("n").and_then(|v| v.as_i64()).unwrap()).collect();
+    let first_out_of_order = ns.iter().zip(0..).find(|(n, i)| **n != *i);
+    assert_eq!(first_out_of_order, None, "rows in the order of their messages");
+    let writes = h.mem.writes.load(Ordering::Relaxed);
+    assert!(writes < 100, "rows reach the destination in batches, not in {writes} writes");
+    let rule = h.pipeline.rules().rules[0].clone();
+    assert_eq!(rule.metrics.matched.load(Ordering::Relaxed), 3000);
+    assert_eq!(rule.metrics.actions_success.load(Ordering::Relaxed), 3000);
+    until("an empty queue", || intake.queued() == 0).await;
+    h.pipeline.stop().await;
+}
+
+/// Rows the destination refuses are counted as failed; the others are delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_rows_fail_alone() {
+    let rule = r#"INSERT INTO mem SELECT payload.n AS n, payload.bad AS bad FROM "t/#""#;
+    let h = Harness::start(rule, delivery(), intake::QUEUE).await;
+    let payload = |n: i32| match n % 10 {
+        0 => format!(r#"{{"n": {n}, "bad": true}}"#),
+        _ => format!(r#"{{"n": {n}}}"#),
+    };
+    h.pipeline.intake().offer((0..100).map(|n| msg("t/a", payload(n))).collect());
+    until("every row confirmed or refused", || h.sink_metric("success") + h.sink_metric("failed") == 100).await;
+    assert_eq!(h.sink_metric("failed"), 10);
+    assert_eq!(h.mem.len(), 90);
+    assert!(h.mem.rows.lock().iter().all(|r| r.get("bad").is_none()));
+    h.pipeline.stop().await;
+}
+
+/// A destination that is down fills its buffer; the rules then wait and their queue fills, so
+/// the intake stays full and a publisher that honours it stops. When the destination comes
+/// back, every row is delivered and the queue empties.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_buffer_pushes_back_to_the_intake_and_loses_nothing() {
+    let small = DeliveryConfig { max_buffer_bytes: 64 * 1024, buffer_full: FullPolicy::Block, ..delivery() };
+    let h = Harness::start(r#"INSERT INTO mem SELECT payload AS p FROM "t/#""#, small, 256).await;
+    h.mem.down.store(true, Ordering::Relaxed);
+    let intake = h.pipeline.intake();
+    let text = "x".repeat(200);
+    let burst = |from: usize| (from..from + 100).map(|i| msg("t/a", format!(r#"{{"i": {i}, "s": "{text}"}}"#)));
+    // A publisher: it offers a burst, then waits while the intake is full.
+    let room = |patience: Duration| {
+        let intake = intake.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + patience;
+            while intake.is_full() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            !intake.is_full()
+        }
+    };
+    let mut offered = 0;
+    while offered < 4000 && room(Duration::from_secs(1)).await {
+        h.pipeline.intake().offer(burst(offered).collect());
+        offered += 100;
+    }
+    assert!(offered < 4000, "a destination that is down stops the rules, then the publisher");
+    assert!(h.mem.is_empty());
+    h.mem.down.store(false, Ordering::Relaxed);
+    while offered < 4000 {
+        assert!(room(Duration::from_secs(30)).await, "the intake has room again");
+        h.pipeline.intake().offer(burst(offered).collect());
+        offered += 100;
+    }
+    until("4000 rows", || h.mem.len() == 4000).await;
+    until("an empty queue", || h.pipeline.intake().queued() == 0).await;
+    assert_eq!(h.sink_metric("dropped"), 0);
+    h.pipeline.stop().await;
+}
+
+/// Events reach the rules that select them, and only those are built.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_the_rules_that_select_them() {
+    let rule = r#"INSERT INTO mem SELECT clientid, event FROM "$events/client_connected""#;
+    let h = Harness::start(rule, delivery(), intake::QUEUE).await;
+    let intake = h.pipeline.intake();
+    assert!(intake.wants_event(crate::event_kind::EventKind::ClientConnected));
+    assert!(!intake.wants_event(crate::event_kind::EventKind::ClientDisconnected));
+    let columns = crate::eval::Columns::from([("clientid".to_string(), Value::Str("dev-1".into()))]);
+    intake.emit(crate::event_kind::EventKind::ClientConnected, columns);
+    until("the event's row", || h.mem.len() == 1).await;
+    let row = h.mem.rows.lock()[0].clone();
+    assert_eq!(row.get("clientid").and_then(|v| v.as_str()), Some("dev-1"));
+    assert_eq!(row.get("event").and_then(|v| v.as_str()), Some("client.connected"));
+    h.pipeline.stop().await;
+}
