@@ -15,12 +15,30 @@ use weir_types::QoS;
 /// Why a configuration could not be loaded. Each variant says which file or key is at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file could not be read.
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse, or a key is unknown or has a bad value.
     #[error("invalid config {origin}: {message}")]
-    Invalid { origin: String, message: String },
+    Invalid {
+        /// The file (or `(defaults)`).
+        origin: String,
+        /// The parser's message, naming the key.
+        message: String,
+    },
+    /// A `WEIR_...` variable does not fit the config's shape.
     #[error("invalid environment override {var}: {message}")]
-    Env { var: String, message: String },
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// The whole configuration of one `weir` node.
@@ -31,10 +49,15 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Directory of `*.sql` rule files.
     pub rules_dir: PathBuf,
+    /// `[node]`: this node's identity.
     pub node: NodeConfig,
+    /// `[listeners.*]`: where MQTT is served.
     pub listeners: ListenersConfig,
+    /// `[api]`: the management API.
     pub api: ApiConfig,
+    /// `[mqtt]`: protocol limits and session behaviour.
     pub mqtt: MqttConfig,
+    /// `[sys_topics]`: `$SYS` publication.
     pub sys_topics: SysTopicsConfig,
     /// Reference tables that rules JOIN, by name: `[tables.devices]`.
     pub tables: BTreeMap<String, TableConfig>,
@@ -62,6 +85,7 @@ impl Default for Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeConfig {
+    /// The node's name, in `$SYS/brokers/<name>/...`, events and the API.
     pub name: String,
 }
 
@@ -71,10 +95,13 @@ impl Default for NodeConfig {
     }
 }
 
+/// The MQTT listeners.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListenersConfig {
+    /// `[listeners.tcp]`.
     pub tcp: TcpListenerConfig,
+    /// `[listeners.ws]`.
     pub ws: WsListenerConfig,
 }
 
@@ -82,7 +109,9 @@ pub struct ListenersConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TcpListenerConfig {
+    /// Whether it listens at all.
     pub enable: bool,
+    /// The address and port it listens on (port 0: any free one).
     pub bind: SocketAddr,
 }
 
@@ -96,7 +125,9 @@ impl Default for TcpListenerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WsListenerConfig {
+    /// Whether it listens at all.
     pub enable: bool,
+    /// The address and port it listens on (port 0: any free one).
     pub bind: SocketAddr,
     /// The HTTP path that upgrades to MQTT; any other path is answered 404.
     pub path: String,
@@ -112,7 +143,9 @@ impl Default for WsListenerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
+    /// Whether it is served at all.
     pub enable: bool,
+    /// The address and port it listens on.
     pub bind: SocketAddr,
 }
 

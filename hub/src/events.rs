@@ -21,17 +21,25 @@ use weir_types::QoS;
 /// connections never build an event, and every byte in a connection is paid by all of them.
 #[derive(Debug)]
 pub struct ClientInfo {
+    /// The client id (the one the broker assigned, if it did).
     pub client_id: ClientId,
+    /// The user name of CONNECT.
     pub username: Option<ByteString>,
+    /// The client's address.
     pub peer: SocketAddr,
     /// The listener's address the client connected to (`sockname`).
     pub local: SocketAddr,
     /// `MQTT`, or `MQIsdp` for 3.1.
     pub proto_name: &'static str,
+    /// The protocol level: 3, 4 or 5.
     pub proto_ver: u8,
+    /// The keep alive in force, in seconds.
     pub keepalive: u16,
+    /// Clean start (clean session in 3.1.1).
     pub clean_start: bool,
+    /// The session expiry interval in force, in seconds.
     pub expiry_interval: u32,
+    /// When it connected, in milliseconds since the Unix epoch.
     pub connected_at: i64,
 }
 
@@ -100,6 +108,7 @@ impl ClientInfo {
         c
     }
 
+    /// `client_connected`.
     pub fn connected(&self) -> Columns {
         let mut c = self.connection();
         c.insert("connected_at".into(), Value::Int(self.connected_at));

@@ -20,6 +20,9 @@
 //!   [`sys`] publishes `$SYS` topics; [`metrics`] counts; [`config`] is `weir.toml`;
 //!   [`server`] starts and stops it all; [`transport`] is what a connection runs on.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod broker;
 pub mod config;

@@ -18,8 +18,11 @@ pub type ClientId = Arc<str>;
 /// A published message, as it entered the broker.
 #[derive(Debug)]
 pub struct Message {
+    /// The topic it was published to.
     pub topic: ByteString,
+    /// Its payload, shared by every delivery.
     pub payload: Bytes,
+    /// The QoS it was published with.
     pub qos: QoS,
     /// The RETAIN flag the publisher set.
     pub retain: bool,
@@ -53,6 +56,7 @@ impl Message {
         }
     }
 
+    /// Whether its Message Expiry Interval has passed at `now`.
     pub fn is_expired(&self, now: Instant) -> bool {
         self.expires_at.is_some_and(|t| t <= now)
     }
@@ -117,20 +121,25 @@ impl Published for Message {
 /// member if this one leaves before acknowledging it.
 #[derive(Debug, Clone)]
 pub struct ShareRef {
+    /// The group's name.
     pub group: Arc<str>,
+    /// The filter its members subscribed to.
     pub filter: Arc<str>,
 }
 
 /// One message on its way to one subscriber.
 #[derive(Debug, Clone)]
 pub struct Delivery {
+    /// The message.
     pub msg: Arc<Message>,
     /// The message's QoS downgraded to the subscription's.
     pub qos: QoS,
     /// The RETAIN flag to send: set for retained messages sent on subscribe, and kept on live
     /// messages only with Retain As Published.
     pub retain: bool,
+    /// The Subscription Identifier of the subscription that matched (MQTT 5).
     pub subscription_id: Option<NonZeroU32>,
+    /// The shared subscription it came through, if any.
     pub share: Option<ShareRef>,
 }
 

@@ -54,10 +54,12 @@ impl RetainStore {
         found
     }
 
+    /// The number of topics with a retained message.
     pub fn len(&self) -> usize {
         self.by_topic.read().len()
     }
 
+    /// Whether no topic has one.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -19,10 +19,15 @@ use crate::message::{ClientId, Delivery, PacketId};
 /// The options a client subscribed with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubOptions {
+    /// The highest QoS it receives messages at (granted, so already capped).
     pub qos: QoS,
+    /// MQTT 5 No Local: its own publishes are not sent back to it.
     pub no_local: bool,
+    /// MQTT 5 Retain As Published: live messages keep their RETAIN flag.
     pub retain_as_published: bool,
+    /// MQTT 5 Retain Handling: when retained messages come with the subscription.
     pub retain_handling: RetainHandling,
+    /// MQTT 5 Subscription Identifier, sent back with each message it matches.
     pub subscription_id: Option<NonZeroU32>,
 }
 
@@ -64,6 +69,7 @@ impl SessionState {
         }
     }
 
+    /// Where the message in flight with packet id `id` is, if one is.
     pub fn inflight_position(&self, id: PacketId) -> Option<usize> {
         self.inflight.iter().position(|(p, _)| *p == id)
     }
@@ -87,6 +93,7 @@ struct Mailbox {
 /// Outcome of [`Session::enqueue`].
 #[derive(Debug)]
 pub enum Enqueued {
+    /// Queued, within the bound.
     Queued,
     /// Queued beyond `max_mqueue_len` for a connected client: the publisher should pause until
     /// [`Session::drained`] fires (back-pressure instead of loss).
@@ -102,10 +109,13 @@ pub enum Enqueued {
 pub struct Session {
     /// Unique for the broker's lifetime; distinguishes a session from an earlier one with the same client id.
     pub uid: u64,
+    /// The client id it belongs to.
     pub client_id: ClientId,
+    /// Deliveries waiting for the connection.
     mailbox: Mutex<Mailbox>,
     /// Wakes the owning connection when the mailbox gets a message.
     pub notify: Notify,
+    /// What the owning connection works on.
     pub state: Mutex<SessionState>,
     /// Set while a connection owns the session: how to ask it to leave.
     owner: Mutex<Option<oneshot::Sender<Kick>>>,
@@ -130,6 +140,7 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session with an empty mailbox bounded at `max_queue`, owned by no connection yet.
     pub fn new(uid: u64, client_id: ClientId, max_queue: usize, store_qos0: bool, backpressure: bool) -> Session {
         Session {
             uid,
@@ -149,10 +160,12 @@ impl Session {
         }
     }
 
+    /// Whether a connection owns it.
     pub fn is_connected(&self) -> bool {
         self.attached.load(Ordering::Acquire)
     }
 
+    /// How many times a connection took it: a timer armed at a disconnect compares it.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -253,6 +266,7 @@ impl Session {
         self.mailbox.lock().queue.drain(..).collect()
     }
 
+    /// Deliveries waiting in the mailbox.
     pub fn queue_len(&self) -> usize {
         self.mailbox.lock().queue.len()
     }

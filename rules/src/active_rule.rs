@@ -26,7 +26,9 @@ pub struct RuleMetrics {
     pub failed_no_result: AtomicU64,
     /// Outputs handed to the rule's sink.
     pub actions_total: AtomicU64,
+    /// Outputs the sink's buffer took.
     pub actions_success: AtomicU64,
+    /// Outputs the sink's buffer could not take.
     pub actions_failed: AtomicU64,
 }
 
@@ -55,7 +57,9 @@ impl RuleMetrics {
 /// A rule that runs: its id, its statement and its counters.
 #[derive(Debug)]
 pub struct ActiveRule {
+    /// Its id, from its file's name.
     pub id: String,
+    /// The statement, as parsed.
     pub statement: Statement,
     /// Kept across reloads of an unchanged id, so counters survive editing another rule.
     pub metrics: Arc<RuleMetrics>,
@@ -70,6 +74,7 @@ pub struct ActiveRule {
 }
 
 impl ActiveRule {
+    /// A rule ready to run, counting into `metrics`, joining from `tables`.
     pub fn new(loaded: LoadedRule, metrics: Arc<RuleMetrics>, tables: Arc<Tables>) -> ActiveRule {
         let rule = &loaded.statement.rule;
         let window = Windowed::compile(rule);

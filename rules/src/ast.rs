@@ -5,18 +5,22 @@
 pub struct Statement {
     /// The sink of `INSERT INTO <sink> SELECT ...`; `None` for a bare `SELECT` (metrics and tests only).
     pub sink: Option<String>,
+    /// The rule itself.
     pub rule: Rule,
-    /// Where the statement starts in its file (1-based), for messages and stable rule ids.
+    /// The line where the statement starts in its file (1-based), for messages.
     pub line: u64,
+    /// The column where the statement starts (1-based).
     pub column: u64,
 }
 
 /// An EMQX rule: what it outputs, the topics it reads, and its condition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
+    /// What it outputs: SELECT or FOREACH.
     pub projection: Projection,
     /// Topic filters and `$events/...` topics; a message matches if any entry does.
     pub from: Vec<String>,
+    /// `WHERE`.
     pub filter: Option<Expr>,
     /// `JOIN <table> [AS] <alias> ON <alias>.<column> = <expr>`: reference-table lookups.
     pub joins: Vec<Join>,
@@ -77,9 +81,13 @@ impl Rule {
 /// message) is visible to the rule as `alias`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Join {
+    /// The reference table's name, from `[tables.<name>]`.
     pub table: String,
+    /// The name the matched row goes by in the rule.
     pub alias: String,
+    /// The table's column compared with `key`.
     pub column: String,
+    /// The expression on the message that the column must equal.
     pub key: Expr,
     /// `LEFT JOIN`: a message with no matching row goes on with `alias` undefined; an inner
     /// `JOIN` drops it.
@@ -89,7 +97,9 @@ pub struct Join {
 /// `GROUP BY` of a windowed rule: the grouping keys and the window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupBy {
+    /// The grouping keys, besides the window.
     pub keys: Vec<Expr>,
+    /// The window.
     pub window: Window,
 }
 
@@ -97,7 +107,9 @@ pub struct GroupBy {
 /// whose hop is its size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
+    /// How long a window lasts, in milliseconds.
     pub size_ms: u64,
+    /// How far apart windows start, in milliseconds.
     pub hop_ms: u64,
 }
 
@@ -150,13 +162,21 @@ fn segment_reads(s: &Segment, keys: &mut Option<Vec<String>>) {
     }
 }
 
+/// What a rule outputs for each message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Projection {
     /// `SELECT field, ...`
     Select(Vec<Field>),
     /// `FOREACH binding, ..., collection [DO field, ...] [INCASE cond]`: the last binding is the
     /// collection iterated over; the ones before it are aliases visible to what follows.
-    Foreach { bindings: Vec<Field>, each: Vec<Field>, incase: Option<Expr> },
+    Foreach {
+        /// The aliases, then the collection.
+        bindings: Vec<Field>,
+        /// The DO list: the fields of each element's row (`item` is the element).
+        each: Vec<Field>,
+        /// The INCASE condition an element must meet.
+        incase: Option<Expr>,
+    },
 }
 
 /// One item of a SELECT (or FOREACH / DO) list.
@@ -165,16 +185,24 @@ pub enum Field {
     /// `*`: every column of the input.
     All,
     /// `expr [[AS] alias]`; the alias may be a path (`AS a.b[1]`).
-    Expr { expr: Expr, alias: Option<Path> },
+    Expr {
+        /// The value.
+        expr: Expr,
+        /// Where it goes in the output; the expression's own name when absent.
+        alias: Option<Path>,
+    },
 }
 
 /// `a.b[1].'c d'`, `c[-0]`, `x[1..2]`: a name followed by keys, indexes and ranges.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Path {
+    /// The name it starts from: a column or an alias.
     pub root: String,
+    /// The steps after it, in order.
     pub segments: Vec<Segment>,
 }
 
+/// One step of a [`Path`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Segment {
     /// `.name`, `.'quoted'`, `."quoted"` or `.1`.
@@ -185,30 +213,47 @@ pub enum Segment {
     Range(Box<Expr>, Box<Expr>),
 }
 
+/// A constant written in the rule.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Literal {
+    /// `42`, `-7`.
     Int(i64),
+    /// `1.5`, `1e3`.
     Float(f64),
     /// A single-quoted string, taken verbatim (EMQX does not process escapes).
     Str(String),
+    /// `true`, `false`.
     Bool(bool),
 }
 
+/// An operator between two values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BinaryOp {
+    /// `or`.
     Or,
+    /// `and`.
     And,
+    /// `=`.
     Eq,
+    /// `!=` or `<>`.
     Ne,
+    /// `<`.
     Lt,
+    /// `<=`.
     Le,
+    /// `>`.
     Gt,
+    /// `>=`.
     Ge,
     /// `=~`: the left side, a topic name, matches the right side, a topic filter.
     TopicMatch,
+    /// `+`: numbers added, or strings joined.
     Add,
+    /// `-`.
     Sub,
+    /// `*`.
     Mul,
+    /// `/`: always a float division.
     Div,
     /// `div`: integer division.
     IntDiv,
@@ -216,35 +261,51 @@ pub enum BinaryOp {
     Mod,
 }
 
+/// An operator on one value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UnaryOp {
+    /// `-x`.
     Neg,
+    /// `not x`.
     Not,
 }
 
+/// An expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
+    /// A constant.
     Literal(Literal),
     /// A column, an alias, or a path into either.
     Path(Path),
     /// `f(args)` or `module.f(args)`; names are case-sensitive as in EMQX.
     Call {
+        /// The module, for `module.f(...)`.
         module: Option<String>,
+        /// The function's name.
         name: String,
+        /// Its arguments.
         args: Vec<Expr>,
     },
+    /// `-x`, `not x`.
     Unary(UnaryOp, Box<Expr>),
+    /// `a op b`.
     Binary(BinaryOp, Box<Expr>, Box<Expr>),
     /// `x [NOT] IN (a, b, ...)`
     In {
+        /// The value looked for.
         expr: Box<Expr>,
+        /// Where it is looked for.
         list: Vec<Expr>,
+        /// `NOT IN`.
         negated: bool,
     },
     /// `CASE [operand] WHEN .. THEN .. [ELSE ..] END`
     Case {
+        /// The value compared with each WHEN, if any (else each WHEN is a condition).
         operand: Option<Box<Expr>>,
+        /// The WHEN and THEN of each branch.
         branches: Vec<(Expr, Expr)>,
+        /// ELSE.
         otherwise: Option<Box<Expr>>,
     },
     /// `[a, b, ...]`

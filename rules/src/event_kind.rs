@@ -11,19 +11,30 @@ use crate::value::Value;
 /// An event a rule can select from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {
+    /// A client connected.
     ClientConnected,
+    /// A client's connection ended.
     ClientDisconnected,
+    /// A CONNACK was sent, accepting or refusing.
     ClientConnack,
+    /// A publish or subscribe was checked against the authorization rules.
     ClientCheckAuthzComplete,
+    /// A session subscribed.
     SessionSubscribed,
+    /// A session unsubscribed.
     SessionUnsubscribed,
+    /// A message was sent to a subscriber.
     MessageDelivered,
+    /// A subscriber acknowledged a message (PUBACK, or PUBREC for QoS 2).
     MessageAcked,
+    /// A message matched no subscription.
     MessageDropped,
+    /// A message for one subscriber was dropped (queue full, expired, ...).
     DeliveryDropped,
 }
 
 impl EventKind {
+    /// Every event, in the order of [`EventKind::bit`].
     pub const ALL: [EventKind; 10] = [
         EventKind::ClientConnected,
         EventKind::ClientDisconnected,

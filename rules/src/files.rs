@@ -11,22 +11,28 @@ use crate::{parse_file, ParseError};
 /// A rule as loaded from a file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadedRule {
+    /// Its id: the file's name, numbered when the file holds several statements.
     pub id: String,
+    /// The statement, as parsed.
     pub statement: Statement,
 }
 
 /// One file of the rules directory and what came of reading it.
 #[derive(Debug)]
 pub struct RuleFile {
+    /// The file.
     pub path: PathBuf,
+    /// Its rules, or why it could not be used.
     pub outcome: Result<Vec<LoadedRule>, FileError>,
 }
 
 /// Why a rule file could not be used; displays as `line L, column C: ...` or the I/O error.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
+    /// The text is not rule SQL, or names a sink or table the config does not define.
     #[error("{0}")]
     Syntax(#[from] ParseError),
+    /// The file could not be read.
     #[error("cannot read the file: {0}")]
     Read(#[from] std::io::Error),
 }

@@ -26,25 +26,26 @@
 //!   into the sinks' buffers.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod active_rule;
 pub mod ast;
-pub mod columnar;
+pub(crate) mod columnar;
 pub mod eval;
 pub mod event_kind;
 pub mod files;
 pub mod functions;
-pub mod json;
+pub(crate) mod json;
 mod lexer;
-pub mod ops;
+pub(crate) mod ops;
 mod parser;
-pub mod path;
+pub(crate) mod path;
 pub mod pipeline;
 pub mod plan;
 pub mod tables;
 pub mod tester;
 pub mod value;
-pub mod window;
+pub(crate) mod window;
 
 pub use parser::{parse_file, parse_rule};
 
@@ -57,8 +58,11 @@ pub fn now_ms() -> i64 {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}, column {column}: {message}")]
 pub struct ParseError {
+    /// The line, from 1.
     pub line: u64,
+    /// The column, from 1.
     pub column: u64,
+    /// What is wrong there.
     pub message: String,
 }
 
@@ -66,18 +70,25 @@ pub struct ParseError {
 /// rule goes on with the next message).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EvalError {
+    /// A path into the payload, whose payload is not JSON.
     #[error("the payload is not valid JSON")]
     DecodeJson,
+    /// `x[a..b]` on something other than a list.
     #[error("a range [a..b] was applied to a value that is not a list")]
     RangeOnNonList,
+    /// A function got an argument it cannot take.
     #[error("bad argument: {0}")]
     BadArgument(String),
+    /// An integer divided by zero.
     #[error("division by zero")]
     DivisionByZero,
+    /// An integer result out of range.
     #[error("integer overflow")]
     Overflow,
+    /// A value that JSON cannot hold, where JSON was asked for.
     #[error(transparent)]
     NotJson(#[from] value::NotJson),
+    /// A function the catalogue does not have.
     #[error("function {0}() is not supported")]
     UnknownFunction(String),
 }

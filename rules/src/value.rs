@@ -11,13 +11,17 @@ pub enum Value {
     Undefined,
     /// JSON `null`, a value of its own (`is_null` is false for it).
     Null,
+    /// `true` or `false`.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A float.
     Float(f64),
     /// Text; EMQX strings are binaries, and most are UTF-8.
     Str(String),
     /// Bytes that are not UTF-8 (a binary payload, a hash, a compressed buffer).
     Bin(Vec<u8>),
+    /// A list of values.
     List(Vec<Value>),
     /// Keys in order, as EMQX emits them (Erlang maps).
     Map(BTreeMap<String, Value>),

@@ -29,10 +29,13 @@ use crate::EvalError;
 /// A built-in function: its name, how many arguments it takes, and its body.
 #[derive(Debug, Clone, Copy)]
 pub struct Function {
+    /// Its name, as rules call it (EMQX's).
     pub name: &'static str,
+    /// The fewest arguments it takes.
     pub min_args: usize,
-    /// `usize::MAX` for "any number".
+    /// The most arguments it takes; `usize::MAX` for "any number".
     pub max_args: usize,
+    /// Its body, on the evaluated arguments.
     pub call: fn(&[Value]) -> Result<Value, EvalError>,
 }
 

@@ -59,18 +59,22 @@ impl Input {
         inputs
     }
 
+    /// The column names, in order.
     pub fn shape(&self) -> &Arc<[String]> {
         &self.shape
     }
 
+    /// The columns' Arrow schema.
     pub fn schema(&self) -> &SchemaRef {
         &self.schema
     }
 
+    /// The number of rows (messages).
     pub fn len(&self) -> usize {
         self.rows
     }
 
+    /// Whether it has no row.
     pub fn is_empty(&self) -> bool {
         self.rows == 0
     }

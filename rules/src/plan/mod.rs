@@ -19,8 +19,8 @@
 mod compile;
 mod input;
 pub mod publish_batch;
-pub mod udf;
-pub mod variant;
+pub(crate) mod udf;
+pub(crate) mod variant;
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -58,6 +58,7 @@ pub enum RowOutcome {
 /// top-level key), in input order.
 #[derive(Debug, Default)]
 pub struct BatchOutcome {
+    /// Each input row's outcome, in order.
     pub rows: Vec<RowOutcome>,
     /// Several batches when the input had several shapes (publishes and events).
     pub output: Vec<RecordBatch>,
@@ -385,6 +386,7 @@ impl std::fmt::Debug for CompiledRule {
 }
 
 impl CompiledRule {
+    /// A rule to compile, once per input shape, on first use.
     pub fn new(rule: Rule) -> CompiledRule {
         CompiledRule { rule, programs: Programs::default() }
     }

@@ -14,14 +14,19 @@ use weir_types::QoS;
 /// A published message, from which the columns of EMQX's `message.publish` are read.
 #[derive(Debug, Clone, Copy)]
 pub struct Publish<'a> {
+    /// The topic it was published to.
     pub topic: &'a str,
+    /// Its payload.
     pub payload: &'a [u8],
+    /// Its QoS.
     pub qos: QoS,
     /// `None` for messages the broker made itself (retained by the API, for instance).
     pub clientid: Option<&'a str>,
+    /// The RETAIN flag it was published with.
     pub retain: bool,
     /// `pub_props` (`User-Property`, `Content-Type`, ...); `None` when the message has none.
     pub properties: Option<&'a Value>,
+    /// When the broker received it, in milliseconds since the Unix epoch.
     pub timestamp_ms: i64,
 }
 
@@ -110,6 +115,7 @@ impl PublishBatch {
         }
     }
 
+    /// Adds one message's row.
     pub fn push(&mut self, p: &Publish) {
         let w = self.wanted;
         if w[0] {
@@ -159,14 +165,17 @@ impl PublishBatch {
         self.wanted[PUB_PROPS]
     }
 
+    /// The number of rows pushed.
     pub fn len(&self) -> usize {
         self.rows
     }
 
+    /// Whether no row was pushed.
     pub fn is_empty(&self) -> bool {
         self.rows == 0
     }
 
+    /// The input, the columns nobody reads left null.
     pub fn finish(mut self) -> Input {
         let built: [ArrayRef; 10] = [
             self.clientid.finish(),
