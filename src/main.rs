@@ -11,7 +11,8 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc rather than glibc's allocator: messages are allocated on the MQTT workers and freed
-/// on the rule thread and the sinks' tasks, where glibc's arena locks showed in every profile.
+/// on the rule thread and the sinks' tasks, which glibc's arenas handle badly
+/// (docs/BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -19,10 +20,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// exports no constant for it; a test checks the place against the option's default).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// How long memory freed by the process stays with it before mimalloc hands it back to the OS.
-/// With mimalloc's 1 s, buffers that the rule engine and the sinks use batch after batch went
-/// back and were faulted in again: 7,190 page faults for 2,000,000 rows into PostgreSQL, and the
-/// kernel zeroing pages took 8% of the rule thread (1,291 faults with 10 s). The variable
-/// `MIMALLOC_PURGE_DELAY` still overrides it.
+/// With mimalloc's 1 s, the buffers that the rule engine and the sinks use batch after batch
+/// went back and were faulted in, zeroed, again (docs/BENCHMARKS.md, "mimalloc's purge
+/// delay"). The variable `MIMALLOC_PURGE_DELAY` still overrides it.
 const PURGE_DELAY_MS: std::os::raw::c_long = 10_000;
 
 /// Weir: an MQTT broker whose messages flow through SQL rules into your databases.

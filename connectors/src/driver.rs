@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::buffer::{Appended, Buffer, BufferError, BufferedBatch};
+use crate::buffer::{Appended, Buffer, BufferError, BufferedBatch, Reader};
 use crate::config::DeliveryConfig;
 use crate::metrics::SinkMetrics;
 use crate::row::{Row, RowBatch};
@@ -135,7 +135,8 @@ pub fn start<S: Sink>(
         stop: Notify::new(),
     });
     SinkMetrics::add(&handle.metrics.matched, pending);
-    let driver = Driver { handle: handle.clone(), sink: Arc::new(sink), delivery: delivery.clone() };
+    let driver =
+        Driver { handle: handle.clone(), sink: Arc::new(sink), delivery: delivery.clone(), reasons: Arc::default() };
     tokio::spawn(driver.run());
     Ok(handle)
 }
@@ -144,6 +145,8 @@ struct Driver<S> {
     handle: Arc<SinkHandle>,
     sink: Arc<S>,
     delivery: DeliveryConfig,
+    /// Refusal reasons already logged, so that each is logged once.
+    reasons: Arc<parking_lot::Mutex<HashSet<String>>>,
 }
 
 /// A batch read from the buffer: rows `first..end`.
@@ -153,20 +156,24 @@ struct Batch {
     rows: Vec<Row>,
 }
 
+/// Where the delivery of the buffer stands.
+struct Progress {
+    reader: Reader,
+    /// Every row below this is confirmed (or dropped), and the buffer knows it.
+    acked: u64,
+    /// Batches being written; aborted if the driver stops.
+    inflight: JoinSet<(u64, u64)>,
+    /// Batches confirmed out of order, waiting for the ones before them: first → end.
+    confirmed: BTreeMap<u64, u64>,
+}
+
 impl<S: Sink> Driver<S> {
     async fn run(self) {
         let h = &self.handle;
-        let max_inflight = self.delivery.max_inflight.max(1);
-        let mut reader = h.buffer.reader();
-        let mut acked = reader.position();
-        // Batches being written; aborted if the driver stops.
-        let mut inflight: JoinSet<(u64, u64)> = JoinSet::new();
-        // Batches confirmed out of order, waiting for the ones before them: first → end.
-        let mut confirmed: BTreeMap<u64, u64> = BTreeMap::new();
-        let reasons = Arc::new(parking_lot::Mutex::new(HashSet::new()));
+        let reader = h.buffer.reader();
+        let mut p = Progress { acked: reader.position(), reader, inflight: JoinSet::new(), confirmed: BTreeMap::new() };
         let mut sync = tokio::time::interval(SYNC_EVERY);
         let mut health = tokio::time::interval(Duration::from_secs(self.delivery.health_check_interval.max(1)));
-        let linger = Duration::from_millis(self.delivery.batch_time_ms);
         loop {
             let data = h.buffer.data.notified();
             let stop = h.stop.notified();
@@ -177,67 +184,84 @@ impl<S: Sink> Driver<S> {
                 self.sync();
                 return;
             }
-            // Until the destination is known to be up, one batch probes it and the rest wait in
-            // the buffer, where its bound and `drop_oldest` apply, instead of each retrying in memory.
-            let room = inflight.is_empty() || (inflight.len() < max_inflight && h.health() == Health::Connected);
-            if h.buffer.end() > reader.position() && room {
-                // Let a short batch fill for `batch_time_ms`, then take what is there.
-                if (h.buffer.end() - reader.position()) < self.delivery.batch_size as u64 && !linger.is_zero() {
-                    tokio::time::sleep(linger).await;
-                }
-                let read = match h.buffer.read(&mut reader, self.delivery.batch_size, self.delivery.batch_bytes) {
-                    Ok(read) => read,
-                    Err(e) => {
-                        warn!(sink = %h.name, error = %e, "cannot read the sink buffer; retrying in a second");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        reader = h.buffer.reader();
-                        continue;
-                    }
-                };
-                if let Some(batch) = self.decode(read) {
-                    SinkMetrics::add(&h.metrics.inflight, batch.rows.len() as u64);
-                    let (handle, sink, delivery, reasons) =
-                        (h.clone(), self.sink.clone(), self.delivery.clone(), reasons.clone());
-                    inflight.spawn(async move {
-                        let n = batch.rows.len() as u64;
-                        deliver(&handle, sink.as_ref(), &delivery, &reasons, batch.rows).await;
-                        handle.metrics.inflight.fetch_sub(n, Ordering::Relaxed);
-                        (batch.first, batch.end)
-                    });
-                }
+            if h.buffer.end() > p.reader.position() && self.has_room(&p) {
+                self.launch(&mut p).await;
             } else {
                 tokio::select! {
                     () = &mut stop => continue,
-                    Some(Ok((first, end))) = inflight.join_next(), if !inflight.is_empty() => {
-                        confirmed.insert(first, end);
+                    Some(Ok((first, end))) = p.inflight.join_next(), if !p.inflight.is_empty() => {
+                        p.confirmed.insert(first, end);
                     }
                     () = &mut data => {}
                     _ = sync.tick() => self.sync(),
                     _ = health.tick() => {
-                        if inflight.is_empty() {
+                        if p.inflight.is_empty() {
                             let checked = self.sink.check().await;
                             h.set_health(if checked.is_ok() { Health::Connected } else { Health::Disconnected });
                         }
                     }
                 }
             }
-            while let Some(Ok((first, end))) = inflight.try_join_next() {
-                confirmed.insert(first, end);
+            self.settle(&mut p);
+        }
+    }
+
+    /// Whether another batch may be written now. Until the destination is known to be up, one
+    /// batch probes it and the rest wait in the buffer, where its bound and `drop_oldest`
+    /// apply, instead of each retrying in memory.
+    fn has_room(&self, p: &Progress) -> bool {
+        let max_inflight = self.delivery.max_inflight.max(1);
+        p.inflight.is_empty() || (p.inflight.len() < max_inflight && self.handle.health() == Health::Connected)
+    }
+
+    /// Reads the next batch (letting a short one fill for `batch_time_ms`) and starts writing it.
+    async fn launch(&self, p: &mut Progress) {
+        let h = &self.handle;
+        let linger = Duration::from_millis(self.delivery.batch_time_ms);
+        if (h.buffer.end() - p.reader.position()) < self.delivery.batch_size as u64 && !linger.is_zero() {
+            tokio::time::sleep(linger).await;
+        }
+        let read = match h.buffer.read(&mut p.reader, self.delivery.batch_size, self.delivery.batch_bytes) {
+            Ok(read) => read,
+            Err(e) => {
+                warn!(sink = %h.name, error = %e, "cannot read the sink buffer; retrying in a second");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                p.reader = h.buffer.reader();
+                return;
             }
-            // Rows dropped from a full buffer (drop_oldest) are behind its own mark already.
-            let before = acked;
-            acked = acked.max(h.buffer.acked());
-            while let Some((&first, &end)) = confirmed.first_key_value() {
-                if first > acked {
-                    break;
-                }
-                acked = acked.max(end);
-                confirmed.remove(&first);
+        };
+        let Some(batch) = self.decode(read) else { return };
+        SinkMetrics::add(&h.metrics.inflight, batch.rows.len() as u64);
+        let (handle, sink, delivery, reasons) =
+            (h.clone(), self.sink.clone(), self.delivery.clone(), self.reasons.clone());
+        p.inflight.spawn(async move {
+            let n = batch.rows.len() as u64;
+            deliver(&handle, sink.as_ref(), &delivery, &reasons, batch.rows).await;
+            handle.metrics.inflight.fetch_sub(n, Ordering::Relaxed);
+            (batch.first, batch.end)
+        });
+    }
+
+    /// Takes in the batches that finished and trims the buffer up to the first batch not yet
+    /// confirmed.
+    fn settle(&self, p: &mut Progress) {
+        let h = &self.handle;
+        while let Some(Ok((first, end))) = p.inflight.try_join_next() {
+            p.confirmed.insert(first, end);
+        }
+        // Rows dropped from a full buffer (drop_oldest) are behind its own mark already.
+        let before = p.acked;
+        p.acked = p.acked.max(h.buffer.acked());
+        while let Some((&first, &end)) = p.confirmed.first_key_value() {
+            if first > p.acked {
+                break;
             }
-            if acked > before {
-                if let Err(e) = h.buffer.ack(acked) {
-                    warn!(sink = %h.name, error = %e, "cannot record confirmed rows; they may be delivered again");
-                }
+            p.acked = p.acked.max(end);
+            p.confirmed.remove(&first);
+        }
+        if p.acked > before {
+            if let Err(e) = h.buffer.ack(p.acked) {
+                warn!(sink = %h.name, error = %e, "cannot record confirmed rows; they may be delivered again");
             }
         }
     }

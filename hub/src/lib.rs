@@ -1,24 +1,25 @@
-//! weir-hub: the broker core of Weir, and the point where rules and sinks are wired in.
+//! weir-hub: the broker core of Weir: sockets, sessions, routing, retained messages, `$SYS`
+//! and the management API. It hands each message a rule wants to the rule pipeline
+//! (`weir-rules`) through the pipeline's one door, and takes a rule's republish back through
+//! the `LocalBroker` trait it implements.
 //!
 //! How the modules fit together, following a message:
 //!
-//! - [`listener`] accepts sockets (`tcp`, `ws`) and gives each to [`connection`].
-//! - [`connection`] runs one client: [`protocol`] frames bytes into MQTT packets (3.1, 3.1.1 and
-//!   5.0, all seen as 5.0 packets), and the connection applies them to its [`session`].
-//! - A PUBLISH becomes a [`message::Message`] and goes to [`broker::Broker::publish`], which
-//!   stores it in [`retain`] if retained and asks the [`router`] (a topic [`router::trie`]) for
-//!   the matching subscriptions; each gets a [`message::Delivery`] in its session's mailbox.
-//! - [`rule_engine`] gets every published message whose topic a rule's FROM matches, and runs
-//!   the rules of `rules_dir` on them in batches, off the MQTT path; [`events`] builds the
-//!   columns of `$events/...` (connects, subscriptions, deliveries, drops) for the rules;
-//!   [`tables`] loads the reference tables rules JOIN; [`sinks`] runs the destinations that
-//!   `INSERT INTO` rules write into (Kafka, PostgreSQL, SQLite, HTTP, MQTT), each behind a
-//!   durable buffer (from `weir-connectors`).
+//! - [`listener`] accepts sockets (`tcp`, `ws`) and gives each to [`connection`], which runs one
+//!   client by phase: handshake, the packet loop, goodbye. [`protocol`] frames its bytes into
+//!   MQTT packets (3.1, 3.1.1 and 5.0, all seen as 5.0 packets); [`transport`] is what it runs on.
+//! - Everything a connection asks of the node goes through [`broker::Broker`], the front door:
+//!   connect (or take a session over), subscribe, unsubscribe, publish with its back-pressure
+//!   verdict, disconnect.
+//! - A PUBLISH becomes a [`message::Message`]. The broker stores it in [`retain`] if retained,
+//!   hands it to the rules if one wants its topic, and asks the [`router`] where it goes: each
+//!   destination is a [`router::Route`], today a local [`session`], whose mailbox gets a
+//!   [`message::Delivery`].
 //! - The connection owning a session drains its mailbox onto the socket within the inflight
 //!   window; sessions outlive connections until they expire.
-//! - [`api`] serves the management API (`/api/v5/...`, EMQX's paths);
-//!   [`sys`] publishes `$SYS` topics; [`metrics`] counts; [`config`] is `weir.toml`;
-//!   [`server`] starts and stops it all; [`transport`] is what a connection runs on.
+//! - [`events`] builds the columns of `$events/...` for the rules; [`sys`] publishes `$SYS`
+//!   topics; [`metrics`] counts; [`api`] serves `/api/v5/...` with EMQX's paths; [`config`] is
+//!   `weir.toml`; [`server`] starts and stops it all, the rule pipeline included.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -98,8 +98,6 @@ impl EventKind {
     /// The columns the rule tester gives this event when the context does not say otherwise,
     /// with EMQX's example values (`c_emqx`, `u_emqx`, `t/a`, ...).
     pub fn tester_columns(self, now_ms: i64) -> Columns {
-        let text = |s: &str| Value::Str(s.to_string());
-        let empty = || Value::Map(BTreeMap::new());
         let mut c = Columns::from([
             ("clientid".into(), text("c_emqx")),
             ("username".into(), text("u_emqx")),
@@ -108,51 +106,10 @@ impl EventKind {
             ("event".into(), text(self.event_column())),
         ]);
         let mut add = |pairs: Vec<(&str, Value)>| c.extend(pairs.into_iter().map(|(k, v)| (k.to_string(), v)));
-        let connection = || {
-            vec![
-                ("peername", text("127.0.0.1:52918")),
-                ("sockname", text("127.0.0.1:1883")),
-                ("proto_name", text("MQTT")),
-                ("proto_ver", Value::Int(5)),
-            ]
-        };
-        let message = |from: bool| {
-            let (clientid, username) = if from { ("from_clientid", "from_username") } else { ("clientid", "username") };
-            vec![
-                ("id", text("0005F298A0F0AEE2F443000012DC0002")),
-                (clientid, text("c_emqx_1")),
-                (username, text("u_emqx_1")),
-                ("payload", text(r#"{"msg": "hello"}"#)),
-                ("peerhost", text("127.0.0.1")),
-                ("topic", text("t/a")),
-                ("qos", Value::Int(1)),
-                (
-                    "flags",
-                    Value::Map(BTreeMap::from([
-                        ("dup".into(), Value::Bool(false)),
-                        ("retain".into(), Value::Bool(false)),
-                    ])),
-                ),
-                ("pub_props", empty()),
-                ("publish_received_at", Value::Int(now_ms)),
-            ]
-        };
         match self {
             EventKind::ClientConnected | EventKind::ClientConnack => {
                 add(connection());
-                add(vec![
-                    ("mountpoint", Value::Undefined),
-                    ("keepalive", Value::Int(60)),
-                    ("clean_start", Value::Bool(true)),
-                    ("expiry_interval", Value::Int(3600)),
-                    ("is_bridge", Value::Bool(false)),
-                    ("conn_props", empty()),
-                ]);
-                if self == EventKind::ClientConnected {
-                    add(vec![("connected_at", Value::Int(now_ms))]);
-                } else {
-                    add(vec![("reason_code", text("success"))]);
-                }
+                add(connect(self, now_ms));
             }
             EventKind::ClientDisconnected => {
                 add(connection());
@@ -180,21 +137,74 @@ impl EventKind {
                 ]);
             }
             EventKind::MessageDelivered | EventKind::MessageAcked | EventKind::DeliveryDropped => {
-                add(message(true));
-                if self == EventKind::MessageAcked {
-                    add(vec![("puback_props", empty())]);
-                }
-                if self == EventKind::DeliveryDropped {
-                    add(vec![("reason", text("queue_full"))]);
+                add(message(true, now_ms));
+                match self {
+                    EventKind::MessageAcked => add(vec![("puback_props", empty())]),
+                    EventKind::DeliveryDropped => add(vec![("reason", text("queue_full"))]),
+                    _ => {}
                 }
             }
             EventKind::MessageDropped => {
-                add(message(false));
+                add(message(false, now_ms));
                 add(vec![("reason", text("no_subscribers"))]);
             }
         }
         c
     }
+}
+
+fn text(s: &str) -> Value {
+    Value::Str(s.to_string())
+}
+
+fn empty() -> Value {
+    Value::Map(BTreeMap::new())
+}
+
+/// The tester's columns of a client's connection.
+fn connection() -> Vec<(&'static str, Value)> {
+    vec![
+        ("peername", text("127.0.0.1:52918")),
+        ("sockname", text("127.0.0.1:1883")),
+        ("proto_name", text("MQTT")),
+        ("proto_ver", Value::Int(5)),
+    ]
+}
+
+/// The tester's columns of `client_connected` and `client_connack`, beyond the connection's.
+fn connect(kind: EventKind, now_ms: i64) -> Vec<(&'static str, Value)> {
+    let mut c = vec![
+        ("mountpoint", Value::Undefined),
+        ("keepalive", Value::Int(60)),
+        ("clean_start", Value::Bool(true)),
+        ("expiry_interval", Value::Int(3600)),
+        ("is_bridge", Value::Bool(false)),
+        ("conn_props", empty()),
+    ];
+    c.push(match kind {
+        EventKind::ClientConnected => ("connected_at", Value::Int(now_ms)),
+        _ => ("reason_code", text("success")),
+    });
+    c
+}
+
+/// The tester's columns of a message; `from` names its publisher `from_clientid` and
+/// `from_username`, as delivery events do.
+fn message(from: bool, now_ms: i64) -> Vec<(&'static str, Value)> {
+    let (clientid, username) = if from { ("from_clientid", "from_username") } else { ("clientid", "username") };
+    let flags = BTreeMap::from([("dup".into(), Value::Bool(false)), ("retain".into(), Value::Bool(false))]);
+    vec![
+        ("id", text("0005F298A0F0AEE2F443000012DC0002")),
+        (clientid, text("c_emqx_1")),
+        (username, text("u_emqx_1")),
+        ("payload", text(r#"{"msg": "hello"}"#)),
+        ("peerhost", text("127.0.0.1")),
+        ("topic", text("t/a")),
+        ("qos", Value::Int(1)),
+        ("flags", Value::Map(flags)),
+        ("pub_props", empty()),
+        ("publish_received_at", Value::Int(now_ms)),
+    ]
 }
 
 #[cfg(test)]

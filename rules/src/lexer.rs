@@ -78,80 +78,82 @@ pub fn tokenize(sql: &str) -> Result<Vec<Spanned>, ParseError> {
     let mut iter = raw.into_iter().peekable();
     while let Some(t) = iter.next() {
         let (line, column) = (t.span.start.line, t.span.start.column);
-        let at = |tok| Spanned { tok, line, column };
-        let tok = match t.token {
+        let toks = match t.token {
             Token::Whitespace(_) => continue,
-            Token::Word(w) => Tok::Word { value: w.value, quoted: w.quote_style.is_some() },
-            Token::Number(n, _) => {
-                // `1..4` arrives as `1.` `.4`, and `1..-1` as `1.` `.`: split the range back out.
-                if let Some(int) = n.strip_suffix('.') {
-                    match iter.peek().map(|t| &t.token) {
-                        Some(Token::Period) => {
-                            iter.next();
-                            out.push(at(Tok::Number(int.to_string())));
-                            out.push(at(Tok::DotDot));
-                            continue;
-                        }
-                        Some(Token::Number(next, _)) if next.starts_with('.') => {
-                            let next = next[1..].to_string();
-                            iter.next();
-                            out.push(at(Tok::Number(int.to_string())));
-                            out.push(at(Tok::DotDot));
-                            out.push(at(Tok::Number(next)));
-                            continue;
-                        }
-                        _ => {}
-                    }
-                }
-                // `a.1` arrives as `a` `.1`: a path key, not a float.
-                if let Some(key) = n.strip_prefix('.') {
-                    if matches!(out.last().map(|s| &s.tok), Some(Tok::Word { .. } | Tok::RBracket)) {
-                        out.push(at(Tok::Dot));
-                        out.push(at(Tok::Number(key.to_string())));
-                        continue;
-                    }
-                }
-                Tok::Number(n)
-            }
-            Token::SingleQuotedString(s) => Tok::Str(s),
-            Token::Comma => Tok::Comma,
-            Token::LParen => Tok::LParen,
-            Token::RParen => Tok::RParen,
-            Token::LBracket => Tok::LBracket,
-            Token::RBracket => Tok::RBracket,
-            Token::Period => {
-                if matches!(iter.peek().map(|t| &t.token), Some(Token::Period)) {
-                    iter.next();
-                    Tok::DotDot
-                } else {
-                    Tok::Dot
-                }
-            }
-            Token::Mul => Tok::Star,
-            Token::Plus => Tok::Plus,
-            Token::Minus => Tok::Minus,
-            Token::Div => Tok::Slash,
-            Token::Eq | Token::DoubleEq => {
-                if matches!(iter.peek().map(|t| &t.token), Some(Token::Tilde)) {
-                    iter.next();
-                    Tok::Match
-                } else {
-                    Tok::Eq
-                }
-            }
-            Token::Neq => Tok::Ne,
-            Token::Lt => Tok::Lt,
-            Token::LtEq => Tok::Le,
-            Token::Gt => Tok::Gt,
-            Token::GtEq => Tok::Ge,
-            Token::SemiColon => Tok::Semicolon,
-            other => Tok::Other(other.to_string()),
+            Token::Number(n, _) => number(n, &mut iter, out.last().map(|s| &s.tok)),
+            // `..` arrives as two periods; `=~` as `=` and `~`.
+            Token::Period if next_is(&mut iter, &Token::Period) => vec![Tok::DotDot],
+            Token::Eq | Token::DoubleEq if next_is(&mut iter, &Token::Tilde) => vec![Tok::Match],
+            other => vec![single(other)],
         };
-        out.push(at(tok));
+        out.extend(toks.into_iter().map(|tok| Spanned { tok, line, column }));
     }
     let (line, column) = out.last().map_or((1, 1), |s| (s.line, s.column + 1));
     out.push(Spanned { tok: Tok::Eof, line, column });
     Ok(out)
+}
+
+/// sqlparser's tokens, as the tokenizer gives them.
+type Raw = std::iter::Peekable<std::vec::IntoIter<sqlparser::tokenizer::TokenWithSpan>>;
+
+/// Takes the next token if it is `want`.
+fn next_is(iter: &mut Raw, want: &Token) -> bool {
+    let found = iter.peek().is_some_and(|t| t.token == *want);
+    if found {
+        iter.next();
+    }
+    found
+}
+
+/// The tokens a number stands for in rule SQL: sqlparser reads `1..4` as `1.` `.4`, `1..-1` as
+/// `1.` `.`, and the path `a.1` as `a` `.1`, which are split back out here.
+fn number(n: String, iter: &mut Raw, previous: Option<&Tok>) -> Vec<Tok> {
+    if let Some(int) = n.strip_suffix('.') {
+        match iter.peek().map(|t| &t.token) {
+            Some(Token::Period) => {
+                iter.next();
+                return vec![Tok::Number(int.to_string()), Tok::DotDot];
+            }
+            Some(Token::Number(next, _)) if next.starts_with('.') => {
+                let next = next[1..].to_string();
+                iter.next();
+                return vec![Tok::Number(int.to_string()), Tok::DotDot, Tok::Number(next)];
+            }
+            _ => {}
+        }
+    }
+    match n.strip_prefix('.') {
+        Some(key) if matches!(previous, Some(Tok::Word { .. } | Tok::RBracket)) => {
+            vec![Tok::Dot, Tok::Number(key.to_string())]
+        }
+        _ => vec![Tok::Number(n)],
+    }
+}
+
+/// A token that stands for itself.
+fn single(t: Token) -> Tok {
+    match t {
+        Token::Word(w) => Tok::Word { value: w.value, quoted: w.quote_style.is_some() },
+        Token::SingleQuotedString(s) => Tok::Str(s),
+        Token::Comma => Tok::Comma,
+        Token::LParen => Tok::LParen,
+        Token::RParen => Tok::RParen,
+        Token::LBracket => Tok::LBracket,
+        Token::RBracket => Tok::RBracket,
+        Token::Period => Tok::Dot,
+        Token::Mul => Tok::Star,
+        Token::Plus => Tok::Plus,
+        Token::Minus => Tok::Minus,
+        Token::Div => Tok::Slash,
+        Token::Eq | Token::DoubleEq => Tok::Eq,
+        Token::Neq => Tok::Ne,
+        Token::Lt => Tok::Lt,
+        Token::LtEq => Tok::Le,
+        Token::Gt => Tok::Gt,
+        Token::GtEq => Tok::Ge,
+        Token::SemiColon => Tok::Semicolon,
+        other => Tok::Other(other.to_string()),
+    }
 }
 
 #[cfg(test)]

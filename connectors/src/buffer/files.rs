@@ -23,8 +23,8 @@ pub(super) fn read_record(r: &mut impl Read, out: &mut Vec<u8>) -> io::Result<us
     r.read_exact(&mut header)?;
     let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
     let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-    // Read into spare capacity (zeroing it first took a third of the time spent here), reserved
-    // up to a chunk so that a torn length cannot ask for gigabytes.
+    // Read into spare capacity (zeroing it first would be work for nothing), reserved up to a
+    // chunk so that a torn length cannot ask for gigabytes.
     let start = out.len();
     out.reserve(len.min(READ_CHUNK));
     let read = r.by_ref().take(len as u64).read_to_end(out);

@@ -153,9 +153,8 @@ struct State {
     /// every [`ACK_EVERY`] (and at each sync), since a crash only delivers a few rows again.
     acked_on_disk: u64,
     acked_written: Instant,
-    /// The newest appends, oldest first, at most [`RECENT_BYTES`] in all: reading them from
-    /// here spares the read calls and checksums, a sixth of the process's time when the sink
-    /// keeps up.
+    /// The newest appends, oldest first, at most [`RECENT_BYTES`] in all: a reader that keeps
+    /// up reads them from here, without read calls and checksums.
     recent: VecDeque<Chunk>,
     recent_bytes: usize,
     /// The allocation of a chunk no longer kept, for the next append to fill: a fresh one

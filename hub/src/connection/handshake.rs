@@ -154,18 +154,11 @@ impl<S: Transport> Connection<S> {
         let cfg = &broker.config.mqtt;
         let version = codec.version();
         let mut info = Box::new(ClientInfo::of(&connect, version, peer, local));
-        let Some((client_id, assigned)) = client_id_of(&connect, version) else {
-            info!(%peer, "empty client id with clean_session = false, refusing");
-            let refused = refuse(&broker, &codec, v5::ConnectAckReason::ClientIdentifierNotValid, &info);
-            let _ = stream.write_all(&refused).await;
-            return None;
-        };
-        let will = match will_of(&connect, &client_id) {
-            Ok(will) => will,
-            Err(e) => {
-                info!(%peer, client_id = %client_id, error = %e, "invalid will topic, refusing");
-                let refused = refuse(&broker, &codec, v5::ConnectAckReason::TopicNameInvalid, &info);
-                let _ = stream.write_all(&refused).await;
+        let Identity { client_id, assigned, will } = match identify(&connect, version) {
+            Ok(identified) => identified,
+            Err((reason, why)) => {
+                info!(%peer, client_id = %&*connect.client_id, reason = %why, "CONNECT refused");
+                let _ = stream.write_all(&refuse(&broker, &codec, reason, &info)).await;
                 return None;
             }
         };
@@ -225,6 +218,26 @@ impl<S: Transport> Connection<S> {
         if present {
             self.resend_inflight();
         }
+    }
+}
+
+/// Who a CONNECT says the client is.
+struct Identity {
+    client_id: ClientId,
+    /// The client id, when the broker assigned it (sent back in CONNACK).
+    assigned: Option<ByteString>,
+    will: Option<Box<Will>>,
+}
+
+/// A CONNECT's client id and will; or the refusal's reason code, with why.
+fn identify(connect: &v5::Connect, version: Version) -> Result<Identity, (v5::ConnectAckReason, String)> {
+    let Some((client_id, assigned)) = client_id_of(connect, version) else {
+        let why = "empty client id with clean_session = false".to_string();
+        return Err((v5::ConnectAckReason::ClientIdentifierNotValid, why));
+    };
+    match will_of(connect, &client_id) {
+        Ok(will) => Ok(Identity { client_id, assigned, will }),
+        Err(e) => Err((v5::ConnectAckReason::TopicNameInvalid, format!("invalid will topic: {e}"))),
     }
 }
 

@@ -6,12 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, warn};
 
 use crate::broker::Broker;
@@ -40,12 +41,21 @@ pub async fn run(listener: TcpListener, path: String, broker: Arc<Broker>, mut s
     }
 }
 
+/// Serves one client: the WebSocket handshake, then MQTT over the frames.
+async fn serve(stream: TcpStream, peer: SocketAddr, path: Arc<str>, broker: Arc<Broker>) {
+    let local = stream.local_addr().unwrap_or(peer);
+    let Some(ws) = upgrade(stream, peer, &path).await else { return };
+    let (bridge, mqtt_side) = tokio::io::duplex(64 * 1024);
+    let mqtt = connection::serve(broker, mqtt_side, peer, local);
+    tokio::join!(relay(ws, bridge), mqtt);
+}
+
+/// The WebSocket handshake on `path`, with the subprotocol the client offers (404 elsewhere).
 // tungstenite's handshake callback signature fixes the error type.
 #[allow(clippy::result_large_err)]
-async fn serve(stream: TcpStream, peer: SocketAddr, path: Arc<str>, broker: Arc<Broker>) {
-    let stream_local = stream.local_addr().ok();
+async fn upgrade(stream: TcpStream, peer: SocketAddr, path: &str) -> Option<WebSocketStream<TcpStream>> {
     let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
-        if req.uri().path() != &*path {
+        if req.uri().path() != path {
             let mut err = ErrorResponse::new(Some(format!("MQTT is served at {path}")));
             *err.status_mut() = StatusCode::NOT_FOUND;
             return Err(err);
@@ -57,17 +67,20 @@ async fn serve(stream: TcpStream, peer: SocketAddr, path: Arc<str>, broker: Arc<
         }
         Ok(resp)
     };
-    let ws = match tokio_tungstenite::accept_hdr_async(stream, check).await {
-        Ok(ws) => ws,
+    match tokio_tungstenite::accept_hdr_async(stream, check).await {
+        Ok(ws) => Some(ws),
         Err(e) => {
             debug!(%peer, error = %e, "WebSocket handshake failed");
-            return;
+            None
         }
-    };
-    let (mut ws_tx, mut ws_rx) = ws.split();
-    let (bridge, mqtt_side) = tokio::io::duplex(64 * 1024);
-    let (mut from_mqtt, mut to_mqtt) = tokio::io::split(bridge);
+    }
+}
 
+/// Copies binary frames into `bridge` and what the connection writes there back out as frames,
+/// until either side ends; the other then ends too (the connection sees end of stream).
+async fn relay(ws: WebSocketStream<TcpStream>, bridge: DuplexStream) {
+    let (mut ws_tx, mut ws_rx) = ws.split();
+    let (mut from_mqtt, mut to_mqtt) = tokio::io::split(bridge);
     let inbound = async move {
         while let Some(Ok(frame)) = ws_rx.next().await {
             match frame {
@@ -92,14 +105,8 @@ async fn serve(stream: TcpStream, peer: SocketAddr, path: Arc<str>, broker: Arc<
         }
         let _ = ws_tx.close().await;
     };
-    let local = stream_local.unwrap_or(peer);
-    let mqtt = connection::serve(broker, mqtt_side, peer, local);
-    // Whichever side of the bridge ends first ends the other; the MQTT side sees EOF.
-    let bridge = async move {
-        tokio::select! {
-            _ = inbound => {}
-            _ = outbound => {}
-        }
-    };
-    tokio::join!(bridge, mqtt);
+    tokio::select! {
+        _ = inbound => {}
+        _ = outbound => {}
+    }
 }

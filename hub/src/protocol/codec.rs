@@ -91,7 +91,8 @@ impl Codec {
     /// A PUBLISH without properties (every 3.1.1 one, and a 5.0 one whose property list is
     /// empty), read straight from its whole, checked frame of `total` bytes; `None` (nothing
     /// consumed) for anything else. ntex-mqtt's decoder, a state machine that reads the header
-    /// again, took 160 ns a packet, the largest part of a connection's time (benches/codec.rs).
+    /// again, cost a connection more than anything else on this, its busiest path
+    /// (`benches/codec.rs`; docs/BENCHMARKS.md, "The PUBLISH decoder").
     fn decode_plain_publish(&mut self, buf: &mut BytesMut, total: usize) -> Result<Option<Inbound>, DecodeError> {
         let Some(&first) = buf.first() else { return Ok(None) };
         if first >> 4 != 3 {

@@ -173,15 +173,34 @@ fn date_to_unix_ts(a: &[Value]) -> Result<Value, EvalError> {
     let fmt = text("date_to_unix_ts", fmt)?;
     let input = text("date_to_unix_ts", input)?;
     let fail = || bad("date_to_unix_ts", &Value::Str(input.to_string()));
-    // year, month, day, hour, minute, second
-    let mut fields: [Option<i64>; 6] = [None; 6];
-    let (mut nanos, mut offset) = (0i64, None);
-    let (mut f, mut pos) = (fmt, 0usize);
-    let take = |n: usize, pos: &mut usize| -> Option<&str> {
-        let piece = input.get(*pos..*pos + n)?;
-        *pos += n;
-        Some(piece)
+    let read = read_date(fmt, input)?;
+    let [Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(sec)] = read.fields else { return Err(fail()) };
+    let offset = match (read.offset, offset_arg) {
+        (Some(o), _) => o,
+        (None, Some(arg)) => offset_seconds(arg)?,
+        (None, None) => 0,
     };
+    let date = chrono::NaiveDate::from_ymd_opt(y as i32, mo as u32, d as u32).ok_or_else(fail)?;
+    let time = date.and_hms_nano_opt(h as u32, mi as u32, sec as u32, read.nanos as u32).ok_or_else(fail)?;
+    let utc = time.and_utc() - chrono::Duration::seconds(i64::from(offset));
+    Ok(Value::Int(in_unit(&utc, u)))
+}
+
+/// What [`read_date`] found in a date's text.
+struct ReadDate {
+    /// Year, month, day, hour, minute, second.
+    fields: [Option<i64>; 6],
+    /// The fraction of the second, in nanoseconds.
+    nanos: i64,
+    /// The offset from UTC, in seconds, if the text has one.
+    offset: Option<i32>,
+}
+
+/// Reads `input` as `fmt` says, positionally (see [`date_to_unix_ts`]).
+fn read_date(fmt: &str, input: &str) -> Result<ReadDate, EvalError> {
+    let fail = || bad("date_to_unix_ts", &Value::Str(input.to_string()));
+    let mut read = ReadDate { fields: [None; 6], nanos: 0, offset: None };
+    let (mut f, mut pos) = (fmt, 0usize);
     while !f.is_empty() && pos < input.len() {
         let Some(spec) = f.strip_prefix('%') else {
             let c = f.chars().next().map_or(1, char::len_utf8);
@@ -204,27 +223,19 @@ fn date_to_unix_ts(a: &[Value]) -> Result<Value, EvalError> {
             [b':', b':', b'z', ..] => (9, None, 3),
             _ => return Err(EvalError::BadArgument(format!("date_to_unix_ts(): unknown placeholder in '{fmt}'"))),
         };
-        let piece = take(width, &mut pos).ok_or_else(fail)?;
+        let piece = input.get(pos..pos + width).ok_or_else(fail)?;
+        pos += width;
         match (field, spec.as_bytes()[used - 1]) {
-            (Some(i), _) => fields[i] = Some(piece.parse().map_err(|_| fail())?),
+            (Some(i), _) => read.fields[i] = Some(piece.parse().map_err(|_| fail())?),
             (None, b'N') => {
                 let digits: i64 = piece.parse().map_err(|_| fail())?;
-                nanos = digits * 10i64.pow(9 - width as u32);
+                read.nanos = digits * 10i64.pow(9 - width as u32);
             }
-            (None, _) => offset = Some(offset_seconds(&Value::Str(piece.to_string()))?),
+            (None, _) => read.offset = Some(offset_seconds(&Value::Str(piece.to_string()))?),
         }
         f = &spec[used..];
     }
-    let [Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(sec)] = fields else { return Err(fail()) };
-    let offset = match (offset, offset_arg) {
-        (Some(o), _) => o,
-        (None, Some(arg)) => offset_seconds(arg)?,
-        (None, None) => 0,
-    };
-    let date = chrono::NaiveDate::from_ymd_opt(y as i32, mo as u32, d as u32).ok_or_else(fail)?;
-    let time = date.and_hms_nano_opt(h as u32, mi as u32, sec as u32, nanos as u32).ok_or_else(fail)?;
-    let utc = time.and_utc() - chrono::Duration::seconds(i64::from(offset));
-    Ok(Value::Int(in_unit(&utc, u)))
+    Ok(read)
 }
 
 #[cfg(test)]

@@ -102,21 +102,7 @@ impl Parser {
 
     fn primary(&mut self) -> Result<Expr, ParseError> {
         match self.peek().clone() {
-            Tok::Number(n) => {
-                self.bump();
-                let lit = if n.bytes().all(|b| b.is_ascii_digit()) {
-                    n.parse().map(Literal::Int).ok()
-                } else {
-                    n.parse().map(Literal::Float).ok()
-                };
-                match lit {
-                    Some(l) => Ok(Expr::Literal(l)),
-                    None => {
-                        self.pos -= 1;
-                        Err(self.error("number out of range"))
-                    }
-                }
-            }
+            Tok::Number(n) => self.number(&n),
             Tok::Str(s) => {
                 self.bump();
                 Ok(Expr::Literal(Literal::Str(s)))
@@ -127,58 +113,81 @@ impl Parser {
                 self.expect(&Tok::RParen, "`)`")?;
                 Ok(e)
             }
-            Tok::LBracket => {
-                self.bump();
-                if self.eat(&Tok::RBracket) {
-                    return Ok(Expr::List(Vec::new()));
-                }
-                let first = self.expr()?;
-                if self.eat(&Tok::DotDot) {
-                    let last = self.expr()?;
-                    self.expect(&Tok::RBracket, "`]` to close the range")?;
-                    return Ok(Expr::Range(Box::new(first), Box::new(last)));
-                }
-                let mut items = vec![first];
-                while self.eat(&Tok::Comma) {
-                    items.push(self.expr()?);
-                }
-                self.expect(&Tok::RBracket, "`]` to close the list")?;
-                Ok(Expr::List(items))
-            }
-            Tok::Word { value, quoted } => {
-                if !quoted && value.eq_ignore_ascii_case("true") {
-                    self.bump();
-                    return Ok(Expr::Literal(Literal::Bool(true)));
-                }
-                if !quoted && value.eq_ignore_ascii_case("false") {
-                    self.bump();
-                    return Ok(Expr::Literal(Literal::Bool(false)));
-                }
-                if !quoted && value.eq_ignore_ascii_case("case") {
-                    self.bump();
-                    return self.case();
-                }
-                if !quoted && self.peek_at(1) == &Tok::LParen {
-                    self.bump();
-                    return self.call(None, value);
-                }
-                // `Module.func(args)`
-                if !quoted && self.peek_at(1) == &Tok::Dot && self.peek_at(3) == &Tok::LParen {
-                    if let Tok::Word { value: func, .. } = self.peek_at(2).clone() {
-                        self.bump();
-                        self.bump();
-                        self.bump();
-                        return self.call(Some(value), func);
-                    }
-                }
-                if !quoted && is_reserved(&value) {
-                    return Err(self.error("expected an expression"));
-                }
-                self.bump();
-                Ok(Expr::Path(self.path_from(value)?))
-            }
+            Tok::LBracket => self.list(),
+            Tok::Word { value, quoted } => self.word(value, quoted),
             _ => Err(self.error("expected an expression")),
         }
+    }
+
+    /// A number: an integer if it has digits alone, else a float.
+    fn number(&mut self, n: &str) -> Result<Expr, ParseError> {
+        let lit = if n.bytes().all(|b| b.is_ascii_digit()) {
+            n.parse().map(Literal::Int).ok()
+        } else {
+            n.parse().map(Literal::Float).ok()
+        };
+        match lit {
+            Some(l) => {
+                self.bump();
+                Ok(Expr::Literal(l))
+            }
+            None => Err(self.error("number out of range")),
+        }
+    }
+
+    /// `[a, b, ...]` or `[a..b]`; the next token is `[`.
+    fn list(&mut self) -> Result<Expr, ParseError> {
+        self.bump();
+        if self.eat(&Tok::RBracket) {
+            return Ok(Expr::List(Vec::new()));
+        }
+        let first = self.expr()?;
+        if self.eat(&Tok::DotDot) {
+            let last = self.expr()?;
+            self.expect(&Tok::RBracket, "`]` to close the range")?;
+            return Ok(Expr::Range(Box::new(first), Box::new(last)));
+        }
+        let mut items = vec![first];
+        while self.eat(&Tok::Comma) {
+            items.push(self.expr()?);
+        }
+        self.expect(&Tok::RBracket, "`]` to close the list")?;
+        Ok(Expr::List(items))
+    }
+
+    /// An expression that starts with a word: `true`, `false`, `CASE`, a call
+    /// (`f(...)`, `Module.f(...)`) or a path.
+    fn word(&mut self, value: String, quoted: bool) -> Result<Expr, ParseError> {
+        if !quoted {
+            for (word, literal) in [("true", true), ("false", false)] {
+                if value.eq_ignore_ascii_case(word) {
+                    self.bump();
+                    return Ok(Expr::Literal(Literal::Bool(literal)));
+                }
+            }
+            if value.eq_ignore_ascii_case("case") {
+                self.bump();
+                return self.case();
+            }
+            if self.peek_at(1) == &Tok::LParen {
+                self.bump();
+                return self.call(None, value);
+            }
+            // `Module.func(args)`
+            if self.peek_at(1) == &Tok::Dot && self.peek_at(3) == &Tok::LParen {
+                if let Tok::Word { value: func, .. } = self.peek_at(2).clone() {
+                    self.bump();
+                    self.bump();
+                    self.bump();
+                    return self.call(Some(value), func);
+                }
+            }
+            if is_reserved(&value) {
+                return Err(self.error("expected an expression"));
+            }
+        }
+        self.bump();
+        Ok(Expr::Path(self.path_from(value)?))
     }
 
     /// After the function name; the next token is `(`.

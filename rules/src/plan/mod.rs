@@ -193,51 +193,45 @@ impl Program {
     fn run(&self, input: &Input, rows: Option<&UInt32Array>, out: &mut BatchOutcome) -> Result<(), DataFusionError> {
         let batch = execute(&self.first, input::batch(input, rows, &self.reads())?)?;
         let decisions = decide(&self.first, &batch);
-        let Some(foreach) = &self.foreach else {
-            let mut next = 0;
-            for d in &decisions {
-                out.rows.push(match d {
-                    Decision::Keep => {
-                        next += 1;
-                        RowOutcome::Rows(next - 1..next)
-                    }
-                    Decision::Skip => RowOutcome::NoMatch,
-                    Decision::Fail(e) => RowOutcome::Failed(e.clone()),
-                });
-            }
-            let keep: Vec<bool> = decisions.iter().map(|d| matches!(d, Decision::Keep)).collect();
-            out.output.push(self.output(&self.first, &batch, &keep)?);
-            return Ok(());
-        };
-        // One row per element of the kept messages' collections.
-        let collection = cells(&batch, foreach.collection);
-        let mut parents = Vec::new();
-        let mut elements = Builder::with_capacity(batch.num_rows());
-        let first_row = out.rows.len();
-        for (row, d) in decisions.iter().enumerate() {
+        match &self.foreach {
+            None => self.select(&batch, &decisions, out),
+            Some(foreach) => self.foreach(foreach, &batch, &decisions, out),
+        }
+    }
+
+    /// SELECT: one output row per kept message.
+    fn select(
+        &self,
+        batch: &RecordBatch,
+        decisions: &[Decision],
+        out: &mut BatchOutcome,
+    ) -> Result<(), DataFusionError> {
+        let mut next = 0;
+        for d in decisions {
             out.rows.push(match d {
+                Decision::Keep => {
+                    next += 1;
+                    RowOutcome::Rows(next - 1..next)
+                }
                 Decision::Skip => RowOutcome::NoMatch,
                 Decision::Fail(e) => RowOutcome::Failed(e.clone()),
-                Decision::Keep => {
-                    if let Ref::List(list) = collection.read(row) {
-                        for e in variant::elements(list) {
-                            parents.push(row as u32);
-                            elements.push_encoded(e);
-                        }
-                    }
-                    RowOutcome::Rows(0..0)
-                }
             });
         }
-        let parents = UInt32Array::from(parents);
-        // Input columns the rule never reads are all null: no need to copy them per element.
-        let each_element = |c: &ArrayRef| match c.null_count() == c.len() {
-            true => Ok(nulls(c.data_type(), parents.len())),
-            false => take(c, &parents, None),
-        };
-        let mut columns = batch.columns().iter().map(each_element).collect::<Result<Vec<_>, _>>()?;
-        columns.push(elements.finish());
-        let exploded = RecordBatch::try_new_with_options(foreach.schema.clone(), columns, &rows_of(parents.len()))?;
+        let keep: Vec<bool> = decisions.iter().map(|d| matches!(d, Decision::Keep)).collect();
+        out.output.push(self.output(&self.first, batch, &keep)?);
+        Ok(())
+    }
+
+    /// FOREACH: one row per element of the kept messages' collections, through INCASE and DO.
+    fn foreach(
+        &self,
+        foreach: &Foreach,
+        batch: &RecordBatch,
+        decisions: &[Decision],
+        out: &mut BatchOutcome,
+    ) -> Result<(), DataFusionError> {
+        let first_row = out.rows.len();
+        let (parents, exploded) = explode(foreach, batch, decisions, out)?;
         let exploded = execute(&foreach.each, exploded)?;
         let per_element = decide(&foreach.each, &exploded);
         // A failing element fails its message, and none of that message's rows go out.
@@ -283,6 +277,45 @@ impl Program {
             .collect::<Result<Vec<ArrayRef>, _>>()?;
         Ok(RecordBatch::try_new_with_options(self.output_schema.clone(), columns, &rows_of(kept))?)
     }
+}
+
+/// The FOREACH input: one row per element of each kept message's collection, with the
+/// message's columns and the element; returns it with each row's message (its parent). The
+/// outcome of each message is pushed to `out` (kept ones get their rows later).
+fn explode(
+    foreach: &Foreach,
+    batch: &RecordBatch,
+    decisions: &[Decision],
+    out: &mut BatchOutcome,
+) -> Result<(UInt32Array, RecordBatch), DataFusionError> {
+    let collection = cells(batch, foreach.collection);
+    let mut parents = Vec::new();
+    let mut elements = Builder::with_capacity(batch.num_rows());
+    for (row, d) in decisions.iter().enumerate() {
+        out.rows.push(match d {
+            Decision::Skip => RowOutcome::NoMatch,
+            Decision::Fail(e) => RowOutcome::Failed(e.clone()),
+            Decision::Keep => {
+                if let Ref::List(list) = collection.read(row) {
+                    for e in variant::elements(list) {
+                        parents.push(row as u32);
+                        elements.push_encoded(e);
+                    }
+                }
+                RowOutcome::Rows(0..0)
+            }
+        });
+    }
+    let parents = UInt32Array::from(parents);
+    // Input columns the rule never reads are all null: no need to copy them per element.
+    let each_element = |c: &ArrayRef| match c.null_count() == c.len() {
+        true => Ok(nulls(c.data_type(), parents.len())),
+        false => take(c, &parents, None),
+    };
+    let mut columns = batch.columns().iter().map(each_element).collect::<Result<Vec<_>, _>>()?;
+    columns.push(elements.finish());
+    let exploded = RecordBatch::try_new_with_options(foreach.schema.clone(), columns, &rows_of(parents.len()))?;
+    Ok((parents, exploded))
 }
 
 fn rows_of(n: usize) -> RecordBatchOptions {

@@ -294,24 +294,8 @@ fn case(refs: &[Ref<'_>], with_subject: bool) -> Result<usize, usize> {
 
 /// Everything that fails on its first error argument.
 fn apply(operator: Operator, refs: &[Ref<'_>]) -> Result<Value, EvalError> {
-    // Numbers against numbers, the common filter, compare in place.
-    if let (
-        Operator::Binary(
-            op @ (BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge),
-        ),
-        [a, b],
-    ) = (operator, refs)
-    {
-        let ord = match (a, b) {
-            (Ref::Int(x), Ref::Int(y)) => Some(x.cmp(y)),
-            (Ref::Int(_) | Ref::Float(_), Ref::Int(_) | Ref::Float(_)) => {
-                Some(number(*a).partial_cmp(&number(*b)).unwrap_or(std::cmp::Ordering::Equal))
-            }
-            _ => None,
-        };
-        if let Some(ord) = ord {
-            return Ok(Value::Bool(ops::holds(op, ord)?));
-        }
+    if let Some(compared) = compare_numbers(operator, refs) {
+        return compared;
     }
     let v = values(refs);
     let arg = |i: usize| v.get(i).unwrap_or(&Value::Undefined);
@@ -330,22 +314,8 @@ fn apply(operator: Operator, refs: &[Ref<'_>]) -> Result<Value, EvalError> {
         Operator::Not => Value::Bool(ops::not(arg(0))),
         Operator::Negate => ops::negate(arg(0))?,
         Operator::List => Value::List(v.into_vec()),
-        Operator::Range => {
-            let (from, to) = (index(arg(0))?, index(arg(1))?);
-            if to.saturating_sub(from) > 1_000_000 {
-                return Err(EvalError::BadArgument("range literal too large".into()));
-            }
-            Value::List((from..=to).map(Value::Int).collect())
-        }
-        Operator::TopicLevel => match (arg(0), arg(1)) {
-            (Value::Str(t), Value::Int(n)) => usize::try_from(*n)
-                .ok()
-                .and_then(|n| n.checked_sub(1))
-                .and_then(|i| t.split('/').nth(i))
-                .map_or(Value::Undefined, |l| Value::Str(l.to_string())),
-            (_, Value::Int(_)) => Value::Undefined,
-            (_, other) => functions::call("topic", std::slice::from_ref(other))?,
-        },
+        Operator::Range => range(arg(0), arg(1))?,
+        Operator::TopicLevel => topic_level(arg(0), arg(1))?,
         Operator::PayloadPath => match arg(1) {
             Value::Str(p) => {
                 let steps: Vec<Step> = p.split('.').map(Step::Key).collect();
@@ -357,6 +327,50 @@ fn apply(operator: Operator, refs: &[Ref<'_>]) -> Result<Value, EvalError> {
             Value::Str(f) => path::get(arg(0), &[Step::Key(f)], false)?,
             other => functions::call("flag", std::slice::from_ref(other))?,
         },
+    })
+}
+
+/// A comparison of two numbers, the common filter, done in place without building values;
+/// `None` for anything else.
+fn compare_numbers(operator: Operator, refs: &[Ref<'_>]) -> Option<Result<Value, EvalError>> {
+    let (
+        Operator::Binary(
+            op @ (BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge),
+        ),
+        [a, b],
+    ) = (operator, refs)
+    else {
+        return None;
+    };
+    let ord = match (a, b) {
+        (Ref::Int(x), Ref::Int(y)) => x.cmp(y),
+        (Ref::Int(_) | Ref::Float(_), Ref::Int(_) | Ref::Float(_)) => {
+            number(*a).partial_cmp(&number(*b)).unwrap_or(std::cmp::Ordering::Equal)
+        }
+        _ => return None,
+    };
+    Some(ops::holds(op, ord).map(Value::Bool))
+}
+
+/// `[a..b]`: the integers from `a` to `b`, at most a million of them.
+fn range(from: &Value, to: &Value) -> Result<Value, EvalError> {
+    let (from, to) = (index(from)?, index(to)?);
+    if to.saturating_sub(from) > 1_000_000 {
+        return Err(EvalError::BadArgument("range literal too large".into()));
+    }
+    Ok(Value::List((from..=to).map(Value::Int).collect()))
+}
+
+/// Level `n` (from 1) of a topic; undefined past its last level.
+fn topic_level(topic: &Value, n: &Value) -> Result<Value, EvalError> {
+    Ok(match (topic, n) {
+        (Value::Str(t), Value::Int(n)) => usize::try_from(*n)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| t.split('/').nth(i))
+            .map_or(Value::Undefined, |l| Value::Str(l.to_string())),
+        (_, Value::Int(_)) => Value::Undefined,
+        (_, other) => functions::call("topic", std::slice::from_ref(other))?,
     })
 }
 

@@ -36,6 +36,6 @@ fn key_partitioning() -> String {
 }
 
 /// Rows per batch for Kafka when `batch_size` is not set: librdkafka batches and pipelines by
-/// itself, so what bounds small batches is the wait for each one's acknowledgements (500-row
-/// batches reached about half the throughput of 2,000-row ones; docs/BENCHMARKS.md).
+/// itself, so what bounds small batches is the wait for each one's acknowledgements
+/// (docs/BENCHMARKS.md, "Kafka's batch size").
 pub const DEFAULT_BATCH_SIZE: usize = 2000;

@@ -1,8 +1,7 @@
 //! The data of one `COPY ... FROM STDIN` for the PostgreSQL table mode, in either format.
 //!
-//! Binary is tried first: the server then parses no text. Measured with `\copy` of the same
-//! rows in both formats, that saves the server 4% of its CPU for rows of two texts and a bigint,
-//! and 24% for rows of a text and three doubles, whose text input is costly. A batch goes in binary
+//! Binary is tried first: the server then parses no text, which costs it much for some types
+//! (floats; docs/BENCHMARKS.md, "Binary `COPY`"). A batch goes in binary
 //! only when each column's type has an encoding here and each value converts exactly as the
 //! server's own text input would read it; anything else (a `timestamptz` column, `" 42"` or
 //! `1e3` for an integer, `"yes"` for a boolean) sends the whole batch as text, so PostgreSQL

@@ -16,8 +16,7 @@ use crate::sinks::SinkError;
 use crate::template::{lookup, Template};
 
 /// Rows per batch when `batch_size` is not set: each batch is a `COPY` and a commit, whose
-/// fixed cost on the server made 500-row batches take twice the server's time of 10,000-row
-/// ones (docs/BENCHMARKS.md).
+/// fixed cost on the server is high (docs/BENCHMARKS.md, "PostgreSQL's batch size").
 pub const DEFAULT_BATCH_SIZE: usize = 10_000;
 /// How long a write waits for a connection before it counts as failed (and is retried).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
