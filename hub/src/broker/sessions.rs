@@ -97,39 +97,42 @@ impl Broker {
 
     /// Ends the session now, or arms its expiry timer.
     fn session_closed(self: &Arc<Self>, session: &Arc<Session>, expiry: u32) {
-        if expiry == 0 {
-            self.discard(session);
-            return;
-        }
-        if expiry == NEVER_EXPIRE {
-            return;
-        }
-        let generation = session.generation();
-        let broker = self.clone();
-        let session = session.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(u64::from(expiry))).await;
-            if !session.is_connected() && session.generation() == generation {
+        match expiry {
+            0 => self.discard(session),
+            NEVER_EXPIRE => {}
+            secs => self.unless_resumed(session, secs, |broker, session| {
                 debug!(client_id = %session.client_id, "session expired");
-                broker.discard(&session);
-            }
-        });
+                broker.discard(session);
+            }),
+        }
     }
 
     /// Publishes a will after `delay` seconds, unless the session is resumed before then.
     fn schedule_will(self: &Arc<Self>, session: &Arc<Session>, will: Message, delay: u32) {
         let will = Arc::new(will);
-        if delay == 0 {
-            self.dispatch(will);
-            return;
-        }
-        let generation = session.generation();
-        let broker = self.clone();
-        let session = session.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
-            if session.generation() == generation && !session.is_connected() {
+        match delay {
+            0 => {
+                self.dispatch(will);
+            }
+            secs => self.unless_resumed(session, secs, move |broker, _| {
                 broker.dispatch(will);
+            }),
+        }
+    }
+
+    /// Runs `then` in `secs` seconds if no connection has taken `session` since.
+    fn unless_resumed(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        secs: u32,
+        then: impl FnOnce(&Arc<Broker>, &Arc<Session>) + Send + 'static,
+    ) {
+        let generation = session.generation();
+        let (broker, session) = (self.clone(), session.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(u64::from(secs))).await;
+            if session.generation() == generation && !session.is_connected() {
+                then(&broker, &session);
             }
         });
     }

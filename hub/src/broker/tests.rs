@@ -8,8 +8,7 @@ use std::time::Duration;
 use ntex_bytes::{ByteString, Bytes};
 use ntex_mqtt::v5::codec::RetainHandling;
 use weir_connectors::config::{DeliveryConfig, SinkConfig};
-use weir_connectors::testing::MemorySink;
-use weir_rules::pipeline::{Pipeline, PipelineConfig, Sinks};
+use weir_rules::pipeline::testing::MemoryPipeline;
 
 use super::*;
 use crate::message::Delivery;
@@ -198,31 +197,17 @@ async fn a_subscriber_that_drains_nothing_is_stalled_after_the_timeout() {
 /// wait on each other for ever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_republish_loop_does_not_deadlock_under_block() {
-    let dir = tempfile::tempdir().unwrap();
-    let (rules_dir, data_dir) = (dir.path().join("sql"), dir.path().join("data"));
-    std::fs::create_dir_all(&rules_dir).unwrap();
-    std::fs::write(rules_dir.join("hop.sql"), r#"INSERT INTO hop SELECT payload.n AS n FROM "in/#""#).unwrap();
-    std::fs::write(rules_dir.join("land.sql"), r#"INSERT INTO mem SELECT payload.n AS n FROM "out/#""#).unwrap();
     let hop: SinkConfig = toml::from_str(
         "type = \"mqtt\"\ntopic = \"out/${n}\"\nqos = 1\nmax_buffer_bytes = 65536\nbuffer_full = \"block\"\nbatch_size = 10\nbatch_time_ms = 1\n",
     )
     .unwrap();
-    let configured = BTreeMap::from([("hop".to_string(), hop)]);
-    let sinks = Sinks::start(&configured, data_dir.clone()).unwrap();
-    let mem = Arc::new(MemorySink::default());
+    let rules = [
+        ("hop.sql", r#"INSERT INTO hop SELECT payload.n AS n FROM "in/#""#),
+        ("land.sql", r#"INSERT INTO mem SELECT payload.n AS n FROM "out/#""#),
+    ];
     let delivery = DeliveryConfig { batch_time_ms: 1, ..DeliveryConfig::default() };
-    let mem_dir = data_dir.join("sinks").join("mem");
-    sinks.add(weir_connectors::driver::start("mem", "memory", mem.clone(), &delivery, &mem_dir).unwrap());
-    let tables = BTreeMap::new();
-    let config = PipelineConfig {
-        rules_dir: &rules_dir,
-        data_dir: &data_dir,
-        node: "n",
-        tables: &tables,
-        sinks: &configured,
-        queue: 64,
-    };
-    let pipeline = Pipeline::with_sinks(config, sinks).unwrap();
+    let running = MemoryPipeline::start(&rules, &BTreeMap::from([("hop".to_string(), hop)]), &delivery, 64);
+    let (pipeline, mem) = (running.pipeline.clone(), running.mem.clone());
     let b = Broker::new(Config::default(), Some(pipeline.intake()));
     pipeline.connect(b.clone());
     let publisher = b.connect(&"p".into(), true, 0).await;

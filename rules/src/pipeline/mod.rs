@@ -20,6 +20,8 @@ pub mod published;
 pub mod ruleset;
 mod runner;
 pub mod sinks;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 mod thread;

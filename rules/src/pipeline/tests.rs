@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use weir_connectors::buffer::FullPolicy;
 use weir_connectors::config::DeliveryConfig;
-use weir_connectors::testing::MemorySink;
 use weir_types::QoS;
 
+use super::testing::MemoryPipeline;
 use super::*;
 use crate::value::Value;
 
@@ -52,40 +52,9 @@ fn msg(topic: &str, payload: String) -> Message {
     Arc::new(Msg { topic: topic.into(), payload: payload.into_bytes() })
 }
 
-/// A pipeline running `rules`, whose rules write into `mem`, a destination in memory.
-struct Harness {
-    pipeline: Arc<Pipeline>,
-    mem: Arc<MemorySink>,
-    _dir: tempfile::TempDir,
-}
-
-impl Harness {
-    async fn start(rules: &str, delivery: DeliveryConfig, queue: usize) -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let (rules_dir, data_dir) = (dir.path().join("sql"), dir.path().join("data"));
-        std::fs::create_dir_all(&rules_dir).unwrap();
-        std::fs::write(rules_dir.join("rule.sql"), rules).unwrap();
-        let sinks = Sinks::start(&BTreeMap::new(), data_dir.clone()).unwrap();
-        let mem = Arc::new(MemorySink::default());
-        let mem_dir = data_dir.join("sinks").join("mem");
-        sinks.add(weir_connectors::driver::start("mem", "memory", mem.clone(), &delivery, &mem_dir).unwrap());
-        let (tables, configured) = (BTreeMap::new(), BTreeMap::new());
-        let config = PipelineConfig {
-            rules_dir: &rules_dir,
-            data_dir: &data_dir,
-            node: "n",
-            tables: &tables,
-            sinks: &configured,
-            queue,
-        };
-        Harness { pipeline: Pipeline::with_sinks(config, sinks).unwrap(), mem, _dir: dir }
-    }
-
-    fn sink_metric(&self, name: &str) -> u64 {
-        let sinks = self.pipeline.sinks();
-        let mem = sinks.iter().find(|s| s.name == "mem").unwrap();
-        mem.snapshot().into_iter().find(|(k, _)| *k == name).unwrap().1
-    }
+/// A pipeline running `rule`, which may write into `mem`, a destination in memory.
+fn start(rule: &str, delivery: DeliveryConfig, queue: usize) -> MemoryPipeline {
+    MemoryPipeline::start(&[("rule.sql", rule)], &BTreeMap::new(), &delivery, queue)
 }
 
 /// One batch in flight at a time, so that rows arrive in order.
@@ -106,7 +75,7 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
 /// Messages go through in order, the rule runs on batches, and the sink writes batches.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_become_rows_in_order_in_batches() {
-    let h = Harness::start(r#"INSERT INTO mem SELECT payload.n AS n FROM "t/#""#, delivery(), intake::QUEUE).await;
+    let h = start(r#"INSERT INTO mem SELECT payload.n AS n FROM "t/#""#, delivery(), intake::QUEUE);
     let intake = h.pipeline.intake();
     assert!(intake.wants("t/1") && !intake.wants("u/1"));
     for burst in 0..30 {
@@ -129,14 +98,15 @@ async fn messages_become_rows_in_order_in_batches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_rows_fail_alone() {
     let rule = r#"INSERT INTO mem SELECT payload.n AS n, payload.bad AS bad FROM "t/#""#;
-    let h = Harness::start(rule, delivery(), intake::QUEUE).await;
+    let h = start(rule, delivery(), intake::QUEUE);
     let payload = |n: i32| match n % 10 {
         0 => format!(r#"{{"n": {n}, "bad": true}}"#),
         _ => format!(r#"{{"n": {n}}}"#),
     };
     h.pipeline.intake().offer((0..100).map(|n| msg("t/a", payload(n))).collect());
-    until("every row confirmed or refused", || h.sink_metric("success") + h.sink_metric("failed") == 100).await;
-    assert_eq!(h.sink_metric("failed"), 10);
+    until("every row confirmed or refused", || h.sink_metric("mem", "success") + h.sink_metric("mem", "failed") == 100)
+        .await;
+    assert_eq!(h.sink_metric("mem", "failed"), 10);
     assert_eq!(h.mem.len(), 90);
     assert!(h.mem.rows.lock().iter().all(|r| r.get("bad").is_none()));
     h.pipeline.stop().await;
@@ -148,7 +118,7 @@ async fn refused_rows_fail_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_buffer_pushes_back_to_the_intake_and_loses_nothing() {
     let small = DeliveryConfig { max_buffer_bytes: 64 * 1024, buffer_full: FullPolicy::Block, ..delivery() };
-    let h = Harness::start(r#"INSERT INTO mem SELECT payload AS p FROM "t/#""#, small, 256).await;
+    let h = start(r#"INSERT INTO mem SELECT payload AS p FROM "t/#""#, small, 256);
     h.mem.down.store(true, Ordering::Relaxed);
     let intake = h.pipeline.intake();
     let text = "x".repeat(200);
@@ -179,7 +149,7 @@ async fn a_full_buffer_pushes_back_to_the_intake_and_loses_nothing() {
     }
     until("4000 rows", || h.mem.len() == 4000).await;
     until("an empty queue", || h.pipeline.intake().queued() == 0).await;
-    assert_eq!(h.sink_metric("dropped"), 0);
+    assert_eq!(h.sink_metric("mem", "dropped"), 0);
     h.pipeline.stop().await;
 }
 
@@ -187,7 +157,7 @@ async fn a_full_buffer_pushes_back_to_the_intake_and_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_reach_the_rules_that_select_them() {
     let rule = r#"INSERT INTO mem SELECT clientid, event FROM "$events/client_connected""#;
-    let h = Harness::start(rule, delivery(), intake::QUEUE).await;
+    let h = start(rule, delivery(), intake::QUEUE);
     let intake = h.pipeline.intake();
     assert!(intake.wants_event(crate::event_kind::EventKind::ClientConnected));
     assert!(!intake.wants_event(crate::event_kind::EventKind::ClientDisconnected));
