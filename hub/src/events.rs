@@ -9,13 +9,13 @@ use std::sync::Arc;
 use ntex_bytes::ByteString;
 use ntex_mqtt::v5::codec as v5;
 use weir_rules::eval::Columns;
+use weir_rules::now_ms;
 use weir_rules::pipeline::Published;
 use weir_rules::value::Value;
+use weir_types::QoS;
 
 use crate::message::{ClientId, Message};
 use crate::protocol::Version;
-use weir_rules::now_ms;
-use weir_types::QoS;
 
 /// What events say about a client, fixed at CONNECT. Boxed by the connection: most
 /// connections never build an event, and every byte in a connection is paid by all of them.

@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use ntex_bytes::ByteString;
 use parking_lot::RwLock;
+use weir_types::topic;
 
 use crate::message::Message;
-use weir_types::topic;
 
 /// The retained messages of this node, by topic.
 #[derive(Debug, Default)]

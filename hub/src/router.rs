@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+use weir_types::trie::{Slot, Trie};
 
 use crate::message::{Delivery, Message, ShareRef};
 use crate::session::{Session, SubOptions};
-use weir_types::trie::{Slot, Trie};
 
 /// Where a message that matched goes: the one seam between routing and delivery. Today each
 /// destination is a session on this node; a cluster adds the nodes that have matching

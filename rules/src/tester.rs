@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use weir_types::topic;
+
 use crate::ast::Rule;
 use crate::eval::{evaluate, Columns, Outcome};
 use crate::event_kind::EventKind;
 use crate::parse_rule;
 use crate::value::Value;
-use weir_types::topic;
 
 /// What testing a rule gave.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,6 +18,8 @@ mod publish;
 mod sessions;
 mod subscriptions;
 
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -36,7 +38,7 @@ use crate::retain::RetainStore;
 use crate::router::Router;
 use crate::session::Session;
 pub use publish::Burst;
-pub use sessions::{Connected, NEVER_EXPIRE};
+pub use sessions::Connected;
 pub use subscriptions::SubscribeError;
 
 /// Shared state of one broker node.
@@ -53,11 +55,11 @@ pub struct Broker {
     /// The rules' door in; `None` runs without rules.
     rules: Option<Arc<Intake>>,
     /// Live and offline-but-unexpired sessions, by client id.
-    sessions: Mutex<std::collections::HashMap<ClientId, Arc<Session>>>,
+    sessions: Mutex<HashMap<ClientId, Arc<Session>>>,
     /// Serialises session opening, so that two CONNECTs with one client id cannot both win.
     connect_lock: tokio::sync::Mutex<()>,
     /// The next session's [`Session::uid`].
-    next_uid: std::sync::atomic::AtomicU64,
+    next_uid: AtomicU64,
     /// When the node started, for `$SYS` uptime.
     pub started: Instant,
 }
@@ -73,7 +75,7 @@ impl Broker {
             rules,
             sessions: Mutex::default(),
             connect_lock: tokio::sync::Mutex::new(()),
-            next_uid: std::sync::atomic::AtomicU64::new(1),
+            next_uid: AtomicU64::new(1),
             started: Instant::now(),
         })
     }

@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::session::{Inflight, Kick, Session};
 
 /// A session expiry interval that means "never".
-pub const NEVER_EXPIRE: u32 = u32::MAX;
+const NEVER_EXPIRE: u32 = u32::MAX;
 
 /// How long a new connection waits for the connection it takes a session from to let go.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);

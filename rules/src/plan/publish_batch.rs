@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Int64Builder, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use weir_types::QoS;
 
 use crate::plan::{nulls, variant, Input};
 use crate::value::Value;
-use weir_types::QoS;
 
 /// A published message, from which the columns of EMQX's `message.publish` are read.
 #[derive(Debug, Clone, Copy)]
