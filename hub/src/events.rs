@@ -210,3 +210,59 @@ pub fn with_reason(mut columns: Columns, reason: &str) -> Columns {
     columns.insert("reason".into(), text(reason));
     columns
 }
+
+#[cfg(test)]
+mod tests {
+    use ntex_bytes::Bytes;
+
+    use super::*;
+
+    fn info() -> ClientInfo {
+        let connect = v5::Connect {
+            client_id: ByteString::from_static("dev-1"),
+            username: Some(ByteString::from_static("alice")),
+            keep_alive: 30,
+            ..Default::default()
+        };
+        let (peer, local) = ("10.0.0.7:5000".parse().unwrap(), "10.0.0.1:1883".parse().unwrap());
+        ClientInfo::of(&connect, Version::V5, peer, local)
+    }
+
+    fn get<'a>(c: &'a Columns, key: &str) -> &'a Value {
+        c.get(key).unwrap_or(&Value::Undefined)
+    }
+
+    #[test]
+    fn client_events_have_emqx_columns() {
+        let i = info();
+        let c = i.connected();
+        assert_eq!(get(&c, "clientid"), &text("dev-1"));
+        assert_eq!(get(&c, "username"), &text("alice"));
+        assert_eq!(get(&c, "peername"), &text("10.0.0.7:5000"));
+        assert_eq!(get(&c, "sockname"), &text("10.0.0.1:1883"));
+        assert_eq!((get(&c, "proto_name"), get(&c, "proto_ver")), (&text("MQTT"), &Value::Int(5)));
+        assert_eq!(get(&c, "keepalive"), &Value::Int(30));
+        assert_eq!(get(&i.disconnected("takenover"), "reason"), &text("takenover"));
+        assert_eq!(get(&i.connack("success"), "reason_code"), &text("success"));
+        let sub = i.subscription("t/#", QoS::AtLeastOnce, "sub_props");
+        assert_eq!((get(&sub, "topic"), get(&sub, "qos")), (&text("t/#"), &Value::Int(1)));
+        assert_eq!(get(&sub, "peerhost"), &text("10.0.0.7"));
+        assert_eq!(get(&i.authorized("t/1", "publish"), "result"), &text("allow"));
+    }
+
+    #[test]
+    fn deliveries_name_the_publisher_as_from_and_the_receiver_as_clientid() {
+        let mut msg = Message::new(ByteString::from_static("t/1"), Bytes::from_static(b"{}"), QoS::ExactlyOnce, true);
+        msg.publisher = Some("pub-1".into());
+        msg.properties.content_type = Some(ByteString::from_static("json"));
+        let c = info().delivery(&msg, "n");
+        assert_eq!((get(&c, "from_clientid"), get(&c, "clientid")), (&text("pub-1"), &text("dev-1")));
+        assert_eq!((get(&c, "qos"), get(&c, "node")), (&Value::Int(2), &text("n")));
+        let props = Value::Map(BTreeMap::from([("Content-Type".to_string(), text("json"))]));
+        assert_eq!(get(&c, "pub_props"), &props);
+        let dropped = with_reason(delivery_of(&msg, "offline", "n"), "queue_full");
+        assert_eq!((get(&dropped, "clientid"), get(&dropped, "reason")), (&text("offline"), &text("queue_full")));
+        assert_eq!(get(&dropped, "username"), &Value::Undefined);
+        assert!(ignored(&Message::new(ByteString::from_static("$SYS/x"), Bytes::new(), QoS::AtMostOnce, false)));
+    }
+}
