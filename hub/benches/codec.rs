@@ -1,5 +1,5 @@
 //! Decoding client PUBLISH packets, the busiest thing a connection does: 1,024 QoS 1 messages
-//! of 16 bytes on a short topic, as `weir bench pub` sends them, through MQTT 3.1.1 and 5.0.
+//! of 16 bytes on a short topic, as `weir-bench pub` sends them, through MQTT 3.1.1 and 5.0.
 //! Throughput is counted in packets.
 //!
 //! Run: cargo bench -p weir-hub --bench codec

@@ -20,7 +20,7 @@ use weir_types::QoS;
 pub use config::MqttConfig;
 pub use sink::MqttSink;
 
-/// The broker Weir runs, as the MQTT sink sees it (`hub` implements it in `broker.rs`).
+/// The broker Weir runs, as the MQTT sink sees it (`weir-hub` implements it in `broker/mod.rs`).
 pub trait LocalBroker: Send + Sync {
     /// Publishes a message on behalf of the sink `origin`, as the broker's own: routed to the
     /// subscribers and handed to every rule except those that write into `origin`.
