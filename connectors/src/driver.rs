@@ -21,8 +21,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::buffer::{Appended, Buffer, BufferError, BufferedBatch, Reader};
-use crate::config::DeliveryConfig;
+use crate::buffer::{Appended, Buffer, BufferError, BufferedBatch, FullPolicy, Reader};
 use crate::metrics::SinkMetrics;
 use crate::row::{Row, RowBatch};
 use crate::sink::{Health, Sink, WriteError};
@@ -33,6 +32,47 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// Distinct refusal reasons logged per sink; past this, refusals are only counted.
 const REASONS_LOGGED: usize = 100;
+
+/// How rows reach any destination. Keys sit beside the destination's own in `[sinks.<name>]`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Rows per batch written to the destination (500; when not set, 2,000 for Kafka and
+    /// 10,000 for PostgreSQL).
+    pub batch_size: usize,
+    /// A batch is closed once its rows reach this many bytes (as buffered JSON).
+    pub batch_bytes: usize,
+    /// How long a batch waits for more rows once its first row is in (milliseconds).
+    pub batch_time_ms: u64,
+    /// Batches written at the same time. More than 1 may reorder rows, as in EMQX.
+    pub max_inflight: usize,
+    /// Bound of the durable buffer on disk, in bytes.
+    pub max_buffer_bytes: u64,
+    /// When the buffer is full: `block` (pause the rules, then the publishers) or `drop_oldest`.
+    pub buffer_full: FullPolicy,
+    /// Another sink that receives the rows this one's destination refuses, with the reason.
+    pub dead_letter: Option<String>,
+    /// Seconds between two checks of the destination while nothing is written.
+    pub health_check_interval: u64,
+    /// Longest wait between two retries of a batch (milliseconds); waits double from 100 ms.
+    pub max_retry_backoff_ms: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            batch_size: 500,
+            batch_bytes: 1024 * 1024,
+            batch_time_ms: 10,
+            max_inflight: 4,
+            max_buffer_bytes: 256 * 1024 * 1024,
+            buffer_full: FullPolicy::Block,
+            dead_letter: None,
+            health_check_interval: 15,
+            max_retry_backoff_ms: 30_000,
+        }
+    }
+}
 
 /// A running sink, as the rule engine and the API see it.
 #[derive(Debug)]

@@ -4,11 +4,11 @@
 //! - [`row`]: rows as they travel ([`row::RowBatch`], from the rules to a destination) and as
 //!   destinations read them ([`row::Row`]).
 //! - [`sink`]: the contract a destination implements (write a batch, check health).
-//! - [`driver`]: the one delivery loop: durable buffer → batches → destination → confirm.
+//! - [`driver`]: the one delivery loop: durable buffer → batches → destination → confirm, and
+//!   its settings ([`driver::DeliveryConfig`]).
 //! - [`buffer`]: the durable buffer, a checksummed segment log under the data directory.
-//! - [`config`]: `[sinks.<name>]`, a destination and how rows reach it.
-//! - [`sinks`]: one folder per destination (`http`, `kafka`, `mqtt`, `postgres`, `sqlite`),
-//!   and [`sinks::start`] to run one from its config.
+//! - [`sinks`]: `[sinks.<name>]` ([`sinks::SinkConfig`]), one folder per destination (`http`,
+//!   `kafka`, `mqtt`, `postgres`, `sqlite`), and [`sinks::start`] to run one from its config.
 //! - [`template`]: EMQX's `${field}` templates.
 //! - [`metrics`]: a sink's counters, named as EMQX's.
 //! - [`query`]: the rows of an SQL query on PostgreSQL or SQLite (reference tables for JOIN).
@@ -18,7 +18,6 @@
 #![warn(missing_docs)]
 
 pub mod buffer;
-pub mod config;
 pub mod driver;
 pub mod metrics;
 pub mod query;

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use weir_connectors::config::SinkConfig;
+use weir_connectors::sinks::SinkConfig;
 use weir_rules::tables::load::TableConfig;
 use weir_types::QoS;
 

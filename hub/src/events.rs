@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use ntex_bytes::ByteString;
 use ntex_mqtt::v5::codec as v5;
-use weir_rules::eval::Columns;
 use weir_rules::now_ms;
 use weir_rules::pipeline::Published;
+use weir_rules::value::Columns;
 use weir_rules::value::Value;
 use weir_types::QoS;
 

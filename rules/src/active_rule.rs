@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::ast::Statement;
-use crate::eval::Columns;
 use crate::files::LoadedRule;
 use crate::plan::{BatchOutcome, CompiledExprs, CompiledRule, Input, RowOutcome};
 use crate::tables::Tables;
+use crate::value::Columns;
 use crate::value::Value;
 use crate::window::Windowed;
 use crate::EvalError;

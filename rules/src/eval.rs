@@ -1,15 +1,10 @@
 //! One message through a rule: the entry point of the rule tester and the golden tests. It runs
 //! the same compiled program as the engine's batches ([`crate::plan`]), on a batch of one.
 
-use std::collections::BTreeMap;
-
 use crate::ast::{Projection, Rule};
 use crate::plan::{CompiledRule, Input, RowOutcome};
-use crate::value::Value;
+use crate::value::{Columns, Value};
 use crate::EvalError;
-
-/// The columns of one input message (`clientid`, `topic`, `payload` raw, ...).
-pub type Columns = BTreeMap<String, Value>;
 
 /// What a rule made of a message.
 #[derive(Debug, Clone, PartialEq)]

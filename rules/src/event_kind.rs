@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::eval::Columns;
+use crate::value::Columns;
 use crate::value::Value;
 
 /// An event a rule can select from.

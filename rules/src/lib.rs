@@ -8,10 +8,10 @@
 //! - [`ast`]: what they produce; [`files`]: the rules directory, rule ids from file names.
 //! - [`plan`]: rules compiled onto DataFusion (UDFs over a variant column encoding) and run
 //!   on batches of messages: SELECT, WHERE, FOREACH/DO/INCASE.
-//! - [`functions`]: the built-in function catalogue, by name; [`json`]: JSON text to values,
-//!   keeping only the payload keys a rule reads.
+//! - [`functions`]: the built-in function catalogue, by name.
 //! - [`value`], [`ops`], [`path`]: EMQX's value semantics (`undefined`, coercion, term order,
-//!   paths with lazy JSON decoding, nested `AS` assignment), as pure functions on single values:
+//!   JSON text to values, paths with lazy JSON decoding, nested `AS` assignment), as pure
+//!   functions on single values:
 //!   the building blocks that the UDFs of [`plan`] call row by row.
 //! - [`window`]: windowed aggregation (`GROUP BY ..., TUMBLINGWINDOW(ss, 10)`) on DataFusion's
 //!   aggregate functions; [`columnar`]: values to and from Arrow arrays.
@@ -35,7 +35,6 @@ pub mod eval;
 pub mod event_kind;
 pub mod files;
 pub mod functions;
-pub(crate) mod json;
 mod lexer;
 pub(crate) mod ops;
 mod parser;

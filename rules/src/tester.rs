@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use weir_types::topic;
 
 use crate::ast::Rule;
-use crate::eval::{evaluate, Columns, Outcome};
+use crate::eval::{evaluate, Outcome};
 use crate::event_kind::EventKind;
 use crate::parse_rule;
+use crate::value::Columns;
 use crate::value::Value;
 
 /// What testing a rule gave.

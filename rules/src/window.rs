@@ -23,8 +23,8 @@ use parking_lot::Mutex;
 
 use crate::ast::{Expr, Field, Literal, Path, Projection, Rule, Window};
 use crate::columnar::{array_of, value_at};
-use crate::eval::Columns;
 use crate::plan::{CompiledExprs, CompiledRule, Input, RowOutcome};
+use crate::value::Columns;
 use crate::value::Value;
 use crate::EvalError;
 

@@ -1,4 +1,5 @@
-//! One folder per destination, each with the same inside: `mod.rs` (what it does, in its
+//! The destinations, what configures them ([`SinkConfig`]) and [`start`]. One folder per
+//! destination, each with the same inside: `mod.rs` (what it does, in its
 //! module doc), `config.rs` (its keys in `[sinks.<name>]`), `sink.rs` (the [`crate::sink::Sink`]
 //! it implements) and `tests.rs`. [`start`] runs a configured sink behind the delivery driver.
 //!
@@ -8,6 +9,7 @@
 //! - [`postgres`] and [`sqlite`]: rows into a table or through a statement, sharing
 //!   [`sql_common`].
 
+mod config;
 pub mod http;
 pub mod kafka;
 pub mod mqtt;
@@ -18,7 +20,8 @@ pub mod sqlite;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::{SinkConfig, SinkKind};
+pub use config::{SinkConfig, SinkKind};
+
 use crate::driver::{self, SinkHandle};
 
 /// Why a sink could not start. Each variant names the sink and what to fix.

@@ -26,9 +26,9 @@ use std::time::Instant;
 use ntex_bytes::{ByteString, Bytes};
 use parking_lot::Mutex;
 use weir_connectors::sinks::mqtt::{LocalBroker, RepublishError};
-use weir_rules::eval::Columns;
 use weir_rules::event_kind::EventKind;
 use weir_rules::pipeline::Intake;
+use weir_rules::value::Columns;
 use weir_types::QoS;
 
 use crate::config::Config;

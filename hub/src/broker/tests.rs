@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use ntex_bytes::{ByteString, Bytes};
 use ntex_mqtt::v5::codec::RetainHandling;
-use weir_connectors::config::{DeliveryConfig, SinkConfig};
+use weir_connectors::driver::DeliveryConfig;
+use weir_connectors::sinks::SinkConfig;
 use weir_rules::pipeline::testing::MemoryPipeline;
 
 use super::*;

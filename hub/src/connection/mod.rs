@@ -28,8 +28,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ntex_bytes::{BytePages, ByteString, BytesMut};
 use tokio::sync::oneshot;
-use weir_rules::eval::Columns;
 use weir_rules::event_kind::EventKind;
+use weir_rules::value::Columns;
 
 use crate::broker::{Broker, Burst};
 use crate::events::ClientInfo;

@@ -16,8 +16,8 @@ use tracing::warn;
 
 use super::published::Message;
 use super::ruleset::{RuleBook, RuleMatch};
-use crate::eval::Columns;
 use crate::event_kind::EventKind;
+use crate::value::Columns;
 
 /// Messages waiting for the rules. Past this, publishers whose messages go to the rules pause
 /// until the engine catches up; messages the broker makes itself skip the rules, counted.

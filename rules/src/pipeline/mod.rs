@@ -32,10 +32,9 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::task::JoinSet;
-use weir_connectors::config::SinkConfig;
 use weir_connectors::driver::SinkHandle;
 use weir_connectors::sinks::mqtt::LocalBroker;
-use weir_connectors::sinks::SinkError;
+use weir_connectors::sinks::{SinkConfig, SinkError};
 
 use crate::tables::load::{keep_loaded, TableConfig};
 use crate::tables::Tables;

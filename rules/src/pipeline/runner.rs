@@ -14,10 +14,10 @@ use weir_connectors::row::RowBatch;
 use super::intake::{Input, Intake};
 use super::ruleset::{RuleBook, RuleSet};
 use crate::active_rule::ActiveRule;
-use crate::eval::Columns;
 use crate::event_kind::EventKind;
 use crate::plan::publish_batch::{Publish, PublishBatch};
 use crate::plan::{BatchOutcome, Input as Rows};
+use crate::value::Columns;
 use crate::value::Value;
 
 /// Messages evaluated per batch.

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use weir_connectors::config::{DeliveryConfig, SinkConfig, SinkKind};
-use weir_connectors::driver::SinkHandle;
+use weir_connectors::driver::{DeliveryConfig, SinkHandle};
 use weir_connectors::sinks::mqtt::{LocalBroker, LocalSlot};
 use weir_connectors::sinks::sqlite::SqliteConfig;
 use weir_connectors::sinks::{self, SinkError};
+use weir_connectors::sinks::{SinkConfig, SinkKind};
 
 /// The built-in sink's name.
 pub const DEFAULT_SINK: &str = "weir_db";

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use weir_connectors::config::{DeliveryConfig, SinkConfig};
+use weir_connectors::driver::DeliveryConfig;
+use weir_connectors::sinks::SinkConfig;
 use weir_connectors::testing::MemorySink;
 
 use super::{Pipeline, PipelineConfig, Sinks};

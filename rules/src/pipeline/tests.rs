@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use weir_connectors::buffer::FullPolicy;
-use weir_connectors::config::DeliveryConfig;
+use weir_connectors::driver::DeliveryConfig;
 use weir_types::QoS;
 
 use super::testing::MemoryPipeline;
@@ -161,7 +161,7 @@ async fn events_reach_the_rules_that_select_them() {
     let intake = h.pipeline.intake();
     assert!(intake.wants_event(crate::event_kind::EventKind::ClientConnected));
     assert!(!intake.wants_event(crate::event_kind::EventKind::ClientDisconnected));
-    let columns = crate::eval::Columns::from([("clientid".to_string(), Value::Str("dev-1".into()))]);
+    let columns = crate::value::Columns::from([("clientid".to_string(), Value::Str("dev-1".into()))]);
     intake.emit(crate::event_kind::EventKind::ClientConnected, columns);
     until("the event's row", || h.mem.len() == 1).await;
     let row = h.mem.rows.lock()[0].clone();

@@ -12,10 +12,10 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
+use super::payload::{decode_keys, Decoded};
 use super::variant::{Builder, Cells, Ref};
-use crate::eval::Columns;
-use crate::json::Decoded;
 use crate::path::{self, Step};
+use crate::value::Columns;
 use crate::value::Value;
 use crate::EvalError;
 
@@ -208,7 +208,7 @@ fn payload_keys(payload: Option<&ArrayRef>, n: usize, keys: &[String]) -> Vec<Ar
             }
         };
         scratch.clear();
-        match crate::json::decode_keys(raw, keys, &mut scratch, &mut cells) {
+        match decode_keys(raw, keys, &mut scratch, &mut cells) {
             Decoded::Object => {
                 for (cell, b) in cells.iter().zip(&mut builders) {
                     match cell {

@@ -10,7 +10,8 @@
 //! - [`variant`]: the column encoding of EMQX's dynamic values (and of per-row errors).
 //! - [`udf`]: the function catalogue and the operators as DataFusion UDFs.
 //! - `compile`: rule syntax to DataFusion expressions, with EMQX's name scoping.
-//! - `input`: input rows to the batch, the payload decoded once per message.
+//! - `input`: input rows to the batch, the payload decoded once per message (`payload`: the
+//!   keys a rule reads, straight into their columns' encoding).
 //! - [`publish_batch`]: the input of a batch of published messages, built straight from them.
 //!
 //! FOREACH runs in two stages: the bindings and WHERE on the messages, then INCASE and DO on a
@@ -18,6 +19,7 @@
 
 mod compile;
 mod input;
+mod payload;
 pub mod publish_batch;
 pub(crate) mod udf;
 pub(crate) mod variant;
@@ -526,8 +528,8 @@ impl CompiledExprs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::Columns;
     use crate::plan::publish_batch::{Publish, PublishBatch};
+    use crate::value::Columns;
     use weir_types::QoS;
 
     /// The same publishes as a natively typed input and as maps give the same outcomes, so

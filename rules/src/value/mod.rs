@@ -1,8 +1,14 @@
 //! Values as EMQX's rule engine sees them: dynamically typed, with `undefined` (a missing value,
 //! not SQL NULL) apart from JSON `null`, and maps ordered by key as Erlang prints them.
+//! [`json`] decodes JSON text into values.
+
+pub mod json;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+
+/// A message's or a row's named values: a column's name → its value.
+pub type Columns = BTreeMap<String, Value>;
 
 /// A rule value.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +53,7 @@ impl Value {
 
     /// Decodes JSON text; `None` if the bytes are not JSON.
     pub fn from_json(bytes: &[u8]) -> Option<Value> {
-        crate::json::decode(bytes, None)
+        json::decode(bytes, None)
     }
 
     /// Compact JSON, as EMQX's `json_encode` and rule outputs. `undefined` becomes `"undefined"`

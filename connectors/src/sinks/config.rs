@@ -1,12 +1,13 @@
-//! `[sinks.<name>]`: a destination (`type = ...` and its keys) and how rows reach it (buffer,
-//! batching, retries), all in the one table.
+//! `[sinks.<name>]`: a destination (`type = ...` and its own keys, each sink's `config.rs`) and
+//! how rows reach it (buffer, batching, retries: the driver's [`DeliveryConfig`]), all in the
+//! one table.
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
-use crate::buffer::FullPolicy;
-use crate::sinks::sqlite::SqliteConfig;
-use crate::sinks::{http::HttpConfig, kafka, kafka::KafkaConfig, mqtt::MqttConfig, postgres, postgres::PostgresConfig};
+use super::sqlite::SqliteConfig;
+use super::{http::HttpConfig, kafka, kafka::KafkaConfig, mqtt::MqttConfig, postgres, postgres::PostgresConfig};
+use crate::driver::DeliveryConfig;
 
 /// One sink as configured.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,31 +16,6 @@ pub struct SinkConfig {
     pub delivery: DeliveryConfig,
     /// What it is: `type` and its own keys.
     pub kind: SinkKind,
-}
-
-/// How rows reach any destination. Keys sit beside the destination's own in `[sinks.<name>]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DeliveryConfig {
-    /// Rows per batch written to the destination (500; when not set, 2,000 for Kafka and
-    /// 10,000 for PostgreSQL).
-    pub batch_size: usize,
-    /// A batch is closed once its rows reach this many bytes (as buffered JSON).
-    pub batch_bytes: usize,
-    /// How long a batch waits for more rows once its first row is in (milliseconds).
-    pub batch_time_ms: u64,
-    /// Batches written at the same time. More than 1 may reorder rows, as in EMQX.
-    pub max_inflight: usize,
-    /// Bound of the durable buffer on disk, in bytes.
-    pub max_buffer_bytes: u64,
-    /// When the buffer is full: `block` (pause the rules, then the publishers) or `drop_oldest`.
-    pub buffer_full: FullPolicy,
-    /// Another sink that receives the rows this one's destination refuses, with the reason.
-    pub dead_letter: Option<String>,
-    /// Seconds between two checks of the destination while nothing is written.
-    pub health_check_interval: u64,
-    /// Longest wait between two retries of a batch (milliseconds); waits double from 100 ms.
-    pub max_retry_backoff_ms: u64,
 }
 
 /// The keys of [`DeliveryConfig`], told apart from the destination's own.
@@ -54,22 +30,6 @@ const DELIVERY_KEYS: [&str; 9] = [
     "health_check_interval",
     "max_retry_backoff_ms",
 ];
-
-impl Default for DeliveryConfig {
-    fn default() -> Self {
-        DeliveryConfig {
-            batch_size: 500,
-            batch_bytes: 1024 * 1024,
-            batch_time_ms: 10,
-            max_inflight: 4,
-            max_buffer_bytes: 256 * 1024 * 1024,
-            buffer_full: FullPolicy::Block,
-            dead_letter: None,
-            health_check_interval: 15,
-            max_retry_backoff_ms: 30_000,
-        }
-    }
-}
 
 /// The destination, by `type`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -122,6 +82,7 @@ impl<'de> Deserialize<'de> for SinkConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::buffer::FullPolicy;
     use serde_json::json;
 
     fn parse(v: serde_json::Value) -> Result<SinkConfig, String> {
