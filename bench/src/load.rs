@@ -1,5 +1,5 @@
 //! What every load shares: the options common to `conn`, `sub` and `pub`, connecting many
-//! clients, and the [`client::Client`] as a load drives it (connect, subscribe, acknowledge,
+//! clients, and the [`Client`] as a load drives it (connect, subscribe, acknowledge,
 //! and each frame read as what the load cares about).
 
 use std::net::SocketAddr;

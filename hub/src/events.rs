@@ -1,6 +1,6 @@
 //! The columns of the broker's events (`$events/client_connected`, ...), with EMQX's names.
 //! A connection builds them only when a rule selects the event
-//! ([`crate::broker::Broker::listening`]), so an event nobody selects costs one atomic load.
+//! (`crate::broker::Broker::listening`), so an event nobody selects costs one atomic load.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -3,18 +3,18 @@
 //! and knows nothing of MQTT sessions.
 //!
 //! The language:
-//! - [`lexer`]: sqlparser's tokenizer with EMQX's lexical rules (`"..."` identifiers, `=~`, `1..4`).
-//! - [`parser`]: the grammar of rule files ([`parse_file`]) and of single rules ([`parse_rule`]).
+//! - `lexer`: sqlparser's tokenizer with EMQX's lexical rules (`"..."` identifiers, `=~`, `1..4`).
+//! - `parser`: the grammar of rule files ([`parse_file`]) and of single rules ([`parse_rule`]).
 //! - [`ast`]: what they produce; [`files`]: the rules directory, rule ids from file names.
 //! - [`plan`]: rules compiled onto DataFusion (UDFs over a variant column encoding) and run
 //!   on batches of messages: SELECT, WHERE, FOREACH/DO/INCASE.
 //! - [`functions`]: the built-in function catalogue, by name.
-//! - [`value`], [`ops`], [`path`]: EMQX's value semantics (`undefined`, coercion, term order,
+//! - [`value`], `ops`, `path`: EMQX's value semantics (`undefined`, coercion, term order,
 //!   JSON text to values, paths with lazy JSON decoding, nested `AS` assignment), as pure
 //!   functions on single values:
 //!   the building blocks that the UDFs of [`plan`] call row by row.
-//! - [`window`]: windowed aggregation (`GROUP BY ..., TUMBLINGWINDOW(ss, 10)`) on DataFusion's
-//!   aggregate functions; [`columnar`]: values to and from Arrow arrays.
+//! - `window`: windowed aggregation (`GROUP BY ..., TUMBLINGWINDOW(ss, 10)`) on DataFusion's
+//!   aggregate functions; `columnar`: values to and from Arrow arrays.
 //! - [`event_kind`]: the broker events rules select with `FROM "$events/..."`.
 //! - [`tester`]: EMQX's rule tester (a rule on a made-up message), for the CLI and the API;
 //!   [`eval`]: one message through a rule.

@@ -16,7 +16,7 @@
 //! The newest appends (4 MiB) are also kept in memory, and a reader keeping up takes them from
 //! there; the disk is read only by a reader that fell behind, and after a restart.
 //!
-//! The files are [`files`]' business, reading back [`read`]'s.
+//! The files are `files`' business, reading back `read`'s.
 //!
 //! The bound counts the segment files' bytes. Past it, [`FullPolicy::Block`] refuses the append
 //! (the caller waits on [`Buffer::space`]) and [`FullPolicy::DropOldest`] deletes the oldest

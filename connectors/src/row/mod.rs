@@ -1,6 +1,6 @@
 //! A row as sinks see it: one JSON object, the rule's output.
 //!
-//! - [`RowBatch`] ([`batch`]): rows as they travel, JSON texts back to back in one buffer. The
+//! - [`RowBatch`] (`batch`): rows as they travel, JSON texts back to back in one buffer. The
 //!   rules write their output into one, the sink buffer stores and reads back one, and the
 //!   delivery driver turns one into [`Row`]s.
 //! - [`Row`]: one row, read. It keeps its JSON text, checked once by [`scan::scan_object`],

@@ -2,12 +2,12 @@
 //! through [`Broker`]'s operations, and a connection never touches the router, the retained
 //! store or the rule queue itself.
 //!
-//! - [`sessions`]: [`Broker::connect`] (open a session, or take it over from another
+//! - `sessions`: [`Broker::connect`] (open a session, or take it over from another
 //!   connection), [`Broker::disconnect`] (the will, then end or park the session), the session
 //!   registry and its expiry timers.
-//! - [`subscriptions`]: [`Broker::subscribe`] (with the retained messages it brings) and
+//! - `subscriptions`: [`Broker::subscribe`] (with the retained messages it brings) and
 //!   [`Broker::unsubscribe`].
-//! - [`publish`]: [`Broker::publish`] and the read [`Burst`] it counts into, with the
+//! - `publish`: [`Broker::publish`] and the read [`Burst`] it counts into, with the
 //!   back-pressure verdict ([`Broker::must_wait`], [`Broker::relieved`]); messages the broker
 //!   makes itself ([`Broker::dispatch`]) and a sink's republish. Routing ends at a
 //!   [`Route`](crate::router::Route), where each matching destination is served.

@@ -1,12 +1,12 @@
 //! One client connection, from the first byte to the last, by phase:
 //!
-//! - [`handshake`]: the protocol sniffed, CONNECT read and checked, the session opened through
+//! - `handshake`: the protocol sniffed, CONNECT read and checked, the session opened through
 //!   the broker (or taken over), CONNACK;
-//! - the packet loop ([`Connection::run`]), with [`io`] (reads sized to the traffic, vectored
-//!   writes), [`inbound`] (what each packet from the client means), [`outbound`] (deliveries
+//! - the packet loop (`Connection::run`), with `io` (reads sized to the traffic, vectored
+//!   writes), `inbound` (what each packet from the client means), `outbound` (deliveries
 //!   from the session's mailbox onto the wire, within the inflight window, with topic aliases)
-//!   and [`flow`] (waiting for room when the broker says so: back-pressure);
-//! - [`goodbye`]: why it ended, the DISCONNECT that says so, and the session and will handed
+//!   and `flow` (waiting for room when the broker says so: back-pressure);
+//! - `goodbye`: why it ended, the DISCONNECT that says so, and the session and will handed
 //!   back to the broker.
 //!
 //! A connection is one tokio task. It waits on four things at once: bytes from the socket,

@@ -11,7 +11,7 @@
 //! The commonest packet, a PUBLISH without properties, is read from its frame here, without the
 //! codecs (see `Codec::decode_plain_publish`). Benchmark: `cargo bench -p weir-hub --bench codec`.
 //!
-//! [`frame`] holds the framing, [`codec`] the codec of one connection, [`lift`] the
+//! `frame` holds the framing, `codec` the codec of one connection, `lift` the
 //! translation between 3.1.1 and 5.0 packets.
 
 mod codec;

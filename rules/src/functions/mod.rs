@@ -2,10 +2,10 @@
 //! Names are case-sensitive, as in EMQX. A wrong argument is an [`EvalError`]: the rule fails
 //! for that message, it never returns a made-up value.
 //!
-//! One file per family: [`logic`] (null handling and type tests), [`math`], [`convert`],
-//! [`strings`], [`regex`], [`collections`] (maps and arrays), [`bits`], [`encoding`] (hashes,
-//! base64, compression, UUIDs), [`time`], [`misc`] (escapes, subscription lists, environment,
-//! UTF-16), [`format`] (`sprintf`), [`jq`].
+//! One file per family: `logic` (null handling and type tests), `math`, `convert`,
+//! `strings`, `regex`, `collections` (maps and arrays), `bits`, `encoding` (hashes,
+//! base64, compression, UUIDs), `time`, `misc` (escapes, subscription lists, environment,
+//! UTF-16), [`format`] (`sprintf`), `jq`.
 
 mod bits;
 mod collections;

@@ -1,13 +1,12 @@
 //! The rule pipeline: published messages and broker events in, rows into sinks out, off the
 //! MQTT path. It knows the broker only through what it is handed: messages as [`Published`],
-//! and the broker that MQTT sinks publish into as a
-//! [`LocalBroker`](weir_connectors::sinks::mqtt::LocalBroker).
+//! and the broker that MQTT sinks publish into as a [`LocalBroker`].
 //!
 //! How a message travels through it:
 //!
 //! - [`intake`]: the broker asks [`Intake`] whether a rule wants a topic (or an event) and hands
 //!   over what one does, a read burst at a time, into a bounded queue;
-//! - [`runner`], on the rule thread ([`thread`]), takes the queue in batches and runs each
+//! - `runner`, on the rule thread (`thread`), takes the queue in batches and runs each
 //!   rule of the [`ruleset`] once per batch on the messages its FROM matched;
 //! - each rule's output rows go, as one [`RowBatch`](weir_connectors::row::RowBatch), into the
 //!   durable buffer of its sink, from the registry of [`sinks`].

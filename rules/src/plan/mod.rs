@@ -7,8 +7,8 @@
 //! column picks the rows; the output is a record batch with one column per top-level key of the
 //! JSON-shaped output row.
 //!
-//! - [`variant`]: the column encoding of EMQX's dynamic values (and of per-row errors).
-//! - [`udf`]: the function catalogue and the operators as DataFusion UDFs.
+//! - `variant`: the column encoding of EMQX's dynamic values (and of per-row errors).
+//! - `udf`: the function catalogue and the operators as DataFusion UDFs.
 //! - `compile`: rule syntax to DataFusion expressions, with EMQX's name scoping.
 //! - `input`: input rows to the batch, the payload decoded once per message (`payload`: the
 //!   keys a rule reads, straight into their columns' encoding).

@@ -55,7 +55,7 @@ pub fn publish_layout() -> SchemaRef {
 }
 
 /// Builds the [`Input`] of a batch of publishes straight from the messages: no map per message,
-/// and only the columns some rule reads ([`crate::engine::ActiveRule::publish_reads`]); the
+/// and only the columns some rule reads (`crate::engine::ActiveRule::publish_reads`); the
 /// others are left null. Columns whose type never changes are native Arrow columns (`qos` and
 /// the timestamps are integers; `topic`, `event` and `node` are text), which rules compare with
 /// Arrow's own kernels; the others are variant columns.

@@ -1,7 +1,7 @@
 //! Decoding JSON text straight into rule values, without serde_json's own tree in between, and
 //! optionally keeping only the top-level keys a rule reads: the other values are still parsed
 //! (the payload must be valid JSON as a whole) but never built. The plan's payload columns
-//! decode with the same key reader ([`KeySeed`]).
+//! decode with the same key reader (`KeySeed`).
 
 use std::collections::BTreeMap;
 use std::fmt;
