@@ -13,7 +13,7 @@ use weir_connectors::driver::SinkHandle;
 use weir_connectors::sink::Health;
 use weir_rules::active_rule::ActiveRule;
 use weir_rules::pipeline::Pipeline;
-use weir_rules::tester::{test_rule, TestOutcome};
+use weir_rules::tester::{test_rule_bounded, TestOutcome};
 use weir_rules::value::Value;
 
 use crate::broker::Broker;
@@ -155,7 +155,7 @@ async fn rule_test(Json(body): Json<JsonValue>) -> Response {
     // Re-read as rule values: the context's JSON was valid, so it decodes.
     let context = Value::from_json(body.get("context").unwrap_or(&json!({})).to_string().as_bytes());
     let context = context.unwrap_or(Value::Undefined);
-    match test_rule(sql, &context) {
+    match test_rule_bounded(sql.to_string(), context).await {
         TestOutcome::Output(v) => match v.to_json() {
             Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
             Err(e) => error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &e.to_string()),
@@ -192,6 +192,7 @@ async fn prometheus(State(node): State<Node>) -> Response {
     family("emqx_bytes_sent", "counter", &plain(Metrics::get(&m.bytes_sent)));
     let skipped = broker.rules_skipped();
     family("weir_rule_engine_skipped", "counter", &plain(skipped));
+    family("weir_rule_engine_restarts", "counter", &plain(broker.rules_restarts()));
     let queued = broker.rules_queued() as u64;
     family("weir_rule_engine_queued", "gauge", &plain(queued));
     let rules = rules_of(&node);

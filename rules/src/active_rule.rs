@@ -1,6 +1,7 @@
 //! Rules as they run: a loaded statement with its counters, named as EMQX names them
 //! (`matched = passed + failed`, `failed = failed.exception + failed.no_result`).
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -104,12 +105,42 @@ impl ActiveRule {
     /// Runs the rule on `rows` of `input` (all of them if `None`), the messages whose topics
     /// matched its FROM, and counts each outcome. A windowed rule gives no rows here: they come
     /// from [`ActiveRule::close_windows`].
+    ///
+    /// A panic while the batch runs (a bug: every function is meant to be total) fails the
+    /// batch's rows alone, counted as `failed.exception` and logged with the rule and the input;
+    /// the next batch runs as usual.
     pub fn run_batch(&self, input: &Input, rows: Option<&[u32]>) -> BatchOutcome {
-        let out = self.evaluate(input, rows);
-        // Counted last, so that a reader who sees `matched` also sees each outcome.
         let n = rows.map_or(input.len(), <[u32]>::len);
+        let out = match catch_unwind(AssertUnwindSafe(|| self.evaluate(input, rows))) {
+            Ok(out) => out,
+            Err(panic) => {
+                self.panicked(panic.as_ref(), input, rows.map_or(0, |r| r.first().map_or(0, |&i| i as usize)));
+                self.metrics.failed_exception.fetch_add(n as u64, Ordering::Relaxed);
+                BatchOutcome::failed(n, EvalError::Panicked)
+            }
+        };
+        // Counted last, so that a reader who sees `matched` also sees each outcome.
         self.metrics.matched.fetch_add(n as u64, Ordering::Relaxed);
         out
+    }
+
+    /// Logs a panic of this rule, with the first message of the batch it failed.
+    fn panicked(&self, panic: &(dyn std::any::Any + Send), input: &Input, first: usize) {
+        let what = panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        let row = catch_unwind(AssertUnwindSafe(|| input.row(first))).unwrap_or_default();
+        let shown = |key: &str| row.get(key).map(|v| truncated(&v.to_text().unwrap_or_default())).unwrap_or_default();
+        tracing::error!(
+            rule = %self.id,
+            panic = what,
+            rows = input.len(),
+            topic = %shown("topic"),
+            payload = %shown("payload"),
+            "a rule panicked: its batch's rows failed (failed.exception), and the rules go on; please report this with the input"
+        );
     }
 
     fn evaluate(&self, input: &Input, rows: Option<&[u32]>) -> BatchOutcome {
@@ -217,6 +248,14 @@ impl ActiveRule {
             }
         }
         out
+    }
+}
+
+/// At most 256 bytes of `text`, cut at a character's edge, for a log line.
+fn truncated(text: &str) -> String {
+    match text.char_indices().map(|(i, _)| i).find(|&i| i > 256) {
+        Some(cut) => format!("{}... ({} bytes)", &text[..cut], text.len()),
+        None => text.to_string(),
     }
 }
 

@@ -90,6 +90,9 @@ pub enum EvalError {
     /// A function the catalogue does not have.
     #[error("function {0}() is not supported")]
     UnknownFunction(String),
+    /// The rule panicked on the batch this message was in (a bug, logged with the input).
+    #[error("the rule failed on an internal error (logged)")]
+    Panicked,
 }
 
 #[cfg(test)]

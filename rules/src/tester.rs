@@ -3,7 +3,10 @@
 //! EMQX's defaults, and the answer is the output, "not match", or a bad request.
 
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
 
+use tokio::sync::{oneshot, Semaphore};
 use weir_types::topic;
 
 use crate::ast::Rule;
@@ -22,6 +25,36 @@ pub enum TestOutcome {
     NotMatch,
     /// The SQL did not parse, the context is unusable, or evaluation failed (EMQX: 400).
     BadRequest(String),
+}
+
+/// Rule tests that run at once, each on a thread of its own; more wait for a slot.
+const TESTERS: usize = 2;
+/// How long a rule test may take, waiting for a slot included: `jq`'s default budget (10 s) and
+/// a margin. Every function is bounded on its own; this bounds the caller's wait whatever runs.
+pub const TEST_BUDGET: Duration = Duration::from_secs(15);
+
+/// [`test_rule`] off the caller's runtime, on a thread of its own (with the rule thread's stack),
+/// at most [`TESTERS`] at once, answering within [`TEST_BUDGET`]. The API calls this: a test is
+/// CPU work that must never hold up the connections' workers.
+pub async fn test_rule_bounded(sql: String, context: Value) -> TestOutcome {
+    static SLOTS: Semaphore = Semaphore::const_new(TESTERS);
+    let late = || TestOutcome::BadRequest(format!("the test took longer than {} s", TEST_BUDGET.as_secs()));
+    let deadline = tokio::time::Instant::now() + TEST_BUDGET;
+    let Ok(Ok(slot)) = tokio::time::timeout_at(deadline, SLOTS.acquire()).await else { return late() };
+    let (answer, answered) = oneshot::channel();
+    let spawned =
+        std::thread::Builder::new().name("weir-rule-test".into()).stack_size(crate::pipeline::STACK).spawn(move || {
+            let _slot = slot;
+            let _ = answer.send(test_rule(&sql, &context));
+        });
+    if let Err(e) = spawned {
+        return TestOutcome::BadRequest(format!("cannot start the test: {e}"));
+    }
+    match tokio::time::timeout_at(deadline, answered).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_)) => TestOutcome::BadRequest("the test failed on an internal error (logged)".into()),
+        Err(_) => late(),
+    }
 }
 
 /// Runs `sql` on the message described by `context` (a JSON object; `event_type` defaults to
@@ -67,7 +100,11 @@ pub fn test_rule(sql: &str, context: &Value) -> TestOutcome {
             columns.insert(k.clone(), v.clone());
         }
     }
-    match evaluate(&rule, &columns) {
+    let evaluated = catch_unwind(AssertUnwindSafe(|| evaluate(&rule, &columns))).unwrap_or_else(|_| {
+        tracing::error!(sql, "a rule test panicked; please report this with the rule and its context");
+        Err(crate::EvalError::Panicked)
+    });
+    match evaluated {
         Ok(Outcome::Row(v)) => TestOutcome::Output(v),
         Ok(Outcome::Rows(rows)) => TestOutcome::Output(Value::List(rows)),
         Ok(Outcome::NoMatch) => TestOutcome::NotMatch,

@@ -223,3 +223,22 @@ fn errors_say_where_and_what() {
     let e = parse_rule("SELECT 99999999999999999999 FROM \"t\"").unwrap_err();
     assert!(e.message.contains("out of range"), "{e}");
 }
+
+#[test]
+fn nesting_has_a_bound_that_says_where() {
+    for (deep, what) in [
+        (format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000)), "brackets"),
+        (format!("{}1", "- ".repeat(100_000)), "unary minus"),
+        (format!("{}true", "NOT ".repeat(100_000)), "NOT"),
+        (vec!["1"; 100_000].join(" + "), "a chain of +"),
+        (vec!["a"; 100_000].join(" AND "), "a chain of AND"),
+        (format!("{}1{}", "abs(".repeat(100_000), ")".repeat(100_000)), "calls"),
+    ] {
+        let e = parse_rule(&format!("SELECT {deep} FROM \"t\"")).unwrap_err();
+        assert!(e.message.contains("nests deeper than 64"), "{what}: {e}");
+        assert_eq!(e.line, 1, "{what}");
+    }
+    let fine = format!("{}1{}", "(".repeat(60), ")".repeat(60));
+    assert_eq!(select_one(&fine), int(1));
+    select_one(&vec!["1"; 60].join(" + "));
+}

@@ -102,9 +102,14 @@ impl Broker {
         self.rules.as_ref().map_or(0, |r| r.queued())
     }
 
-    /// Messages of the broker's own that skipped the rules because their queue was full.
+    /// Messages that skipped the rules (see [`weir_rules::pipeline::Intake::skipped`]).
     pub fn rules_skipped(&self) -> u64 {
         self.rules.as_ref().map_or(0, |r| r.skipped())
+    }
+
+    /// How often the rule engine restarted after a panic.
+    pub fn rules_restarts(&self) -> u64 {
+        self.rules.as_ref().map_or(0, |r| r.restarts())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{bad, integer, text, Function};
+use super::{bad, integer, text, Function, MAX_DEPTH};
 use crate::path::{self, Step};
 use crate::value::Value;
 use crate::EvalError;
@@ -14,13 +14,13 @@ pub(super) const FUNCTIONS: &[Function] = &[
         name: "map_get",
         min_args: 2,
         max_args: 3,
-        call: |a| get("map_get", &dotted(text("map_get", &a[0])?), &a[1], a.get(2)),
+        call: |a| get("map_get", &dotted("map_get", text("map_get", &a[0])?)?, &a[1], a.get(2)),
     },
     Function {
         name: "map_put",
         min_args: 3,
         max_args: 3,
-        call: |a| put("map_put", &dotted(text("map_put", &a[0])?), &a[1], &a[2]),
+        call: |a| put("map_put", &dotted("map_put", text("map_put", &a[0])?)?, &a[1], &a[2]),
     },
     Function {
         name: "mget",
@@ -101,15 +101,26 @@ fn list<'a>(name: &str, v: &'a Value) -> Result<&'a [Value], EvalError> {
     }
 }
 
-fn dotted(key: &str) -> Vec<String> {
-    key.split('.').map(str::to_string).collect()
+fn dotted(name: &str, key: &str) -> Result<Vec<String>, EvalError> {
+    shallow(name, key.split('.').map(str::to_string).collect())
 }
 
 fn literal_keys(name: &str, v: &Value) -> Result<Vec<String>, EvalError> {
-    match v {
-        Value::List(keys) => keys.iter().map(|k| text(name, k).map(str::to_string)).collect(),
-        other => Ok(vec![text(name, other)?.to_string()]),
+    shallow(
+        name,
+        match v {
+            Value::List(keys) => keys.iter().map(|k| text(name, k).map(str::to_string)).collect::<Result<_, _>>()?,
+            other => vec![text(name, other)?.to_string()],
+        },
+    )
+}
+
+/// `keys`, if the path is no deeper than [`MAX_DEPTH`].
+fn shallow(name: &str, keys: Vec<String>) -> Result<Vec<String>, EvalError> {
+    if keys.len() > MAX_DEPTH {
+        return Err(EvalError::BadArgument(format!("{name}(): a path deeper than {MAX_DEPTH} keys")));
     }
+    Ok(keys)
 }
 
 fn get(name: &str, keys: &[String], m: &Value, default: Option<&Value>) -> Result<Value, EvalError> {
@@ -194,6 +205,11 @@ mod tests {
 
     #[test]
     fn maps() {
+        let deep = ".".repeat(500_000);
+        assert!(
+            call("map_put", &[s(&deep), Value::Int(1), s("{}")]).is_err(),
+            "500,000 levels would overflow the stack"
+        );
         let m = s(r#"{"a":{"b":1},"a.b":2,"z":0}"#);
         assert_eq!(call("map_get", &[s("a.b"), m.clone()]).unwrap(), Value::Int(1), "dotted path");
         assert_eq!(call("mget", &[s("a.b"), m.clone()]).unwrap(), Value::Int(2), "literal key");

@@ -136,12 +136,16 @@ fn hexstr2bin(a: &[Value]) -> Result<Value, EvalError> {
         let prefix = text("hexstr2bin", prefix)?;
         s = s.strip_prefix(prefix).ok_or_else(|| bad("hexstr2bin", &a[0]))?;
     }
-    let padded = if s.len() % 2 == 1 { format!("0{s}") } else { s.to_string() };
-    let out = (0..padded.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&padded[i..i + 2], 16))
-        .collect::<Result<Vec<u8>, _>>()
-        .map_err(|_| bad("hexstr2bin", &a[0]))?;
+    // Bytes, not characters: text that is not all hex digits (`"éa"`) fails here, whole.
+    let nibble = |b: u8| char::from(b).to_digit(16).map(|d| d as u8).ok_or_else(|| bad("hexstr2bin", &a[0]));
+    let (odd, pairs) = s.as_bytes().split_at(s.len() % 2);
+    let mut out = Vec::with_capacity(s.len() / 2 + 1);
+    if let [digit] = odd {
+        out.push(nibble(*digit)?);
+    }
+    for pair in pairs.chunks_exact(2) {
+        out.push(nibble(pair[0])? << 4 | nibble(pair[1])?);
+    }
     Ok(Value::from_bytes(&out))
 }
 
@@ -182,6 +186,9 @@ mod tests {
         assert_eq!(call("hexstr2bin", &[s("141")]).unwrap(), s("\u{1}A"), "odd length: a leading 0");
         assert_eq!(call("hexstr2bin", &[s("ff")]).unwrap(), Value::Bin(vec![0xff]));
         assert!(call("hexstr2bin", &[s("0x41"), s("0X")]).is_err(), "the prefix must match exactly");
+        assert!(call("hexstr2bin", &[s("éa")]).is_err(), "not hex, and no panic");
+        assert!(call("hexstr2bin", &[s("aé")]).is_err());
+        assert!(call("hexstr2bin", &[s("+1")]).is_err(), "from_str_radix would take the sign");
         assert_eq!(
             call("json_encode", &[call("json_decode", &[s(r#"{"b":[1,2],"a":null}"#)]).unwrap()]).unwrap(),
             s(r#"{"a":null,"b":[1,2]}"#)

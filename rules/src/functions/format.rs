@@ -27,6 +27,9 @@ pub(super) const FUNCTIONS: &[Function] = &[
     },
 ];
 
+/// The most decimals `~.Nf` takes, as `float2str` (Erlang's `float_to_binary` allows 253).
+const MAX_PRECISION: usize = 253;
+
 fn format(fmt: &str, args: &[Value]) -> Result<String, EvalError> {
     let mut out = String::with_capacity(fmt.len());
     let mut args = args.iter();
@@ -47,6 +50,10 @@ fn format(fmt: &str, args: &[Value]) -> Result<String, EvalError> {
                 digits.push(d);
             }
             precision = digits.parse::<usize>().ok();
+            // `float2str`'s bound: a client's format must not ask for a billion digits.
+            if !digits.is_empty() && precision.is_none_or(|p| p > MAX_PRECISION) {
+                return Err(EvalError::BadArgument(format!("sprintf: precision ~.{digits} is past {MAX_PRECISION}")));
+            }
         }
         let directive = chars.next();
         match directive {
@@ -140,6 +147,8 @@ mod tests {
         let args = [s("abc"), Value::Int(42), Value::Float(1.5), s("x")];
         assert_eq!(format("~s-~d-~.2f-~p~n~~", &args).unwrap(), "abc-42-1.50-<<\"x\">>\n~");
         assert_eq!(format("~f", &[Value::Float(0.1)]).unwrap(), "0.100000");
+        assert!(format("~.999999999f", &[Value::Float(0.1)]).is_err(), "no billion digits");
+        assert!(format("~.99999999999999999999999f", &[Value::Float(0.1)]).is_err());
         assert_eq!(format("~w", &[Value::List(vec![Value::Int(1), s("a")])]).unwrap(), "[1,<<\"a\">>]");
         assert_eq!(format("~c~c", &[Value::Int(104), Value::Int(105)]).unwrap(), "hi");
     }

@@ -12,6 +12,8 @@ mod collections;
 mod convert;
 mod encoding;
 mod format;
+#[cfg(any(test, feature = "testing"))]
+pub mod hostile;
 mod jq;
 mod logic;
 mod math;
@@ -25,6 +27,15 @@ use std::sync::OnceLock;
 
 use crate::value::Value;
 use crate::EvalError;
+
+/// The largest text or binary a function makes, in bytes. A client's payload must not make a
+/// rule allocate without bound (`pad` takes its length from its arguments, `replace` multiplies),
+/// and 16 MiB is far past the largest packet Weir takes by default.
+pub const MAX_OUTPUT: usize = 16 * 1024 * 1024;
+
+/// How deep a path a function builds may go (`map_put('a.b.c...')`): values are dropped and
+/// written out recursively, and serde_json reads JSON no deeper either.
+pub const MAX_DEPTH: usize = 128;
 
 /// A built-in function: its name, how many arguments it takes, and its body.
 #[derive(Debug, Clone, Copy)]
@@ -57,8 +68,25 @@ const FAMILIES: &[&[Function]] = &[
 
 /// Every function Weir implements.
 pub fn all() -> impl Iterator<Item = &'static Function> {
-    FAMILIES.iter().copied().flatten()
+    #[cfg(test)]
+    let families = FAMILIES.iter().chain([&TEST_ONLY]);
+    #[cfg(not(test))]
+    let families = FAMILIES.iter();
+    families.copied().flatten()
 }
+
+/// A function that panics on `'boom'`, for the tests of what catches a rule's panic: no function
+/// of the catalogue is meant to panic, so none can stand in.
+#[cfg(test)]
+const TEST_ONLY: &[Function] = &[Function {
+    name: "panic_in_test",
+    min_args: 1,
+    max_args: 1,
+    call: |a| match &a[0] {
+        Value::Str(s) if s == "boom" => panic!("panic_in_test('boom')"),
+        other => Ok(other.clone()),
+    },
+}];
 
 /// The function called `name`, if EMQX has one by that name that Weir implements.
 pub fn lookup(name: &str) -> Option<&'static Function> {
@@ -86,6 +114,14 @@ fn arity(f: &Function) -> String {
         (a, b) if a == b => format!("{a} argument{}", if a == 1 { "" } else { "s" }),
         (a, usize::MAX) => format!("at least {a} arguments"),
         (a, b) => format!("{a} to {b} arguments"),
+    }
+}
+
+/// `Ok` if a result of `len` bytes (`None`: more than fits in memory) is within [`MAX_OUTPUT`].
+fn within_bound(function: &str, len: Option<usize>) -> Result<(), EvalError> {
+    match len {
+        Some(n) if n <= MAX_OUTPUT => Ok(()),
+        _ => Err(EvalError::BadArgument(format!("{function}(): the result would be larger than 16 MiB"))),
     }
 }
 

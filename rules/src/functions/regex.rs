@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use regex::Regex;
 
-use super::{text, Function};
+use super::{text, within_bound, Function};
 use crate::value::Value;
 use crate::EvalError;
 
@@ -77,7 +77,18 @@ fn regex_replace(a: &[Value]) -> Result<Value, EvalError> {
     let s = text("regex_replace", &a[0])?;
     let re = compiled(text("regex_replace", &a[1])?)?;
     let rep = replacement(text("regex_replace", &a[2])?);
-    Ok(Value::Str(re.replace_all(s, rep.as_str()).into_owned()))
+    // `replace_all`'s loop, checking the size as it grows: an expression that matches
+    // everywhere times a long replacement must not allocate without bound.
+    let (mut out, mut last) = (String::with_capacity(s.len()), 0);
+    for caps in re.captures_iter(s) {
+        let Some(m) = caps.get(0) else { continue };
+        out.push_str(&s[last..m.start()]);
+        caps.expand(&rep, &mut out);
+        last = m.end();
+        within_bound("regex_replace", Some(out.len()))?;
+    }
+    out.push_str(&s[last..]);
+    Ok(Value::Str(out))
 }
 
 fn regex_extract(a: &[Value]) -> Result<Value, EvalError> {

@@ -1,7 +1,7 @@
 //! String functions. Lengths and positions count characters, not bytes (`strlen('你好')` is 2);
 //! `substr` is 0-based, as in EMQX.
 
-use super::{bad, integer, text, Function};
+use super::{bad, integer, text, within_bound, Function};
 use crate::value::Value;
 use crate::EvalError;
 
@@ -128,6 +128,7 @@ fn pad(a: &[Value]) -> Result<Value, EvalError> {
     let side = a.get(2).map(|v| text("pad", v)).transpose()?.unwrap_or("trailing");
     let fill = a.get(3).map(|v| text("pad", v)).transpose()?.unwrap_or(" ");
     let missing = usize::try_from(len).unwrap_or(0).saturating_sub(s.chars().count());
+    within_bound("pad", fill.len().checked_mul(missing).and_then(|n| n.checked_add(s.len())))?;
     let (left, right) = match side {
         "trailing" => (0, missing),
         "leading" => (missing, 0),
@@ -146,7 +147,13 @@ fn replace(a: &[Value]) -> Result<Value, EvalError> {
         return Ok(Value::Str(s.to_string()));
     }
     let out = match a.get(3).map(|v| text("replace", v)).transpose()?.unwrap_or("all") {
-        "all" => s.replace(pat, rep),
+        "all" => {
+            if rep.len() > pat.len() {
+                let grows = s.matches(pat).count().checked_mul(rep.len() - pat.len());
+                within_bound("replace", grows.and_then(|n| n.checked_add(s.len())))?;
+            }
+            s.replace(pat, rep)
+        }
         "leading" => s.replacen(pat, rep, 1),
         "trailing" => match s.rfind(pat) {
             Some(i) => format!("{}{rep}{}", &s[..i], &s[i + pat.len()..]),
@@ -298,5 +305,16 @@ mod tests {
             s("'it''s', 3")
         );
         assert_eq!(call("rm_prefix", &[s("t/a"), s("t/")]).unwrap(), s("a"));
+    }
+
+    #[test]
+    fn results_have_a_bound() {
+        let e = call("pad", &[s("a"), Value::Int(i64::MAX)]).unwrap_err().to_string();
+        assert!(e.contains("larger than 16 MiB"), "{e}");
+        assert!(call("pad", &[s("a"), Value::Int(1 << 20), s("both"), s("0123456789abcdef0123")]).is_err());
+        let big = "a".repeat(1 << 20);
+        assert!(call("replace", &[s(&big), s("a"), s(&"b".repeat(64))]).is_err());
+        assert_eq!(call("replace", &[s(&big), s("a"), s("")]).unwrap(), s(""));
+        assert_eq!(call("pad", &[s("é"), Value::Int(-5)]).unwrap(), s("é"));
     }
 }

@@ -12,7 +12,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
         name: "now_timestamp",
         min_args: 0,
         max_args: 1,
-        call: |a| Ok(Value::Int(in_unit(&Utc::now(), unit(a.first())?))),
+        call: |a| in_unit(&Utc::now(), unit(a.first())?).map(Value::Int),
     },
     Function {
         name: "now_rfc3339",
@@ -52,9 +52,13 @@ fn unit(v: Option<&Value>) -> Result<Unit, EvalError> {
     }))
 }
 
-fn in_unit<Tz: TimeZone>(t: &DateTime<Tz>, u: Unit) -> i64 {
-    let nanos = t.timestamp_subsec_nanos() as i64;
-    t.timestamp() * u.0 + nanos / (1_000_000_000 / u.0)
+/// `t` in unit `u` since 1970; a time that does not fit (year 2263 in nanoseconds) overflows.
+fn in_unit<Tz: TimeZone>(t: &DateTime<Tz>, u: Unit) -> Result<i64, EvalError> {
+    let nanos = i64::from(t.timestamp_subsec_nanos());
+    t.timestamp()
+        .checked_mul(u.0)
+        .and_then(|whole| whole.checked_add(nanos / (1_000_000_000 / u.0)))
+        .ok_or(EvalError::Overflow)
 }
 
 fn from_unit(ts: i64, u: Unit) -> Result<DateTime<Utc>, EvalError> {
@@ -88,7 +92,7 @@ fn unix_ts_to_rfc3339(a: &[Value]) -> Result<Value, EvalError> {
 fn rfc3339_to_unix_ts(a: &[Value]) -> Result<Value, EvalError> {
     let t = DateTime::parse_from_rfc3339(text("rfc3339_to_unix_ts", &a[0])?)
         .map_err(|_| bad("rfc3339_to_unix_ts", &a[0]))?;
-    Ok(Value::Int(in_unit(&t, unit(a.get(1))?)))
+    in_unit(&t, unit(a.get(1))?).map(Value::Int)
 }
 
 /// `'Z'`, `'±hh:mm[:ss]'`, `'±hhmm'`, `'local'`, or seconds as an integer.
@@ -182,8 +186,8 @@ fn date_to_unix_ts(a: &[Value]) -> Result<Value, EvalError> {
     };
     let date = chrono::NaiveDate::from_ymd_opt(y as i32, mo as u32, d as u32).ok_or_else(fail)?;
     let time = date.and_hms_nano_opt(h as u32, mi as u32, sec as u32, read.nanos as u32).ok_or_else(fail)?;
-    let utc = time.and_utc() - chrono::Duration::seconds(i64::from(offset));
-    Ok(Value::Int(in_unit(&utc, u)))
+    let utc = time.and_utc().checked_sub_signed(chrono::Duration::seconds(i64::from(offset))).ok_or_else(fail)?;
+    in_unit(&utc, u).map(Value::Int)
 }
 
 /// What [`read_date`] found in a date's text.
@@ -245,6 +249,17 @@ mod tests {
 
     fn s(x: &str) -> Value {
         Value::Str(x.into())
+    }
+
+    #[test]
+    fn times_past_the_range_overflow() {
+        let far = s("9999-12-31T23:59:59Z");
+        assert!(call("rfc3339_to_unix_ts", &[far.clone(), s("nanosecond")]).is_err(), "past i64 nanoseconds");
+        assert_eq!(call("rfc3339_to_unix_ts", &[far]).unwrap(), Value::Int(253_402_300_799));
+        let args = [s("nanosecond"), s("+23:59"), s("%Y-%m-%d %H:%M:%S"), s("9999-12-31 23:59:59")];
+        assert!(call("date_to_unix_ts", &args).is_err());
+        assert!(call("unix_ts_to_rfc3339", &[Value::Int(i64::MAX)]).is_err());
+        assert!(call("format_date", &[s("second"), s("+23:59"), s("%Y"), Value::Int(i64::MIN)]).is_err());
     }
 
     #[test]

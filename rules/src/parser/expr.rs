@@ -8,16 +8,22 @@ use crate::ParseError;
 impl Parser {
     /// An expression: its lowest level, OR.
     pub(super) fn expr(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.and()?;
+        self.nested(Parser::or)
+    }
+
+    fn or(&mut self) -> Result<Expr, ParseError> {
+        let (mut left, mut links) = (self.and()?, 0);
         while self.eat_keyword("or") {
+            self.chained(&mut links)?;
             left = Expr::Binary(BinaryOp::Or, Box::new(left), Box::new(self.and()?));
         }
         Ok(left)
     }
 
     fn and(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.not()?;
+        let (mut left, mut links) = (self.not()?, 0);
         while self.eat_keyword("and") {
+            self.chained(&mut links)?;
             left = Expr::Binary(BinaryOp::And, Box::new(left), Box::new(self.not()?));
         }
         Ok(left)
@@ -25,7 +31,7 @@ impl Parser {
 
     fn not(&mut self) -> Result<Expr, ParseError> {
         if self.eat_keyword("not") {
-            return Ok(Expr::Unary(UnaryOp::Not, Box::new(self.not()?)));
+            return Ok(Expr::Unary(UnaryOp::Not, Box::new(self.nested(Parser::not)?)));
         }
         self.comparison()
     }
@@ -62,7 +68,7 @@ impl Parser {
     }
 
     fn additive(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.multiplicative()?;
+        let (mut left, mut links) = (self.multiplicative()?, 0);
         loop {
             let op = match self.peek() {
                 Tok::Plus => BinaryOp::Add,
@@ -70,12 +76,13 @@ impl Parser {
                 _ => return Ok(left),
             };
             self.bump();
+            self.chained(&mut links)?;
             left = Expr::Binary(op, Box::new(left), Box::new(self.multiplicative()?));
         }
     }
 
     fn multiplicative(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.unary()?;
+        let (mut left, mut links) = (self.unary()?, 0);
         loop {
             let op = match self.peek() {
                 Tok::Star => BinaryOp::Mul,
@@ -86,16 +93,17 @@ impl Parser {
                 _ => return Ok(left),
             };
             self.bump();
+            self.chained(&mut links)?;
             left = Expr::Binary(op, Box::new(left), Box::new(self.unary()?));
         }
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
         if self.eat(&Tok::Plus) {
-            return self.unary();
+            return self.nested(Parser::unary);
         }
         if self.eat(&Tok::Minus) {
-            return Ok(Expr::Unary(UnaryOp::Neg, Box::new(self.unary()?)));
+            return Ok(Expr::Unary(UnaryOp::Neg, Box::new(self.nested(Parser::unary)?)));
         }
         self.primary()
     }

@@ -45,14 +45,42 @@ pub fn parse_rule(sql: &str) -> Result<Rule, ParseError> {
     Ok(rule)
 }
 
+/// How deeply an expression may nest (brackets, calls, operators chained): the tree is compiled,
+/// run and dropped recursively, and rule text from a file or an API call must not exhaust the
+/// stack.
+pub const MAX_NESTING: usize = 64;
+
 struct Parser {
     toks: Vec<Spanned>,
     pos: usize,
+    /// The nesting of the expression being read, against [`MAX_NESTING`].
+    depth: usize,
 }
 
 impl Parser {
     fn new(sql: &str) -> Result<Parser, ParseError> {
-        Ok(Parser { toks: tokenize(sql)?, pos: 0 })
+        Ok(Parser { toks: tokenize(sql)?, pos: 0, depth: 0 })
+    }
+
+    /// Runs `read` one level deeper, failing past [`MAX_NESTING`].
+    fn nested<T>(&mut self, read: impl FnOnce(&mut Parser) -> Result<T, ParseError>) -> Result<T, ParseError> {
+        self.depth += 1;
+        let out = if self.depth > MAX_NESTING {
+            Err(self.error(&format!("the expression nests deeper than {MAX_NESTING} levels")))
+        } else {
+            read(self)
+        };
+        self.depth -= 1;
+        out
+    }
+
+    /// Counts one more operator in a chain (`a + b + c`), which nests the tree as deep.
+    fn chained(&self, links: &mut usize) -> Result<(), ParseError> {
+        *links += 1;
+        if self.depth + *links > MAX_NESTING {
+            return Err(self.error(&format!("the expression nests deeper than {MAX_NESTING} levels")));
+        }
+        Ok(())
     }
 
     fn peek(&self) -> &Tok {

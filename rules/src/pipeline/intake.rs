@@ -6,7 +6,7 @@
 //! publishers, not a drop. Messages the broker makes itself, which nobody can pause, skip the
 //! rules when the queue is full, and are counted.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,8 +58,13 @@ pub struct Intake {
     waiting: AtomicUsize,
     /// Signalled when the rule thread takes a batch: paused publishers look again.
     room: Notify,
-    /// Messages made by the broker (`$SYS`, events) that found the queue full, so skipped the rules.
+    /// Messages that skipped the rules: the broker's own (`$SYS`, events) that found the queue
+    /// full, and any message once the rule thread has ended.
     skipped: AtomicU64,
+    /// Set when the rule thread has ended: nothing is queued, and nobody waits, any more.
+    closed: AtomicBool,
+    /// How often the rule thread's supervisor restarted the runner after a panic.
+    restarts: AtomicU64,
     /// When the pipeline last warned that it is behind (seconds since `started`; `u64::MAX`:
     /// never), so that the warning comes at most every [`WARN_EVERY`].
     last_warning: AtomicU64,
@@ -77,6 +82,8 @@ impl Intake {
             waiting: AtomicUsize::new(0),
             room: Notify::new(),
             skipped: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            restarts: AtomicU64::new(0),
             last_warning: AtomicU64::new(u64::MAX),
             started: Instant::now(),
         };
@@ -100,9 +107,14 @@ impl Intake {
     /// to drain, so refusing its messages would deadlock; what it adds is bounded by the sink's
     /// buffer.
     pub fn offer(&self, msgs: Vec<Message>) {
-        if !msgs.is_empty() {
-            self.waiting.fetch_add(msgs.len(), Ordering::Relaxed);
-            let _ = self.queue.send(Input::Publishes(msgs));
+        if msgs.is_empty() {
+            return;
+        }
+        let n = msgs.len();
+        self.waiting.fetch_add(n, Ordering::Relaxed);
+        if self.queue.send(Input::Publishes(msgs)).is_err() {
+            self.waiting.fetch_sub(n, Ordering::Relaxed);
+            self.skipped.fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 
@@ -123,9 +135,10 @@ impl Intake {
         }
     }
 
-    /// Whether publishers that feed the rules should wait for [`Intake::room`].
+    /// Whether publishers that feed the rules should wait for [`Intake::room`]. Never once the
+    /// rule thread has ended: there is nothing to wait for.
     pub fn is_full(&self) -> bool {
-        self.queued() >= self.bound
+        self.queued() >= self.bound && !self.closed.load(Ordering::Acquire)
     }
 
     /// Resolves when the rule thread next takes a batch. Create it before checking
@@ -139,9 +152,27 @@ impl Intake {
         self.waiting.load(Ordering::Relaxed)
     }
 
-    /// Messages of the broker's own that skipped the rules because the queue was full.
+    /// Messages that skipped the rules: the broker's own when the queue was full, and any once
+    /// the rule thread has ended.
     pub fn skipped(&self) -> u64 {
         self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// How often the rule thread restarted after a panic.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// The rule thread restarted after a panic.
+    pub(super) fn restarted(&self) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The rule thread has ended: publishers waiting for room are let go, and what comes next
+    /// skips the rules.
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.room.notify_waiters();
     }
 
     /// The rule thread took `messages` messages off the queue.

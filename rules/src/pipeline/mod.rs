@@ -44,6 +44,7 @@ pub use ruleset::{RuleMatch, RuleSet};
 use runner::Runner;
 pub use sinks::Sinks;
 use thread::RuleThread;
+pub(crate) use thread::STACK;
 
 /// What a pipeline is made of: the parts of the node's config it reads.
 #[derive(Debug, Clone, Copy)]

@@ -131,14 +131,20 @@ impl RuleBook {
         self.events.load(Ordering::Relaxed) & kind.bit() != 0
     }
 
-    /// Re-reads the rules directory whenever its files change (checked every second).
+    /// Re-reads the rules directory whenever its files change (checked every second). Reading
+    /// the files and compiling the rules is blocking work: it runs on tokio's blocking threads,
+    /// never on the workers that serve connections.
     pub async fn watch(self: Arc<Self>) {
         let mut tick = tokio::time::interval(RELOAD_EVERY);
         loop {
             tick.tick().await;
-            if fingerprint(&self.dir) != *self.loaded_from.lock() {
-                self.reload();
-            }
+            let book = self.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if fingerprint(&book.dir) != *book.loaded_from.lock() {
+                    book.reload();
+                }
+            })
+            .await;
         }
     }
 

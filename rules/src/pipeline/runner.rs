@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use weir_connectors::driver::SinkHandle;
 use weir_connectors::row::RowBatch;
 
@@ -27,6 +27,8 @@ pub const BATCH: usize = 1024;
 pub const BATCH_WAIT: Duration = Duration::from_millis(1);
 /// How often windows are checked for closing: a window's rows come at most this late.
 const WINDOW_TICK: Duration = Duration::from_millis(100);
+/// How long stopping may spend running what is still queued into the sinks' buffers.
+pub const DRAIN: Duration = Duration::from_secs(5);
 
 /// The rule thread's state.
 pub(super) struct Runner {
@@ -54,8 +56,9 @@ struct Sorted {
 }
 
 impl Runner {
-    /// Evaluates queued messages in batches until the queue closes.
-    pub(super) async fn run(self, mut rx: mpsc::UnboundedReceiver<Input>) {
+    /// Evaluates queued messages in batches until the queue closes, or `stop` turns true: then
+    /// what is queued runs too, within [`DRAIN`]. A batch in hand always finishes.
+    pub(super) async fn run(&self, rx: &mut mpsc::UnboundedReceiver<Input>, stop: &mut watch::Receiver<bool>) {
         let mut batch = Vec::with_capacity(BATCH);
         let mut windows = tokio::time::interval(WINDOW_TICK);
         loop {
@@ -64,16 +67,56 @@ impl Runner {
                     if received == 0 {
                         return;
                     }
-                    self.fill(&mut rx, &mut batch).await;
+                    self.fill(rx, &mut batch).await;
                 },
                 _ = windows.tick() => {
                     self.close_windows().await;
                     continue;
                 }
+                () = stopping(stop) => {
+                    self.drain(rx, batch).await;
+                    return;
+                }
             }
             let set = self.book.current();
             let sorted = self.sort(&set, batch.drain(..));
             self.evaluate(&set, &sorted).await;
+        }
+    }
+
+    /// Runs what is queued, batch by batch, for at most [`DRAIN`], and says what was left.
+    async fn drain(&self, rx: &mut mpsc::UnboundedReceiver<Input>, mut batch: Vec<Input>) {
+        let started = std::time::Instant::now();
+        let ran = tokio::time::timeout(DRAIN, async {
+            loop {
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(input) => batch.push(input),
+                        Err(_) => break,
+                    }
+                }
+                if batch.is_empty() {
+                    return;
+                }
+                self.intake.taken(batch.iter().map(Input::messages).sum());
+                let set = self.book.current();
+                let sorted = self.sort(&set, batch.drain(..));
+                self.evaluate(&set, &sorted).await;
+            }
+        })
+        .await;
+        let left = self.intake.queued();
+        if ran.is_ok() {
+            tracing::info!(
+                took_ms = started.elapsed().as_millis() as u64,
+                "stopping: every queued message ran through the rules"
+            );
+        } else {
+            tracing::warn!(
+                left,
+                "stopping: {left} messages queued for the rules were not run within {} s (a sink's buffer is full?)",
+                DRAIN.as_secs()
+            );
         }
     }
 
@@ -250,6 +293,12 @@ impl Matcher<'_> {
         }
         any
     }
+}
+
+/// Resolves once `stop` turns true (or its sender is gone). The value's guard is let go at
+/// once: held across the drain, it would block the sender.
+async fn stopping(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 fn unix_ms(t: SystemTime) -> i64 {

@@ -19,10 +19,13 @@ use crate::value::Value;
 struct Msg {
     topic: String,
     payload: Vec<u8>,
+    /// Its topic panics when read (see [`poisoned`]).
+    poisoned: bool,
 }
 
 impl Published for Msg {
     fn topic(&self) -> &str {
+        assert!(!self.poisoned, "a poisoned message, for the supervisor's test");
         &self.topic
     }
     fn payload(&self) -> &[u8] {
@@ -49,7 +52,12 @@ impl Published for Msg {
 }
 
 fn msg(topic: &str, payload: String) -> Message {
-    Arc::new(Msg { topic: topic.into(), payload: payload.into_bytes() })
+    Arc::new(Msg { topic: topic.into(), payload: payload.into_bytes(), poisoned: false })
+}
+
+/// A message whose topic cannot be read: it panics the runner itself, outside any rule.
+fn poisoned() -> Message {
+    Arc::new(Msg { topic: String::new(), payload: Vec::new(), poisoned: true })
 }
 
 /// A pipeline running `rule`, which may write into `mem`, a destination in memory.
@@ -168,4 +176,51 @@ async fn events_reach_the_rules_that_select_them() {
     assert_eq!(row.get("clientid").and_then(|v| v.as_str()), Some("dev-1"));
     assert_eq!(row.get("event").and_then(|v| v.as_str()), Some("client.connected"));
     h.pipeline.stop().await;
+}
+
+/// A rule that panics on a message fails that batch's rows alone, counted; the next batch runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_rule_fails_its_batch_and_the_rules_go_on() {
+    let h = start(r#"INSERT INTO mem SELECT panic_in_test(payload.s) AS s FROM "t/#""#, delivery(), intake::QUEUE);
+    let intake = h.pipeline.intake();
+    let rule = h.pipeline.rules().rules[0].clone();
+    intake.offer(vec![msg("t/1", r#"{"s": "a"}"#.into()), msg("t/1", r#"{"s": "boom"}"#.into())]);
+    until("the first batch counted", || rule.metrics.matched.load(Ordering::Relaxed) == 2).await;
+    assert_eq!(rule.metrics.failed_exception.load(Ordering::Relaxed), 2, "the whole batch failed");
+    intake.offer(vec![msg("t/1", r#"{"s": "b"}"#.into()), msg("t/1", r#"{"s": "c"}"#.into())]);
+    until("the next batch's rows", || h.mem.len() == 2).await;
+    let got: Vec<String> =
+        h.mem.rows.lock().iter().map(|r| r.get("s").and_then(|v| v.as_str()).unwrap().to_string()).collect();
+    assert_eq!(got, ["b", "c"]);
+    assert_eq!(intake.restarts(), 0, "caught in the rule, not by the supervisor");
+    h.pipeline.stop().await;
+}
+
+/// A panic outside any rule ends the runner; its supervisor starts it again on the same queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rule_thread_restarts_after_a_panic() {
+    let h = start(r#"INSERT INTO mem SELECT payload.n AS n FROM "t/#""#, delivery(), intake::QUEUE);
+    let intake = h.pipeline.intake();
+    intake.offer(vec![poisoned()]);
+    until("a restart", || intake.restarts() == 1).await;
+    intake.offer((0..10).map(|n| msg("t/1", format!(r#"{{"n": {n}}}"#))).collect());
+    until("the rows after the restart", || h.mem.len() == 10).await;
+    until("an empty queue", || intake.queued() == 0).await;
+    h.pipeline.stop().await;
+}
+
+/// Stopping runs what is still queued into the sink's buffer first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_drains_the_queue_into_the_buffer() {
+    let h = start(r#"INSERT INTO mem SELECT payload.n AS n FROM "t/#""#, delivery(), intake::QUEUE);
+    h.mem.down.store(true, Ordering::Relaxed);
+    let intake = h.pipeline.intake();
+    for burst in 0..50 {
+        intake.offer((0..100).map(|i| msg("t/1", format!(r#"{{"n": {}}}"#, burst * 100 + i))).collect());
+    }
+    h.pipeline.stop().await;
+    let rule = h.pipeline.rules().rules[0].clone();
+    assert_eq!(rule.metrics.matched.load(Ordering::Relaxed), 5000, "every queued message ran");
+    assert_eq!(rule.metrics.actions_success.load(Ordering::Relaxed), 5000, "and its row is in the buffer");
+    assert_eq!(intake.queued(), 0);
 }

@@ -67,6 +67,11 @@ pub struct BatchOutcome {
 }
 
 impl BatchOutcome {
+    /// `rows` rows that all failed with `error`, and no output.
+    pub fn failed(rows: usize, error: EvalError) -> BatchOutcome {
+        BatchOutcome { rows: (0..rows).map(|_| RowOutcome::Failed(error.clone())).collect(), output: Vec::new() }
+    }
+
     /// The batch holding output row `i`, and the row's place in it.
     fn locate(&self, mut i: usize) -> Option<(&RecordBatch, usize)> {
         for batch in &self.output {

@@ -234,6 +234,7 @@ impl Ref<'_> {
             4 => EvalError::Overflow,
             5 => EvalError::NotJson(NotJson),
             6 => EvalError::UnknownFunction(text),
+            7 => EvalError::Panicked,
             _ => EvalError::BadArgument(text),
         })
     }
@@ -312,6 +313,7 @@ pub fn write_error(e: &EvalError, out: &mut Vec<u8>) {
         EvalError::Overflow => (4, String::new()),
         EvalError::NotJson(_) => (5, String::new()),
         EvalError::UnknownFunction(f) => (6, f.clone()),
+        EvalError::Panicked => (7, String::new()),
     };
     out.push(kind);
     out.extend_from_slice(text.as_bytes());

@@ -56,7 +56,8 @@ impl Value {
         json::decode(bytes, None)
     }
 
-    /// Compact JSON, as EMQX's `json_encode` and rule outputs. `undefined` becomes `"undefined"`
+    /// Compact JSON, as EMQX's `json_encode` and rule outputs; floats in their shortest form
+    /// that reads back exactly. `undefined` becomes `"undefined"`
     /// as EMQX prints the atom; bytes that are not UTF-8 cannot be JSON (EMQX fails too).
     pub fn to_json(&self) -> Result<String, NotJson> {
         let mut out = String::new();
@@ -76,7 +77,9 @@ impl Value {
                 if !f.is_finite() {
                     return Err(NotJson);
                 }
-                out.push_str(&format_float(*f));
+                // The shortest text that reads back as the same number, as EMQX's JSON writes it;
+                // `str()`'s 10 decimals would turn 1.5e-12 into 0.0.
+                out.push_str(ryu::Buffer::new().format_finite(*f));
             }
             Value::Str(s) => write_json_str(s, out),
             Value::Bin(_) => return Err(NotJson),
@@ -181,6 +184,24 @@ mod tests {
         assert_eq!(Value::Str("a\"b".into()).to_json().unwrap(), r#""a\"b""#);
         let nasty = "q\"b\\n\n\t\u{1}\u{8}\u{c}é";
         assert_eq!(Value::Str(nasty.into()).to_json().unwrap(), serde_json::to_string(nasty).unwrap());
+    }
+
+    #[test]
+    fn json_keeps_every_digit_of_a_float() {
+        for (text, json) in [
+            ("1.5e-12", "1.5e-12"),
+            ("39.904199899999991", "39.90419989999999"),
+            ("0.1", "0.1"),
+            ("2.0", "2.0"),
+            ("1e300", "1e300"),
+            ("-0.0", "-0.0"),
+            ("123456789.12345678", "123456789.12345678"),
+        ] {
+            let v = Value::from_json(text.as_bytes()).unwrap();
+            assert_eq!(v.to_json().unwrap(), json, "{text}");
+            assert_eq!(Value::from_json(json.as_bytes()), Some(v), "{json} reads back as the same number");
+        }
+        assert_eq!(Value::Float(1.5e-12).to_text().unwrap(), "0.0", "str() keeps EMQX's 10 decimals");
     }
 
     #[test]
