@@ -113,6 +113,46 @@ async fn rumqttc_v5_pubsub_with_properties() {
     pump.abort();
 }
 
+/// A delivery too large for the client is dropped without taking an outgoing topic alias: the next
+/// message on that topic must teach the alias with its full topic (the client never saw the
+/// first).
+#[tokio::test]
+async fn rumqttc_v5_topic_aliases_survive_a_dropped_delivery() {
+    use rumqttc::v5::mqttbytes::v5::Packet;
+    use rumqttc::v5::mqttbytes::QoS;
+    use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+
+    let weir = Weir::start();
+    let port = weir.tcp.port();
+    let mut opts = MqttOptions::new("alias-sub", "127.0.0.1", port);
+    opts.set_topic_alias_max(Some(10));
+    opts.set_max_packet_size(Some(1024));
+    let (sub, mut sub_ev) = AsyncClient::new(opts, 100);
+    sub.subscribe("al/#", QoS::AtMostOnce).await.unwrap();
+    loop {
+        if let Event::Incoming(Packet::SubAck(_)) = sub_ev.poll().await.unwrap() {
+            break;
+        }
+    }
+    let (publ, mut pub_ev) = AsyncClient::new(MqttOptions::new("alias-pub", "127.0.0.1", port), 100);
+    let pump = tokio::spawn(async move { while pub_ev.poll().await.is_ok() {} });
+    publ.publish("al/t", QoS::AtMostOnce, false, vec![b'x'; 4096]).await.unwrap();
+    publ.publish("al/t", QoS::AtMostOnce, false, "small 1").await.unwrap();
+    publ.publish("al/t", QoS::AtMostOnce, false, "small 2").await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let ev = tokio::time::timeout(Duration::from_secs(5), sub_ev.poll()).await.expect("deliveries").unwrap();
+        if let Event::Incoming(Packet::Publish(p)) = ev {
+            got.push(p);
+        }
+    }
+    assert_eq!(&got[0].payload[..], b"small 1", "the large one was dropped, not delivered");
+    assert_eq!(&got[0].topic[..], b"al/t", "the first message the client sees carries the full topic");
+    let alias = got[0].properties.as_ref().and_then(|p| p.topic_alias).expect("an alias is set");
+    assert_eq!(got[1].properties.as_ref().and_then(|p| p.topic_alias), Some(alias), "and then used");
+    pump.abort();
+}
+
 fn mosquitto_sub(weir: &Weir, version: &str, topic: &str, count: u32) -> std::process::Child {
     Command::new("mosquitto_sub")
         .args(["-h", "127.0.0.1", "-p", &weir.port(), "-V", version, "-t", topic, "-v", "-q", "1"])

@@ -59,6 +59,8 @@ pub struct Config {
     pub mqtt: MqttConfig,
     /// `[sys_topics]`: `$SYS` publication.
     pub sys_topics: SysTopicsConfig,
+    /// `[retainer]`: the bounds of the retained messages.
+    pub retainer: RetainerConfig,
     /// Reference tables that rules JOIN, by name: `[tables.devices]`.
     pub tables: BTreeMap<String, TableConfig>,
     /// Destinations that rules write into (`INSERT INTO <name>`), by name: `[sinks.alerts]`.
@@ -75,6 +77,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             mqtt: MqttConfig::default(),
             sys_topics: SysTopicsConfig::default(),
+            retainer: RetainerConfig::default(),
             tables: BTreeMap::new(),
             sinks: BTreeMap::new(),
         }
@@ -185,6 +188,20 @@ pub struct MqttConfig {
     /// at most this many milliseconds before its queue falls back to dropping the oldest message.
     /// 0 never pauses publishers: a full queue always drops, as EMQX does.
     pub backpressure_timeout: u64,
+    /// Milliseconds a write to a client may stay blocked (the client reads nothing) before the
+    /// client is disconnected. EMQX's `send_timeout`, 15 s. Never 0.
+    pub send_timeout: std::num::NonZeroU64,
+    /// The longest client id accepted (bytes); a longer one is refused with CONNACK 0x85.
+    pub max_clientid_len: usize,
+    /// The most levels a topic name or filter may have; more is refused (PUBLISH: DISCONNECT
+    /// 0x90; SUBSCRIBE: SUBACK 0x8F).
+    pub max_topic_levels: usize,
+    /// Subscriptions one session may hold; past it, SUBACK 0x97 (Quota exceeded). EMQX's
+    /// default is no limit; Weir's is finite, as every resource a client can grow has a bound.
+    pub max_subscriptions: usize,
+    /// The longest MQTT 5 Session Expiry Interval honoured (seconds); a longer one is cut to it,
+    /// and CONNACK says so.
+    pub max_session_expiry_interval: u32,
 }
 
 impl Default for MqttConfig {
@@ -202,7 +219,29 @@ impl Default for MqttConfig {
             server_keepalive: None,
             mqueue_store_qos0: true,
             backpressure_timeout: 1000,
+            send_timeout: std::num::NonZeroU64::new(15_000).unwrap_or(std::num::NonZeroU64::MIN),
+            max_clientid_len: 65535,
+            max_topic_levels: 128,
+            max_subscriptions: 10_000,
+            max_session_expiry_interval: 7 * 24 * 3600,
         }
+    }
+}
+
+/// The bounds of the retained messages, with EMQX's names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetainerConfig {
+    /// Topics with a retained message, at most; a message that would retain on a new topic past
+    /// it is routed but not retained (logged). EMQX's default is no limit (0); Weir's is finite.
+    pub max_retained_messages: usize,
+    /// The largest payload retained (bytes); a larger one is routed but not retained. EMQX's 1 MB.
+    pub max_payload_size: usize,
+}
+
+impl Default for RetainerConfig {
+    fn default() -> Self {
+        RetainerConfig { max_retained_messages: 1_000_000, max_payload_size: 1024 * 1024 }
     }
 }
 

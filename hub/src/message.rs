@@ -41,6 +41,26 @@ pub struct Message {
 }
 
 impl Message {
+    /// A copy that shares no memory with the buffer it was read from: a payload read from a
+    /// socket is a slice of a read buffer of up to 64 KiB, which it would keep alive for as long
+    /// as it is stored. What stores a message (the retained messages) keeps this copy instead.
+    pub fn detached(&self) -> Message {
+        let own = |b: &ByteString| ByteString::from(&**b);
+        let mut properties = self.properties.clone();
+        properties.content_type = properties.content_type.as_ref().map(own);
+        properties.response_topic = properties.response_topic.as_ref().map(own);
+        properties.correlation_data = properties.correlation_data.as_ref().map(|b| Bytes::copy_from_slice(b));
+        properties.user_properties = properties.user_properties.iter().map(|(k, v)| (own(k), own(v))).collect();
+        Message {
+            topic: own(&self.topic),
+            payload: Bytes::copy_from_slice(&self.payload),
+            properties,
+            publisher: self.publisher.clone(),
+            origin: self.origin.clone(),
+            ..*self
+        }
+    }
+
     /// A message the broker itself publishes (`$SYS`, wills carry their own publisher).
     pub fn new(topic: ByteString, payload: Bytes, qos: QoS, retain: bool) -> Message {
         Message {

@@ -1,4 +1,5 @@
-//! Retained messages: the last retained message of each topic, handed to new subscribers.
+//! Retained messages: the last retained message of each topic, handed to new subscribers,
+//! within `[retainer]`'s bounds.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,23 +9,53 @@ use ntex_bytes::ByteString;
 use parking_lot::RwLock;
 use weir_types::topic;
 
+use crate::config::RetainerConfig;
 use crate::message::Message;
 
 /// The retained messages of this node, by topic.
 #[derive(Debug, Default)]
 pub struct RetainStore {
     by_topic: RwLock<HashMap<ByteString, Arc<Message>>>,
+    /// Its bounds.
+    limits: RetainerConfig,
+}
+
+/// What [`RetainStore::set`] did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retained {
+    /// Stored as its topic's retained message.
+    Stored,
+    /// Its empty payload deleted the topic's retained message.
+    Deleted,
+    /// Not retained: its payload is over `max_payload_size`.
+    PayloadTooLarge,
+    /// Not retained: it would be a new topic past `max_retained_messages`.
+    StoreFull,
 }
 
 impl RetainStore {
-    /// Stores `msg` as its topic's retained message, or deletes it when the payload is empty.
-    pub fn set(&self, msg: &Arc<Message>) {
-        let mut map = self.by_topic.write();
+    /// An empty store within `limits`.
+    pub fn new(limits: RetainerConfig) -> RetainStore {
+        RetainStore { by_topic: RwLock::default(), limits }
+    }
+
+    /// Stores `msg` as its topic's retained message (a copy that owns its bytes, so that it
+    /// costs its own size), or deletes it when the payload is empty; within the bounds.
+    pub fn set(&self, msg: &Message) -> Retained {
         if msg.payload.is_empty() {
-            map.remove(&msg.topic);
-        } else {
-            map.insert(msg.topic.clone(), msg.clone());
+            self.by_topic.write().remove(&msg.topic);
+            return Retained::Deleted;
         }
+        if msg.payload.len() > self.limits.max_payload_size {
+            return Retained::PayloadTooLarge;
+        }
+        let stored = Arc::new(msg.detached());
+        let mut map = self.by_topic.write();
+        if map.len() >= self.limits.max_retained_messages && !map.contains_key(&msg.topic) {
+            return Retained::StoreFull;
+        }
+        map.insert(stored.topic.clone(), stored);
+        Retained::Stored
     }
 
     /// The unexpired retained messages whose topic matches `filter`; expired ones are removed.

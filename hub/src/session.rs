@@ -8,6 +8,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::{NonZeroU16, NonZeroU32};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use ntex_mqtt::v5::codec::RetainHandling;
 use parking_lot::Mutex;
@@ -132,11 +134,20 @@ pub struct Session {
     store_qos0: bool,
     /// Whether publishers may be paused for this session at all (`backpressure_timeout > 0`).
     backpressure: bool,
-    /// Set when a publisher waited too long for this session: it is treated like an offline one
-    /// (drop oldest) until its queue falls below the soft bound again.
+    /// Set when this session stayed behind for longer than `backpressure_timeout`: it is
+    /// treated like an offline one (drop oldest) until it has caught up (half its soft bound).
     stalled: AtomicBool,
+    /// When the queue first reached its soft bound in this episode of being behind, in
+    /// milliseconds since [`clock_base`] plus one; 0 while it is not behind.
+    behind_since: AtomicU64,
     /// Fired when the queue falls below the soft bound, for paused publishers.
     pub drained: Notify,
+}
+
+/// The origin of [`Session::behind_since`]'s clock.
+fn clock_base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
 }
 
 impl Session {
@@ -156,6 +167,7 @@ impl Session {
             store_qos0,
             backpressure,
             stalled: AtomicBool::new(false),
+            behind_since: AtomicU64::new(0),
             drained: Notify::new(),
         }
     }
@@ -170,18 +182,37 @@ impl Session {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Makes a connection the owner; returns the receiver on which it will be asked to leave.
-    pub fn attach(&self) -> oneshot::Receiver<Kick> {
+    /// Makes a connection the owner; returns the receiver on which it will be asked to leave,
+    /// and the generation that names this ownership (see [`Session::release`]).
+    pub fn attach(&self) -> (oneshot::Receiver<Kick>, u64) {
         let (tx, rx) = oneshot::channel();
-        *self.owner.lock() = Some(tx);
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let mut owner = self.owner.lock();
+        *owner = Some(tx);
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         self.attached.store(true, Ordering::Release);
-        rx
+        (rx, generation)
     }
 
-    /// Called by the owning connection when it ends.
-    pub fn detach(&self) {
-        *self.owner.lock() = None;
+    /// Called by a connection as it ends: if it still owns the session (no other connection
+    /// took it since `generation`), runs `settle` and lets go, and returns `true`. A stale
+    /// connection, whose session another connection owns by now, touches nothing. The owner's
+    /// lock is held throughout, so that a takeover cannot come in between.
+    pub fn release(&self, generation: u64, settle: impl FnOnce()) -> bool {
+        let mut owner = self.owner.lock();
+        if self.generation.load(Ordering::Acquire) != generation {
+            return false;
+        }
+        settle();
+        *owner = None;
+        self.attached.store(false, Ordering::Release);
+        self.released.notify_waiters();
+        true
+    }
+
+    /// Lets go of the session whoever owns it: a takeover whose old connection did not leave
+    /// in time. That connection is stale from here on (see [`Session::release`]).
+    pub fn force_release(&self) {
+        let _owner = self.owner.lock();
         self.attached.store(false, Ordering::Release);
         self.released.notify_waiters();
     }
@@ -228,8 +259,21 @@ impl Session {
             mb.queue.push_back(d);
             outcome
         };
+        if matches!(outcome, Enqueued::Congested) && self.behind_since.load(Ordering::Relaxed) == 0 {
+            let since = clock_base().elapsed().as_millis() as u64 + 1;
+            let _ = self.behind_since.compare_exchange(0, since, Ordering::Relaxed, Ordering::Relaxed);
+        }
         self.notify.notify_one();
         outcome
+    }
+
+    /// Since when this session has been behind (its queue at its soft bound, not caught up
+    /// since), if it is.
+    pub fn behind_since(&self) -> Option<Instant> {
+        match self.behind_since.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(clock_base() + std::time::Duration::from_millis(ms - 1)),
+        }
     }
 
     /// Whether a paused publisher may go on: the queue is back under its soft bound, or nobody
@@ -238,16 +282,27 @@ impl Session {
         !self.is_connected() || self.stalled.load(Ordering::Relaxed) || self.queue_len() < self.max_queue
     }
 
+    /// Whether it is stalled: its queue drops the oldest instead of pausing publishers.
+    pub fn is_stalled(&self) -> bool {
+        self.stalled.load(Ordering::Relaxed)
+    }
+
     /// A publisher gave up waiting: stop pushing back until the queue has drained.
     pub fn mark_stalled(&self) {
         self.stalled.store(true, Ordering::Relaxed);
     }
 
-    /// Called by the owning connection after it took messages out: wakes paused publishers.
+    /// Called by the owning connection after it took messages out: wakes paused publishers
+    /// once the queue is below its soft bound, and ends the episode of being behind (and the
+    /// stall) once it is down to half of it.
     pub fn after_drain(&self) {
-        if self.queue_len() < self.max_queue {
-            self.stalled.store(false, Ordering::Relaxed);
+        let len = self.queue_len();
+        if len < self.max_queue {
             self.drained.notify_waiters();
+        }
+        if len <= self.max_queue / 2 {
+            self.stalled.store(false, Ordering::Relaxed);
+            self.behind_since.store(0, Ordering::Relaxed);
         }
     }
 

@@ -4,7 +4,7 @@
 //!
 //! - `sessions`: [`Broker::connect`] (open a session, or take it over from another
 //!   connection), [`Broker::disconnect`] (the will, then end or park the session), the session
-//!   registry and its expiry timers.
+//!   registry and its expiry timers; `connect_lock`, the lock per client id they take.
 //! - `subscriptions`: [`Broker::subscribe`] (with the retained messages it brings) and
 //!   [`Broker::unsubscribe`].
 //! - `publish`: [`Broker::publish`] and the read [`Burst`] it counts into, with the
@@ -14,6 +14,7 @@
 //!
 //! Broker events go to the rules through [`Broker::event`], built only when a rule selects them.
 
+mod connect_lock;
 mod publish;
 mod sessions;
 mod subscriptions;
@@ -37,6 +38,7 @@ use crate::metrics::Metrics;
 use crate::retain::RetainStore;
 use crate::router::Router;
 use crate::session::Session;
+use connect_lock::ConnectLocks;
 pub use publish::Burst;
 pub use sessions::Connected;
 pub use subscriptions::SubscribeError;
@@ -56,8 +58,9 @@ pub struct Broker {
     rules: Option<Arc<Intake>>,
     /// Live and offline-but-unexpired sessions, by client id.
     sessions: Mutex<HashMap<ClientId, Arc<Session>>>,
-    /// Serialises session opening, so that two CONNECTs with one client id cannot both win.
-    connect_lock: tokio::sync::Mutex<()>,
+    /// Serialises session opening per client id, so that two CONNECTs with one client id
+    /// cannot both win.
+    connect_locks: ConnectLocks,
     /// The next session's [`Session::uid`].
     next_uid: AtomicU64,
     /// When the node started, for `$SYS` uptime.
@@ -67,14 +70,15 @@ pub struct Broker {
 impl Broker {
     /// A broker with no client yet, feeding `rules` if given.
     pub fn new(config: Config, rules: Option<Arc<Intake>>) -> Arc<Broker> {
+        let retained = RetainStore::new(config.retainer.clone());
         Arc::new(Broker {
             config,
             metrics: Metrics::default(),
             router: Router::default(),
-            retained: RetainStore::default(),
+            retained,
             rules,
             sessions: Mutex::default(),
-            connect_lock: tokio::sync::Mutex::new(()),
+            connect_locks: ConnectLocks::default(),
             next_uid: AtomicU64::new(1),
             started: Instant::now(),
         })

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use tokio::time::Instant;
-use tracing::warn;
+use tracing::{info, warn};
 use weir_connectors::sinks::mqtt::RepublishError;
 use weir_rules::event_kind::EventKind;
 use weir_rules::pipeline::RuleMatch;
@@ -21,6 +21,7 @@ use super::Broker;
 use crate::events;
 use crate::message::{Delivery, Message};
 use crate::metrics::Metrics;
+use crate::retain::Retained;
 use crate::router::Route;
 use crate::session::{Enqueued, Session};
 
@@ -42,8 +43,6 @@ pub struct Burst {
     fed_rules: bool,
     /// Subscribers whose queues this client's publishes overfilled: it waits for them.
     congested: Vec<Arc<Session>>,
-    /// When waiting for `congested` gives up on the one waited for (`backpressure_timeout`).
-    deadline: Option<Instant>,
 }
 
 impl Burst {
@@ -88,10 +87,11 @@ impl Broker {
     }
 
     /// Resolves once the publisher of `burst` may read again: each subscriber it congested has
-    /// drained below its bound, or drained nothing for `backpressure_timeout` and is marked
-    /// stalled (its queue then drops its oldest messages instead); and the rules' queue, if the
-    /// burst fed it, has room. Cancel-safe: the deadline is kept in `burst`, so the caller may
-    /// serve its own deliveries meanwhile and call again. `own` is the publisher's session,
+    /// drained below its bound, or has been behind for `backpressure_timeout` and is marked
+    /// stalled (its queue then drops its oldest messages instead, until it has caught up); and
+    /// the rules' queue, if the burst fed it, has room. The time counts from when the subscriber
+    /// fell behind, not per wait: one that takes a message now and then still runs out of it.
+    /// Cancel-safe: the caller may serve its own deliveries meanwhile and call again. `own` is the publisher's session,
     /// which its own publishes never make it wait for.
     pub async fn relieved(&self, burst: &mut Burst, own: &Session) {
         while let Some(target) = burst.congested.last().cloned() {
@@ -103,7 +103,7 @@ impl Broker {
                 continue;
             }
             let timeout = std::time::Duration::from_millis(self.config.mqtt.backpressure_timeout);
-            let deadline = *burst.deadline.get_or_insert_with(|| Instant::now() + timeout);
+            let deadline = target.behind_since().map_or_else(Instant::now, Instant::from_std) + timeout;
             tokio::select! {
                 _ = &mut drained => {}
                 _ = tokio::time::sleep_until(deadline) => {
@@ -111,14 +111,13 @@ impl Broker {
                         subscriber = %target.client_id,
                         publisher = %own.client_id,
                         queued = target.queue_len(),
-                        "subscriber drains nothing; its queue drops the oldest messages instead of pausing publishers"
+                        "subscriber stays behind; its queue drops the oldest messages instead of pausing publishers until it catches up"
                     );
                     target.mark_stalled();
                     burst.congested.pop();
                 }
             }
         }
-        burst.deadline = None;
         let Some(rules) = self.rules.as_ref().filter(|_| burst.fed_rules) else { return };
         loop {
             let room = rules.room();
@@ -168,7 +167,7 @@ impl Broker {
     /// queue went over its bound are added.
     fn route(&self, msg: Arc<Message>, mut congested: Option<&mut Vec<Arc<Session>>>) -> usize {
         if msg.retain {
-            self.retained.set(&msg);
+            self.retain(&msg);
         }
         let mut matched = 0;
         self.router.route(&msg, |route| {
@@ -193,6 +192,17 @@ impl Broker {
             });
         }
         matched
+    }
+
+    /// Stores a retained message, or says why it was not (it is routed all the same).
+    fn retain(&self, msg: &Message) {
+        let why = match self.retained.set(msg) {
+            Retained::Stored | Retained::Deleted => return,
+            Retained::PayloadTooLarge => "its payload is over retainer.max_payload_size",
+            Retained::StoreFull => "retainer.max_retained_messages topics are retained already",
+        };
+        let publisher = msg.publisher.as_deref().unwrap_or("");
+        info!(topic = %&*msg.topic, publisher, size = msg.payload.len(), "message not retained: {why}");
     }
 
     /// Queues a delivery that nobody waits on (retained messages on subscribe, redispatch).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use super::Broker;
 use crate::message::{ClientId, Message, Will};
@@ -16,10 +16,12 @@ use crate::session::{Inflight, Kick, Session};
 /// A session expiry interval that means "never".
 const NEVER_EXPIRE: u32 = u32::MAX;
 
-/// How long a new connection waits for the connection it takes a session from to let go.
+/// How long a new connection waits for the connection it takes a session from to let go. An
+/// old connection lets go as soon as it sees the kick, before any goodbye I/O, and sees it even
+/// while writing; this bounds a task that does not run at all.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long shutdown waits for each connection to say goodbye.
-const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
+/// How long shutdown waits for the connections, all at once, to let go of their sessions.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
 /// A CONNECT the broker took: the session, now owned by the connection.
 #[derive(Debug)]
@@ -30,6 +32,8 @@ pub struct Connected {
     pub present: bool,
     /// Fires when the connection is asked to leave (takeover, shutdown).
     pub kick: oneshot::Receiver<Kick>,
+    /// Names this connection's ownership of the session, for [`Broker::disconnect`].
+    pub generation: u64,
 }
 
 impl Broker {
@@ -37,14 +41,14 @@ impl Broker {
     /// that owns the session is asked to leave first (takeover); `clean_start` discards an
     /// existing session. `expiry` is the session's expiry interval, in seconds.
     pub async fn connect(&self, client_id: &ClientId, clean_start: bool, expiry: u32) -> Connected {
-        let _serial = self.connect_lock.lock().await;
+        let _serial = self.connect_locks.lock(client_id).await;
         let (session, present) = self.open_session(client_id, clean_start).await;
         // Attached before the lock goes, so that the next CONNECT for this id sees the owner.
-        let kick = session.attach();
+        let (kick, generation) = session.attach();
         session.state.lock().expiry_interval = expiry;
         Metrics::incr(&self.metrics.connections);
         Metrics::incr(&self.metrics.connections_total);
-        Connected { session, present, kick }
+        Connected { session, present, kick, generation }
     }
 
     /// Finds or creates the session; returns it and whether it was resumed. Called under the
@@ -55,7 +59,8 @@ impl Broker {
             if old.is_connected() {
                 info!(client_id = %client_id, "session taken over by a new connection");
                 if tokio::time::timeout(TAKEOVER_TIMEOUT, old.kick(Kick::TakenOver)).await.is_err() {
-                    old.detach();
+                    warn!(client_id = %client_id, "the old connection did not let go in time: taking its session anyway");
+                    old.force_release();
                 }
             }
             // The old connection may have ended the session while leaving.
@@ -80,19 +85,25 @@ impl Broker {
         (session, false)
     }
 
-    /// Called by a connection as it ends: publishes or schedules `will`, if it is to be
-    /// published, then ends the session or keeps it for its expiry interval, and lets it go.
-    pub fn disconnect(self: &Arc<Self>, session: &Arc<Session>, will: Option<Will>) {
-        let expiry = session.state.lock().expiry_interval;
-        if let Some(will) = will {
-            // A will waits no longer than the session lives.
-            let delay = if expiry == NEVER_EXPIRE { will.delay } else { will.delay.min(expiry) };
-            self.schedule_will(session, will.message, delay);
-        }
+    /// Called by a connection as it ends, with the `generation` its CONNECT got: publishes or
+    /// schedules `will`, if it is to be published, then ends the session or keeps it for its
+    /// expiry interval, and lets it go. A connection whose session another one has taken since
+    /// touches neither the session nor the will.
+    pub fn disconnect(self: &Arc<Self>, session: &Arc<Session>, generation: u64, will: Option<Will>) {
         self.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+        let expiry = session.state.lock().expiry_interval;
         // End or park the session before letting a waiting taker in (see `Broker::connect`).
-        self.session_closed(session, expiry);
-        session.detach();
+        let released = session.release(generation, || {
+            if let Some(will) = will {
+                // A will waits no longer than the session lives.
+                let delay = if expiry == NEVER_EXPIRE { will.delay } else { will.delay.min(expiry) };
+                self.schedule_will(session, will.message, delay);
+            }
+            self.session_closed(session, expiry);
+        });
+        if !released {
+            debug!(client_id = %session.client_id, "a connection ended after its session was taken over");
+        }
     }
 
     /// Ends the session now, or arms its expiry timer.
@@ -166,9 +177,11 @@ impl Broker {
 
     /// Asks every connection to close (v5 reason 0x8B) and waits for them.
     pub async fn disconnect_all(&self) {
-        let sessions: Vec<Arc<Session>> = self.sessions.lock().values().cloned().collect();
-        for s in sessions.iter().filter(|s| s.is_connected()) {
-            let _ = tokio::time::timeout(SHUTDOWN_WAIT, s.kick(Kick::Shutdown)).await;
+        let sessions: Vec<Arc<Session>> = self.sessions.lock().values().filter(|s| s.is_connected()).cloned().collect();
+        let kicks = sessions.iter().map(|s| s.kick(Kick::Shutdown));
+        if tokio::time::timeout(SHUTDOWN_WAIT, futures_util::future::join_all(kicks)).await.is_err() {
+            let left = sessions.iter().filter(|s| s.is_connected()).count();
+            warn!(left, "shutdown: {left} connections did not let go in time; closing anyway");
         }
     }
 

@@ -21,6 +21,20 @@ pub enum SubscribeError {
     /// No Local on a shared subscription, which MQTT 5.0 (3.8.3.1) makes a protocol error.
     #[error("No Local on a shared subscription")]
     NoLocalOnShared,
+    /// The filter has more levels than `max_topic_levels`.
+    #[error("a filter of {levels} levels, over max_topic_levels ({max})")]
+    TooManyLevels {
+        /// The filter's levels.
+        levels: usize,
+        /// `max_topic_levels`.
+        max: usize,
+    },
+    /// The session holds `max_subscriptions` already.
+    #[error("the session holds max_subscriptions ({max}) subscriptions already")]
+    Quota {
+        /// `max_subscriptions`.
+        max: usize,
+    },
 }
 
 impl Broker {
@@ -32,6 +46,17 @@ impl Broker {
         let parsed = topic::parse_subscription(raw)?;
         if parsed.group.is_some() && opts.no_local {
             return Err(SubscribeError::NoLocalOnShared);
+        }
+        let cfg = &self.config.mqtt;
+        let levels = parsed.filter.bytes().filter(|&b| b == b'/').count() + 1;
+        if levels > cfg.max_topic_levels {
+            return Err(SubscribeError::TooManyLevels { levels, max: cfg.max_topic_levels });
+        }
+        {
+            let st = session.state.lock();
+            if st.subscriptions.len() >= cfg.max_subscriptions && !st.subscriptions.contains_key(raw) {
+                return Err(SubscribeError::Quota { max: cfg.max_subscriptions });
+            }
         }
         let existed = self.router.subscribe(parsed.filter, parsed.group, Subscriber { session: session.clone(), opts });
         session.state.lock().subscriptions.insert(raw.to_string(), opts);

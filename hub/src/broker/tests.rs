@@ -98,10 +98,10 @@ async fn a_second_connect_takes_the_session_over() {
     assert!(!first.present);
     b.subscribe(&first.session, "t", opts(QoS::AtLeastOnce)).unwrap();
     // The first connection leaves when asked, as a connection does.
-    let (old_broker, old_session, kick) = (b.clone(), first.session.clone(), first.kick);
+    let (old_broker, old_session, kick, generation) = (b.clone(), first.session.clone(), first.kick, first.generation);
     let old = tokio::spawn(async move {
         let why = kick.await;
-        old_broker.disconnect(&old_session, None);
+        old_broker.disconnect(&old_session, generation, None);
         why
     });
     let second = b.connect(&"c".into(), false, 60).await;
@@ -112,7 +112,7 @@ async fn a_second_connect_takes_the_session_over() {
     assert_eq!(publish(&b, msg("t", "x", QoS::AtLeastOnce, false)), 1, "its subscription lives on");
     assert_eq!(b.session_count(), 1);
     // A clean start ends it: a new session, without the subscription.
-    b.disconnect(&second.session, None);
+    b.disconnect(&second.session, second.generation, None);
     let third = b.connect(&"c".into(), true, 0).await;
     assert!(!third.present);
     assert_ne!(third.session.uid, first.session.uid);
@@ -190,6 +190,85 @@ async fn a_subscriber_that_drains_nothing_is_stalled_after_the_timeout() {
     b.publish(msg("t", "3", QoS::AtMostOnce, false), &mut burst);
     assert!(!burst.is_congested());
     assert_eq!(Metrics::get(&b.metrics.dropped_queue_full), 1);
+}
+
+/// A subscriber that takes a message now and then still stays behind: the time counts from when
+/// it fell behind, not per wait, and once it runs out the subscriber drops instead of pausing.
+#[tokio::test]
+async fn a_subscriber_that_drains_a_little_is_stalled_after_the_timeout_too() {
+    let mut config = Config::default();
+    config.mqtt.max_mqueue_len = 4;
+    config.mqtt.backpressure_timeout = 300;
+    let b = Broker::new(config, None);
+    let sub = b.connect(&"sub".into(), true, 0).await;
+    let publisher = b.connect(&"pub".into(), true, 0).await;
+    b.subscribe(&sub.session, "t", opts(QoS::AtMostOnce)).unwrap();
+    let started = std::time::Instant::now();
+    let mut waits = 0;
+    while !sub.session.is_stalled() {
+        let mut burst = Burst::default();
+        for _ in 0..10 {
+            if burst.is_congested() {
+                break;
+            }
+            b.publish(msg("t", "x", QoS::AtMostOnce, false), &mut burst);
+        }
+        if b.must_wait(&burst) {
+            waits += 1;
+            // The subscriber takes two messages every 50 ms: enough to let the publisher go
+            // each time, never enough to catch up.
+            let drip = async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                sub.session.dequeue_if(|_| true);
+                sub.session.dequeue_if(|_| true);
+                sub.session.after_drain();
+            };
+            let (_, relieved) = tokio::join!(
+                drip,
+                tokio::time::timeout(Duration::from_secs(5), b.relieved(&mut burst, &publisher.session))
+            );
+            relieved.expect("let go within the timeout");
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "never stalled");
+    }
+    assert!(waits > 1, "it was let go by the drip first, {waits} times");
+    let mut burst = Burst::default();
+    for _ in 0..10 {
+        b.publish(msg("t", "x", QoS::AtMostOnce, false), &mut burst);
+    }
+    assert!(!b.must_wait(&burst), "stalled: the publisher no longer waits");
+    for _ in 0..4 {
+        sub.session.dequeue_if(|_| true);
+    }
+    sub.session.after_drain();
+    assert!(sub.session.behind_since().is_none(), "caught up: the episode is over");
+}
+
+/// A connection that does not let go in time loses its session to the taker, and can no
+/// longer touch it; CONNECTs of other client ids are not held up meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_connection_cannot_touch_the_session_it_lost() {
+    let b = broker();
+    let stuck = b.connect(&"c".into(), false, 60).await;
+    b.subscribe(&stuck.session, "t", opts(QoS::AtLeastOnce)).unwrap();
+    // `stuck` never looks at its kick, as a task that does not run.
+    let taker = tokio::spawn({
+        let b = b.clone();
+        async move { b.connect(&"c".into(), false, 60).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let other = tokio::time::timeout(Duration::from_secs(1), b.connect(&"other".into(), true, 0)).await;
+    assert!(other.is_ok(), "another client id connects while the takeover waits");
+    assert!(!taker.is_finished(), "the takeover waits for the old connection, within its bound");
+    let taken = tokio::time::timeout(Duration::from_secs(10), taker).await.expect("within the takeover bound").unwrap();
+    assert!(taken.present, "the session was taken over, not discarded");
+    // The stale connection ends now: it must not end, park or detach the session it lost.
+    b.disconnect(&stuck.session, stuck.generation, None);
+    assert!(taken.session.is_connected(), "the taker still owns it");
+    assert_eq!(publish(&b, msg("t", "x", QoS::AtLeastOnce, false)), 1, "its subscription lives on");
+    b.disconnect(&taken.session, taken.generation, None);
+    assert!(!taken.session.is_connected());
+    assert_eq!(b.connect_locks.len(), 0, "no lock is left behind");
 }
 
 /// rule → MQTT sink → broker → rule, under `buffer_full = "block"`: the rule thread waits for

@@ -17,7 +17,7 @@ impl<S: Transport> Connection<S> {
                 () = self.broker.relieved(&mut self.burst, &own) => {}
                 _ = own.notify.notified() => {
                     self.pump_mailbox();
-                    self.flush().await.map_err(|e| Exit::PeerGone(e.to_string()))?;
+                    self.flush_or_leave().await?;
                 }
                 kicked = &mut self.kick => return Err(Exit::Kicked(kicked.unwrap_or(Kick::TakenOver))),
             }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use ntex_bytes::ByteString;
 use ntex_mqtt::error::DecodeError;
 use ntex_mqtt::v5::codec as v5;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::{info, warn};
 use weir_rules::event_kind::EventKind;
 
@@ -18,6 +18,11 @@ use v5::DisconnectReasonCode as Rc;
 
 /// How long the goodbye may take to write before the socket is closed anyway.
 const GOODBYE_WRITE: Duration = Duration::from_secs(1);
+/// How long, and how much, a connection the server closes reads and discards after its goodbye.
+/// Closing a socket with unread input sends a reset, which can destroy the DISCONNECT before
+/// the client has read it; reading until the client closes its side avoids that.
+const GOODBYE_DRAIN: Duration = Duration::from_millis(500);
+const GOODBYE_DRAIN_BYTES: usize = 1024 * 1024;
 
 /// Why a connection ended; decides the will and the v5 DISCONNECT we send.
 #[derive(Debug)]
@@ -33,6 +38,8 @@ pub(super) enum Exit {
     Kicked(Kick),
     /// The client was silent for longer than its keep alive allows.
     KeepAliveTimeout,
+    /// The client read nothing for this long while we had packets for it (`send_timeout`).
+    SendTimeout(Duration),
     /// The client broke the protocol: we send DISCONNECT with this reason (v5) and close.
     Violation(Rc, String),
 }
@@ -45,7 +52,7 @@ impl Exit {
             Exit::Kicked(Kick::Shutdown) => Some(Rc::ServerShuttingDown),
             Exit::KeepAliveTimeout => Some(Rc::KeepAliveTimeout),
             Exit::Violation(rc, _) => Some(*rc),
-            Exit::ClientDisconnect { .. } | Exit::PeerGone(_) => None,
+            Exit::ClientDisconnect { .. } | Exit::PeerGone(_) | Exit::SendTimeout(_) => None,
         }
     }
 
@@ -57,6 +64,7 @@ impl Exit {
             Exit::Kicked(Kick::TakenOver) => "takenover",
             Exit::Kicked(Kick::Shutdown) => "shutdown",
             Exit::KeepAliveTimeout => "keepalive_timeout",
+            Exit::SendTimeout(_) => "send_timeout",
             Exit::Violation(..) => "protocol_error",
         }
     }
@@ -77,8 +85,13 @@ pub(super) fn decode_exit(e: DecodeError) -> Exit {
 }
 
 impl<S: Transport> Connection<S> {
-    /// Says goodbye as the exit requires, then hands the session and the will to the broker.
+    /// Hands the session and the will back to the broker, then says goodbye as the exit
+    /// requires. The session goes first: whoever takes it over never waits on this socket.
     pub(super) async fn finish(mut self, exit: Exit) {
+        self.log_exit(&exit);
+        self.event(EventKind::ClientDisconnected, |i| i.disconnected(exit.event_reason()));
+        let will = self.will.take().filter(|_| exit.publishes_will());
+        self.broker.disconnect(&self.session, self.generation, will.map(|w| *w));
         if let (Some(rc), true) = (exit.reason_code(), self.version.is_v5()) {
             let reason_string = match &exit {
                 Exit::Violation(_, why) => Some(ByteString::from(why.clone())),
@@ -87,11 +100,24 @@ impl<S: Transport> Connection<S> {
             self.send(Packet::Disconnect(v5::Disconnect { reason_code: rc, reason_string, ..Default::default() }));
         }
         let _ = tokio::time::timeout(GOODBYE_WRITE, self.flush()).await;
-        let _ = self.stream.shutdown().await;
-        self.log_exit(&exit);
-        self.event(EventKind::ClientDisconnected, |i| i.disconnected(exit.event_reason()));
-        let will = self.will.take().filter(|_| exit.publishes_will());
-        self.broker.disconnect(&self.session, will.map(|w| *w));
+        let _ = tokio::time::timeout(GOODBYE_WRITE, self.stream.shutdown()).await;
+        if exit.reason_code().is_some() {
+            self.drain_input().await;
+        }
+    }
+
+    /// Reads and discards input until the client closes, for at most [`GOODBYE_DRAIN`] and
+    /// [`GOODBYE_DRAIN_BYTES`]: the graceful end of a close the server started.
+    async fn drain_input(&mut self) {
+        let deadline = tokio::time::Instant::now() + GOODBYE_DRAIN;
+        let mut scratch = vec![0u8; 16 * 1024];
+        let mut drained = 0;
+        while drained < GOODBYE_DRAIN_BYTES {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut scratch)).await {
+                Ok(Ok(n)) if n > 0 => drained += n,
+                _ => return,
+            }
+        }
     }
 
     fn log_exit(&self, exit: &Exit) {
@@ -101,6 +127,12 @@ impl<S: Transport> Connection<S> {
                 warn!(%client_id, %peer, reason_code = u8::from(*rc), reason = %why, "closing connection: protocol violation")
             }
             Exit::PeerGone(why) => info!(%client_id, %peer, reason = %why, "client disconnected without DISCONNECT"),
+            Exit::SendTimeout(after) => warn!(
+                %client_id,
+                %peer,
+                send_timeout_ms = after.as_millis() as u64,
+                "closing connection: the client read nothing for send_timeout"
+            ),
             other => info!(%client_id, %peer, reason = ?other, "client disconnected"),
         }
     }

@@ -154,21 +154,19 @@ impl<S: Transport> Connection<S> {
         let cfg = &broker.config.mqtt;
         let version = codec.version();
         let mut info = Box::new(ClientInfo::of(&connect, version, peer, local));
-        let Identity { client_id, assigned, will } = match identify(&connect, version) {
+        let Identity { client_id, assigned, will } = match identify(&connect, version, cfg) {
             Ok(identified) => identified,
             Err((reason, why)) => {
                 info!(%peer, client_id = %&*connect.client_id, reason = %why, "CONNECT refused");
-                let _ = stream.write_all(&refuse(&broker, &codec, reason, &info)).await;
-                return None;
+                return refuse(&broker, &mut stream, refusal(&codec, reason), reason, &info).await;
             }
         };
         let expiry = session_expiry(&connect, version, cfg);
         info.client_id = client_id.clone();
         info.expiry_interval = expiry;
-        let Connected { session, present, kick } = broker.connect(&client_id, connect.clean_start, expiry).await;
-        // Server Keep Alive exists only in MQTT 5's CONNACK: older clients keep their own.
-        let server_keepalive = cfg.server_keepalive.filter(|_| version.is_v5());
-        let keepalive = server_keepalive.unwrap_or(connect.keep_alive);
+        let Connected { session, present, kick, generation } =
+            broker.connect(&client_id, connect.clean_start, expiry).await;
+        let (server_keepalive, keepalive) = keepalive_of(cfg, version, &connect);
         info.keepalive = keepalive;
         if let Some(max) = connect.max_packet_size {
             codec.set_max_outbound(max.get());
@@ -188,6 +186,7 @@ impl<S: Transport> Connection<S> {
             session,
             client_id,
             kick,
+            generation,
             keepalive_timeout: (keepalive > 0)
                 .then(|| Duration::from_secs_f64(f64::from(keepalive) * cfg.keepalive_multiplier)),
             last_recv: Instant::now(),
@@ -197,7 +196,9 @@ impl<S: Transport> Connection<S> {
             alias_out: OutAliases::new(connect.topic_alias_max),
             info,
         };
-        conn.send(Packet::ConnectAck(Box::new(connack(cfg, present, assigned, server_keepalive))));
+        // A Session Expiry Interval cut to the maximum is the one in force: CONNACK says so.
+        let cut = (version.is_v5() && expiry != connect.session_expiry_interval_secs).then_some(expiry);
+        conn.send(Packet::ConnectAck(Box::new(connack(cfg, present, assigned, server_keepalive, cut))));
         conn.welcome(connect.clean_start, present);
         Some(conn)
     }
@@ -230,7 +231,16 @@ struct Identity {
 }
 
 /// A CONNECT's client id and will; or the refusal's reason code, with why.
-fn identify(connect: &v5::Connect, version: Version) -> Result<Identity, (v5::ConnectAckReason, String)> {
+fn identify(
+    connect: &v5::Connect,
+    version: Version,
+    cfg: &MqttConfig,
+) -> Result<Identity, (v5::ConnectAckReason, String)> {
+    if connect.client_id.len() > cfg.max_clientid_len {
+        let why =
+            format!("client id of {} bytes, over max_clientid_len ({})", connect.client_id.len(), cfg.max_clientid_len);
+        return Err((v5::ConnectAckReason::ClientIdentifierNotValid, why));
+    }
     let Some((client_id, assigned)) = client_id_of(connect, version) else {
         let why = "empty client id with clean_session = false".to_string();
         return Err((v5::ConnectAckReason::ClientIdentifierNotValid, why));
@@ -281,11 +291,19 @@ fn will_of(connect: &v5::Connect, client_id: &ClientId) -> Result<Option<Box<Wil
     Ok(Some(Box::new(Will { message, delay: w.will_delay_interval_sec.unwrap_or(0) })))
 }
 
-/// Seconds the session outlives the connection: MQTT 5's Session Expiry Interval; for MQTT 3,
-/// none with clean session, else `session_expiry_interval`.
+/// The Server Keep Alive to send, if any, and the keep alive in force. Server Keep Alive
+/// exists only in MQTT 5's CONNACK: older clients keep their own.
+fn keepalive_of(cfg: &MqttConfig, version: Version, connect: &v5::Connect) -> (Option<u16>, u16) {
+    let server_keepalive = cfg.server_keepalive.filter(|_| version.is_v5());
+    (server_keepalive, server_keepalive.unwrap_or(connect.keep_alive))
+}
+
+/// Seconds the session outlives the connection: MQTT 5's Session Expiry Interval, at most
+/// `max_session_expiry_interval`; for MQTT 3, none with clean session, else
+/// `session_expiry_interval`.
 fn session_expiry(connect: &v5::Connect, version: Version, cfg: &MqttConfig) -> u32 {
     if version.is_v5() {
-        connect.session_expiry_interval_secs
+        connect.session_expiry_interval_secs.min(cfg.max_session_expiry_interval)
     } else if connect.clean_start {
         0
     } else {
@@ -293,14 +311,17 @@ fn session_expiry(connect: &v5::Connect, version: Version, cfg: &MqttConfig) -> 
     }
 }
 
-/// The CONNACK of an accepted client: the broker's limits, as MQTT 5 states them.
+/// The CONNACK of an accepted client: the broker's limits, as MQTT 5 states them, and the
+/// session expiry in force if it is not the one asked for.
 fn connack(
     cfg: &MqttConfig,
     present: bool,
     assigned: Option<ByteString>,
     server_keepalive: Option<u16>,
+    session_expiry: Option<u32>,
 ) -> v5::ConnectAck {
     v5::ConnectAck {
+        session_expiry_interval_secs: session_expiry,
         session_present: present,
         reason_code: v5::ConnectAckReason::Success,
         receive_max: NonZeroU16::new(cfg.max_awaiting_rel.clamp(1, 65535) as u16).unwrap_or(NonZeroU16::MAX),
@@ -325,10 +346,18 @@ fn connack_reason(reason: v5::ConnectAckReason) -> &'static str {
     }
 }
 
-/// A refusal CONNACK, after telling the rules (`$events/client_connack`).
-fn refuse(broker: &Broker, codec: &Codec, reason: v5::ConnectAckReason, info: &ClientInfo) -> Bytes {
+/// Refuses a CONNECT with `reply`, the CONNACK of `reason`, after telling the rules
+/// (`$events/client_connack`).
+async fn refuse<S: Transport, T>(
+    broker: &Broker,
+    stream: &mut S,
+    reply: Bytes,
+    reason: v5::ConnectAckReason,
+    info: &ClientInfo,
+) -> Option<T> {
     broker.event(EventKind::ClientConnack, || info.connack(connack_reason(reason)));
-    refusal(codec, reason)
+    let _ = stream.write_all(&reply).await;
+    None
 }
 
 /// A CONNACK that refuses the connection with `reason`.

@@ -78,7 +78,18 @@ impl<S: Transport> Connection<S> {
         if let Err(e) = topic::validate_name(&p.topic) {
             return Err(Exit::Violation(Rc::TopicNameInvalid, format!("PUBLISH to {:?}: {e}", &*p.topic)));
         }
+        let max_levels = self.broker.config.mqtt.max_topic_levels;
+        if levels(&p.topic) > max_levels {
+            return Err(Exit::Violation(
+                Rc::TopicNameInvalid,
+                format!("PUBLISH to a topic of {} levels, over max_topic_levels ({max_levels})", levels(&p.topic)),
+            ));
+        }
         let qos = qos_in(p.qos);
+        if is_sys(&p.topic) {
+            self.refuse_sys_publish(&p.topic, qos, p.packet_id);
+            return Ok(());
+        }
         if qos > self.broker.config.mqtt.max_qos_allowed {
             return Err(Exit::Violation(Rc::QosNotSupported, "QoS above max_qos_allowed".into()));
         }
@@ -112,6 +123,18 @@ impl<S: Transport> Connection<S> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// A client's PUBLISH to `$SYS/...`, which only the broker writes: not routed nor retained;
+    /// PUBACK or PUBREC says Not authorized (0x87), as EMQX's default ACL does.
+    fn refuse_sys_publish(&mut self, topic: &str, qos: QoS, packet_id: Option<NonZeroU16>) {
+        info!(client_id = %self.client_id, topic, "PUBLISH to $SYS refused: only the broker publishes there");
+        let reason = v5::PublishAckReason::NotAuthorized;
+        match (qos, packet_id) {
+            (QoS::AtLeastOnce, Some(id)) => self.codec.encode_puback(id, reason, &mut self.out),
+            (QoS::ExactlyOnce, Some(id)) => self.send(pubrec(id, reason)),
+            _ => {}
+        }
     }
 
     /// Replaces a v5 topic alias by its topic, or learns a new one.
@@ -231,9 +254,13 @@ impl<S: Transport> Connection<S> {
                         QoS::ExactlyOnce => v5::SubscribeAckReason::GrantedQos2,
                     });
                 }
-                Err(SubscribeError::Filter(e)) => {
+                Err(e @ (SubscribeError::Filter(_) | SubscribeError::TooManyLevels { .. })) => {
                     info!(client_id = %self.client_id, filter = %&**raw, error = %e, "invalid topic filter");
                     status.push(v5::SubscribeAckReason::TopicFilterInvalid);
+                }
+                Err(e @ SubscribeError::Quota { .. }) => {
+                    info!(client_id = %self.client_id, filter = %&**raw, error = %e, "subscription refused");
+                    status.push(v5::SubscribeAckReason::QuotaExceeded);
                 }
                 Err(e @ SubscribeError::NoLocalOnShared) => {
                     return Err(Exit::Violation(Rc::ProtocolError, e.to_string()))
@@ -281,10 +308,20 @@ impl<S: Transport> Connection<S> {
                     "session expiry set at DISCONNECT after 0 at CONNECT".into(),
                 );
             }
-            st.expiry_interval = expiry;
+            st.expiry_interval = expiry.min(self.broker.config.mqtt.max_session_expiry_interval);
         }
         Exit::ClientDisconnect { with_will: d.reason_code == Rc::DisconnectWithWillMessage }
     }
+}
+
+/// The levels of a topic name or filter: `a/b/c` has 3.
+fn levels(topic: &str) -> usize {
+    topic.bytes().filter(|&b| b == b'/').count() + 1
+}
+
+/// Whether a topic is under `$SYS`, the broker's own.
+fn is_sys(topic: &str) -> bool {
+    topic == "$SYS" || topic.starts_with("$SYS/")
 }
 
 fn pubrec(packet_id: NonZeroU16, reason_code: v5::PublishAckReason) -> Packet {

@@ -1,7 +1,7 @@
 //! The socket: reads sized to the traffic, and writes of everything encoded in one go.
 
 use std::io::IoSlice;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use ntex_bytes::{BytePages, BytesMut};
 use tokio::io::AsyncWriteExt;
@@ -10,6 +10,7 @@ use super::goodbye::Exit;
 use super::handshake::MIN_READ;
 use super::Connection;
 use crate::metrics::Metrics;
+use crate::session::Kick;
 use crate::transport::Transport;
 
 /// The largest room given to one socket read.
@@ -36,33 +37,58 @@ impl<S: Transport> Connection<S> {
         Ok(())
     }
 
-    /// Writes the encoded packets with vectored writes (payload pages are not copied), then
-    /// releases the pages so that an idle connection holds none.
+    /// Writes the encoded packets (see [`write_out`]), with no deadline: the goodbye, which
+    /// bounds it itself.
     pub(super) async fn flush(&mut self) -> std::io::Result<()> {
+        write_out(&mut self.stream, &mut self.out, &self.broker.metrics).await
+    }
+
+    /// Writes the encoded packets within `[mqtt] send_timeout`, while watching for a kick: a
+    /// client that stops reading is dropped, and a takeover or a shutdown never waits on its
+    /// socket.
+    pub(super) async fn flush_or_leave(&mut self) -> Result<(), Exit> {
         if self.out.is_empty() {
             return Ok(());
         }
-        Metrics::add(&self.broker.metrics.bytes_sent, self.out.len() as u64);
-        while !self.out.is_empty() {
-            // The slice array is built on each poll's stack: kept across the await, it would
-            // make every connection's task a kilobyte larger.
-            let (stream, out) = (&mut self.stream, &self.out);
-            let n = std::future::poll_fn(|cx| {
-                let mut iov = [IoSlice::new(&[]); 64];
-                let mut count = 0;
-                for (slot, chunk) in iov.iter_mut().zip(out.iter()) {
-                    *slot = IoSlice::new(chunk);
-                    count += 1;
-                }
-                std::pin::Pin::new(&mut *stream).poll_write_vectored(cx, &iov[..count])
-            })
-            .await?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
-            }
-            self.out.advance_to(n);
+        let send_timeout = Duration::from_millis(self.broker.config.mqtt.send_timeout.get());
+        let (stream, out, metrics) = (&mut self.stream, &mut self.out, &self.broker.metrics);
+        // Biased, the write first: the timer is read but never registered when the socket
+        // takes everything at once, as it mostly does.
+        tokio::select! {
+            biased;
+            written = write_out(stream, out, metrics) => written.map_err(|e| Exit::PeerGone(e.to_string())),
+            kicked = &mut self.kick => Err(Exit::Kicked(kicked.unwrap_or(Kick::TakenOver))),
+            () = tokio::time::sleep(send_timeout) => Err(Exit::SendTimeout(send_timeout)),
         }
-        self.out = BytePages::default();
-        self.stream.flush().await
     }
+}
+
+/// Writes the encoded packets `out` with vectored writes (payload pages are not copied), then
+/// releases the pages so that an idle connection holds none.
+async fn write_out<S: Transport>(stream: &mut S, out: &mut BytePages, metrics: &Metrics) -> std::io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    Metrics::add(&metrics.bytes_sent, out.len() as u64);
+    while !out.is_empty() {
+        // The slice array is built on each poll's stack: kept across the await, it would
+        // make every connection's task a kilobyte larger.
+        let pages = &*out;
+        let n = std::future::poll_fn(|cx| {
+            let mut iov = [IoSlice::new(&[]); 64];
+            let mut count = 0;
+            for (slot, chunk) in iov.iter_mut().zip(pages.iter()) {
+                *slot = IoSlice::new(chunk);
+                count += 1;
+            }
+            std::pin::Pin::new(&mut *stream).poll_write_vectored(cx, &iov[..count])
+        })
+        .await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        out.advance_to(n);
+    }
+    *out = BytePages::default();
+    stream.flush().await
 }

@@ -77,6 +77,9 @@ struct Connection<S> {
     client_id: ClientId,
     /// Fires when the broker asks the connection to leave.
     kick: oneshot::Receiver<Kick>,
+    /// This connection's ownership of the session: once another connection has taken it, this
+    /// one touches it no more.
+    generation: u64,
     /// Silence allowed before the client is dropped; `None` for keep alive 0.
     keepalive_timeout: Option<Duration>,
     last_recv: Instant,
@@ -97,8 +100,8 @@ impl<S: Transport> Connection<S> {
     async fn run(&mut self) -> Exit {
         loop {
             self.pump_mailbox();
-            if let Err(e) = self.flush().await {
-                return Exit::PeerGone(e.to_string());
+            if let Err(exit) = self.flush_or_leave().await {
+                return exit;
             }
             if self.broker.must_wait(&self.burst) {
                 let congested = self.burst.is_congested();

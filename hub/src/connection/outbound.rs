@@ -35,9 +35,10 @@ impl OutAliases {
         OutAliases { by_topic: HashMap::new(), max }
     }
 
-    /// The alias to send `topic` with, if it has or gets one, and whether the client knows it
-    /// already (the topic is then left out).
-    fn assign(&mut self, topic: &ByteString) -> Option<(NonZeroU16, bool)> {
+    /// The alias to send `topic` with, if it has or can get one, and whether the client knows
+    /// it already (the topic is then left out). A new alias is the client's only once
+    /// [`OutAliases::taught`] says the PUBLISH that carries it went out.
+    fn alias_for(&self, topic: &ByteString) -> Option<(NonZeroU16, bool)> {
         if let Some(alias) = self.by_topic.get(topic) {
             return Some((*alias, true));
         }
@@ -45,8 +46,12 @@ impl OutAliases {
             return None;
         }
         let alias = NonZeroU16::new(self.by_topic.len() as u16 + 1).unwrap_or(NonZeroU16::MIN);
-        self.by_topic.insert(topic.clone(), alias);
         Some((alias, false))
+    }
+
+    /// A PUBLISH that sets `alias` for `topic` was encoded for the client.
+    fn taught(&mut self, topic: &ByteString, alias: NonZeroU16) {
+        self.by_topic.insert(topic.clone(), alias);
     }
 }
 
@@ -97,10 +102,13 @@ impl<S: Transport> Connection<S> {
         };
         let mut topic = msg.topic.clone();
         // Resends carry the full topic.
-        if let Some((alias, known)) = (!dup).then(|| self.alias_out.assign(&msg.topic)).flatten() {
+        let mut teaches = None;
+        if let Some((alias, known)) = (!dup).then(|| self.alias_out.alias_for(&msg.topic)).flatten() {
             properties.topic_alias = Some(alias);
             if known {
                 topic = ByteString::new();
+            } else {
+                teaches = Some(alias);
             }
         }
         let publish = v5::Publish {
@@ -114,6 +122,10 @@ impl<S: Transport> Connection<S> {
         };
         match self.codec.encode_publish(publish, msg.payload.clone(), &mut self.out) {
             Ok(()) => {
+                // Recorded only now: a PUBLISH refused below never taught the client its alias.
+                if let Some(alias) = teaches {
+                    self.alias_out.taught(&msg.topic, alias);
+                }
                 Metrics::incr(&self.broker.metrics.messages_sent);
                 true
             }

@@ -1,0 +1,96 @@
+//! The limits a client meets, each with its reason code: client id length, topic levels,
+//! subscriptions per session, session expiry, the retained store, and `$SYS`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::raw::{connect_packet, publish, subscribe, Frame, Packet, Raw};
+use common::Weir;
+use ntex_mqtt::v5::codec as v5;
+use ntex_mqtt::QoS;
+
+/// The reason codes of the SUBACK that answers a SUBSCRIBE of `filter`.
+async fn suback(c: &mut Raw, packet_id: u16, filter: &str) -> Vec<v5::SubscribeAckReason> {
+    c.send(subscribe(packet_id, filter, QoS::AtMostOnce)).await;
+    match c.recv().await {
+        Some(Frame::Packet(Packet::SubscribeAck(ack))) => ack.status,
+        other => panic!("expected SUBACK, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_client_id_over_max_clientid_len_is_refused() {
+    let weir = Weir::start_with("[mqtt]\nmax_clientid_len = 8\n");
+    let (_, ack) = Raw::connect(weir.tcp, connect_packet("nine-char")).await;
+    assert_eq!(ack.reason_code, v5::ConnectAckReason::ClientIdentifierNotValid);
+    assert!(weir.log_has(&["CONNECT refused", "max_clientid_len"]));
+    let (_, ack) = Raw::connect(weir.tcp, connect_packet("eight-ch")).await;
+    assert_eq!(ack.reason_code, v5::ConnectAckReason::Success);
+}
+
+#[tokio::test]
+async fn topic_levels_and_subscriptions_have_limits() {
+    let weir = Weir::start_with("[mqtt]\nmax_topic_levels = 3\nmax_subscriptions = 2\n");
+    let mut c = Raw::client(weir.tcp, "limited").await;
+    assert_eq!(suback(&mut c, 1, "a/b/c/d").await, [v5::SubscribeAckReason::TopicFilterInvalid]);
+    assert_eq!(suback(&mut c, 2, "a/b/c").await, [v5::SubscribeAckReason::GrantedQos0]);
+    assert_eq!(suback(&mut c, 3, "x").await, [v5::SubscribeAckReason::GrantedQos0]);
+    assert_eq!(suback(&mut c, 4, "y").await, [v5::SubscribeAckReason::QuotaExceeded], "a third one");
+    assert_eq!(suback(&mut c, 5, "x").await, [v5::SubscribeAckReason::GrantedQos0], "replacing one is fine");
+    assert!(weir.log_has(&["subscription refused", "max_subscriptions"]));
+    c.publish(publish("a/b/c/d", QoS::AtMostOnce, None), b"deep").await;
+    assert_eq!(c.recv_disconnect().await, v5::DisconnectReasonCode::TopicNameInvalid);
+}
+
+#[tokio::test]
+async fn a_long_session_expiry_is_cut_and_connack_says_so() {
+    let weir = Weir::start_with("[mqtt]\nmax_session_expiry_interval = 60\n");
+    let mut c = connect_packet("keeper");
+    c.session_expiry_interval_secs = 3600;
+    let (_, ack) = Raw::connect(weir.tcp, c).await;
+    assert_eq!(ack.session_expiry_interval_secs, Some(60));
+    let mut c = connect_packet("modest");
+    c.session_expiry_interval_secs = 30;
+    let (_, ack) = Raw::connect(weir.tcp, c).await;
+    assert_eq!(ack.session_expiry_interval_secs, None, "within the bound, nothing to say");
+}
+
+#[tokio::test]
+async fn clients_cannot_publish_to_sys() {
+    let weir = Weir::start();
+    let mut watcher = Raw::client(weir.tcp, "watcher").await;
+    assert_eq!(suback(&mut watcher, 1, "$SYS/fake/#").await, [v5::SubscribeAckReason::GrantedQos0]);
+    let mut c = Raw::client(weir.tcp, "forger").await;
+    c.publish(publish("$SYS/fake/uptime", QoS::AtLeastOnce, Some(1)), b"0").await;
+    match c.recv().await {
+        Some(Frame::Packet(Packet::PublishAck(ack))) => {
+            assert_eq!(ack.reason_code, v5::PublishAckReason::NotAuthorized)
+        }
+        other => panic!("expected PUBACK, got {other:?}"),
+    }
+    assert!(watcher.recv_within(Duration::from_millis(300)).await.is_err(), "nothing was routed");
+}
+
+#[tokio::test]
+async fn the_retained_store_has_bounds() {
+    let weir = Weir::start_with("[retainer]\nmax_retained_messages = 2\nmax_payload_size = 10\n");
+    let mut p = Raw::client(weir.tcp, "retainer").await;
+    for (topic, payload) in
+        [("r/1", "one"), ("r/2", "two"), ("r/3", "three"), ("r/1", "one again"), ("r/big", "0123456789ab")]
+    {
+        let mut m = publish(topic, QoS::AtMostOnce, None);
+        m.retain = true;
+        p.publish(m, payload.as_bytes()).await;
+    }
+    assert!(weir.log_has(&["not retained", "max_retained_messages"]));
+    assert!(weir.log_has(&["not retained", "max_payload_size"]));
+    let mut s = Raw::client(weir.tcp, "late").await;
+    assert_eq!(suback(&mut s, 1, "r/#").await, [v5::SubscribeAckReason::GrantedQos0]);
+    let mut got = Vec::new();
+    while let Ok(Some(Frame::Publish(m, body))) = s.recv_within(Duration::from_millis(500)).await {
+        got.push((m.topic.to_string(), String::from_utf8_lossy(&body).into_owned()));
+    }
+    got.sort();
+    assert_eq!(got, [("r/1".to_string(), "one again".to_string()), ("r/2".to_string(), "two".to_string())]);
+}
