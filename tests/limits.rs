@@ -94,3 +94,68 @@ async fn the_retained_store_has_bounds() {
     got.sort();
     assert_eq!(got, [("r/1".to_string(), "one again".to_string()), ("r/2".to_string(), "two".to_string())]);
 }
+
+/// Whether the broker closes `s` within `limit` (reads nothing but the end, or an error).
+async fn closed_within(s: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_listener_takes_max_connections_at_once() {
+    let weir = Weir::start_with_env(&[("WEIR_LISTENERS__TCP__MAX_CONNECTIONS", "2".into())]);
+    let first = Raw::client(weir.tcp, "one").await;
+    let _second = Raw::client(weir.tcp, "two").await;
+    let mut third = tokio::net::TcpStream::connect(weir.tcp).await.unwrap();
+    assert!(closed_within(&mut third, Duration::from_secs(5)).await, "the third socket is closed at once");
+    assert!(weir.log_has(&["listener full", "max_connections=2"]));
+    drop(first);
+    // The first one's slot comes back once its connection has ended.
+    for attempt in 0.. {
+        let (_, ack) = Raw::connect(weir.tcp, common::raw::connect_packet("three")).await;
+        if ack.reason_code == v5::ConnectAckReason::Success {
+            break;
+        }
+        assert!(attempt < 50, "the slot never came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn websocket_upgrades_and_frames_have_bounds() {
+    use tokio::io::AsyncWriteExt;
+    let weir = Weir::start_with_env(&[
+        ("WEIR_LISTENERS__WS__HANDSHAKE_TIMEOUT", "1".into()),
+        ("WEIR_LISTENERS__WS__MAX_FRAME_SIZE", "65536".into()),
+    ]);
+    let mut silent = tokio::net::TcpStream::connect(weir.ws).await.unwrap();
+    assert!(closed_within(&mut silent, Duration::from_secs(5)).await, "no upgrade within handshake_timeout");
+    let mut s = tokio::net::TcpStream::connect(weir.ws).await.unwrap();
+    let upgrade = "GET /mqtt HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+                   Sec-WebSocket-Protocol: mqtt\r\n\r\n";
+    s.write_all(upgrade.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        tokio::io::AsyncReadExt::read_exact(&mut s, &mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    // A binary frame that says it holds 1 MiB, over the 64 KiB bound: refused on its header,
+    // not buffered while the rest is awaited.
+    let mut frame = vec![0x82, 0x80 | 127];
+    frame.extend_from_slice(&(1u64 << 20).to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    frame.extend_from_slice(&[0u8; 1024]);
+    s.write_all(&frame).await.unwrap();
+    assert!(closed_within(&mut s, Duration::from_secs(5)).await, "the oversized frame closes the connection");
+}

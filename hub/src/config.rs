@@ -98,6 +98,9 @@ impl Default for NodeConfig {
     }
 }
 
+/// Connections per listener by default (EMQX 4's `max_connections`).
+const MAX_CONNECTIONS: usize = 1_024_000;
+
 /// The MQTT listeners.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -116,11 +119,14 @@ pub struct TcpListenerConfig {
     pub enable: bool,
     /// The address and port it listens on (port 0: any free one).
     pub bind: SocketAddr,
+    /// Connections open at once on this listener; past it, a new socket is closed at once
+    /// (logged). EMQX 4's default.
+    pub max_connections: usize,
 }
 
 impl Default for TcpListenerConfig {
     fn default() -> Self {
-        TcpListenerConfig { enable: true, bind: ([0, 0, 0, 0], 1883).into() }
+        TcpListenerConfig { enable: true, bind: ([0, 0, 0, 0], 1883).into(), max_connections: MAX_CONNECTIONS }
     }
 }
 
@@ -134,11 +140,25 @@ pub struct WsListenerConfig {
     pub bind: SocketAddr,
     /// The HTTP path that upgrades to MQTT; any other path is answered 404.
     pub path: String,
+    /// Connections open at once on this listener, as for TCP.
+    pub max_connections: usize,
+    /// Seconds the HTTP upgrade may take before the socket is closed.
+    pub handshake_timeout: u64,
+    /// The largest WebSocket frame, and message, taken (bytes): keep it above
+    /// `[mqtt] max_packet_size`. A larger one closes the connection before it is buffered.
+    pub max_frame_size: usize,
 }
 
 impl Default for WsListenerConfig {
     fn default() -> Self {
-        WsListenerConfig { enable: true, bind: ([0, 0, 0, 0], 8083).into(), path: "/mqtt".into() }
+        WsListenerConfig {
+            enable: true,
+            bind: ([0, 0, 0, 0], 8083).into(),
+            path: "/mqtt".into(),
+            max_connections: MAX_CONNECTIONS,
+            handshake_timeout: 15,
+            max_frame_size: 2 * 1024 * 1024,
+        }
     }
 }
 

@@ -142,6 +142,10 @@ pub struct Session {
     behind_since: AtomicU64,
     /// Fired when the queue falls below the soft bound, for paused publishers.
     pub drained: Notify,
+    /// The timers armed when its connection went (expiry, delayed will): cancelled when a
+    /// connection takes it again, so that connect/disconnect loops leave none behind. (A
+    /// session that ends keeps them: they find it ended, and a due will still goes out.)
+    timers: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 /// The origin of [`Session::behind_since`]'s clock.
@@ -169,6 +173,7 @@ impl Session {
             stalled: AtomicBool::new(false),
             behind_since: AtomicU64::new(0),
             drained: Notify::new(),
+            timers: Mutex::new(Vec::new()),
         }
     }
 
@@ -280,6 +285,24 @@ impl Session {
     /// is there to drain it.
     pub fn accepts_more(&self) -> bool {
         !self.is_connected() || self.stalled.load(Ordering::Relaxed) || self.queue_len() < self.max_queue
+    }
+
+    /// Keeps `timer` until [`Session::disarm`].
+    pub fn arm(&self, timer: tokio::task::AbortHandle) {
+        self.timers.lock().push(timer);
+    }
+
+    /// Timers armed and not cancelled.
+    #[cfg(test)]
+    pub fn armed(&self) -> usize {
+        self.timers.lock().len()
+    }
+
+    /// Cancels the timers armed for it.
+    pub fn disarm(&self) {
+        for timer in self.timers.lock().drain(..) {
+            timer.abort();
+        }
     }
 
     /// Whether it is stalled: its queue drops the oldest instead of pausing publishers.

@@ -38,6 +38,17 @@ impl Weir {
 
     /// Starts with rule files (name, text) already in the rules directory.
     pub fn start_with_rules(extra: &str, rules: &[(&str, &str)]) -> Weir {
+        Weir::start_configured(extra, rules, &[])
+    }
+
+    /// Starts with environment overrides (`WEIR_LISTENERS__WS__...`): the way to set keys of
+    /// the tables the test config already has.
+    #[allow(dead_code)] // not every test binary sets any
+    pub fn start_with_env(env: &[(&str, String)]) -> Weir {
+        Weir::start_configured("", &[], env)
+    }
+
+    fn start_configured(extra: &str, rules: &[(&str, &str)], env: &[(&str, String)]) -> Weir {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("sql")).expect("rules dir");
         for (name, text) in rules {
@@ -50,7 +61,7 @@ impl Weir {
         );
         let config_path = dir.path().join("weir.toml");
         std::fs::File::create(&config_path).and_then(|mut f| f.write_all(config.as_bytes())).expect("write config");
-        Weir::spawn(dir, &config_path, &[], true)
+        Weir::spawn(dir, &config_path, env, true)
     }
 
     /// Runs `weir serve --config <path>` with extra environment variables; the config must bind

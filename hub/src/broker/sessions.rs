@@ -43,6 +43,8 @@ impl Broker {
     pub async fn connect(&self, client_id: &ClientId, clean_start: bool, expiry: u32) -> Connected {
         let _serial = self.connect_locks.lock(client_id).await;
         let (session, present) = self.open_session(client_id, clean_start).await;
+        // Its expiry and delayed will are off: it is connected again.
+        session.disarm();
         // Attached before the lock goes, so that the next CONNECT for this id sees the owner.
         let (kick, generation) = session.attach();
         session.state.lock().expiry_interval = expiry;
@@ -139,13 +141,14 @@ impl Broker {
         then: impl FnOnce(&Arc<Broker>, &Arc<Session>) + Send + 'static,
     ) {
         let generation = session.generation();
-        let (broker, session) = (self.clone(), session.clone());
-        tokio::spawn(async move {
+        let (broker, owner) = (self.clone(), session.clone());
+        let timer = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(u64::from(secs))).await;
-            if session.generation() == generation && !session.is_connected() {
-                then(&broker, &session);
+            if owner.generation() == generation && !owner.is_connected() {
+                then(&broker, &owner);
             }
         });
+        session.arm(timer.abort_handle());
     }
 
     /// Ends a session: forgets it, drops its subscriptions, and gives the messages it holds for

@@ -12,7 +12,7 @@ use weir_connectors::sinks::SinkConfig;
 use weir_rules::pipeline::testing::MemoryPipeline;
 
 use super::*;
-use crate::message::Delivery;
+use crate::message::{Delivery, Will};
 use crate::session::{Kick, SubOptions};
 
 fn broker() -> Arc<Broker> {
@@ -269,6 +269,23 @@ async fn a_stale_connection_cannot_touch_the_session_it_lost() {
     b.disconnect(&taken.session, taken.generation, None);
     assert!(!taken.session.is_connected());
     assert_eq!(b.connect_locks.len(), 0, "no lock is left behind");
+}
+
+/// A client that connects and leaves in a loop leaves no timer behind: each return cancels the
+/// expiry (and delayed will) its last exit armed.
+#[tokio::test]
+async fn reconnecting_cancels_the_timers_of_the_last_exit() {
+    let b = broker();
+    let mut last = None;
+    for _ in 0..100 {
+        let c = b.connect(&"looper".into(), false, 3600).await;
+        assert_eq!(c.session.armed(), 0, "the last exit's timers are cancelled");
+        let will = Will { message: (*msg("w", "gone", QoS::AtMostOnce, false)).detached(), delay: 600 };
+        b.disconnect(&c.session, c.generation, Some(will));
+        assert_eq!(c.session.armed(), 2, "expiry and the delayed will");
+        last = Some(c.session);
+    }
+    assert_eq!(last.map(|s| s.armed()), Some(2));
 }
 
 /// rule → MQTT sink → broker → rule, under `buffer_full = "block"`: the rule thread waits for

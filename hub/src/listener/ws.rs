@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -11,10 +12,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, warn};
 
+use super::Admission;
 use crate::broker::Broker;
 use crate::connection;
 
@@ -24,12 +27,18 @@ const SUBPROTOCOLS: &[&str] = &["mqtt", "mqttv3.1"];
 /// Accepts connections until `shutdown` turns true.
 pub async fn run(listener: TcpListener, path: String, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let path: Arc<str> = path.into();
+    let admission = Admission::new("ws", broker.config.listeners.ws.max_connections);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Some(slot) = admission.admit(peer) else { continue };
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve(stream, peer, path.clone(), broker.clone()));
+                    let serve = serve(stream, peer, path.clone(), broker.clone());
+                    tokio::spawn(async move {
+                        serve.await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     warn!(error = %e, "accept failed");
@@ -44,7 +53,14 @@ pub async fn run(listener: TcpListener, path: String, broker: Arc<Broker>, mut s
 /// Serves one client: the WebSocket handshake, then MQTT over the frames.
 async fn serve(stream: TcpStream, peer: SocketAddr, path: Arc<str>, broker: Arc<Broker>) {
     let local = stream.local_addr().unwrap_or(peer);
-    let Some(ws) = upgrade(stream, peer, &path).await else { return };
+    let cfg = &broker.config.listeners.ws;
+    let limit = Some(cfg.max_frame_size);
+    let config = WebSocketConfig::default().max_frame_size(limit).max_message_size(limit);
+    let handshake = upgrade(stream, peer, &path, config);
+    let Ok(Some(ws)) = tokio::time::timeout(Duration::from_secs(cfg.handshake_timeout.max(1)), handshake).await else {
+        debug!(%peer, "no WebSocket upgrade within handshake_timeout, or a failed one: closing");
+        return;
+    };
     let (bridge, mqtt_side) = tokio::io::duplex(64 * 1024);
     let mqtt = connection::serve(broker, mqtt_side, peer, local);
     tokio::join!(relay(ws, bridge), mqtt);
@@ -53,7 +69,12 @@ async fn serve(stream: TcpStream, peer: SocketAddr, path: Arc<str>, broker: Arc<
 /// The WebSocket handshake on `path`, with the subprotocol the client offers (404 elsewhere).
 // tungstenite's handshake callback signature fixes the error type.
 #[allow(clippy::result_large_err)]
-async fn upgrade(stream: TcpStream, peer: SocketAddr, path: &str) -> Option<WebSocketStream<TcpStream>> {
+async fn upgrade(
+    stream: TcpStream,
+    peer: SocketAddr,
+    path: &str,
+    config: WebSocketConfig,
+) -> Option<WebSocketStream<TcpStream>> {
     let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         if req.uri().path() != path {
             let mut err = ErrorResponse::new(Some(format!("MQTT is served at {path}")));
@@ -67,7 +88,7 @@ async fn upgrade(stream: TcpStream, peer: SocketAddr, path: &str) -> Option<WebS
         }
         Ok(resp)
     };
-    match tokio_tungstenite::accept_hdr_async(stream, check).await {
+    match tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config)).await {
         Ok(ws) => Some(ws),
         Err(e) => {
             debug!(%peer, error = %e, "WebSocket handshake failed");
