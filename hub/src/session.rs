@@ -135,11 +135,13 @@ pub struct Session {
     /// Whether publishers may be paused for this session at all (`backpressure_timeout > 0`).
     backpressure: bool,
     /// Set when this session stayed behind for longer than `backpressure_timeout`: it is
-    /// treated like an offline one (drop oldest) until it has caught up (half its soft bound).
+    /// treated like an offline one (drop oldest) until its queue is under its bound again.
     stalled: AtomicBool,
     /// When the queue first reached its soft bound in this episode of being behind, in
     /// milliseconds since [`clock_base`] plus one; 0 while it is not behind.
     behind_since: AtomicU64,
+    /// Messages taken since the episode of being behind began (see [`Session::progress`]).
+    taken: AtomicU64,
     /// Fired when the queue falls below the soft bound, for paused publishers.
     pub drained: Notify,
     /// The timers armed when its connection went (expiry, delayed will): cancelled when a
@@ -172,6 +174,7 @@ impl Session {
             backpressure,
             stalled: AtomicBool::new(false),
             behind_since: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
             drained: Notify::new(),
             timers: Mutex::new(Vec::new()),
         }
@@ -266,7 +269,9 @@ impl Session {
         };
         if matches!(outcome, Enqueued::Congested) && self.behind_since.load(Ordering::Relaxed) == 0 {
             let since = clock_base().elapsed().as_millis() as u64 + 1;
-            let _ = self.behind_since.compare_exchange(0, since, Ordering::Relaxed, Ordering::Relaxed);
+            if self.behind_since.compare_exchange(0, since, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                self.taken.store(0, Ordering::Relaxed);
+            }
         }
         self.notify.notify_one();
         outcome
@@ -281,10 +286,17 @@ impl Session {
         }
     }
 
-    /// Whether a paused publisher may go on: the queue is back under its soft bound, or nobody
-    /// is there to drain it.
+    /// Whether a paused publisher may go on: the queue is back under its soft bound, or it is
+    /// stalled, or nobody is there to drain it.
     pub fn accepts_more(&self) -> bool {
         !self.is_connected() || self.stalled.load(Ordering::Relaxed) || self.queue_len() < self.max_queue
+    }
+
+    /// Messages a subscriber must take, since it fell behind, for the episode to end: an eighth
+    /// of its bound. One that keeps up, even slower than its publishers, takes that in moments;
+    /// one that takes a message now and then does not, and runs out of `backpressure_timeout`.
+    fn progress(&self) -> u64 {
+        (self.max_queue / 8).max(1) as u64
     }
 
     /// Keeps `timer` until [`Session::disarm`].
@@ -315,17 +327,17 @@ impl Session {
         self.stalled.store(true, Ordering::Relaxed);
     }
 
-    /// Called by the owning connection after it took messages out: wakes paused publishers
-    /// once the queue is below its soft bound, and ends the episode of being behind (and the
-    /// stall) once it is down to half of it.
+    /// Called by the owning connection after it took messages out: wakes paused publishers once
+    /// the queue is under its soft bound (ending a stall), and ends the episode of being behind
+    /// once the subscriber has made [`Session::progress`] since it began.
     pub fn after_drain(&self) {
-        let len = self.queue_len();
-        if len < self.max_queue {
-            self.drained.notify_waiters();
-        }
-        if len <= self.max_queue / 2 {
-            self.stalled.store(false, Ordering::Relaxed);
+        if self.taken.load(Ordering::Relaxed) >= self.progress() {
+            self.taken.store(0, Ordering::Relaxed);
             self.behind_since.store(0, Ordering::Relaxed);
+        }
+        if self.queue_len() < self.max_queue {
+            self.stalled.store(false, Ordering::Relaxed);
+            self.drained.notify_waiters();
         }
     }
 
@@ -333,6 +345,7 @@ impl Session {
     pub fn dequeue_if(&self, admit: impl FnOnce(&Delivery) -> bool) -> Option<Delivery> {
         let mut mb = self.mailbox.lock();
         if mb.queue.front().is_some_and(admit) {
+            self.taken.fetch_add(1, Ordering::Relaxed);
             mb.queue.pop_front()
         } else {
             None

@@ -192,56 +192,60 @@ async fn a_subscriber_that_drains_nothing_is_stalled_after_the_timeout() {
     assert_eq!(Metrics::get(&b.metrics.dropped_queue_full), 1);
 }
 
-/// A subscriber that takes a message now and then still stays behind: the time counts from when
-/// it fell behind, not per wait, and once it runs out the subscriber drops instead of pausing.
+/// A subscriber that takes a message now and then stays behind: each message lets its publisher
+/// go, but the episode lasts until it has taken an eighth of its bound, and past
+/// `backpressure_timeout`, counted from when it fell behind, it drops instead.
 #[tokio::test]
 async fn a_subscriber_that_drains_a_little_is_stalled_after_the_timeout_too() {
     let mut config = Config::default();
-    config.mqtt.max_mqueue_len = 4;
+    config.mqtt.max_mqueue_len = 160;
     config.mqtt.backpressure_timeout = 300;
     let b = Broker::new(config, None);
     let sub = b.connect(&"sub".into(), true, 0).await;
     let publisher = b.connect(&"pub".into(), true, 0).await;
     b.subscribe(&sub.session, "t", opts(QoS::AtMostOnce)).unwrap();
     let started = std::time::Instant::now();
-    let mut waits = 0;
-    while !sub.session.is_stalled() {
+    let (mut waits, mut relieved_by_drip) = (0, 0);
+    loop {
         let mut burst = Burst::default();
-        for _ in 0..10 {
-            if burst.is_congested() {
-                break;
-            }
+        while !burst.is_congested() {
             b.publish(msg("t", "x", QoS::AtMostOnce, false), &mut burst);
         }
-        if b.must_wait(&burst) {
-            waits += 1;
-            // The subscriber takes two messages every 50 ms: enough to let the publisher go
-            // each time, never enough to catch up.
-            let drip = async {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                sub.session.dequeue_if(|_| true);
-                sub.session.dequeue_if(|_| true);
-                sub.session.after_drain();
-            };
-            let (_, relieved) = tokio::join!(
-                drip,
-                tokio::time::timeout(Duration::from_secs(5), b.relieved(&mut burst, &publisher.session))
-            );
-            relieved.expect("let go within the timeout");
+        waits += 1;
+        // Two messages every 50 ms: each pair lets the publisher go, but 20 (an eighth of
+        // 160) would take 500 ms, past the timeout.
+        let drip = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            sub.session.dequeue_if(|_| true);
+            sub.session.dequeue_if(|_| true);
+            sub.session.after_drain();
+        };
+        let wait = b.relieved(&mut burst, &publisher.session);
+        tokio::pin!(wait);
+        let by_stall = tokio::select! {
+            () = &mut wait => true,
+            () = drip => {
+                wait.await;
+                false
+            }
+        };
+        if by_stall {
+            break;
         }
+        relieved_by_drip += 1;
         assert!(started.elapsed() < Duration::from_secs(5), "never stalled");
     }
-    assert!(waits > 1, "it was let go by the drip first, {waits} times");
+    assert!(relieved_by_drip >= 2, "the drips let the publisher go first ({relieved_by_drip} of {waits})");
+    assert!(sub.session.is_stalled());
+    assert!(started.elapsed() >= Duration::from_millis(250), "stalled by the timeout, not at once");
     let mut burst = Burst::default();
     for _ in 0..10 {
         b.publish(msg("t", "x", QoS::AtMostOnce, false), &mut burst);
     }
     assert!(!b.must_wait(&burst), "stalled: the publisher no longer waits");
-    for _ in 0..4 {
-        sub.session.dequeue_if(|_| true);
-    }
+    while sub.session.dequeue_if(|_| true).is_some() {}
     sub.session.after_drain();
-    assert!(sub.session.behind_since().is_none(), "caught up: the episode is over");
+    assert!(sub.session.behind_since().is_none() && !sub.session.is_stalled(), "caught up: the episode is over");
 }
 
 /// A connection that does not let go in time loses its session to the taker, and can no

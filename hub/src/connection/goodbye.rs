@@ -102,21 +102,7 @@ impl<S: Transport> Connection<S> {
         let _ = tokio::time::timeout(GOODBYE_WRITE, self.flush()).await;
         let _ = tokio::time::timeout(GOODBYE_WRITE, self.stream.shutdown()).await;
         if exit.reason_code().is_some() {
-            self.drain_input().await;
-        }
-    }
-
-    /// Reads and discards input until the client closes, for at most [`GOODBYE_DRAIN`] and
-    /// [`GOODBYE_DRAIN_BYTES`]: the graceful end of a close the server started.
-    async fn drain_input(&mut self) {
-        let deadline = tokio::time::Instant::now() + GOODBYE_DRAIN;
-        let mut scratch = vec![0u8; 16 * 1024];
-        let mut drained = 0;
-        while drained < GOODBYE_DRAIN_BYTES {
-            match tokio::time::timeout_at(deadline, self.stream.read(&mut scratch)).await {
-                Ok(Ok(n)) if n > 0 => drained += n,
-                _ => return,
-            }
+            drain_input(&mut self.stream).await;
         }
     }
 
@@ -136,4 +122,26 @@ impl<S: Transport> Connection<S> {
             other => info!(%client_id, %peer, reason = ?other, "client disconnected"),
         }
     }
+}
+
+/// Reads and discards input until the client closes, for at most [`GOODBYE_DRAIN`] and
+/// [`GOODBYE_DRAIN_BYTES`]: the graceful end of a close the server started, once its side is
+/// shut down.
+pub(super) async fn drain_input<S: Transport>(stream: &mut S) {
+    let deadline = tokio::time::Instant::now() + GOODBYE_DRAIN;
+    let mut scratch = vec![0u8; 16 * 1024];
+    let mut drained = 0;
+    while drained < GOODBYE_DRAIN_BYTES {
+        match tokio::time::timeout_at(deadline, stream.read(&mut scratch)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => return,
+        }
+    }
+}
+
+/// Closes a connection the server refuses before it has a session: its side shut down (within
+/// [`GOODBYE_WRITE`]), then [`drain_input`].
+pub(super) async fn close_refused<S: Transport>(stream: &mut S) {
+    let _ = tokio::time::timeout(GOODBYE_WRITE, stream.shutdown()).await;
+    drain_input(stream).await;
 }

@@ -15,6 +15,7 @@ use tracing::{debug, info};
 use weir_rules::event_kind::EventKind;
 use weir_types::topic;
 
+use super::goodbye::close_refused;
 use super::outbound::OutAliases;
 use super::Connection;
 use crate::broker::{Broker, Burst, Connected};
@@ -39,7 +40,10 @@ pub(super) async fn accept<S: Transport>(
     let idle = Duration::from_secs(broker.config.mqtt.idle_timeout.max(1));
     let version = sniff_version(&mut stream, &mut rbuf, idle, peer).await?;
     let mut codec = Codec::new(version, broker.config.mqtt.max_packet_size);
-    let connect = connect_within(&mut stream, &mut rbuf, &mut codec, idle, peer).await?;
+    let Some(connect) = connect_within(&mut stream, &mut rbuf, &mut codec, idle, peer).await else {
+        close_refused(&mut stream).await;
+        return None;
+    };
     Connection::open(broker, stream, rbuf, codec, peer, local, *connect).await
 }
 
@@ -158,7 +162,7 @@ impl<S: Transport> Connection<S> {
             Ok(identified) => identified,
             Err((reason, why)) => {
                 info!(%peer, client_id = %&*connect.client_id, reason = %why, "CONNECT refused");
-                return refuse(&broker, &mut stream, refusal(&codec, reason), reason, &info).await;
+                return refuse(&broker, &mut stream, refusal_for(&codec, reason), reason, &info).await;
             }
         };
         let expiry = session_expiry(&connect, version, cfg);
@@ -236,6 +240,10 @@ fn identify(
     version: Version,
     cfg: &MqttConfig,
 ) -> Result<Identity, (v5::ConnectAckReason, String)> {
+    // U+0000 in any string makes the CONNECT malformed (MQTT-1.5.3-2, MQTT-1.5.4-2).
+    if connect_has_nul(connect) {
+        return Err((v5::ConnectAckReason::MalformedPacket, "U+0000 in a CONNECT string".into()));
+    }
     if connect.client_id.len() > cfg.max_clientid_len {
         let why =
             format!("client id of {} bytes, over max_clientid_len ({})", connect.client_id.len(), cfg.max_clientid_len);
@@ -249,6 +257,21 @@ fn identify(
         Ok(will) => Ok(Identity { client_id, assigned, will }),
         Err(e) => Err((v5::ConnectAckReason::TopicNameInvalid, format!("invalid will topic: {e}"))),
     }
+}
+
+/// Whether a CONNECT's strings hold U+0000: the client id, the user name, the will's topic and
+/// string properties.
+fn connect_has_nul(c: &v5::Connect) -> bool {
+    let nul = |s: &ByteString| s.contains('\0');
+    nul(&c.client_id)
+        || c.username.as_ref().is_some_and(nul)
+        || c.last_will.as_ref().is_some_and(|w| {
+            nul(&w.topic)
+                || w.content_type.as_ref().is_some_and(nul)
+                || w.response_topic.as_ref().is_some_and(nul)
+                || w.user_properties.iter().any(|(k, v)| nul(k) || nul(v))
+        })
+        || c.user_properties.iter().any(|(k, v)| nul(k) || nul(v))
 }
 
 /// The client id, and whether the broker assigned it: an empty one gets `weir-<random>`, except
@@ -346,18 +369,27 @@ fn connack_reason(reason: v5::ConnectAckReason) -> &'static str {
     }
 }
 
-/// Refuses a CONNECT with `reply`, the CONNACK of `reason`, after telling the rules
+/// Refuses a CONNECT with `reply`, the CONNACK of `reason` if there is one, after telling the rules
 /// (`$events/client_connack`).
 async fn refuse<S: Transport, T>(
     broker: &Broker,
     stream: &mut S,
-    reply: Bytes,
+    reply: Option<Bytes>,
     reason: v5::ConnectAckReason,
     info: &ClientInfo,
 ) -> Option<T> {
     broker.event(EventKind::ClientConnack, || info.connack(connack_reason(reason)));
-    let _ = stream.write_all(&reply).await;
+    if let Some(reply) = reply {
+        let _ = stream.write_all(&reply).await;
+    }
+    close_refused(stream).await;
     None
+}
+
+/// The CONNACK that refuses a CONNECT with `reason`, if one is sent: MQTT 3.1.1 has no code for
+/// a malformed packet, and requires the connection closed without one (MQTT-1.5.3-2).
+fn refusal_for(codec: &Codec, reason: v5::ConnectAckReason) -> Option<Bytes> {
+    (codec.version().is_v5() || reason != v5::ConnectAckReason::MalformedPacket).then(|| refusal(codec, reason))
 }
 
 /// A CONNACK that refuses the connection with `reason`.

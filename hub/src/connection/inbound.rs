@@ -5,7 +5,7 @@ use std::num::NonZeroU16;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ntex_bytes::Bytes;
+use ntex_bytes::{ByteString, Bytes};
 use ntex_mqtt::v5::codec as v5;
 use tracing::{debug, info};
 use weir_rules::event_kind::EventKind;
@@ -54,7 +54,7 @@ impl<S: Transport> Connection<S> {
             Packet::PublishRelease(a) => self.on_pubrel(a.packet_id),
             Packet::PublishComplete(a) => self.on_puback(a.packet_id),
             Packet::Subscribe(s) => self.on_subscribe(s)?,
-            Packet::Unsubscribe(u) => self.on_unsubscribe(u),
+            Packet::Unsubscribe(u) => self.on_unsubscribe(u)?,
             Packet::Disconnect(d) => return Err(self.on_disconnect(d)),
             Packet::Connect(_) => return Err(Exit::Violation(Rc::ProtocolError, "second CONNECT".into())),
             Packet::Auth(_) => {
@@ -76,7 +76,12 @@ impl<S: Transport> Connection<S> {
     fn on_publish(&mut self, mut p: v5::Publish, payload: Bytes) -> Result<(), Exit> {
         self.resolve_alias(&mut p)?;
         if let Err(e) = topic::validate_name(&p.topic) {
-            return Err(Exit::Violation(Rc::TopicNameInvalid, format!("PUBLISH to {:?}: {e}", &*p.topic)));
+            // U+0000 in any string makes the packet malformed (MQTT-1.5.4-2), not just the topic invalid.
+            let rc = if e == topic::TopicError::Nul { Rc::MalformedPacket } else { Rc::TopicNameInvalid };
+            return Err(Exit::Violation(rc, format!("PUBLISH to {:?}: {e}", &*p.topic)));
+        }
+        if properties_have_nul(&p.properties) {
+            return Err(Exit::Violation(Rc::MalformedPacket, "U+0000 in a PUBLISH property".into()));
         }
         let max_levels = self.broker.config.mqtt.max_topic_levels;
         if levels(&p.topic) > max_levels {
@@ -233,6 +238,7 @@ impl<S: Transport> Connection<S> {
     }
 
     fn on_subscribe(&mut self, s: v5::Subscribe) -> Result<(), Exit> {
+        check_filters(s.topic_filters.iter().map(|(f, _)| f), "SUBSCRIBE")?;
         let max_qos = self.broker.config.mqtt.max_qos_allowed;
         let mut status = Vec::with_capacity(s.topic_filters.len());
         for (raw, opts) in &s.topic_filters {
@@ -276,7 +282,14 @@ impl<S: Transport> Connection<S> {
         Ok(())
     }
 
-    fn on_unsubscribe(&mut self, u: v5::Unsubscribe) {
+    fn on_unsubscribe(&mut self, u: v5::Unsubscribe) -> Result<(), Exit> {
+        check_filters(u.topic_filters.iter(), "UNSUBSCRIBE")?;
+        // An MQTT 3 UNSUBACK has no reason codes: a filter that is not one can only close.
+        if let Some(bad) =
+            u.topic_filters.iter().find(|f| !self.version.is_v5() && topic::parse_subscription(f).is_err())
+        {
+            return Err(Exit::Violation(Rc::ProtocolError, format!("UNSUBSCRIBE of an invalid filter {:?}", &**bad)));
+        }
         let status = u
             .topic_filters
             .iter()
@@ -295,6 +308,7 @@ impl<S: Transport> Connection<S> {
             reason_string: None,
             status,
         }));
+        Ok(())
     }
 
     /// DISCONNECT: the connection ends; MQTT 5 may change the session's expiry on the way out,
@@ -312,6 +326,30 @@ impl<S: Transport> Connection<S> {
         }
         Exit::ClientDisconnect { with_will: d.reason_code == Rc::DisconnectWithWillMessage }
     }
+}
+
+/// A SUBSCRIBE or UNSUBSCRIBE must carry at least one filter (MQTT-3.8.3-2/-3, MQTT-3.10.3-2),
+/// and no string may hold U+0000 (MQTT-1.5.3-2, MQTT-1.5.4-2).
+fn check_filters<'a>(mut filters: impl Iterator<Item = &'a ByteString>, packet: &str) -> Result<(), Exit> {
+    let mut any = false;
+    if filters.any(|f| {
+        any = true;
+        f.contains('\0')
+    }) {
+        return Err(Exit::Violation(Rc::MalformedPacket, format!("U+0000 in a {packet} filter")));
+    }
+    if !any {
+        return Err(Exit::Violation(Rc::ProtocolError, format!("{packet} without a topic filter")));
+    }
+    Ok(())
+}
+
+/// Whether a PUBLISH's string properties hold U+0000 (a malformed packet).
+fn properties_have_nul(p: &v5::PublishProperties) -> bool {
+    let nul = |s: &ByteString| s.contains('\0');
+    p.content_type.as_ref().is_some_and(nul)
+        || p.response_topic.as_ref().is_some_and(nul)
+        || p.user_properties.iter().any(|(k, v)| nul(k) || nul(v))
 }
 
 /// The levels of a topic name or filter: `a/b/c` has 3.

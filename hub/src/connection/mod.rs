@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ntex_bytes::{BytePages, ByteString, BytesMut};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use weir_rules::event_kind::EventKind;
 use weir_rules::value::Columns;
 
@@ -42,8 +42,17 @@ use outbound::OutAliases;
 
 /// Serves one client on `stream` until it disconnects.
 /// Shutdown reaches the connection through its session (the broker kicks every session).
-/// `local` is the listener's address the client reached, for events.
-pub async fn serve<S: Transport>(broker: Arc<Broker>, stream: S, peer: SocketAddr, local: SocketAddr) {
+/// `local` is the listener's address the client reached, for events; `slot`, the listener's
+/// place for it (see [`Admission`](crate::listener::Admission)), given back when it ends. (Held
+/// here, not by a wrapping future: a future that awaits one it captured stores it twice.)
+pub async fn serve<S: Transport>(
+    broker: Arc<Broker>,
+    stream: S,
+    peer: SocketAddr,
+    local: SocketAddr,
+    slot: Option<OwnedSemaphorePermit>,
+) {
+    let _slot = slot;
     // The one-off phases are boxed: a task is as large as its largest state, and an idle
     // connection should pay only for the packet loop.
     let Some(mut conn) = Box::pin(handshake::accept(broker, stream, peer, local)).await else {
@@ -158,7 +167,7 @@ mod tests {
         let broker = crate::broker::Broker::new(crate::Config::default(), None);
         let (a, _b) = tokio::io::duplex(16);
         let addr = "127.0.0.1:1".parse().expect("addr");
-        let fut = super::serve(broker, a, addr, addr);
+        let fut = super::serve(broker, a, addr, addr, None);
         let size = std::mem::size_of_val(&fut);
         assert!(size <= 1536, "the connection future grew to {size} bytes; box rarely used states");
     }

@@ -21,11 +21,7 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch
                     let Some(slot) = admission.admit(peer) else { continue };
                     // Small MQTT packets must not wait for Nagle's algorithm.
                     let _ = stream.set_nodelay(true);
-                    let serve = connection::serve(broker.clone(), stream, peer, local);
-                    tokio::spawn(async move {
-                        serve.await;
-                        drop(slot);
-                    });
+                    tokio::spawn(connection::serve(broker.clone(), stream, peer, local, Some(slot)));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -34,11 +34,7 @@ pub async fn run(listener: TcpListener, path: String, broker: Arc<Broker>, mut s
                 Ok((stream, peer)) => {
                     let Some(slot) = admission.admit(peer) else { continue };
                     let _ = stream.set_nodelay(true);
-                    let serve = serve(stream, peer, path.clone(), broker.clone());
-                    tokio::spawn(async move {
-                        serve.await;
-                        drop(slot);
-                    });
+                    tokio::spawn(serve(stream, peer, path.clone(), broker.clone(), slot));
                 }
                 Err(e) => {
                     warn!(error = %e, "accept failed");
@@ -51,7 +47,7 @@ pub async fn run(listener: TcpListener, path: String, broker: Arc<Broker>, mut s
 }
 
 /// Serves one client: the WebSocket handshake, then MQTT over the frames.
-async fn serve(stream: TcpStream, peer: SocketAddr, path: Arc<str>, broker: Arc<Broker>) {
+async fn serve(stream: TcpStream, peer: SocketAddr, path: Arc<str>, broker: Arc<Broker>, slot: OwnedSemaphorePermit) {
     let local = stream.local_addr().unwrap_or(peer);
     let cfg = &broker.config.listeners.ws;
     let limit = Some(cfg.max_frame_size);
@@ -62,7 +58,7 @@ async fn serve(stream: TcpStream, peer: SocketAddr, path: Arc<str>, broker: Arc<
         return;
     };
     let (bridge, mqtt_side) = tokio::io::duplex(64 * 1024);
-    let mqtt = connection::serve(broker, mqtt_side, peer, local);
+    let mqtt = connection::serve(broker, mqtt_side, peer, local, Some(slot));
     tokio::join!(relay(ws, bridge), mqtt);
 }
 

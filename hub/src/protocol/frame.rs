@@ -45,10 +45,34 @@ pub fn frame_len(buf: &[u8], version: Version, max_inbound: u32) -> Result<Optio
     if buf.len() < total {
         return Ok(None);
     }
-    if first >> 4 == 3 {
-        check_publish_header(first, &buf[1 + vlen..total], version)?;
+    match first >> 4 {
+        3 => check_publish_header(first, &buf[1 + vlen..total], version)?,
+        1 => check_connect_flags(&buf[1 + vlen..total], version)?,
+        _ => {}
     }
     Ok(Some(total))
+}
+
+/// The CONNECT flags that the codec reads past without complaint, checked as both
+/// specifications require: without the Will Flag, Will QoS and Will Retain must be 0
+/// (MQTT-3.1.2-13 and -15 in 3.1.1; MQTT-3.1.2-11 and -13 in 5.0); in 3.1.1 the Password Flag
+/// needs the User Name Flag (MQTT-3.1.2-22). Either is a malformed packet.
+fn check_connect_flags(body: &[u8], version: Version) -> Result<(), DecodeError> {
+    let name_len = match body {
+        [a, b, ..] => usize::from(u16::from_be_bytes([*a, *b])),
+        _ => return Err(DecodeError::MalformedPacket),
+    };
+    // Protocol name, then the level, then the flags.
+    let flags = *body.get(2 + name_len + 1).ok_or(DecodeError::MalformedPacket)?;
+    let (will, will_qos, will_retain) = (flags & 0b0000_0100 != 0, (flags >> 3) & 0b11, flags & 0b0010_0000 != 0);
+    let (username, password) = (flags & 0b1000_0000 != 0, flags & 0b0100_0000 != 0);
+    if !will && (will_qos != 0 || will_retain) {
+        return Err(DecodeError::MalformedPacket);
+    }
+    if !version.is_v5() && password && !username {
+        return Err(DecodeError::MalformedPacket);
+    }
+    Ok(())
 }
 
 /// The topic, packet id and (v5) properties that a PUBLISH header announces must fit its frame.

@@ -1,0 +1,173 @@
+//! What a server MUST reject, by statement id of the MQTT 3.1.1 and 5.0 specifications: each
+//! case sends the offending bytes and checks the reaction the specification requires (a reason
+//! code, or the connection closed). Every case also sends 32 KiB more after the offending packet:
+//! the broker's DISCONNECT must still be readable, not lost to a reset.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Weir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// What the broker must do.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Expect {
+    /// Close the connection without accepting the packet.
+    Close,
+    /// Refuse the CONNECT with this CONNACK reason code (5.0), then close.
+    Connack(u8),
+    /// Send DISCONNECT with this reason code (5.0), then close.
+    Disconnect(u8),
+    /// Answer SUBACK with this return code for the filter.
+    Suback(u8),
+}
+
+/// One statement of a specification, and the bytes that break it.
+struct Case {
+    id: &'static str,
+    /// 4 for 3.1.1, 5 for 5.0.
+    level: u8,
+    /// A whole CONNECT to send instead of a valid one, or `None` for a valid one first.
+    connect: Option<Vec<u8>>,
+    /// The offending packet, sent after a valid CONNECT.
+    packet: Vec<u8>,
+    expect: Expect,
+}
+
+/// A CONNECT at protocol `level` with `flags`, client id `id` and the rest of the payload `tail`.
+fn connect(level: u8, flags: u8, id: &[u8], tail: &[u8]) -> Vec<u8> {
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', level, flags, 0, 60];
+    if level == 5 {
+        body.push(0);
+    }
+    body.extend_from_slice(&(id.len() as u16).to_be_bytes());
+    body.extend_from_slice(id);
+    body.extend_from_slice(tail);
+    frame(0x10, &body)
+}
+
+/// A packet of type-and-flags byte `first` around `body`.
+fn frame(first: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![first];
+    let mut n = body.len();
+    loop {
+        let byte = (n % 128) as u8;
+        n /= 128;
+        out.push(if n > 0 { byte | 0x80 } else { byte });
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// A SUBSCRIBE (`0x82`) or UNSUBSCRIBE (`0xA2`) with packet id 1 and `payload`.
+fn sub(first: u8, level: u8, payload: &[u8]) -> Vec<u8> {
+    let mut body = vec![0, 1];
+    if level == 5 {
+        body.push(0);
+    }
+    body.extend_from_slice(payload);
+    frame(first, &body)
+}
+
+fn cases() -> Vec<Case> {
+    let case = |id, level, connect, packet, expect| Case { id, level, connect, packet, expect };
+    vec![
+        case("MQTT-3.1.2-13 (3.1.1)", 4, Some(connect(4, 0b0000_1010, b"c", b"")), vec![], Expect::Close),
+        case("MQTT-3.1.2-15 (3.1.1)", 4, Some(connect(4, 0b0010_0010, b"c", b"")), vec![], Expect::Close),
+        case("MQTT-3.1.2-22 (3.1.1)", 4, Some(connect(4, 0b0100_0010, b"c", b"\x00\x01p")), vec![], Expect::Close),
+        case("MQTT-3.1.2-11 (5.0)", 5, Some(connect(5, 0b0000_1010, b"c", b"")), vec![], Expect::Connack(0x81)),
+        case("MQTT-3.1.2-13 (5.0)", 5, Some(connect(5, 0b0010_0010, b"c", b"")), vec![], Expect::Connack(0x81)),
+        case("MQTT-1.5.3-2 (3.1.1), client id", 4, Some(connect(4, 0b10, b"a\0b", b"")), vec![], Expect::Close),
+        case("MQTT-1.5.4-2 (5.0), client id", 5, Some(connect(5, 0b10, b"a\0b", b"")), vec![], Expect::Connack(0x81)),
+        case("MQTT-3.8.3-3 (3.1.1)", 4, None, sub(0x82, 4, b""), Expect::Close),
+        case("MQTT-3.8.3-2 (5.0)", 5, None, sub(0x82, 5, b""), Expect::Disconnect(0x82)),
+        case("MQTT-3.10.3-2 (3.1.1)", 4, None, sub(0xA2, 4, b""), Expect::Close),
+        case("MQTT-3.10.3-2 (5.0)", 5, None, sub(0xA2, 5, b""), Expect::Disconnect(0x82)),
+        case("MQTT-1.5.3-2 (3.1.1), filter", 4, None, sub(0x82, 4, b"\x00\x03a\x00b\x00"), Expect::Close),
+        case("MQTT-1.5.4-2 (5.0), filter", 5, None, sub(0x82, 5, b"\x00\x03a\x00b\x00"), Expect::Disconnect(0x81)),
+        case("MQTT-4.7.3-1 (3.1.1), SUBSCRIBE", 4, None, sub(0x82, 4, b"\x00\x00\x00"), Expect::Suback(0x80)),
+        case("MQTT-4.7.3-1 (3.1.1), UNSUBSCRIBE", 4, None, sub(0xA2, 4, b"\x00\x00"), Expect::Close),
+        case("MQTT-4.7.3-1 (5.0), SUBSCRIBE", 5, None, sub(0x82, 5, b"\x00\x00\x00"), Expect::Suback(0x8F)),
+        case("MQTT-3.3.2-2 (3.1.1)", 4, None, frame(0x30, b"\x00\x03a/+x"), Expect::Close),
+        case("MQTT-3.3.2-2 (5.0)", 5, None, frame(0x30, b"\x00\x03a/+\x00x"), Expect::Disconnect(0x90)),
+        case("MQTT-1.5.4-2 (5.0), topic name", 5, None, frame(0x30, b"\x00\x03a\x00b\x00x"), Expect::Disconnect(0x81)),
+    ]
+}
+
+/// Every packet in `bytes`: its type-and-flags byte and its body.
+fn packets(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    while bytes.len() >= 2 {
+        let (mut len, mut shift, mut at) = (0usize, 0, 1);
+        while let Some(b) = bytes.get(at) {
+            len |= usize::from(b & 0x7f) << shift;
+            shift += 7;
+            at += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let Some(body) = bytes.get(at..at + len) else { break };
+        out.push((bytes[0], body.to_vec()));
+        bytes = &bytes[at + len..];
+    }
+    out
+}
+
+/// Sends `case`, then reads everything until the broker closes (or 5 s pass): the packets read,
+/// and whether it closed.
+async fn run(weir: &Weir, case: &Case) -> (Vec<(u8, Vec<u8>)>, bool) {
+    let mut s = TcpStream::connect(weir.tcp).await.expect("connect");
+    let mut out = case.connect.clone().unwrap_or_else(|| connect(case.level, 0b10, b"conformance", b""));
+    out.extend_from_slice(&case.packet);
+    // More input behind the offending packet, which the broker will not read.
+    out.extend(std::iter::repeat_n([0xC0u8, 0x00], 16 * 1024).flatten());
+    let _ = s.write_all(&out).await;
+    let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let closed = loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Err(_) => break false,
+            Ok(Ok(0)) => break true,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Ok(Err(e)) => panic!("{}: the broker reset the connection ({e}) instead of closing it", case.id),
+        }
+    };
+    (packets(&got), closed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_server_must_reject_is_rejected() {
+    let weir = Weir::start();
+    for case in cases() {
+        let (got, closed) = run(&weir, &case).await;
+        let kinds: Vec<u8> = got.iter().map(|(k, _)| k >> 4).collect();
+        match case.expect {
+            Expect::Close => {
+                assert!(closed, "{}: not closed; got {kinds:?}", case.id);
+                assert!(!kinds.contains(&9) && !kinds.contains(&11), "{}: the packet was acknowledged", case.id);
+                if case.connect.is_some() {
+                    assert!(kinds.is_empty(), "{}: no CONNACK, just the close; got {got:?}", case.id);
+                }
+            }
+            Expect::Connack(code) => {
+                assert_eq!(got.first().map(|(k, b)| (*k, b.get(1).copied())), Some((0x20, Some(code))), "{}", case.id);
+                assert!(closed, "{}: not closed after the refusal", case.id);
+            }
+            Expect::Disconnect(code) => {
+                let disconnect = got.iter().find(|(k, _)| *k == 0xE0).map(|(_, b)| b.first().copied());
+                assert_eq!(disconnect, Some(Some(code)), "{}: got {got:?}", case.id);
+                assert!(closed, "{}: not closed after DISCONNECT", case.id);
+            }
+            Expect::Suback(code) => {
+                let suback = got.iter().find(|(k, _)| *k == 0x90).map(|(_, b)| b.last().copied());
+                assert_eq!(suback, Some(Some(code)), "{}: got {got:?}", case.id);
+            }
+        }
+    }
+}
