@@ -90,6 +90,9 @@ pub enum Kick {
 #[derive(Debug, Default)]
 struct Mailbox {
     queue: VecDeque<Delivery>,
+    /// Messages taken since the episode of being behind began (see [`Session::progress`]):
+    /// counted under the lock every take holds anyway.
+    taken: u64,
 }
 
 /// Outcome of [`Session::enqueue`].
@@ -140,8 +143,6 @@ pub struct Session {
     /// When the queue first reached its soft bound in this episode of being behind, in
     /// milliseconds since [`clock_base`] plus one; 0 while it is not behind.
     behind_since: AtomicU64,
-    /// Messages taken since the episode of being behind began (see [`Session::progress`]).
-    taken: AtomicU64,
     /// Fired when the queue falls below the soft bound, for paused publishers.
     pub drained: Notify,
     /// The timers armed when its connection went (expiry, delayed will): cancelled when a
@@ -174,7 +175,6 @@ impl Session {
             backpressure,
             stalled: AtomicBool::new(false),
             behind_since: AtomicU64::new(0),
-            taken: AtomicU64::new(0),
             drained: Notify::new(),
             timers: Mutex::new(Vec::new()),
         }
@@ -270,7 +270,7 @@ impl Session {
         if matches!(outcome, Enqueued::Congested) && self.behind_since.load(Ordering::Relaxed) == 0 {
             let since = clock_base().elapsed().as_millis() as u64 + 1;
             if self.behind_since.compare_exchange(0, since, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-                self.taken.store(0, Ordering::Relaxed);
+                self.mailbox.lock().taken = 0;
             }
         }
         self.notify.notify_one();
@@ -331,11 +331,15 @@ impl Session {
     /// the queue is under its soft bound (ending a stall), and ends the episode of being behind
     /// once the subscriber has made [`Session::progress`] since it began.
     pub fn after_drain(&self) {
-        if self.taken.load(Ordering::Relaxed) >= self.progress() {
-            self.taken.store(0, Ordering::Relaxed);
-            self.behind_since.store(0, Ordering::Relaxed);
-        }
-        if self.queue_len() < self.max_queue {
+        let len = {
+            let mut mb = self.mailbox.lock();
+            if mb.taken >= self.progress() {
+                mb.taken = 0;
+                self.behind_since.store(0, Ordering::Relaxed);
+            }
+            mb.queue.len()
+        };
+        if len < self.max_queue {
             self.stalled.store(false, Ordering::Relaxed);
             self.drained.notify_waiters();
         }
@@ -345,7 +349,7 @@ impl Session {
     pub fn dequeue_if(&self, admit: impl FnOnce(&Delivery) -> bool) -> Option<Delivery> {
         let mut mb = self.mailbox.lock();
         if mb.queue.front().is_some_and(admit) {
-            self.taken.fetch_add(1, Ordering::Relaxed);
+            mb.taken += 1;
             mb.queue.pop_front()
         } else {
             None

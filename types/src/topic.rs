@@ -30,8 +30,9 @@ pub enum TopicError {
 /// Levels allowed in one topic (EMQX `max_topic_levels`).
 pub const MAX_TOPIC_LEVELS: usize = 128;
 
-/// Validates a PUBLISH topic name.
-pub fn validate_name(topic: &str) -> Result<(), TopicError> {
+/// Validates a PUBLISH topic name; returns its levels (`a/b/c` has 3), which the broker's own
+/// `max_topic_levels` is checked against without a second pass.
+pub fn validate_name(topic: &str) -> Result<usize, TopicError> {
     if topic.is_empty() {
         return Err(TopicError::Empty);
     }
@@ -48,7 +49,7 @@ pub fn validate_name(topic: &str) -> Result<(), TopicError> {
     if separators >= MAX_TOPIC_LEVELS {
         return Err(TopicError::TooManyLevels(MAX_TOPIC_LEVELS));
     }
-    Ok(())
+    Ok(separators + 1)
 }
 
 /// Validates a subscription filter (after any `$share/<group>/` prefix was removed).
@@ -125,7 +126,7 @@ mod tests {
 
     #[test]
     fn names() {
-        assert!(validate_name("a/b").is_ok());
+        assert_eq!(validate_name("a/b"), Ok(2));
         assert!(validate_name("/").is_ok());
         assert_eq!(validate_name(""), Err(TopicError::Empty));
         assert_eq!(validate_name("a/+"), Err(TopicError::WildcardInName));

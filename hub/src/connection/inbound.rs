@@ -75,19 +75,23 @@ impl<S: Transport> Connection<S> {
 
     fn on_publish(&mut self, mut p: v5::Publish, payload: Bytes) -> Result<(), Exit> {
         self.resolve_alias(&mut p)?;
-        if let Err(e) = topic::validate_name(&p.topic) {
-            // U+0000 in any string makes the packet malformed (MQTT-1.5.4-2), not just the topic invalid.
-            let rc = if e == topic::TopicError::Nul { Rc::MalformedPacket } else { Rc::TopicNameInvalid };
-            return Err(Exit::Violation(rc, format!("PUBLISH to {:?}: {e}", &*p.topic)));
-        }
+        let levels = match topic::validate_name(&p.topic) {
+            Ok(levels) => levels,
+            Err(e) => {
+                // U+0000 in any string makes the packet malformed (MQTT-1.5.4-2), not just the
+                // topic invalid.
+                let rc = if e == topic::TopicError::Nul { Rc::MalformedPacket } else { Rc::TopicNameInvalid };
+                return Err(Exit::Violation(rc, format!("PUBLISH to {:?}: {e}", &*p.topic)));
+            }
+        };
         if properties_have_nul(&p.properties) {
             return Err(Exit::Violation(Rc::MalformedPacket, "U+0000 in a PUBLISH property".into()));
         }
         let max_levels = self.broker.config.mqtt.max_topic_levels;
-        if levels(&p.topic) > max_levels {
+        if levels > max_levels {
             return Err(Exit::Violation(
                 Rc::TopicNameInvalid,
-                format!("PUBLISH to a topic of {} levels, over max_topic_levels ({max_levels})", levels(&p.topic)),
+                format!("PUBLISH to a topic of {levels} levels, over max_topic_levels ({max_levels})"),
             ));
         }
         let qos = qos_in(p.qos);
@@ -350,11 +354,6 @@ fn properties_have_nul(p: &v5::PublishProperties) -> bool {
     p.content_type.as_ref().is_some_and(nul)
         || p.response_topic.as_ref().is_some_and(nul)
         || p.user_properties.iter().any(|(k, v)| nul(k) || nul(v))
-}
-
-/// The levels of a topic name or filter: `a/b/c` has 3.
-fn levels(topic: &str) -> usize {
-    topic.bytes().filter(|&b| b == b'/').count() + 1
 }
 
 /// Whether a topic is under `$SYS`, the broker's own.

@@ -51,7 +51,7 @@ impl MqttSink {
     fn topic_of(&self, row: &Row) -> Result<String, WriteError> {
         let topic = self.topic.render(row);
         match validate_name(&topic) {
-            Ok(()) => Ok(topic),
+            Ok(_) => Ok(topic),
             Err(reason) => Err(WriteError::rejected(RepublishError::Topic { topic, reason })),
         }
     }
