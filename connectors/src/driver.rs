@@ -92,13 +92,18 @@ pub struct SinkHandle {
     stopped: AtomicBool,
     /// Wakes the driver when it is stopped.
     stop: Notify,
+    /// Whether the last append failed on a disk error, so that the error is logged once.
+    disk_failing: AtomicBool,
 }
 
 impl SinkHandle {
     /// Appends the rows of `rows` from row `from` on to the buffer; returns how many were
     /// taken. Under `block`, a full buffer takes fewer than all: wait with
-    /// [`SinkHandle::wait_for_space`] and push the rest. A row that cannot be written (a disk
-    /// error) is taken, counted as `dropped.other` and logged.
+    /// [`SinkHandle::wait_for_space`] and push the rest. So does a disk error (a full disk):
+    /// it is logged when it starts and when it ends, and the caller tries again. Under
+    /// `drop_oldest`, a row that cannot be written after the oldest rows were deleted for room
+    /// is taken, counted as `dropped.other` and logged. A row larger than the whole buffer is
+    /// always taken that way.
     pub fn push(&self, rows: &RowBatch, from: usize) -> usize {
         let mut taken = 0;
         while from + taken < rows.len() {
@@ -106,7 +111,18 @@ impl SinkHandle {
             SinkMetrics::add(&self.metrics.matched, written as u64);
             SinkMetrics::add(&self.metrics.dropped_queue_full, dropped);
             taken += written;
-            let Some(e) = failed else { break };
+            let Some(e) = failed else {
+                if written > 0 && self.disk_failing.swap(false, Ordering::Relaxed) {
+                    info!(sink = %self.name, "the sink buffer takes rows again");
+                }
+                break;
+            };
+            if matches!(e, BufferError::Io { .. }) && self.buffer.policy() == FullPolicy::Block {
+                if !self.disk_failing.swap(true, Ordering::Relaxed) {
+                    warn!(sink = %self.name, error = %e, "cannot write to the sink buffer: the rules that write into it wait, and then their publishers, until it can");
+                }
+                break;
+            }
             SinkMetrics::add(&self.metrics.matched, 1);
             SinkMetrics::add(&self.metrics.dropped_other, 1);
             warn!(sink = %self.name, error = %e, "row not buffered: dropped");
@@ -173,6 +189,7 @@ pub fn start<S: Sink>(
         dead_letter: OnceLock::new(),
         stopped: AtomicBool::new(false),
         stop: Notify::new(),
+        disk_failing: AtomicBool::new(false),
     });
     SinkMetrics::add(&handle.metrics.matched, pending);
     let driver =
@@ -226,6 +243,9 @@ impl<S: Sink> Driver<S> {
             }
             if h.buffer.end() > p.reader.position() && self.has_room(&p) {
                 self.launch(&mut p).await;
+                // A backlog would keep this branch busy: the batches' tasks and the rest of the
+                // runtime get their turn after each launch.
+                tokio::task::yield_now().await;
             } else {
                 tokio::select! {
                     () = &mut stop => continue,
@@ -271,6 +291,10 @@ impl<S: Sink> Driver<S> {
             }
         };
         let Some(batch) = self.decode(read) else { return };
+        if batch.rows.is_empty() {
+            p.confirmed.insert(batch.first, batch.end);
+            return;
+        }
         SinkMetrics::add(&h.metrics.inflight, batch.rows.len() as u64);
         let (handle, sink, delivery, reasons) =
             (h.clone(), self.sink.clone(), self.delivery.clone(), self.reasons.clone());
@@ -307,14 +331,18 @@ impl<S: Sink> Driver<S> {
     }
 
     /// The batch's rows; a record that is not a JSON object (it cannot come from the engine) is
-    /// counted as dropped and confirmed at once.
+    /// counted as dropped and confirmed at once, as are rows the buffer lost to damage on disk.
     fn decode(&self, read: BufferedBatch) -> Option<Batch> {
-        if read.rows.is_empty() {
+        let (first, end) = (read.first, read.end());
+        if first == end {
             return None;
         }
-        let (first, end) = (read.first, read.end());
+        if read.skipped > 0 {
+            SinkMetrics::add(&self.handle.metrics.dropped_other, read.skipped);
+            warn!(sink = %self.handle.name, rows = read.skipped, from = first, "rows lost to damage in the sink buffer: counted as dropped.other");
+        }
         let mut rows = Vec::with_capacity(read.rows.len());
-        let mut seq = first;
+        let mut seq = first + read.skipped;
         Row::parse_all(read.rows, |row| {
             match row {
                 Ok(row) => rows.push(row),
@@ -471,19 +499,43 @@ mod tests {
         assert!(m["retried"] > 0);
     }
 
-    #[tokio::test]
-    async fn unconfirmed_rows_are_delivered_after_a_restart() {
+    /// A sink's directory where a stopped run left rows `{"i":0}` to `{"i":29}` undelivered.
+    async fn left_undelivered() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let mem = Arc::new(Memory::default());
         mem.down.store(true, Ordering::Relaxed);
-        let h = start("s", "memory", mem.clone(), &delivery(), dir.path()).unwrap();
+        let h = start("s", "memory", mem, &delivery(), dir.path()).unwrap();
         push(&h, (0..30).map(|i| format!(r#"{{"i":{i}}}"#)));
         h.stop();
         tokio::time::sleep(Duration::from_millis(50)).await;
+        dir
+    }
+
+    #[tokio::test]
+    async fn unconfirmed_rows_are_delivered_after_a_restart() {
+        let dir = left_undelivered().await;
         let again = Arc::new(Memory::default());
         let h = start("s", "memory", again.clone(), &delivery(), dir.path()).unwrap();
         until("redelivery", || again.rows.lock().len() >= 30).await;
         assert_eq!(h.snapshot()[0], ("matched", 30));
+    }
+
+    #[tokio::test]
+    async fn rows_lost_to_a_damaged_disk_are_counted_and_the_rest_delivered() {
+        let dir = left_undelivered().await;
+        // A flipped bit in row 10 (rows 0..10 are 8 + 7 bytes each, "{"i":0}" to "{"i":9}").
+        let segment = dir.path().join(format!("{:020}.log", 0));
+        let mut bytes = std::fs::read(&segment).unwrap();
+        bytes[10 * 15 + 8 + 3] ^= 0x01;
+        std::fs::write(&segment, bytes).unwrap();
+        let again = Arc::new(Memory::default());
+        let h = start("s", "memory", again.clone(), &delivery(), dir.path()).unwrap();
+        until("delivery", || again.rows.lock().len() >= 29).await;
+        until("the buffer to empty", || h.buffer.pending().0 == 0).await;
+        let seen: Vec<i64> = again.rows.lock().iter().map(|r| r.get("i").unwrap().as_i64().unwrap()).collect();
+        assert_eq!(seen, (0..30).filter(|&i| i != 10).collect::<Vec<_>>());
+        let m: BTreeMap<_, _> = h.snapshot().into_iter().collect();
+        assert_eq!((m["matched"], m["success"], m["dropped.other"]), (30, 29, 1));
     }
 
     #[test]

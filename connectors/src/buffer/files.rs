@@ -2,7 +2,7 @@
 //! the `acked` file.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::{HEADER, READ_CHUNK};
@@ -45,38 +45,29 @@ pub(super) fn read_record(r: &mut impl Read, out: &mut Vec<u8>) -> io::Result<us
     }
 }
 
-/// The good records of a segment: their count, the bytes they take, and the file's size.
-pub(super) fn scan(path: &Path) -> io::Result<(u64, u64, u64)> {
-    let mut file = File::open(path)?;
-    let size = file.seek(SeekFrom::End(0))?;
-    file.seek(SeekFrom::Start(0))?;
-    let mut r = BufReader::new(file);
-    let (mut records, mut good) = (0, 0);
-    let mut data = Vec::new();
-    while good < size {
-        data.clear();
-        match read_record(&mut r, &mut data) {
-            Ok(len) => {
-                records += 1;
-                good += HEADER + len as u64;
-            }
-            Err(_) => break,
-        }
-    }
-    Ok((records, good, size))
-}
-
 pub(super) fn read_acked(dir: &Path) -> Option<u64> {
     let bytes = fs::read(dir.join("acked")).ok()?;
     let (seq, crc) = (bytes.get(..8)?, bytes.get(8..12)?);
     (crc32fast::hash(seq).to_le_bytes() == crc).then(|| u64::from_le_bytes(seq.try_into().unwrap_or_default()))
 }
 
-pub(super) fn write_acked(dir: &Path, acked: u64) -> io::Result<()> {
+/// Replaces the `acked` file: written aside, then renamed over it. `durable` fsyncs the new
+/// file before the rename (the caller then fsyncs the directory).
+pub(super) fn write_acked(dir: &Path, acked: u64, durable: bool) -> io::Result<()> {
     let seq = acked.to_le_bytes();
     let mut bytes = seq.to_vec();
     bytes.extend_from_slice(&crc32fast::hash(&seq).to_le_bytes());
-    let aside = dir.join("acked.new");
-    fs::write(&aside, bytes)?;
+    // Apart from each other: a sync and an ack may both be writing one.
+    let aside = dir.join(if durable { "acked.sync" } else { "acked.new" });
+    let mut f = File::create(&aside)?;
+    f.write_all(&bytes)?;
+    if durable {
+        f.sync_data()?;
+    }
     fs::rename(aside, dir.join("acked"))
+}
+
+/// Makes the directory's entries (files created, renamed, deleted) durable.
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
 }

@@ -8,13 +8,24 @@
 //!   CRC-32), replaced atomically (written aside, then renamed), at most every 100 ms and at
 //!   each sync: after a crash, the rows confirmed since are delivered again.
 //!
-//! At open, every segment is read back and checked: a record cut short or failing its checksum
-//! at the end of the newest segment is a write torn by a crash and is cut off; one inside the
-//! log ends that segment (counted, logged). Rows at or after `acked` are delivered again: at
-//! least once. Records are written with one `write` per append and are in the page cache at
-//! once, so a killed process loses nothing; they reach the disk within [`Buffer::sync`]'s period.
+//! At open, every segment is read back and checked (`recover`). Rows at or after `acked` are
+//! delivered again: at least once. A reader skips a record that fails its checksum, moves past
+//! the gaps that damage leaves in the sequence numbers, skips the rest of a segment it cannot
+//! read on, and counts the rows it skips ([`BufferedBatch::skipped`]), which are logged.
 //! The newest appends (4 MiB) are also kept in memory, and a reader keeping up takes them from
 //! there; the disk is read only by a reader that fell behind, and after a restart.
+//!
+//! Durability. Records are written with one `write` per append and are in the page cache at
+//! once, so a killed process loses nothing. [`Buffer::sync`] (the driver calls it every second)
+//! fsyncs the segment being written and those finished since the last sync, writes `acked`
+//! aside, fsyncs it and renames it, and fsyncs the directory when files were created or deleted:
+//! a power loss loses at most the last second of rows, and delivers some confirmed rows again.
+//! The fsyncs run outside the buffer's lock, so appends do not wait for the disk.
+//!
+//! A failed append (a full disk, for example) is cut back out of the segment, so the file stays
+//! a run of whole records, and is reported in [`Appended::failed`]: under
+//! [`FullPolicy::Block`] the caller waits and tries again, under [`FullPolicy::DropOldest`] the
+//! oldest segments are deleted to make room, one at a time, and the write tried again.
 //!
 //! The files are `files`' business, reading back `read`'s.
 //!
@@ -26,11 +37,12 @@
 
 mod files;
 mod read;
+mod recover;
 #[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -39,13 +51,16 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::row::RowBatch;
-use files::{open_append, read_acked, scan, segment_path, write_acked};
+use files::{open_append, read_acked, segment_path, sync_dir, write_acked};
 pub use read::Reader;
+use recover::recover_segment;
 
 /// Bytes of a record's header: length and checksum.
 const HEADER: u64 = 8;
 /// Segments never get smaller than this, so that a small bound still has few files.
 const MIN_SEGMENT: u64 = 64 * 1024;
+/// Nor larger than this: opening reads each segment whole to check it.
+const MAX_SEGMENT: u64 = 64 * 1024 * 1024;
 /// A bound is split into about this many segments: dropping the oldest frees this fraction.
 const SEGMENTS_PER_BOUND: u64 = 16;
 /// Bytes read from a segment per call: a batch of thousands of rows in a few calls.
@@ -86,24 +101,26 @@ pub enum BufferError {
     },
 }
 
-/// Rows read back from the buffer: a batch, and where it starts in the log.
+/// Rows read back from the buffer: a batch, and the span of the log it covers.
 #[derive(Debug, Default)]
 pub struct BufferedBatch {
-    /// The first row's sequence number; the others follow it one by one.
+    /// Where the span starts: the reader's position before the read.
     pub first: u64,
-    /// The rows.
+    /// Rows lost to damage on disk, skipped before the first row; they are part of the span.
+    pub skipped: u64,
+    /// The rows, one after the other.
     pub rows: RowBatch,
 }
 
 impl BufferedBatch {
-    /// The sequence number after the last row.
+    /// The sequence number after the span: after the last row.
     pub fn end(&self) -> u64 {
-        self.first + self.rows.len() as u64
+        self.first + self.skipped + self.rows.len() as u64
     }
 
     /// Each row's sequence number and data.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &[u8])> {
-        (self.first..).zip(self.rows.iter())
+        (self.first + self.skipped..).zip(self.rows.iter())
     }
 }
 
@@ -149,6 +166,10 @@ struct State {
     bytes: u64,
     /// Whether writes happened since the last sync.
     dirty: bool,
+    /// Segments finished since the last sync, to be fsynced by it.
+    finished: Vec<u64>,
+    /// Whether segment files were created or deleted since the last sync.
+    dir_dirty: bool,
     /// The `acked` last written to the `acked` file, and when: the file is rewritten at most
     /// every [`ACK_EVERY`] (and at each sync), since a crash only delivers a few rows again.
     acked_on_disk: u64,
@@ -209,32 +230,21 @@ impl Buffer {
     pub fn open(dir: &Path, max_bytes: u64, policy: FullPolicy) -> Result<Buffer, BufferError> {
         let io_err = |source| BufferError::Io { path: dir.to_path_buf(), source };
         fs::create_dir_all(dir).map_err(io_err)?;
-        let segment_bytes = (max_bytes / SEGMENTS_PER_BOUND).max(MIN_SEGMENT).min(max_bytes.max(1));
-        let mut firsts: Vec<u64> = fs::read_dir(dir)
-            .map_err(io_err)?
-            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".log")?.parse().ok())
-            .collect();
+        let segment_bytes = (max_bytes / SEGMENTS_PER_BOUND).clamp(MIN_SEGMENT, MAX_SEGMENT).min(max_bytes.max(1));
+        let names: Vec<String> =
+            fs::read_dir(dir).map_err(io_err)?.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+        // A rewrite that a crash interrupted: the segment itself is whole, and checked again.
+        for aside in names.iter().filter(|n| n.ends_with(".log.new")) {
+            let _ = fs::remove_file(dir.join(aside));
+        }
+        let mut firsts: Vec<u64> = names.iter().filter_map(|n| n.strip_suffix(".log")?.parse().ok()).collect();
         firsts.sort_unstable();
         let acked = read_acked(dir).unwrap_or(0);
         let mut segments = VecDeque::new();
-        let count = firsts.len();
-        for (i, first_seq) in firsts.into_iter().enumerate() {
+        for first_seq in firsts {
             let path = segment_path(dir, first_seq);
-            let (records, good_bytes, file_bytes) =
-                scan(&path).map_err(|source| BufferError::Io { path: path.clone(), source })?;
-            if good_bytes < file_bytes {
-                let newest = i + 1 == count;
-                tracing::warn!(
-                    segment = %path.display(),
-                    records,
-                    lost_bytes = file_bytes - good_bytes,
-                    "sink buffer: {}",
-                    if newest { "cutting off a write torn by a crash" } else { "a damaged record ends this segment" }
-                );
-                let f = OpenOptions::new().write(true).open(&path).map_err(io_err)?;
-                f.set_len(good_bytes).map_err(io_err)?;
-            }
-            segments.push_back(Segment { first_seq, records, bytes: good_bytes });
+            let found = recover_segment(&path).map_err(|source| BufferError::Io { path: path.clone(), source })?;
+            segments.push_back(Segment { first_seq, records: found.records, bytes: found.bytes });
         }
         // Segments wholly below `acked` were confirmed but not yet deleted when the process stopped.
         while segments.len() > 1 && segments.get(1).is_some_and(|s| s.first_seq <= acked) {
@@ -258,6 +268,8 @@ impl Buffer {
             read: acked,
             bytes,
             dirty: false,
+            finished: Vec::new(),
+            dir_dirty: false,
             acked_on_disk: acked,
             acked_written: Instant::now(),
             recent: VecDeque::new(),
@@ -276,8 +288,30 @@ impl Buffer {
     }
 
     /// Appends the rows of `rows` from row `from` on, in order, as many as the bound lets a
-    /// blocking buffer take.
+    /// blocking buffer take. Under [`FullPolicy::DropOldest`], a write that fails (a full disk)
+    /// deletes the oldest segments, one at a time, until it succeeds.
     pub fn append(&self, rows: &RowBatch, from: usize) -> Appended {
+        let mut out = self.append_once(rows, from);
+        // Each round frees a segment; a bound on them, since each may start one too.
+        for _ in 0..=SEGMENTS_PER_BOUND {
+            if self.policy != FullPolicy::DropOldest || !matches!(out.failed, Some(BufferError::Io { .. })) {
+                break;
+            }
+            let mut st = self.state.lock();
+            if st.segments.len() < 2 {
+                break;
+            }
+            out.dropped += self.drop_oldest(&mut st);
+            drop(st);
+            let again = self.append_once(rows, from + out.written);
+            out.written += again.written;
+            out.dropped += again.dropped;
+            out.failed = again.failed;
+        }
+        out
+    }
+
+    fn append_once(&self, rows: &RowBatch, from: usize) -> Appended {
         let mut out = Appended::default();
         let rows = || rows.iter().skip(from);
         let mut st = self.state.lock();
@@ -369,9 +403,14 @@ impl Buffer {
                 Ok(())
             }
             Err(source) => {
-                // Forget the records counted for these bytes; the file is cut back at next open.
-                if let Some(s) = st.segments.back_mut() {
+                // Forget the records counted for these bytes, and cut off what part of them
+                // reached the file: later appends must follow whole records.
+                let whole = st.segments.back_mut().map_or(0, |s| {
                     s.records -= last - records_before;
+                    s.bytes
+                });
+                if let Err(e) = st.writer.set_len(whole) {
+                    tracing::warn!(dir = %self.dir.display(), error = %e, "sink buffer: cannot cut a failed write off its segment; it is cut at the next start");
                 }
                 pending.clear();
                 Err(BufferError::Io { path: self.dir.clone(), source })
@@ -383,7 +422,12 @@ impl Buffer {
         let first_seq = st.next_seq;
         let path = segment_path(&self.dir, first_seq);
         st.writer = open_append(&path).map_err(|source| BufferError::Io { path, source })?;
+        if let Some(done) = st.segments.back().filter(|s| s.records > 0) {
+            let done = done.first_seq;
+            st.finished.push(done);
+        }
         st.segments.push_back(Segment { first_seq, records: 0, bytes: 0 });
+        st.dir_dirty = true;
         Ok(())
     }
 
@@ -400,6 +444,7 @@ impl Buffer {
         st.bytes -= s.bytes;
         st.forget_acked();
         let _ = fs::remove_file(segment_path(&self.dir, s.first_seq));
+        st.dir_dirty = true;
         let _ = self.write_acked(st);
         dropped
     }
@@ -417,6 +462,7 @@ impl Buffer {
             if let Some(s) = st.segments.pop_front() {
                 st.bytes -= s.bytes;
                 let _ = fs::remove_file(segment_path(&self.dir, s.first_seq));
+                st.dir_dirty = true;
             }
         }
         // All confirmed: start the log afresh rather than keep a segment of delivered rows.
@@ -436,27 +482,49 @@ impl Buffer {
         written
     }
 
-    /// Records `acked` in the `acked` file.
+    /// Records `acked` in the `acked` file (not fsynced: [`Buffer::sync`] does that).
     fn write_acked(&self, st: &mut State) -> Result<(), BufferError> {
         st.acked_written = Instant::now();
         if st.acked_on_disk == st.acked {
             return Ok(());
         }
-        write_acked(&self.dir, st.acked).map_err(|source| BufferError::Io { path: self.dir.join("acked"), source })?;
+        write_acked(&self.dir, st.acked, false)
+            .map_err(|source| BufferError::Io { path: self.dir.join("acked"), source })?;
         st.acked_on_disk = st.acked;
         Ok(())
     }
 
-    /// Flushes written rows to the disk, if any were written since the last call, and records
-    /// the confirmed ones.
+    /// Makes what was written durable, by the policy in the module documentation: the segments
+    /// written since the last call, the confirmed mark, the directory. The lock is held only to
+    /// see what needs it; the fsyncs run without it.
     pub fn sync(&self) -> Result<(), BufferError> {
-        let mut st = self.state.lock();
-        self.write_acked(&mut st)?;
-        if !st.dirty {
-            return Ok(());
+        let io_err = |source| BufferError::Io { path: self.dir.clone(), source };
+        let (writer, finished, dir_dirty, acked) = {
+            let mut st = self.state.lock();
+            let writer =
+                if std::mem::take(&mut st.dirty) { Some(st.writer.try_clone().map_err(io_err)?) } else { None };
+            st.acked_written = Instant::now();
+            let acked = (st.acked_on_disk != st.acked).then_some(st.acked);
+            (writer, std::mem::take(&mut st.finished), std::mem::take(&mut st.dir_dirty), acked)
+        };
+        if let Some(writer) = writer {
+            writer.sync_data().map_err(io_err)?;
         }
-        st.dirty = false;
-        st.writer.sync_data().map_err(|source| BufferError::Io { path: self.dir.clone(), source })
+        for first_seq in finished {
+            // Deleted since (confirmed): nothing to keep.
+            if let Ok(f) = File::open(segment_path(&self.dir, first_seq)) {
+                f.sync_data().map_err(io_err)?;
+            }
+        }
+        if let Some(acked) = acked {
+            write_acked(&self.dir, acked, true).map_err(io_err)?;
+            let mut st = self.state.lock();
+            st.acked_on_disk = st.acked_on_disk.max(acked);
+        }
+        if dir_dirty || acked.is_some() {
+            sync_dir(&self.dir).map_err(io_err)?;
+        }
+        Ok(())
     }
 
     /// Rows not yet confirmed, and the bytes the buffer holds on disk.
@@ -474,6 +542,11 @@ impl Buffer {
     /// Every row below this is confirmed or dropped.
     pub fn acked(&self) -> u64 {
         self.state.lock().acked
+    }
+
+    /// What a full buffer does.
+    pub fn policy(&self) -> FullPolicy {
+        self.policy
     }
 
     /// The sequence number the next appended row gets.
