@@ -8,29 +8,8 @@ use std::time::Duration;
 
 use common::http::get;
 use common::proxy::Proxy;
+use common::sinks::{count, sink, until};
 use common::{addr_of, postgres_url, psql, psql_rows, publish_qos1, run, with_addr, Weir};
-
-/// Polls `f` every 100 ms for up to 60 s until it returns `Some`.
-async fn until<T>(what: &str, weir: &Weir, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..600 {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}; log:\n{}", weir.log());
-}
-
-/// The sink's counters and status from the API.
-async fn sink(weir: &Weir, name: &str) -> serde_json::Value {
-    let (status, body) = get(weir.api.expect("API"), &format!("/api/v5/sinks/{name}")).await;
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).expect("JSON")
-}
-
-fn count(url: &str, table: &str) -> u64 {
-    psql_rows(url, &format!("SELECT count(*) FROM {table}")).trim().parse().expect("a count")
-}
 
 /// Bytes of the files under `dir`.
 fn disk_use(dir: &std::path::Path) -> u64 {
@@ -492,43 +471,44 @@ max_retry_backoff_ms = 500
     assert_eq!((s["metrics"]["failed"].as_u64(), s["metrics"]["dropped"].as_u64()), (Some(0), Some(0)), "{s}");
 }
 
-/// Past the rule engine's queue (65,536 messages), a sink whose buffer is full and blocks pauses
-/// the publishers that feed it: their PUBACKs stop until the destination is back. Nothing is lost.
+/// A URL rendered from the row that does not parse is the row's fault: the row goes to the dead
+/// letter at once, counted as failed, and is never retried; the next row is delivered.
 #[tokio::test]
-async fn a_full_blocking_sink_pauses_the_publishers() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    const N: usize = 80_000;
-    let url = postgres_url();
-    psql(&url, "DROP TABLE IF EXISTS sink_pause; CREATE TABLE sink_pause (seq integer)");
-    let proxy = Proxy::start(addr_of(&url)).await;
-    proxy.cut();
+async fn http_sink_refuses_a_url_that_does_not_parse() {
+    let server = common::http_server::Server::start(|_, _| (200, vec![])).await;
     let config = format!(
-        "[sinks.pg]\ntype = \"postgres\"\nurl = \"{}\"\ntable = \"sink_pause\"\nmax_buffer_bytes = 65536\nmax_retry_backoff_ms = 300\n",
-        with_addr(&url, proxy.addr)
+        r#"
+[sinks.hook]
+type = "http"
+url = "http://${{payload.host}}/in"
+dead_letter = "letters"
+[sinks.letters]
+type = "http"
+url = "http://{}/letters"
+"#,
+        server.addr
     );
-    let weir =
-        Weir::start_with_rules(&config, &[("pg.sql", r#"INSERT INTO pg SELECT payload.seq AS seq FROM "pause/#""#)]);
-    let acked = std::sync::Arc::new(AtomicUsize::new(0));
-    let message = |i| ("pause/1".to_string(), format!(r#"{{"seq": {i}}}"#));
-    let publisher = tokio::spawn(common::publish_qos1_counted(weir.tcp, "pauser".into(), N, message, acked.clone()));
-    // Paused: the acknowledgements stop coming for two seconds, short of N.
-    let (mut last, mut still) = (0, 0);
-    for _ in 0..240 {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = acked.load(Ordering::Relaxed);
-        still = if now == last && now > 0 { still + 1 } else { 0 };
-        last = now;
-        if still >= 8 {
-            break;
-        }
-    }
-    assert!(still >= 8 && last < N, "the publisher was not paused: {last} of {N} acknowledged");
-    let (_, text) = get(weir.api.unwrap(), "/api/v5/prometheus/stats").await;
-    let queued: u64 =
-        text.lines().find_map(|l| l.strip_prefix("weir_rule_engine_queued ")).and_then(|v| v.parse().ok()).unwrap();
-    assert!(queued >= 65_536, "{queued} messages queued for the rules");
-    proxy.restore();
-    publisher.await.expect("publisher");
-    until("every row", &weir, async || (count(&url, "sink_pause") >= N as u64).then_some(())).await;
-    assert_eq!(psql_rows(&url, "SELECT count(DISTINCT seq) FROM sink_pause").trim(), N.to_string());
+    let weir = Weir::start_with_rules(&config, &[("hook.sql", r#"INSERT INTO hook SELECT payload FROM "hook/#""#)]);
+    let addr = server.addr.to_string();
+    publish_qos1(weir.tcp, "hooker", 2, move |i| {
+        let host = if i == 0 { "[not a host".to_string() } else { addr.clone() };
+        ("hook/1".into(), serde_json::json!({ "host": host }).to_string())
+    })
+    .await;
+    let s = until("both rows settled", &weir, async || {
+        let s = sink(&weir, "hook").await;
+        (s["metrics"]["success"] == 1 && s["metrics"]["failed"] == 1).then_some(s)
+    })
+    .await;
+    assert_eq!(s["metrics"]["retried"], 0, "{s}");
+    // The dead letter's own health checks come as HEAD requests.
+    let letter = until("the dead letter", &weir, async || {
+        server.answered(200).into_iter().find(|r| r.path == "/letters" && r.method == "POST")
+    })
+    .await;
+    let letter: serde_json::Value = serde_json::from_str(&letter.body).expect("JSON");
+    let letter = if letter.is_array() { letter[0].clone() } else { letter };
+    assert_eq!(letter["sink"], "hook", "{letter}");
+    assert!(letter["row"]["payload"].as_str().is_some_and(|p| p.contains("[not a host")), "{letter}");
+    assert!(letter["reason"].as_str().is_some_and(|r| r.contains("invalid")), "{letter}");
 }

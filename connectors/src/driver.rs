@@ -8,7 +8,8 @@
 //! shortened at random by up to half (jitter), forever: the buffer's bound, not a timeout,
 //! decides when rows stop coming. A refused batch is split until the refused rows are found;
 //! each is counted as failed, its reason logged once, and written to the dead letter sink when
-//! there is one.
+//! there is one. A failure that is most likely the rows' fault (a Kafka topic, named by the row,
+//! that does not exist) is retried [`SUSPECT_TRIES`] times in all, then treated as a refusal.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -30,6 +31,9 @@ use crate::sink::{Health, Sink, WriteError};
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// How often written rows are flushed to the disk.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
+/// Tries of a batch whose failure is most likely its rows' fault ([`WriteError::Suspect`])
+/// before it is treated as refused.
+const SUSPECT_TRIES: u32 = 4;
 /// Distinct refusal reasons logged per sink; past this, refusals are only counted.
 const REASONS_LOGGED: usize = 100;
 
@@ -300,7 +304,7 @@ impl<S: Sink> Driver<S> {
             (h.clone(), self.sink.clone(), self.delivery.clone(), self.reasons.clone());
         p.inflight.spawn(async move {
             let n = batch.rows.len() as u64;
-            deliver(&handle, sink.as_ref(), &delivery, &reasons, batch.rows).await;
+            deliver(&handle, sink.as_ref(), &delivery, &reasons, batch.rows, SUSPECT_TRIES).await;
             handle.metrics.inflight.fetch_sub(n, Ordering::Relaxed);
             (batch.first, batch.end)
         });
@@ -370,13 +374,21 @@ async fn deliver<S: Sink>(
     delivery: &DeliveryConfig,
     reasons: &parking_lot::Mutex<HashSet<String>>,
     rows: Vec<Row>,
+    suspect_tries: u32,
 ) {
     if rows.is_empty() {
         return;
     }
     let mut attempt = 0u32;
     loop {
-        match sink.write(&rows).await {
+        let written = match sink.write(&rows).await {
+            // Retried as transient until tried enough; then the rows are at fault.
+            Err(WriteError::Suspect { reason }) if attempt + 1 < suspect_tries => {
+                Err(WriteError::Transient { reason, retry_after: None })
+            }
+            other => other,
+        };
+        match written {
             Ok(()) => {
                 h.set_health(Health::Connected);
                 SinkMetrics::add(&h.metrics.success, rows.len() as u64);
@@ -395,30 +407,37 @@ async fn deliver<S: Sink>(
                 tokio::time::sleep(wait).await;
                 attempt = attempt.saturating_add(1);
             }
-            Err(WriteError::Rejected { reason }) if rows.len() > 1 => {
+            Err(WriteError::Rejected { reason } | WriteError::Suspect { reason }) if rows.len() > 1 => {
                 // Split the batch to find the refused rows; the others are delivered.
                 let mut rows = rows;
                 let second = rows.split_off(rows.len() / 2);
                 tracing::debug!(sink = %h.name, error = %reason, rows = rows.len() + second.len(), "batch refused: splitting it");
-                Box::pin(deliver(h, sink, delivery, reasons, rows)).await;
-                Box::pin(deliver(h, sink, delivery, reasons, second)).await;
+                // The halves were tried as part of the whole: a suspect failure refuses at once.
+                Box::pin(deliver(h, sink, delivery, reasons, rows, 1)).await;
+                Box::pin(deliver(h, sink, delivery, reasons, second, 1)).await;
                 return;
             }
-            Err(WriteError::Rejected { reason }) => {
-                h.set_health(Health::Connected);
-                SinkMetrics::add(&h.metrics.failed, 1);
-                let first_time = {
-                    let mut seen = reasons.lock();
-                    seen.len() < REASONS_LOGGED && seen.insert(reason.clone())
-                };
-                if first_time {
-                    warn!(sink = %h.name, error = %reason, "the destination refused a row (counted as failed; later rows refused for the same reason are only counted)");
-                }
-                dead_letter(h, &reason, rows.into_iter().next());
+            Err(WriteError::Rejected { reason } | WriteError::Suspect { reason }) => {
+                refused(h, reasons, &reason, rows.into_iter().next());
                 return;
             }
         }
     }
+}
+
+/// One row the destination refused: counted as failed, its reason logged the first time, and
+/// written to the dead letter sink if there is one.
+fn refused(h: &SinkHandle, reasons: &parking_lot::Mutex<HashSet<String>>, reason: &str, row: Option<Row>) {
+    h.set_health(Health::Connected);
+    SinkMetrics::add(&h.metrics.failed, 1);
+    let first_time = {
+        let mut seen = reasons.lock();
+        seen.len() < REASONS_LOGGED && seen.insert(reason.to_string())
+    };
+    if first_time {
+        warn!(sink = %h.name, error = %reason, "the destination refused a row (counted as failed; later rows refused for the same reason are only counted)");
+    }
+    dead_letter(h, reason, row);
 }
 
 /// Writes a refused row to the dead letter sink, if there is one, with why and whence.
@@ -497,6 +516,25 @@ mod tests {
         let m: BTreeMap<_, _> = h.snapshot().into_iter().collect();
         assert_eq!((m["matched"], m["success"], m["failed"], m["queuing"], m["inflight"]), (95, 94, 1, 0, 0));
         assert!(m["retried"] > 0);
+    }
+
+    /// A failure that is most likely the row's fault is retried a few times, not forever, and
+    /// the row then goes to the dead letter as refused rows do; the others are delivered.
+    #[tokio::test]
+    async fn suspect_rows_are_refused_after_a_few_tries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mem = Arc::new(Memory::default());
+        let h = start("s", "memory", mem.clone(), &delivery(), &dir.path().join("s")).unwrap();
+        let dl_mem = Arc::new(Memory::default());
+        let dl = start("dl", "memory", dl_mem.clone(), &delivery(), &dir.path().join("dl")).unwrap();
+        h.set_dead_letter(dl.clone());
+        push(&h, (0..20).map(|i| if i == 7 { r#"{"nowhere":7}"#.to_string() } else { format!(r#"{{"i":{i}}}"#) }));
+        until("the dead letter", || dl_mem.rows.lock().len() == 1).await;
+        until("delivery", || mem.rows.lock().len() == 19).await;
+        assert_eq!(dl_mem.rows.lock()[0].get("reason").unwrap(), "unknown topic");
+        let m: BTreeMap<_, _> = h.snapshot().into_iter().collect();
+        assert_eq!((m["success"], m["failed"]), (19, 1));
+        assert_eq!(m["retried"], u64::from(SUSPECT_TRIES - 1), "retried, but not forever");
     }
 
     /// A sink's directory where a stopped run left rows `{"i":0}` to `{"i":29}` undelivered.

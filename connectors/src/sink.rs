@@ -25,6 +25,13 @@ pub enum WriteError {
         /// Why, as the destination said it.
         reason: String,
     },
+    /// Most likely the rows' fault, but it could pass (a Kafka topic named by the row that does
+    /// not exist yet): retried a few times, then treated as [`WriteError::Rejected`].
+    #[error("{reason}")]
+    Suspect {
+        /// What went wrong, for the log.
+        reason: String,
+    },
 }
 
 impl WriteError {
@@ -36,6 +43,11 @@ impl WriteError {
     /// A refusal of the rows themselves.
     pub fn rejected(reason: impl ToString) -> WriteError {
         WriteError::Rejected { reason: reason.to_string() }
+    }
+
+    /// A failure that is most likely the rows' fault.
+    pub fn suspect(reason: impl ToString) -> WriteError {
+        WriteError::Suspect { reason: reason.to_string() }
     }
 }
 

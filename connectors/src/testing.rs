@@ -11,7 +11,8 @@ use crate::sink::{CheckError, Sink, WriteError};
 
 /// A destination in memory: it keeps the rows it confirms. While `down`, every write fails as
 /// a destination that is down does (transient); a batch with a row that has a `"bad"` field is
-/// refused, as a destination refuses rows that break its constraints.
+/// refused, as a destination refuses rows that break its constraints; one with a row that has a
+/// `"nowhere"` field fails as suspect, as a Kafka topic named by a row that does not exist.
 #[derive(Debug, Default)]
 pub struct MemorySink {
     /// The rows confirmed, in the order written.
@@ -42,6 +43,9 @@ impl Sink for Arc<MemorySink> {
         }
         if rows.iter().any(|r| r.get("bad").is_some()) {
             return Err(WriteError::rejected("bad row"));
+        }
+        if rows.iter().any(|r| r.get("nowhere").is_some()) {
+            return Err(WriteError::suspect("unknown topic"));
         }
         self.rows.lock().extend_from_slice(rows);
         Ok(())

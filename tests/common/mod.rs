@@ -7,6 +7,7 @@ pub mod http;
 pub mod http_server;
 pub mod proxy;
 pub mod raw;
+pub mod sinks;
 pub mod tansu;
 
 use std::io::{BufRead, BufReader, Write};

@@ -106,6 +106,12 @@ impl Broker {
         self.rules.as_ref().map_or(0, |r| r.queued())
     }
 
+    /// Rows the rules hold for sinks whose buffers are full (see
+    /// [`weir_rules::pipeline::Intake::held`]).
+    pub fn rules_held(&self) -> usize {
+        self.rules.as_ref().map_or(0, |r| r.held())
+    }
+
     /// Messages that skipped the rules (see [`weir_rules::pipeline::Intake::skipped`]).
     pub fn rules_skipped(&self) -> u64 {
         self.rules.as_ref().map_or(0, |r| r.skipped())

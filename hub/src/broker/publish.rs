@@ -41,6 +41,8 @@ pub struct Burst {
     /// Whether the last burst fed the rules: only such a publisher waits for the rules' queue,
     /// never a subscriber.
     fed_rules: bool,
+    /// The sinks holding too many rows that the last burst fed: the publisher waits for them.
+    fed_blocked: Vec<String>,
     /// Subscribers whose queues this client's publishes overfilled: it waits for them.
     congested: Vec<Arc<Session>>,
 }
@@ -73,7 +75,7 @@ impl Broker {
         Metrics::add(&self.metrics.dropped_no_subscribers, std::mem::take(&mut burst.no_subscribers));
         burst.fed_rules = match &self.rules {
             Some(rules) if !burst.for_rules.is_empty() => {
-                rules.offer(std::mem::take(&mut burst.for_rules));
+                burst.fed_blocked = rules.offer(std::mem::take(&mut burst.for_rules));
                 true
             }
             _ => false,
@@ -83,13 +85,16 @@ impl Broker {
     /// The back-pressure verdict: whether the publisher of `burst` must stop reading until
     /// [`Broker::relieved`].
     pub fn must_wait(&self, burst: &Burst) -> bool {
-        burst.is_congested() || (burst.fed_rules && self.rules.as_ref().is_some_and(|r| r.is_full()))
+        burst.is_congested()
+            || (burst.fed_rules
+                && self.rules.as_ref().is_some_and(|r| r.is_full() || r.is_blocked_by(&burst.fed_blocked)))
     }
 
     /// Resolves once the publisher of `burst` may read again: each subscriber it congested has
     /// drained below its bound, or has been behind for `backpressure_timeout` and is marked
     /// stalled (its queue then drops its oldest messages instead, until it has caught up); and
-    /// the rules' queue, if the burst fed it, has room. The time counts from when the subscriber
+    /// the rules' queue, if the burst fed it, has room, and the sinks it fed hold few enough rows
+    /// (see `weir_rules::pipeline::backlog`). The time counts from when the subscriber
     /// fell behind, not per wait: one that takes a message now and then still runs out of it.
     /// Cancel-safe: the caller may serve its own deliveries meanwhile and call again. `own` is the publisher's session,
     /// which its own publishes never make it wait for.
@@ -123,7 +128,8 @@ impl Broker {
             let room = rules.room();
             tokio::pin!(room);
             room.as_mut().enable();
-            if !rules.is_full() {
+            if !rules.is_full() && !rules.is_blocked_by(&burst.fed_blocked) {
+                burst.fed_blocked.clear();
                 return;
             }
             room.await;
@@ -138,7 +144,8 @@ impl Broker {
             return Err(RepublishError::Topic { topic: msg.topic.to_string(), reason });
         }
         if let Some(rules) = self.rules.as_ref().filter(|r| r.wants(&msg.topic)) {
-            rules.offer(vec![msg.clone()]);
+            // Never paused for: see `offer`.
+            let _ = rules.offer(vec![msg.clone()]);
         }
         Metrics::incr(&self.metrics.messages_received);
         Ok(self.route_counted(msg))

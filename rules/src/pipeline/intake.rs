@@ -2,14 +2,16 @@
 //! a rule, and queues what does for the rule thread, without blocking.
 //!
 //! The queue's bound is [`QUEUE`] messages. A client's read burst is taken whole, whatever the
-//! queue holds, and the client then waits while [`Intake::is_full`]: back-pressure reaches the
-//! publishers, not a drop. Messages the broker makes itself, which nobody can pause, skip the
+//! queue holds, and the client then waits while [`Intake::is_full`], or while a sink its
+//! messages feed holds too many refused rows ([`Intake::is_blocked_by`]): back-pressure reaches
+//! the publishers, not a drop, and only those of a full sink when one sink is full. Messages the broker makes itself, which nobody can pause, skip the
 //! rules when the queue is full, and are counted.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::RwLock;
 use tokio::sync::futures::Notified;
 use tokio::sync::{mpsc, Notify};
 use tracing::warn;
@@ -65,6 +67,13 @@ pub struct Intake {
     closed: AtomicBool,
     /// How often the rule thread's supervisor restarted the runner after a panic.
     restarts: AtomicU64,
+    /// Sinks holding [`Intake::hold`] rows or more (see [`super::backlog`]): publishers whose
+    /// messages feed their rules pause until they are back under half of it.
+    blocked: RwLock<Vec<String>>,
+    /// Whether `blocked` has any sink: the publish path reads this, and the list only if set.
+    any_blocked: AtomicBool,
+    /// Rows held for sinks that refused them, for every sink.
+    held: AtomicUsize,
     /// When the pipeline last warned that it is behind (seconds since `started`; `u64::MAX`:
     /// never), so that the warning comes at most every [`WARN_EVERY`].
     last_warning: AtomicU64,
@@ -84,6 +93,9 @@ impl Intake {
             skipped: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             restarts: AtomicU64::new(0),
+            blocked: RwLock::new(Vec::new()),
+            any_blocked: AtomicBool::new(false),
+            held: AtomicUsize::new(0),
             last_warning: AtomicU64::new(u64::MAX),
             started: Instant::now(),
         };
@@ -102,19 +114,88 @@ impl Intake {
     }
 
     /// Queues a client's messages that the rules want, in one hand-over, whatever the queue
-    /// holds: the client then waits while [`Intake::is_full`]. The republish path of an MQTT
-    /// sink comes through here too: the rule thread may be waiting for that very sink's buffer
-    /// to drain, so refusing its messages would deadlock; what it adds is bounded by the sink's
-    /// buffer.
-    pub fn offer(&self, msgs: Vec<Message>) {
+    /// holds: the client then waits while [`Intake::is_full`], or while a sink these messages
+    /// feed holds too many rows: those sinks are returned, to ask [`Intake::is_blocked_by`].
+    /// The republish path of an MQTT sink comes through here too: the rule thread may be
+    /// waiting for that very sink's buffer to drain, so refusing its messages would deadlock;
+    /// what it adds is bounded by the sink's buffer.
+    pub fn offer(&self, msgs: Vec<Message>) -> Vec<String> {
         if msgs.is_empty() {
-            return;
+            return Vec::new();
         }
+        let feeds = self.blocked_fed_by(&msgs);
         let n = msgs.len();
         self.waiting.fetch_add(n, Ordering::Relaxed);
         if self.queue.send(Input::Publishes(msgs)).is_err() {
             self.waiting.fetch_sub(n, Ordering::Relaxed);
             self.skipped.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        feeds
+    }
+
+    /// The blocked sinks that some of `msgs` feed; no lookup while no sink is blocked.
+    fn blocked_fed_by(&self, msgs: &[Message]) -> Vec<String> {
+        let mut feeds = Vec::new();
+        if !self.any_blocked.load(Ordering::Acquire) {
+            return feeds;
+        }
+        let blocked = self.blocked.read();
+        let set = self.book.current();
+        let mut last_topic = "";
+        for msg in msgs {
+            if msg.topic() == last_topic {
+                continue;
+            }
+            last_topic = msg.topic();
+            set.index.for_each_match(last_topic, |rules| {
+                let sinks = rules.iter().filter_map(|&r| set.targets[r].as_ref());
+                for sink in sinks.filter(|s| blocked.contains(&s.name)) {
+                    if !feeds.contains(&sink.name) {
+                        feeds.push(sink.name.clone());
+                    }
+                }
+            });
+        }
+        feeds
+    }
+
+    /// Whether one of `sinks` (from [`Intake::offer`]) still holds too many rows.
+    pub fn is_blocked_by(&self, sinks: &[String]) -> bool {
+        self.any_blocked.load(Ordering::Acquire)
+            && !self.closed.load(Ordering::Acquire)
+            && self.blocked.read().iter().any(|b| sinks.contains(b))
+    }
+
+    /// Rows held for sinks whose buffers are full.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Rows held for one full sink before the publishers feeding it pause: as many as the
+    /// queue holds messages.
+    pub fn hold(&self) -> usize {
+        self.bound
+    }
+
+    /// The rule thread holds `rows` rows for `sink` (and `total` for all sinks): the sink's
+    /// publishers pause from [`Intake::hold`] rows, and go on under half of that.
+    pub(super) fn holding(&self, sink: &str, rows: usize, total: usize) {
+        self.held.store(total, Ordering::Relaxed);
+        let listed = self.any_blocked.load(Ordering::Acquire) && self.blocked.read().iter().any(|b| b == sink);
+        if rows >= self.bound && !listed {
+            let mut blocked = self.blocked.write();
+            blocked.push(sink.to_string());
+            self.any_blocked.store(true, Ordering::Release);
+            warn!(
+                sink,
+                rows, "the rows held for a full sink reached their bound: the publishers feeding its rules pause"
+            );
+        } else if rows < self.bound / 2 && listed {
+            let mut blocked = self.blocked.write();
+            blocked.retain(|b| b != sink);
+            self.any_blocked.store(!blocked.is_empty(), Ordering::Release);
+            drop(blocked);
+            self.room.notify_waiters();
         }
     }
 
@@ -141,8 +222,9 @@ impl Intake {
         self.queued() >= self.bound && !self.closed.load(Ordering::Acquire)
     }
 
-    /// Resolves when the rule thread next takes a batch. Create it before checking
-    /// [`Intake::is_full`], so that no wake-up is missed.
+    /// Resolves when the rule thread next takes a batch, or a sink stops blocking. Create it
+    /// before checking [`Intake::is_full`] and [`Intake::is_blocked_by`], so that no wake-up is
+    /// missed.
     pub fn room(&self) -> Notified<'_> {
         self.room.notified()
     }
@@ -169,7 +251,7 @@ impl Intake {
     }
 
     /// The rule thread has ended: publishers waiting for room are let go, and what comes next
-    /// skips the rules.
+    /// skips the rules. (So are those paused for a sink: the rows held for it are gone.)
     pub(super) fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.room.notify_waiters();

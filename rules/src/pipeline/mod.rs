@@ -9,11 +9,13 @@
 //! - `runner`, on the rule thread (`thread`), takes the queue in batches and runs each
 //!   rule of the [`ruleset`] once per batch on the messages its FROM matched;
 //! - each rule's output rows go, as one [`RowBatch`](weir_connectors::row::RowBatch), into the
-//!   durable buffer of its sink, from the registry of [`sinks`].
+//!   durable buffer of its sink, from the registry of [`sinks`]; `backlog` holds what a full
+//!   sink refuses, so that it holds back only its own rules and their publishers.
 //!
 //! [`Pipeline`] starts it all (the rules directory's watcher and the reference tables' loaders
 //! included) and stops it.
 
+mod backlog;
 pub mod intake;
 pub mod published;
 pub mod ruleset;
@@ -106,7 +108,12 @@ impl Pipeline {
         let table_names = config.tables.keys().cloned().collect();
         let book = Arc::new(RuleBook::load(config.rules_dir.to_path_buf(), sinks.clone(), tables.clone(), table_names));
         let (intake, queue) = Intake::new(book.clone(), config.queue);
-        let runner = Runner { book: book.clone(), intake: intake.clone(), node: config.node.to_string() };
+        let runner = Runner {
+            book: book.clone(),
+            intake: intake.clone(),
+            node: config.node.to_string(),
+            backlog: Default::default(),
+        };
         let thread = RuleThread::start(runner, queue).map_err(StartError::Thread)?;
         let mut background = JoinSet::new();
         for (name, table) in config.tables {

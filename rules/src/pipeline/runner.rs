@@ -1,8 +1,9 @@
 //! The rule thread's loop: it takes the queue in batches (up to [`BATCH`] messages, or what came
 //! within [`BATCH_WAIT`] of the first), runs each rule once per batch on the messages its FROM
-//! matched, in arrival order, and hands the output rows to the rule's sink. Windows are closed
-//! on a timer of their own.
+//! matched, in arrival order, and hands the output rows to the rule's sink, through the
+//! [`Backlog`] that holds what a full sink refuses. Windows are closed on a timer of their own.
 
+use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 use weir_connectors::driver::SinkHandle;
 use weir_connectors::row::RowBatch;
 
+use super::backlog::{self, Backlog};
 use super::intake::{Input, Intake};
 use super::ruleset::{RuleBook, RuleSet};
 use crate::active_rule::ActiveRule;
@@ -29,6 +31,8 @@ pub const BATCH_WAIT: Duration = Duration::from_millis(1);
 const WINDOW_TICK: Duration = Duration::from_millis(100);
 /// How long stopping may spend running what is still queued into the sinks' buffers.
 pub const DRAIN: Duration = Duration::from_secs(5);
+/// How often rows held for full sinks are offered to them again.
+const RETRY_HELD: Duration = Duration::from_millis(10);
 
 /// The rule thread's state.
 pub(super) struct Runner {
@@ -36,6 +40,9 @@ pub(super) struct Runner {
     pub(super) intake: Arc<Intake>,
     /// The node's name, for the `node` column of events.
     pub(super) node: String,
+    /// Rows that full sinks refused, waiting their turn. Only the rule thread touches it, and
+    /// never across an await.
+    pub(super) backlog: RefCell<Backlog>,
 }
 
 /// Where a queued input went in a batch: a row of the publishes' input, or an event.
@@ -61,7 +68,10 @@ impl Runner {
     pub(super) async fn run(&self, rx: &mut mpsc::UnboundedReceiver<Input>, stop: &mut watch::Receiver<bool>) {
         let mut batch = Vec::with_capacity(BATCH);
         let mut windows = tokio::time::interval(WINDOW_TICK);
+        let mut retry = tokio::time::interval(RETRY_HELD);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let holding = !self.backlog.borrow().is_empty();
             tokio::select! {
                 received = rx.recv_many(&mut batch, BATCH) => {
                     if received == 0 {
@@ -73,11 +83,16 @@ impl Runner {
                     self.close_windows().await;
                     continue;
                 }
+                _ = retry.tick(), if holding => {
+                    self.flush_held();
+                    continue;
+                }
                 () = stopping(stop) => {
                     self.drain(rx, batch).await;
                     return;
                 }
             }
+            self.flush_held();
             let set = self.book.current();
             let sorted = self.sort(&set, batch.drain(..));
             self.evaluate(&set, &sorted).await;
@@ -96,7 +111,12 @@ impl Runner {
                     }
                 }
                 if batch.is_empty() {
-                    return;
+                    self.flush_held();
+                    if self.backlog.borrow().is_empty() {
+                        return;
+                    }
+                    tokio::time::sleep(RETRY_HELD).await;
+                    continue;
                 }
                 self.intake.taken(batch.iter().map(Input::messages).sum());
                 let set = self.book.current();
@@ -105,7 +125,13 @@ impl Runner {
             }
         })
         .await;
-        let left = self.intake.queued();
+        let (left, held) = (self.intake.queued(), self.backlog.borrow().rows());
+        if held > 0 {
+            tracing::warn!(
+                held,
+                "stopping: {held} rows for full sinks were not taken into their buffers, and are lost"
+            );
+        }
         if ran.is_ok() {
             tracing::info!(
                 took_ms = started.elapsed().as_millis() as u64,
@@ -188,46 +214,91 @@ impl Runner {
             if !publish_rows.is_empty() {
                 let all = publish_rows.len() == sorted.publishes.len();
                 let out = rule.run_batch(&sorted.publishes, (!all).then_some(&publish_rows[..]));
-                self.deliver(rule, target.as_deref(), &out).await;
+                self.deliver(rule, target.as_ref(), &out).await;
             }
             if !event_rows.is_empty() {
                 let rows: Vec<&Columns> = event_rows.iter().map(|&r| &sorted.events[r]).collect();
                 for input in Rows::from_rows(&rows) {
                     let out = rule.run_batch(&input, None);
-                    self.deliver(rule, target.as_deref(), &out).await;
+                    self.deliver(rule, target.as_ref(), &out).await;
                 }
             }
         }
     }
 
     /// Hands a batch's output rows to the rule's sink, as JSON objects.
-    async fn deliver(&self, rule: &ActiveRule, sink: Option<&SinkHandle>, out: &BatchOutcome) {
+    async fn deliver(&self, rule: &ActiveRule, sink: Option<&Arc<SinkHandle>>, out: &BatchOutcome) {
         let Some(sink) = sink else { return };
         let mut rows = RowBatch::default();
         out.write_json_rows(&mut rows);
         self.write_rows(rule, sink, rows).await;
     }
 
-    /// Writes rows into `sink`, waiting while its buffer is full (policy `block`): the queue
-    /// then fills, and the publishers pause.
-    async fn write_rows(&self, rule: &ActiveRule, sink: &SinkHandle, rows: RowBatch) {
+    /// Writes rows into `sink`, or holds them while its buffer is full (policy `block`): the
+    /// other rules go on. Past [`Runner::hard_limit`] rows held for it, waits for it.
+    async fn write_rows(&self, rule: &ActiveRule, sink: &Arc<SinkHandle>, rows: RowBatch) {
         if rows.is_empty() {
             return;
         }
-        rule.metrics.actions_total.fetch_add(rows.len() as u64, Ordering::Relaxed);
-        let mut taken = 0;
-        while taken < rows.len() {
+        let n = rows.len() as u64;
+        rule.metrics.actions_total.fetch_add(n, Ordering::Relaxed);
+        let held = self.backlog.borrow_mut().write(sink, rows);
+        if held > 0 {
+            self.intake.warn_behind(format_args!(
+                "sink `{}` is full: its rules' rows are held, and past {} held rows the publishers feeding them pause",
+                sink.name,
+                self.intake.hold()
+            ));
+            self.intake.holding(&sink.name, held, self.backlog.borrow().rows());
+        }
+        rule.metrics.actions_success.fetch_add(n, Ordering::Relaxed);
+        if held >= self.hard_limit() {
+            self.wait_for_held().await;
+        }
+    }
+
+    /// Offers the held rows to their sinks again, and tells the intake what each still holds.
+    fn flush_held(&self) {
+        let mut backlog = self.backlog.borrow_mut();
+        if backlog.is_empty() {
+            return;
+        }
+        let mut states = Vec::new();
+        backlog.flush(|h| states.push((h.sink.to_string(), h.rows)));
+        let total = backlog.rows();
+        drop(backlog);
+        for (sink, rows) in states {
+            self.intake.holding(&sink, rows, total);
+        }
+    }
+
+    /// Rows held for one sink past which the rule thread waits for it.
+    fn hard_limit(&self) -> usize {
+        self.intake.hold().saturating_mul(backlog::HARD_LIMIT)
+    }
+
+    /// Waits until no sink holds [`Runner::hard_limit`] rows: the last resort that keeps the
+    /// rows held in memory bounded, when events (which nobody pauses) keep coming for a full sink.
+    async fn wait_for_held(&self) {
+        let limit = self.hard_limit();
+        loop {
+            let Some(sink) = self.backlog.borrow().over(limit) else { return };
             let space = sink.wait_for_space();
             tokio::pin!(space);
             space.as_mut().enable();
-            taken += sink.push(&rows, taken);
-            if taken < rows.len() {
-                self.intake
-                    .warn_behind(format_args!("sink `{}` is full: the rules wait, and publishers pause", sink.name));
-                space.await;
+            self.flush_held();
+            if self.backlog.borrow().over(limit).is_none() {
+                return;
+            }
+            self.intake.warn_behind(format_args!(
+                "sink `{}` is full and holds {limit} rows: the rules wait for it",
+                sink.name
+            ));
+            tokio::select! {
+                () = &mut space => {}
+                () = tokio::time::sleep(RETRY_HELD) => {}
             }
         }
-        rule.metrics.actions_success.fetch_add(rows.len() as u64, Ordering::Relaxed);
     }
 
     /// Emits the rows of the windows that have closed.

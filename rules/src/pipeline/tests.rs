@@ -87,7 +87,7 @@ async fn messages_become_rows_in_order_in_batches() {
     let intake = h.pipeline.intake();
     assert!(intake.wants("t/1") && !intake.wants("u/1"));
     for burst in 0..30 {
-        intake.offer((0..100).map(|i| msg("t/1", format!(r#"{{"n": {}}}"#, burst * 100 + i))).collect());
+        let _ = intake.offer((0..100).map(|i| msg("t/1", format!(r#"{{"n": {}}}"#, burst * 100 + i))).collect());
     }
     until("3000 rows", || h.mem.len() == 3000).await;
     let ns: Vec<i64> = h.mem.rows.lock().iter().map(|r| r.get("n").and_then(|v| v.as_i64()).unwrap()).collect();
@@ -111,7 +111,7 @@ async fn refused_rows_fail_alone() {
         0 => format!(r#"{{"n": {n}, "bad": true}}"#),
         _ => format!(r#"{{"n": {n}}}"#),
     };
-    h.pipeline.intake().offer((0..100).map(|n| msg("t/a", payload(n))).collect());
+    let _ = h.pipeline.intake().offer((0..100).map(|n| msg("t/a", payload(n))).collect());
     until("every row confirmed or refused", || h.sink_metric("mem", "success") + h.sink_metric("mem", "failed") == 100)
         .await;
     assert_eq!(h.sink_metric("mem", "failed"), 10);
@@ -131,32 +131,35 @@ async fn a_full_buffer_pushes_back_to_the_intake_and_loses_nothing() {
     let intake = h.pipeline.intake();
     let text = "x".repeat(200);
     let burst = |from: usize| (from..from + 100).map(|i| msg("t/a", format!(r#"{{"i": {i}, "s": "{text}"}}"#)));
-    // A publisher: it offers a burst, then waits while the intake is full.
-    let room = |patience: Duration| {
-        let intake = intake.clone();
-        async move {
-            let deadline = tokio::time::Instant::now() + patience;
-            while intake.is_full() && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            !intake.is_full()
+    // A publisher: it offers a burst, then waits while the intake is full or the sink its
+    // messages feed holds too many rows.
+    let mut feeds = Vec::new();
+    let room = async |patience: Duration, feeds: &[String]| {
+        let deadline = tokio::time::Instant::now() + patience;
+        let waits = |feeds: &[String]| intake.is_full() || intake.is_blocked_by(feeds);
+        while waits(feeds) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        !waits(feeds)
     };
     let mut offered = 0;
-    while offered < 4000 && room(Duration::from_secs(1)).await {
-        h.pipeline.intake().offer(burst(offered).collect());
+    while offered < 4000 && room(Duration::from_secs(1), &feeds).await {
+        feeds = h.pipeline.intake().offer(burst(offered).collect());
         offered += 100;
     }
-    assert!(offered < 4000, "a destination that is down stops the rules, then the publisher");
+    assert!(offered < 4000, "a destination that is down holds the rules' rows, then stops the publisher");
+    assert_eq!(feeds, ["mem"]);
     assert!(h.mem.is_empty());
+    assert!(intake.held() >= 256, "{}", intake.held());
     h.mem.down.store(false, Ordering::Relaxed);
     while offered < 4000 {
-        assert!(room(Duration::from_secs(30)).await, "the intake has room again");
-        h.pipeline.intake().offer(burst(offered).collect());
+        assert!(room(Duration::from_secs(30), &feeds).await, "the intake has room again");
+        feeds = h.pipeline.intake().offer(burst(offered).collect());
         offered += 100;
     }
     until("4000 rows", || h.mem.len() == 4000).await;
     until("an empty queue", || h.pipeline.intake().queued() == 0).await;
+    until("no rows held", || h.pipeline.intake().held() == 0).await;
     assert_eq!(h.sink_metric("mem", "dropped"), 0);
     h.pipeline.stop().await;
 }
@@ -184,10 +187,10 @@ async fn a_panic_in_a_rule_fails_its_batch_and_the_rules_go_on() {
     let h = start(r#"INSERT INTO mem SELECT panic_in_test(payload.s) AS s FROM "t/#""#, delivery(), intake::QUEUE);
     let intake = h.pipeline.intake();
     let rule = h.pipeline.rules().rules[0].clone();
-    intake.offer(vec![msg("t/1", r#"{"s": "a"}"#.into()), msg("t/1", r#"{"s": "boom"}"#.into())]);
+    let _ = intake.offer(vec![msg("t/1", r#"{"s": "a"}"#.into()), msg("t/1", r#"{"s": "boom"}"#.into())]);
     until("the first batch counted", || rule.metrics.matched.load(Ordering::Relaxed) == 2).await;
     assert_eq!(rule.metrics.failed_exception.load(Ordering::Relaxed), 2, "the whole batch failed");
-    intake.offer(vec![msg("t/1", r#"{"s": "b"}"#.into()), msg("t/1", r#"{"s": "c"}"#.into())]);
+    let _ = intake.offer(vec![msg("t/1", r#"{"s": "b"}"#.into()), msg("t/1", r#"{"s": "c"}"#.into())]);
     until("the next batch's rows", || h.mem.len() == 2).await;
     let got: Vec<String> =
         h.mem.rows.lock().iter().map(|r| r.get("s").and_then(|v| v.as_str()).unwrap().to_string()).collect();
@@ -201,9 +204,9 @@ async fn a_panic_in_a_rule_fails_its_batch_and_the_rules_go_on() {
 async fn the_rule_thread_restarts_after_a_panic() {
     let h = start(r#"INSERT INTO mem SELECT payload.n AS n FROM "t/#""#, delivery(), intake::QUEUE);
     let intake = h.pipeline.intake();
-    intake.offer(vec![poisoned()]);
+    let _ = intake.offer(vec![poisoned()]);
     until("a restart", || intake.restarts() == 1).await;
-    intake.offer((0..10).map(|n| msg("t/1", format!(r#"{{"n": {n}}}"#))).collect());
+    let _ = intake.offer((0..10).map(|n| msg("t/1", format!(r#"{{"n": {n}}}"#))).collect());
     until("the rows after the restart", || h.mem.len() == 10).await;
     until("an empty queue", || intake.queued() == 0).await;
     h.pipeline.stop().await;
@@ -216,7 +219,7 @@ async fn stopping_drains_the_queue_into_the_buffer() {
     h.mem.down.store(true, Ordering::Relaxed);
     let intake = h.pipeline.intake();
     for burst in 0..50 {
-        intake.offer((0..100).map(|i| msg("t/1", format!(r#"{{"n": {}}}"#, burst * 100 + i))).collect());
+        let _ = intake.offer((0..100).map(|i| msg("t/1", format!(r#"{{"n": {}}}"#, burst * 100 + i))).collect());
     }
     h.pipeline.stop().await;
     let rule = h.pipeline.rules().rules[0].clone();

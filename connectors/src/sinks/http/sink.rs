@@ -114,7 +114,12 @@ impl Sink for HttpSink {
                     HeaderValue::try_from(value).map_err(|e| WriteError::rejected(format!("header {name}: {e}")))?;
                 request = request.header(name, value);
             }
-            let response = request.body(body).send().await.map_err(|e| WriteError::transient(describe(&e)))?;
+            // A request that cannot even be built (a URL rendered from the row that does not
+            // parse) is the row's fault; a failure to reach the server is not.
+            let response = request.body(body).send().await.map_err(|e| match e.is_builder() {
+                true => WriteError::rejected(format!("{url}: {}", describe(&e))),
+                false => WriteError::transient(describe(&e)),
+            })?;
             let status = response.status();
             if status.is_success() {
                 continue;

@@ -123,9 +123,20 @@ impl Sink for KafkaSink {
     }
 }
 
-/// Errors in the record itself refuse it; everything else (brokers down, leaders moving,
-/// timeouts) is retried.
+/// Errors in the record itself refuse it; a topic that does not exist (the topic template may
+/// take it from the row) is suspect: retried a few times, then refused; everything else
+/// (brokers down, leaders moving, timeouts) is retried.
 fn classify(e: KafkaError) -> WriteError {
+    if matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownPartition
+        )
+    ) {
+        return WriteError::suspect(e);
+    }
     let refused = matches!(
         e.rdkafka_error_code(),
         Some(
