@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::raw::{publish, subscribe, Raw};
 use common::Weir;
+
 use ntex_mqtt::QoS;
 
 /// Subscribes `id` to `flood/#` and then reads nothing, while another client publishes 40 MB to

@@ -265,15 +265,21 @@ impl Session {
                 Enqueued::Queued
             };
             mb.queue.push_back(d);
-            outcome
+            (outcome, len == 0)
         };
+        let (outcome, was_empty) = outcome;
         if matches!(outcome, Enqueued::Congested) && self.behind_since.load(Ordering::Relaxed) == 0 {
             let since = clock_base().elapsed().as_millis() as u64 + 1;
             if self.behind_since.compare_exchange(0, since, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
                 self.mailbox.lock().taken = 0;
             }
         }
-        self.notify.notify_one();
+        // The connection takes all it can each time it wakes, and again after each
+        // acknowledgement: only a message that finds the queue empty needs to wake it. (A
+        // subscriber behind its window would otherwise be woken for every message, in vain.)
+        if was_empty {
+            self.notify.notify_one();
+        }
         outcome
     }
 
