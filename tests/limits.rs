@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::raw::{connect_packet, publish, subscribe, Frame, Packet, Raw};
-use common::Weir;
+use common::{publish_qos1, Subscriber, Weir};
 use ntex_mqtt::v5::codec as v5;
 use ntex_mqtt::QoS;
 
@@ -159,4 +159,26 @@ async fn websocket_upgrades_and_frames_have_bounds() {
     frame.extend_from_slice(&[0u8; 1024]);
     s.write_all(&frame).await.unwrap();
     assert!(closed_within(&mut s, Duration::from_secs(5)).await, "the oversized frame closes the connection");
+}
+
+/// `messages_rate` and `bytes_rate` pace a client by pausing its reads: everything it sends
+/// arrives, no sooner than the rate allows (the first period's worth goes through at once).
+#[tokio::test]
+async fn a_listener_rate_paces_its_clients_without_dropping() {
+    let limits =
+        [("WEIR_LISTENERS__TCP__MESSAGES_RATE", "100/s", 10), ("WEIR_LISTENERS__TCP__BYTES_RATE", "10KB/s", 100)];
+    for (key, rate, payload) in limits {
+        let limit = (key, rate.to_string());
+        let weir = Weir::start_with_env(&[limit]);
+        let mut sub = Subscriber::start(weir.tcp, "paced-sub", "paced/#").await;
+        let started = std::time::Instant::now();
+        // 600 messages, or 600 packets of about 110 bytes: six periods' worth. The first period
+        // is in hand, and the last read's debt is paid after the client is done: at least four
+        // seconds' worth is paced (the client keeps up to 100 in flight).
+        publish_qos1(weir.tcp, "paced", 600, move |_| ("paced/1".into(), "x".repeat(payload))).await;
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(3500), "{rate}: 600 messages in {took:?}");
+        assert_eq!(sub.collect(600, Duration::from_secs(10)).await.len(), 600, "{rate}: nothing is dropped");
+        assert!(weir.log_has(&["paced", "reads pause"]), "{}", weir.log());
+    }
 }

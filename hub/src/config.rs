@@ -12,6 +12,8 @@ use weir_connectors::sinks::SinkConfig;
 use weir_rules::tables::load::TableConfig;
 use weir_types::QoS;
 
+use crate::rate::{Rate, Rates};
+
 /// Why a configuration could not be loaded. Each variant says which file or key is at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -122,11 +124,31 @@ pub struct TcpListenerConfig {
     /// Connections open at once on this listener; past it, a new socket is closed at once
     /// (logged). EMQX 4's default.
     pub max_connections: usize,
+    /// PUBLISH packets each client may send (EMQX's `messages_rate`): `"infinity"`, or
+    /// `"1000/s"`, `"500/10s"`; past it, the client's reads pause (see [`crate::rate`]).
+    #[serde(deserialize_with = "crate::rate::deserialize")]
+    pub messages_rate: Option<Rate>,
+    /// Bytes each client may send (EMQX's `bytes_rate`): `"infinity"`, or `"1MB/s"`, `"64KB/s"`.
+    #[serde(deserialize_with = "crate::rate::deserialize")]
+    pub bytes_rate: Option<Rate>,
 }
 
 impl Default for TcpListenerConfig {
     fn default() -> Self {
-        TcpListenerConfig { enable: true, bind: ([0, 0, 0, 0], 1883).into(), max_connections: MAX_CONNECTIONS }
+        TcpListenerConfig {
+            enable: true,
+            bind: ([0, 0, 0, 0], 1883).into(),
+            max_connections: MAX_CONNECTIONS,
+            messages_rate: None,
+            bytes_rate: None,
+        }
+    }
+}
+
+impl TcpListenerConfig {
+    /// The per-client limits of this listener.
+    pub fn rates(&self) -> Rates {
+        Rates { messages: self.messages_rate, bytes: self.bytes_rate }
     }
 }
 
@@ -147,6 +169,19 @@ pub struct WsListenerConfig {
     /// The largest WebSocket frame, and message, taken (bytes): keep it above
     /// `[mqtt] max_packet_size`. A larger one closes the connection before it is buffered.
     pub max_frame_size: usize,
+    /// As for TCP.
+    #[serde(deserialize_with = "crate::rate::deserialize")]
+    pub messages_rate: Option<Rate>,
+    /// As for TCP.
+    #[serde(deserialize_with = "crate::rate::deserialize")]
+    pub bytes_rate: Option<Rate>,
+}
+
+impl WsListenerConfig {
+    /// The per-client limits of this listener.
+    pub fn rates(&self) -> Rates {
+        Rates { messages: self.messages_rate, bytes: self.bytes_rate }
+    }
 }
 
 impl Default for WsListenerConfig {
@@ -158,6 +193,8 @@ impl Default for WsListenerConfig {
             max_connections: MAX_CONNECTIONS,
             handshake_timeout: 15,
             max_frame_size: 2 * 1024 * 1024,
+            messages_rate: None,
+            bytes_rate: None,
         }
     }
 }
@@ -372,6 +409,17 @@ mod tests {
         assert_eq!(c.listeners.tcp.bind.port(), 1999);
         assert_eq!(c.mqtt.max_mqueue_len, 7);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn listener_rates_read_emqx_notation_and_name_the_key_when_wrong() {
+        let parse = |text: &str| Config::from_toml_with_env(text, "t", std::iter::empty());
+        let c = parse("[listeners.tcp]\nmessages_rate = \"1000/s\"\nbytes_rate = \"infinity\"").unwrap();
+        assert_eq!(c.listeners.tcp.rates().messages.map(|r| r.amount), Some(1000.0));
+        assert_eq!(c.listeners.tcp.rates().bytes, None);
+        assert_eq!(parse("").unwrap().listeners.ws.rates(), crate::rate::Rates::default());
+        let err = parse("[listeners.ws]\nbytes_rate = \"lots\"").unwrap_err().to_string();
+        assert!(err.contains("bytes_rate") && err.contains("lots"), "{err}");
     }
 
     #[test]

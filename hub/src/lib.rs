@@ -17,6 +17,8 @@
 //!   [`message::Delivery`].
 //! - The connection owning a session drains its mailbox onto the socket within the inflight
 //!   window; sessions outlive connections until they expire.
+//! - [`rate`] holds a listener's per-client `messages_rate` and `bytes_rate`, enforced by
+//!   pausing the client's reads.
 //! - [`events`] builds the columns of `$events/...` for the rules; [`sys`] publishes `$SYS`
 //!   topics; [`metrics`] counts; [`api`] serves `/api/v5/...` with EMQX's paths; [`config`] is
 //!   `weir.toml`; [`server`] starts and stops it all, the rule pipeline included.
@@ -33,6 +35,7 @@ pub mod listener;
 pub mod message;
 pub mod metrics;
 pub mod protocol;
+pub mod rate;
 pub mod retain;
 pub mod router;
 pub mod server;

@@ -23,6 +23,7 @@ use crate::config::MqttConfig;
 use crate::events::ClientInfo;
 use crate::message::{ClientId, Message, Will};
 use crate::protocol::{self, qos_in, qos_out, Codec, Inbound, Packet, Sniff, Version};
+use crate::rate::{Limiter, Rates};
 use crate::transport::Transport;
 
 /// The smallest room given to one socket read.
@@ -35,6 +36,7 @@ pub(super) async fn accept<S: Transport>(
     mut stream: S,
     peer: SocketAddr,
     local: SocketAddr,
+    rates: Rates,
 ) -> Option<Connection<S>> {
     let mut rbuf = BytesMut::with_capacity(4096);
     let idle = Duration::from_secs(broker.config.mqtt.idle_timeout.max(1));
@@ -44,7 +46,9 @@ pub(super) async fn accept<S: Transport>(
         close_refused(&mut stream).await;
         return None;
     };
-    Connection::open(broker, stream, rbuf, codec, peer, local, *connect).await
+    let mut conn = Connection::open(broker, stream, rbuf, codec, peer, local, *connect).await?;
+    conn.limiter = Limiter::new(rates);
+    Some(conn)
 }
 
 /// Reads until the start of the stream says which protocol it speaks; refuses what Weir does
@@ -199,6 +203,7 @@ impl<S: Transport> Connection<S> {
             alias_in: HashMap::new(),
             alias_out: OutAliases::new(connect.topic_alias_max),
             info,
+            limiter: None,
         };
         // A Session Expiry Interval cut to the maximum is the one in force: CONNACK says so.
         let cut = (version.is_v5() && expiry != connect.session_expiry_interval_secs).then_some(expiry);

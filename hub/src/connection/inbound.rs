@@ -123,6 +123,9 @@ impl<S: Transport> Connection<S> {
             timestamp: self.now_wall,
             origin: None,
         };
+        if let Some(limiter) = &mut self.limiter {
+            limiter.message();
+        }
         let matched = self.broker.publish(Arc::new(msg), &mut self.burst);
         let reason =
             if matched == 0 { v5::PublishAckReason::NoMatchingSubscribers } else { v5::PublishAckReason::Success };

@@ -33,6 +33,9 @@ impl<S: Transport> Connection<S> {
             self.read_hint
         };
         self.handle_input()?;
+        if let Some(limiter) = &mut self.limiter {
+            limiter.spend(n as u64);
+        }
         if self.rbuf.is_empty() && self.read_hint == MIN_READ {
             self.rbuf = BytesMut::new();
         }

@@ -35,6 +35,7 @@ use crate::broker::{Broker, Burst};
 use crate::events::ClientInfo;
 use crate::message::{ClientId, Will};
 use crate::protocol::{Codec, Version};
+use crate::rate::{Limiter, Rates};
 use crate::session::{Kick, Session};
 use crate::transport::Transport;
 use goodbye::Exit;
@@ -43,7 +44,8 @@ use outbound::OutAliases;
 /// Serves one client on `stream` until it disconnects.
 /// Shutdown reaches the connection through its session (the broker kicks every session).
 /// `local` is the listener's address the client reached, for events; `slot`, the listener's
-/// place for it (see [`Admission`](crate::listener::Admission)), given back when it ends. (Held
+/// place for it (see [`Admission`](crate::listener::Admission)), given back when it ends, and
+/// `rates` its per-client limits. (Held
 /// here, not by a wrapping future: a future that awaits one it captured stores it twice.)
 pub async fn serve<S: Transport>(
     broker: Arc<Broker>,
@@ -51,11 +53,12 @@ pub async fn serve<S: Transport>(
     peer: SocketAddr,
     local: SocketAddr,
     slot: Option<OwnedSemaphorePermit>,
+    rates: Rates,
 ) {
     let _slot = slot;
     // The one-off phases are boxed: a task is as large as its largest state, and an idle
     // connection should pay only for the packet loop.
-    let Some(mut conn) = Box::pin(handshake::accept(broker, stream, peer, local)).await else {
+    let Some(mut conn) = Box::pin(handshake::accept(broker, stream, peer, local, rates)).await else {
         return;
     };
     let exit = conn.run().await;
@@ -102,6 +105,9 @@ struct Connection<S> {
     alias_out: OutAliases,
     /// What `$events/...` say about this client.
     info: Box<ClientInfo>,
+    /// The listener's `messages_rate` and `bytes_rate` for this client; `None` (the default,
+    /// infinity) costs nothing.
+    limiter: Option<Box<Limiter>>,
 }
 
 impl<S: Transport> Connection<S> {
@@ -111,6 +117,11 @@ impl<S: Transport> Connection<S> {
             self.pump_mailbox();
             if let Err(exit) = self.flush_or_leave().await {
                 return exit;
+            }
+            if let Some(pause) = self.limiter.as_ref().and_then(|l| l.pause()) {
+                if let Err(exit) = Box::pin(self.pause_reads(pause)).await {
+                    return exit;
+                }
             }
             if self.broker.must_wait(&self.burst) {
                 let congested = self.burst.is_congested();
@@ -167,7 +178,7 @@ mod tests {
         let broker = crate::broker::Broker::new(crate::Config::default(), None);
         let (a, _b) = tokio::io::duplex(16);
         let addr = "127.0.0.1:1".parse().expect("addr");
-        let fut = super::serve(broker, a, addr, addr, None);
+        let fut = super::serve(broker, a, addr, addr, None, crate::rate::Rates::default());
         let size = std::mem::size_of_val(&fut);
         assert!(size <= 1536, "the connection future grew to {size} bytes; box rarely used states");
     }

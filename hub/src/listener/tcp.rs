@@ -14,6 +14,7 @@ use crate::connection;
 pub async fn run(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let Ok(local) = listener.local_addr() else { return };
     let admission = Admission::new("tcp", broker.config.listeners.tcp.max_connections);
+    let rates = broker.config.listeners.tcp.rates();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -21,7 +22,7 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch
                     let Some(slot) = admission.admit(peer) else { continue };
                     // Small MQTT packets must not wait for Nagle's algorithm.
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(connection::serve(broker.clone(), stream, peer, local, Some(slot)));
+                    tokio::spawn(connection::serve(broker.clone(), stream, peer, local, Some(slot), rates));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.

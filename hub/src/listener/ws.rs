@@ -58,7 +58,8 @@ async fn serve(stream: TcpStream, peer: SocketAddr, path: Arc<str>, broker: Arc<
         return;
     };
     let (bridge, mqtt_side) = tokio::io::duplex(64 * 1024);
-    let mqtt = connection::serve(broker, mqtt_side, peer, local, Some(slot));
+    let rates = cfg.rates();
+    let mqtt = connection::serve(broker, mqtt_side, peer, local, Some(slot), rates);
     tokio::join!(relay(ws, bridge), mqtt);
 }
 
