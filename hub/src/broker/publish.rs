@@ -177,20 +177,27 @@ impl Broker {
             self.retain(&msg);
         }
         let mut matched = 0;
+        // The copy that queues which may hold a message a while keep, made once per message.
+        let mut detached: Option<Arc<Message>> = None;
         self.router.route(&msg, |route| {
             matched += 1;
             match route {
-                Route::Session(session, delivery) => match session.enqueue(delivery, congested.is_some()) {
-                    Enqueued::Queued => {}
-                    Enqueued::Congested => {
-                        if let Some(list) = congested.as_deref_mut() {
-                            if !list.iter().any(|s| s.uid == session.uid) {
-                                list.push(session.clone());
+                Route::Session(session, mut delivery) => {
+                    if session.holds_long() {
+                        delivery.msg = detached.get_or_insert_with(|| Arc::new(msg.detached())).clone();
+                    }
+                    match session.enqueue(delivery, congested.is_some()) {
+                        Enqueued::Queued => {}
+                        Enqueued::Congested => {
+                            if let Some(list) = congested.as_deref_mut() {
+                                if !list.iter().any(|s| s.uid == session.uid) {
+                                    list.push(session.clone());
+                                }
                             }
                         }
+                        dropped => self.dropped(session, dropped),
                     }
-                    dropped => self.dropped(session, dropped),
-                },
+                }
             }
         });
         if matched == 0 && !events::ignored(&msg) {

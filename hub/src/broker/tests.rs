@@ -338,3 +338,26 @@ async fn the_republish_loop_does_not_deadlock_under_block() {
     );
     pipeline.stop().await;
 }
+
+/// A message queued for a session that is offline shares no memory with the buffer its payload
+/// was read into; one for a session that keeps up shares it, without a copy.
+#[tokio::test]
+async fn queues_that_may_hold_a_message_keep_their_own_copy() {
+    let b = broker();
+    let online = b.connect(&"on".into(), true, 0).await;
+    let offline = b.connect(&"off".into(), false, 3600).await;
+    for s in [&online.session, &offline.session] {
+        b.subscribe(s, "t", opts(QoS::AtLeastOnce)).unwrap();
+    }
+    b.disconnect(&offline.session, offline.generation, None);
+    // A payload that is a slice of a larger read buffer (too large to be kept inline).
+    let read = Bytes::from(vec![b'x'; 64 * 1024]);
+    let mut m = Message::new(ByteString::from("t"), read.slice(100..1100), QoS::AtLeastOnce, false);
+    m.publisher = Some("publisher".into());
+    assert_eq!(publish(&b, Arc::new(m)), 2);
+    let within = |p: &Bytes| read.as_ptr_range().contains(&p.as_ptr());
+    let (kept, shared) = (mailbox(&offline.session), mailbox(&online.session));
+    assert!(!within(&kept[0].msg.payload), "the offline session's copy is its own");
+    assert_eq!(kept[0].msg.payload, read.slice(100..1100));
+    assert!(within(&shared[0].msg.payload), "the connected session shares the read buffer");
+}
