@@ -40,7 +40,10 @@ pub(super) async fn accept<S: Transport>(
 ) -> Option<Connection<S>> {
     let mut rbuf = BytesMut::with_capacity(4096);
     let idle = Duration::from_secs(broker.config.mqtt.idle_timeout.max(1));
-    let version = sniff_version(&mut stream, &mut rbuf, idle, peer).await?;
+    let Some(version) = sniff_version(&mut stream, &mut rbuf, idle, peer).await else {
+        close_refused(&mut stream).await;
+        return None;
+    };
     let mut codec = Codec::new(version, broker.config.mqtt.max_packet_size);
     let Some(connect) = connect_within(&mut stream, &mut rbuf, &mut codec, idle, peer).await else {
         close_refused(&mut stream).await;
@@ -115,13 +118,16 @@ async fn connect_within<S: Transport>(
         Ok(Ok(c)) => return Some(c),
         Ok(Err(e)) => {
             info!(%peer, error = %e, "bad CONNECT, closing");
-            if codec.version().is_v5() {
-                let reason = match e {
-                    ConnectReadError::Decode(DecodeError::MaxSizeExceeded { .. }) => {
-                        v5::ConnectAckReason::PacketTooLarge
-                    }
-                    _ => v5::ConnectAckReason::MalformedPacket,
-                };
+            let reason = match e {
+                ConnectReadError::Decode(DecodeError::MaxSizeExceeded { .. }) => v5::ConnectAckReason::PacketTooLarge,
+                // An empty client id from a 3.1.1 client that wants its session kept: CONNACK
+                // 0x02 (MQTT-3.1.3-8).
+                ConnectReadError::Decode(DecodeError::InvalidClientId) => {
+                    v5::ConnectAckReason::ClientIdentifierNotValid
+                }
+                _ => v5::ConnectAckReason::MalformedPacket,
+            };
+            if codec.version().is_v5() || reason == v5::ConnectAckReason::ClientIdentifierNotValid {
                 let _ = stream.write_all(&refusal(codec, reason)).await;
             }
         }

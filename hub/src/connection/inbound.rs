@@ -79,8 +79,13 @@ impl<S: Transport> Connection<S> {
             Ok(levels) => levels,
             Err(e) => {
                 // U+0000 in any string makes the packet malformed (MQTT-1.5.4-2), not just the
-                // topic invalid.
-                let rc = if e == topic::TopicError::Nul { Rc::MalformedPacket } else { Rc::TopicNameInvalid };
+                // topic invalid; an empty topic left after aliases is a protocol error (5.0,
+                // 3.3.2.1).
+                let rc = match e {
+                    topic::TopicError::Nul => Rc::MalformedPacket,
+                    topic::TopicError::Empty => Rc::ProtocolError,
+                    _ => Rc::TopicNameInvalid,
+                };
                 return Err(Exit::Violation(rc, format!("PUBLISH to {:?}: {e}", &*p.topic)));
             }
         };

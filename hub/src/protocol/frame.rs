@@ -48,6 +48,7 @@ pub fn frame_len(buf: &[u8], version: Version, max_inbound: u32) -> Result<Optio
     match first >> 4 {
         3 => check_publish_header(first, &buf[1 + vlen..total], version)?,
         1 => check_connect_flags(&buf[1 + vlen..total], version)?,
+        8 => check_subscription_options(&buf[1 + vlen..total], version)?,
         _ => {}
     }
     Ok(Some(total))
@@ -71,6 +72,32 @@ fn check_connect_flags(body: &[u8], version: Version) -> Result<(), DecodeError>
     }
     if !version.is_v5() && password && !username {
         return Err(DecodeError::MalformedPacket);
+    }
+    Ok(())
+}
+
+/// The Reserved bits of each subscription's options byte, which the codec reads past, must be 0:
+/// the upper six in 3.1.1 (MQTT-3.8.3-4), the upper two in 5.0 (MQTT-3.8.3-5). Either is a
+/// malformed packet.
+fn check_subscription_options(body: &[u8], version: Version) -> Result<(), DecodeError> {
+    // The packet id, then (5.0) the properties.
+    let mut at = 2;
+    if version.is_v5() {
+        let rest = body.get(at..).ok_or(DecodeError::MalformedPacket)?;
+        at += varint_len(rest).ok_or(DecodeError::MalformedPacket)? + decode_varint(rest) as usize;
+    }
+    let reserved = if version.is_v5() { 0b1100_0000 } else { 0b1111_1100 };
+    while at < body.len() {
+        let len = match body.get(at..at + 2) {
+            Some([a, b]) => usize::from(u16::from_be_bytes([*a, *b])),
+            _ => return Err(DecodeError::MalformedPacket),
+        };
+        at += 2 + len;
+        let options = *body.get(at).ok_or(DecodeError::MalformedPacket)?;
+        if options & reserved != 0 {
+            return Err(DecodeError::MalformedPacket);
+        }
+        at += 1;
     }
     Ok(())
 }
