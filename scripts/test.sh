@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of Weir on a fresh Debian machine with Rust: installs the Debian packages, npm
 # modules and the Kafka-compatible broker tansu the tests use (once), starts a private PostgreSQL
-# on a free loopback port, checks formatting and lints, then runs the whole suite and stops
-# PostgreSQL again.
+# on a free loopback port, checks formatting and lints, then runs the whole suite and a 45-second
+# soak (scripts/soak.sh), and stops PostgreSQL again.
 #
 #   scripts/test.sh              everything
 #   scripts/test.sh -- NAME      only tests whose name contains NAME (passed to cargo test)
@@ -59,4 +59,12 @@ status=0
 cargo test --workspace "$@" 2>&1 | tee "$out" || status=$?
 # One closing line with the totals of every test binary.
 awk '/^test result:/ { p += $4; f += $6; s += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$out"
+
+# A short soak (scripts/soak.sh) on the debug build, after a whole suite that passed.
+if [ "$status" = 0 ] && [ $# = 0 ]; then
+  log "soak test (45 s)"
+  cargo build --quiet -p weir -p weir-bench
+  WEIR="${CARGO_TARGET_DIR:-target}/debug/weir" BENCH="${CARGO_TARGET_DIR:-target}/debug/weir-bench" \
+    DURATION=45 RATE=500 scripts/soak.sh || status=$?
+fi
 exit "$status"

@@ -177,7 +177,7 @@ impl Broker {
             self.retain(&msg);
         }
         let mut matched = 0;
-        // The copy that queues which may hold a message a while keep, made once per message.
+        // The copy kept by queues that may hold a message a while, made once per message.
         let mut detached: Option<Arc<Message>> = None;
         self.router.route(&msg, |route| {
             matched += 1;
