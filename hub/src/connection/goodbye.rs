@@ -75,13 +75,16 @@ impl Exit {
     }
 }
 
-/// A decoding error as the violation it is: a packet too large, or malformed.
+/// A decoding error as the violation it is: a packet too large, a protocol error (which the
+/// property checks report as `InvalidProtocol`, see `protocol::properties`), or malformed.
 pub(super) fn decode_exit(e: DecodeError) -> Exit {
-    let rc = match e {
-        DecodeError::MaxSizeExceeded { .. } => Rc::PacketTooLarge,
-        _ => Rc::MalformedPacket,
-    };
-    Exit::Violation(rc, e.to_string())
+    match e {
+        DecodeError::MaxSizeExceeded { .. } => Exit::Violation(Rc::PacketTooLarge, e.to_string()),
+        DecodeError::InvalidProtocol => {
+            Exit::Violation(Rc::ProtocolError, "a property given twice, or with a value it may not take".into())
+        }
+        _ => Exit::Violation(Rc::MalformedPacket, e.to_string()),
+    }
 }
 
 impl<S: Transport> Connection<S> {

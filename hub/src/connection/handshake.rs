@@ -120,6 +120,8 @@ async fn connect_within<S: Transport>(
             info!(%peer, error = %e, "bad CONNECT, closing");
             let reason = match e {
                 ConnectReadError::Decode(DecodeError::MaxSizeExceeded { .. }) => v5::ConnectAckReason::PacketTooLarge,
+                // A property given twice, or with a value it may not take (`protocol::properties`).
+                ConnectReadError::Decode(DecodeError::InvalidProtocol) => v5::ConnectAckReason::ProtocolError,
                 // An empty client id from a 3.1.1 client that wants its session kept: CONNACK
                 // 0x02 (MQTT-3.1.3-8).
                 ConnectReadError::Decode(DecodeError::InvalidClientId) => {

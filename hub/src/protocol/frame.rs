@@ -3,6 +3,7 @@
 
 use ntex_mqtt::error::DecodeError;
 
+use super::properties::{self, Context};
 use super::Version;
 
 /// Length in bytes of the MQTT variable-length integer at the start of `buf`, once complete.
@@ -73,6 +74,11 @@ fn check_connect_flags(body: &[u8], version: Version) -> Result<(), DecodeError>
     if !version.is_v5() && password && !username {
         return Err(DecodeError::MalformedPacket);
     }
+    if version.is_v5() {
+        // After the flags, the keep alive; then the properties.
+        let props = body.get(2 + name_len + 4..).ok_or(DecodeError::MalformedPacket)?;
+        properties::check(props, Context::Connect)?;
+    }
     Ok(())
 }
 
@@ -84,7 +90,7 @@ fn check_subscription_options(body: &[u8], version: Version) -> Result<(), Decod
     let mut at = 2;
     if version.is_v5() {
         let rest = body.get(at..).ok_or(DecodeError::MalformedPacket)?;
-        at += varint_len(rest).ok_or(DecodeError::MalformedPacket)? + decode_varint(rest) as usize;
+        at += properties::check(rest, Context::Subscribe)?;
     }
     let reserved = if version.is_v5() { 0b1100_0000 } else { 0b1111_1100 };
     while at < body.len() {
@@ -111,8 +117,7 @@ fn check_publish_header(first: u8, body: &[u8], version: Version) -> Result<(), 
     let mut header = 2 + usize::from(u16::from_be_bytes([body[0], body[1]])) + if qos > 0 { 2 } else { 0 };
     if version.is_v5() {
         let props = body.get(header..).ok_or(DecodeError::MalformedPacket)?;
-        let vlen = varint_len(props).ok_or(DecodeError::MalformedPacket)?;
-        header += vlen + decode_varint(props) as usize;
+        header += properties::check(props, Context::Publish)?;
     }
     if header > body.len() {
         return Err(DecodeError::MalformedPacket);

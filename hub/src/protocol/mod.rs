@@ -17,6 +17,7 @@
 mod codec;
 mod frame;
 mod lift;
+mod properties;
 #[cfg(test)]
 mod tests;
 
