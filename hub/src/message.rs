@@ -44,7 +44,7 @@ impl Message {
     /// A copy that shares no memory with the buffer it was read from: a payload read from a
     /// socket is a slice of a read buffer of up to 64 KiB, which it would keep alive for as long
     /// as it is stored. What stores a message (the retained messages, the queue of a session
-    /// that is offline or stalled) keeps this copy instead.
+    /// that is offline) keeps this copy instead.
     pub fn detached(&self) -> Message {
         let own = |b: &ByteString| ByteString::from(&**b);
         let mut properties = self.properties.clone();

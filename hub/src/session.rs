@@ -292,14 +292,14 @@ impl Session {
         }
     }
 
-    /// Whether a message queued now may stay a while: the session is offline, or stalled (it
-    /// stayed behind past `backpressure_timeout`). Such a queue gets a copy of the message that
-    /// shares no memory with its publisher's read buffer (see
-    /// [`Message::detached`](crate::message::Message::detached)). One that is merely behind
-    /// is draining, and is the common case under back-pressure: a copy per message there cost
-    /// QoS 1 fan-in a sixth of its rate.
+    /// Whether a message queued now may stay a while: the session is offline, and its queue
+    /// lasts as long as the session. Such a queue gets a copy of the message that shares no
+    /// memory with its publisher's read buffer (see
+    /// [`Message::detached`](crate::message::Message::detached)). A connected one shares the
+    /// buffer, even when behind or stalled: its queue turns over (a stalled one drops its
+    /// oldest), and a copy per message there cost its publishers a sixth of their rate.
     pub fn holds_long(&self) -> bool {
-        !self.is_connected() || self.stalled.load(Ordering::Relaxed)
+        !self.is_connected()
     }
 
     /// Whether a paused publisher may go on: the queue is back under its soft bound, or it is
