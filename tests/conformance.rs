@@ -179,6 +179,13 @@ fn cases() -> Vec<Case> {
             Expect::Connack(0x82),
         ),
         case(
+            "3.3.2.3.4 (5.0), Topic Alias 0",
+            5,
+            None,
+            frame(0x30, b"\x00\x01a\x03\x23\x00\x00x"),
+            Expect::Disconnect(0x94),
+        ),
+        case(
             "3.14.2.2.2 (5.0), Session Expiry set on DISCONNECT",
             5,
             None,

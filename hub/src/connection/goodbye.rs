@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use weir_rules::event_kind::EventKind;
 
 use super::Connection;
-use crate::protocol::Packet;
+use crate::protocol::{InboundError, Packet};
 use crate::session::Kick;
 use crate::transport::Transport;
 use v5::DisconnectReasonCode as Rc;
@@ -75,16 +75,16 @@ impl Exit {
     }
 }
 
-/// A decoding error as the violation it is: a packet too large, a protocol error (which the
-/// property checks report as `InvalidProtocol`, see `protocol::properties`), or malformed.
-pub(super) fn decode_exit(e: DecodeError) -> Exit {
-    match e {
-        DecodeError::MaxSizeExceeded { .. } => Exit::Violation(Rc::PacketTooLarge, e.to_string()),
-        DecodeError::InvalidProtocol => {
-            Exit::Violation(Rc::ProtocolError, "a property given twice, or with a value it may not take".into())
-        }
-        _ => Exit::Violation(Rc::MalformedPacket, e.to_string()),
-    }
+/// A refused packet as the violation it is: too large, a protocol error, a Topic Alias of 0, or
+/// malformed.
+pub(super) fn decode_exit(e: InboundError) -> Exit {
+    let rc = match e {
+        InboundError::Decode(DecodeError::MaxSizeExceeded { .. }) => Rc::PacketTooLarge,
+        InboundError::Protocol(_) => Rc::ProtocolError,
+        InboundError::TopicAliasZero => Rc::TopicAliasInvalid,
+        InboundError::Decode(_) => Rc::MalformedPacket,
+    };
+    Exit::Violation(rc, e.to_string())
 }
 
 impl<S: Transport> Connection<S> {

@@ -22,7 +22,7 @@ use crate::broker::{Broker, Burst, Connected};
 use crate::config::MqttConfig;
 use crate::events::ClientInfo;
 use crate::message::{ClientId, Message, Will};
-use crate::protocol::{self, qos_in, qos_out, Codec, Inbound, Packet, Sniff, Version};
+use crate::protocol::{self, qos_in, qos_out, Codec, Inbound, InboundError, Packet, Sniff, Version};
 use crate::rate::{Limiter, Rates};
 use crate::transport::Transport;
 
@@ -99,7 +99,7 @@ async fn read_connect_header<S: Transport>(stream: &mut S, rbuf: &mut BytesMut) 
 #[derive(Debug, thiserror::Error)]
 enum ConnectReadError {
     #[error("{0}")]
-    Decode(DecodeError),
+    Decode(InboundError),
     #[error("socket closed during CONNECT")]
     Closed,
     #[error("the first packet is not CONNECT")]
@@ -119,12 +119,14 @@ async fn connect_within<S: Transport>(
         Ok(Err(e)) => {
             info!(%peer, error = %e, "bad CONNECT, closing");
             let reason = match e {
-                ConnectReadError::Decode(DecodeError::MaxSizeExceeded { .. }) => v5::ConnectAckReason::PacketTooLarge,
+                ConnectReadError::Decode(InboundError::Decode(DecodeError::MaxSizeExceeded { .. })) => {
+                    v5::ConnectAckReason::PacketTooLarge
+                }
                 // A property given twice, or with a value it may not take (`protocol::properties`).
-                ConnectReadError::Decode(DecodeError::InvalidProtocol) => v5::ConnectAckReason::ProtocolError,
+                ConnectReadError::Decode(InboundError::Protocol(_)) => v5::ConnectAckReason::ProtocolError,
                 // An empty client id from a 3.1.1 client that wants its session kept: CONNACK
                 // 0x02 (MQTT-3.1.3-8).
-                ConnectReadError::Decode(DecodeError::InvalidClientId) => {
+                ConnectReadError::Decode(InboundError::Decode(DecodeError::InvalidClientId)) => {
                     v5::ConnectAckReason::ClientIdentifierNotValid
                 }
                 _ => v5::ConnectAckReason::MalformedPacket,

@@ -10,6 +10,7 @@ use ntex_mqtt::v3::codec as v3;
 use ntex_mqtt::v5::codec as v5;
 use ntex_mqtt::QoS;
 
+use super::error::InboundError;
 use super::frame::{frame_len, varint_len};
 use super::lift::{lift, lift_publish, lower};
 use super::{Packet, Publish, Version};
@@ -61,7 +62,7 @@ impl Codec {
     }
 
     /// Decodes the next whole packet from `buf`, or `None` if more bytes are needed.
-    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Inbound>, DecodeError> {
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Inbound>, InboundError> {
         let Some(total) = frame_len(buf, self.version, self.max_inbound)? else {
             return Ok(None);
         };
@@ -76,14 +77,14 @@ impl Codec {
                 Some(v5::Decoded::Publish(p, payload, _)) if payload.len() as u32 == p.payload_size => {
                     Ok(Some(Inbound::Publish(p, payload)))
                 }
-                _ => Err(DecodeError::MalformedPacket),
+                _ => Err(InboundError::malformed()),
             },
             Version::V311 | Version::V31 => match self.v3.decode(buf)? {
-                Some(v3::Decoded::Packet(p, _)) => lift(p).map(|p| Some(Inbound::Packet(p))),
+                Some(v3::Decoded::Packet(p, _)) => Ok(Some(Inbound::Packet(lift(p)?))),
                 Some(v3::Decoded::Publish(p, payload, _)) if payload.len() as u32 == p.payload_size => {
                     Ok(Some(Inbound::Publish(lift_publish(p), payload)))
                 }
-                _ => Err(DecodeError::MalformedPacket),
+                _ => Err(InboundError::malformed()),
             },
         }
     }
@@ -93,7 +94,7 @@ impl Codec {
     /// consumed) for anything else. ntex-mqtt's decoder, a state machine that reads the header
     /// again, cost a connection more than anything else on this, its busiest path
     /// (`benches/codec.rs`; docs/BENCHMARKS.md, "The PUBLISH decoder").
-    fn decode_plain_publish(&mut self, buf: &mut BytesMut, total: usize) -> Result<Option<Inbound>, DecodeError> {
+    fn decode_plain_publish(&mut self, buf: &mut BytesMut, total: usize) -> Result<Option<Inbound>, InboundError> {
         let Some(&first) = buf.first() else { return Ok(None) };
         if first >> 4 != 3 {
             return Ok(None);
@@ -118,7 +119,7 @@ impl Codec {
             header += 1;
         }
         if header > total {
-            return Err(DecodeError::MalformedPacket);
+            return Err(InboundError::malformed());
         }
         let name = buf.get(topic).ok_or(DecodeError::MalformedPacket)?;
         if name != self.last_topic.as_bytes() {

@@ -3,6 +3,8 @@
 
 use ntex_mqtt::error::DecodeError;
 
+use super::error::InboundError;
+
 use super::properties::{self, Context};
 use super::Version;
 
@@ -33,14 +35,14 @@ pub(super) fn encode_varint(mut v: u32, out: &mut Vec<u8>) {
 
 /// Where the next whole packet in `buf` ends, once it has fully arrived; `max_inbound` (0: no
 /// limit) bounds its size before any of it is buffered.
-pub fn frame_len(buf: &[u8], version: Version, max_inbound: u32) -> Result<Option<usize>, DecodeError> {
+pub fn frame_len(buf: &[u8], version: Version, max_inbound: u32) -> Result<Option<usize>, InboundError> {
     let Some(&first) = buf.first() else { return Ok(None) };
     let Some(vlen) = varint_len(&buf[1..]) else {
-        return if buf.len() >= 5 { Err(DecodeError::MalformedPacket) } else { Ok(None) };
+        return if buf.len() >= 5 { Err(InboundError::malformed()) } else { Ok(None) };
     };
     let remaining = decode_varint(&buf[1..]);
     if max_inbound != 0 && remaining > max_inbound {
-        return Err(DecodeError::MaxSizeExceeded { size: remaining, max_size: max_inbound });
+        return Err(DecodeError::MaxSizeExceeded { size: remaining, max_size: max_inbound }.into());
     }
     let total = 1 + vlen + remaining as usize;
     if buf.len() < total {
@@ -59,20 +61,20 @@ pub fn frame_len(buf: &[u8], version: Version, max_inbound: u32) -> Result<Optio
 /// specifications require: without the Will Flag, Will QoS and Will Retain must be 0
 /// (MQTT-3.1.2-13 and -15 in 3.1.1; MQTT-3.1.2-11 and -13 in 5.0); in 3.1.1 the Password Flag
 /// needs the User Name Flag (MQTT-3.1.2-22). Either is a malformed packet.
-fn check_connect_flags(body: &[u8], version: Version) -> Result<(), DecodeError> {
+fn check_connect_flags(body: &[u8], version: Version) -> Result<(), InboundError> {
     let name_len = match body {
         [a, b, ..] => usize::from(u16::from_be_bytes([*a, *b])),
-        _ => return Err(DecodeError::MalformedPacket),
+        _ => return Err(InboundError::malformed()),
     };
     // Protocol name, then the level, then the flags.
     let flags = *body.get(2 + name_len + 1).ok_or(DecodeError::MalformedPacket)?;
     let (will, will_qos, will_retain) = (flags & 0b0000_0100 != 0, (flags >> 3) & 0b11, flags & 0b0010_0000 != 0);
     let (username, password) = (flags & 0b1000_0000 != 0, flags & 0b0100_0000 != 0);
     if !will && (will_qos != 0 || will_retain) {
-        return Err(DecodeError::MalformedPacket);
+        return Err(InboundError::malformed());
     }
     if !version.is_v5() && password && !username {
-        return Err(DecodeError::MalformedPacket);
+        return Err(InboundError::malformed());
     }
     if version.is_v5() {
         // After the flags, the keep alive; then the properties.
@@ -85,7 +87,7 @@ fn check_connect_flags(body: &[u8], version: Version) -> Result<(), DecodeError>
 /// The Reserved bits of each subscription's options byte, which the codec reads past, must be 0:
 /// the upper six in 3.1.1 (MQTT-3.8.3-4), the upper two in 5.0 (MQTT-3.8.3-5). Either is a
 /// malformed packet.
-fn check_subscription_options(body: &[u8], version: Version) -> Result<(), DecodeError> {
+fn check_subscription_options(body: &[u8], version: Version) -> Result<(), InboundError> {
     // The packet id, then (5.0) the properties.
     let mut at = 2;
     if version.is_v5() {
@@ -96,12 +98,12 @@ fn check_subscription_options(body: &[u8], version: Version) -> Result<(), Decod
     while at < body.len() {
         let len = match body.get(at..at + 2) {
             Some([a, b]) => usize::from(u16::from_be_bytes([*a, *b])),
-            _ => return Err(DecodeError::MalformedPacket),
+            _ => return Err(InboundError::malformed()),
         };
         at += 2 + len;
         let options = *body.get(at).ok_or(DecodeError::MalformedPacket)?;
         if options & reserved != 0 {
-            return Err(DecodeError::MalformedPacket);
+            return Err(InboundError::malformed());
         }
         at += 1;
     }
@@ -109,10 +111,10 @@ fn check_subscription_options(body: &[u8], version: Version) -> Result<(), Decod
 }
 
 /// The topic, packet id and (v5) properties that a PUBLISH header announces must fit its frame.
-fn check_publish_header(first: u8, body: &[u8], version: Version) -> Result<(), DecodeError> {
+fn check_publish_header(first: u8, body: &[u8], version: Version) -> Result<(), InboundError> {
     let qos = (first >> 1) & 0b11;
     if qos == 3 || body.len() < 2 {
-        return Err(DecodeError::MalformedPacket);
+        return Err(InboundError::malformed());
     }
     let mut header = 2 + usize::from(u16::from_be_bytes([body[0], body[1]])) + if qos > 0 { 2 } else { 0 };
     if version.is_v5() {
@@ -120,7 +122,7 @@ fn check_publish_header(first: u8, body: &[u8], version: Version) -> Result<(), 
         header += properties::check(props, Context::Publish)?;
     }
     if header > body.len() {
-        return Err(DecodeError::MalformedPacket);
+        return Err(InboundError::malformed());
     }
     Ok(())
 }

@@ -15,6 +15,7 @@
 //! translation between 3.1.1 and 5.0 packets.
 
 mod codec;
+mod error;
 mod frame;
 mod lift;
 mod properties;
@@ -22,6 +23,7 @@ mod properties;
 mod tests;
 
 pub use codec::{Codec, Inbound};
+pub use error::InboundError;
 pub use frame::frame_len;
 use frame::{decode_varint, encode_varint, varint_len};
 pub use v5::{Packet, Publish};

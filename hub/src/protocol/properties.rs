@@ -1,14 +1,10 @@
 //! MQTT 5.0 property lists, checked before the codec decodes them, for what the specification
 //! calls a protocol error (reason code 0x82) and ntex-mqtt's decoder either reads past or calls
 //! malformed (0x81): a property given twice (User Property excepted), a Subscription Identifier
-//! of 0, and values a property may not take (2.2.2.2, 3.1.2.11, 3.3.2.3, 3.8.2.1).
-//!
-//! A protocol error is reported as [`DecodeError::InvalidProtocol`]: the decoder raises that
-//! only for a CONNECT's protocol name, which the handshake has checked before any decoding, so
-//! the variant is free to mean this (see `connection::goodbye::decode_exit`).
+//! of 0 or from a client, and values a property may not take (2.2.2.2, 3.1.2.11, 3.3.2.3,
+//! 3.8.2.1); and a Topic Alias of 0, which is its own reason code (0x94).
 
-use ntex_mqtt::error::DecodeError;
-
+use super::error::InboundError;
 use super::frame::{decode_varint, varint_len};
 
 /// Where a property list comes from: each packet forbids values of its own.
@@ -19,14 +15,12 @@ pub(super) enum Context {
     Subscribe,
 }
 
-const PROTOCOL_ERROR: DecodeError = DecodeError::InvalidProtocol;
-
 /// Checks the property list at the start of `buf` (its length first, as a variable byte
 /// integer); returns the bytes it takes, length included.
-pub(super) fn check(buf: &[u8], context: Context) -> Result<usize, DecodeError> {
-    let vlen = varint_len(buf).ok_or(DecodeError::MalformedPacket)?;
+pub(super) fn check(buf: &[u8], context: Context) -> Result<usize, InboundError> {
+    let vlen = varint_len(buf).ok_or_else(InboundError::malformed)?;
     let end = vlen + decode_varint(buf) as usize;
-    let list = buf.get(vlen..end).ok_or(DecodeError::MalformedPacket)?;
+    let list = buf.get(vlen..end).ok_or_else(InboundError::malformed)?;
     // Each known property id is below 0x30 (`value_at` refuses the others): one bit each.
     let (mut seen, mut at) = (0u64, 0);
     while at < list.len() {
@@ -36,11 +30,14 @@ pub(super) fn check(buf: &[u8], context: Context) -> Result<usize, DecodeError> 
         at += len;
         let bit = 1u64 << (id % 64);
         if id != 0x26 && seen & bit != 0 {
-            return Err(PROTOCOL_ERROR);
+            return Err(InboundError::Protocol("a property given twice"));
         }
         seen |= bit;
+        if id == 0x23 && value == Some(0) {
+            return Err(InboundError::TopicAliasZero);
+        }
         if forbidden(id, value, context) {
-            return Err(PROTOCOL_ERROR);
+            return Err(InboundError::Protocol("a property with a value it may not take"));
         }
     }
     Ok(end)
@@ -62,9 +59,9 @@ fn forbidden(id: u8, value: Option<u32>, context: Context) -> bool {
 
 /// The value of property `id` at the start of `rest` (integers only; `None` for the others)
 /// and the bytes it takes.
-fn value_at(id: u8, rest: &[u8]) -> Result<(Option<u32>, usize), DecodeError> {
-    let bytes = |n: usize| rest.get(..n).ok_or(DecodeError::MalformedPacket);
-    let prefixed = |at: usize| -> Result<usize, DecodeError> {
+fn value_at(id: u8, rest: &[u8]) -> Result<(Option<u32>, usize), InboundError> {
+    let bytes = |n: usize| rest.get(..n).ok_or_else(InboundError::malformed);
+    let prefixed = |at: usize| -> Result<usize, InboundError> {
         let len = bytes(at + 2)?;
         Ok(at + 2 + usize::from(u16::from_be_bytes([len[at], len[at + 1]])))
     };
@@ -78,10 +75,10 @@ fn value_at(id: u8, rest: &[u8]) -> Result<(Option<u32>, usize), DecodeError> {
             let b = bytes(4)?;
             (Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]])), 4)
         }
-        0x0B => (Some(decode_varint(rest)), varint_len(rest).ok_or(DecodeError::MalformedPacket)?),
+        0x0B => (Some(decode_varint(rest)), varint_len(rest).ok_or_else(InboundError::malformed)?),
         0x03 | 0x08 | 0x09 | 0x12 | 0x15 | 0x16 | 0x1A | 0x1C | 0x1F => (None, prefixed(0)?),
         0x26 => (None, prefixed(prefixed(0)?)?),
-        _ => return Err(DecodeError::MalformedPacket),
+        _ => return Err(InboundError::malformed()),
     };
     bytes(len)?;
     Ok((value, len))
@@ -97,18 +94,26 @@ mod tests {
 
     #[test]
     fn repeated_and_forbidden_properties_are_protocol_errors() {
-        let ok = |p: &[u8], c| check(&list(p), c).map(|n| n == p.len() + 1);
+        let ok = |p: &[u8], c| {
+            check(&list(p), c).map(|n| n == p.len() + 1).map_err(|e| match e {
+                InboundError::Protocol(_) => "protocol",
+                InboundError::TopicAliasZero => "alias",
+                InboundError::Decode(_) => "malformed",
+            })
+        };
         assert_eq!(ok(b"", Context::Publish), Ok(true));
         assert_eq!(ok(b"\x02\x00\x00\x00\x0a\x26\x00\x01k\x00\x01v\x26\x00\x01k\x00\x01w", Context::Publish), Ok(true));
-        assert_eq!(ok(b"\x02\x00\x00\x00\x0a\x02\x00\x00\x00\x0a", Context::Publish), Err(PROTOCOL_ERROR));
-        assert_eq!(ok(b"\x0b\x00", Context::Subscribe), Err(PROTOCOL_ERROR));
+        assert_eq!(ok(b"\x02\x00\x00\x00\x0a\x02\x00\x00\x00\x0a", Context::Publish), Err("protocol"));
+        assert_eq!(ok(b"\x0b\x00", Context::Subscribe), Err("protocol"));
         assert_eq!(ok(b"\x0b\x05", Context::Subscribe), Ok(true));
-        assert_eq!(ok(b"\x0b\x05", Context::Publish), Err(PROTOCOL_ERROR), "a client never sends one");
-        assert_eq!(ok(b"\x21\x00\x00", Context::Connect), Err(PROTOCOL_ERROR));
-        assert_eq!(ok(b"\x27\x00\x00\x00\x00", Context::Connect), Err(PROTOCOL_ERROR));
-        assert_eq!(ok(b"\x17\x02", Context::Connect), Err(PROTOCOL_ERROR));
+        assert_eq!(ok(b"\x0b\x05", Context::Publish), Err("protocol"), "a client never sends one");
+        assert_eq!(ok(b"\x21\x00\x00", Context::Connect), Err("protocol"));
+        assert_eq!(ok(b"\x27\x00\x00\x00\x00", Context::Connect), Err("protocol"));
+        assert_eq!(ok(b"\x17\x02", Context::Connect), Err("protocol"));
         assert_eq!(ok(b"\x01\x01", Context::Publish), Ok(true));
-        assert_eq!(ok(b"\x03\x00\x05ab", Context::Publish), Err(DecodeError::MalformedPacket), "cut short");
-        assert_eq!(ok(b"\x7f", Context::Publish), Err(DecodeError::MalformedPacket), "unknown id");
+        assert_eq!(ok(b"\x23\x00\x00", Context::Publish), Err("alias"));
+        assert_eq!(ok(b"\x23\x00\x01", Context::Publish), Ok(true));
+        assert_eq!(ok(b"\x03\x00\x05ab", Context::Publish), Err("malformed"), "cut short");
+        assert_eq!(ok(b"\x7f", Context::Publish), Err("malformed"), "unknown id");
     }
 }

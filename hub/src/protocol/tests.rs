@@ -41,19 +41,22 @@ fn short_publish_header_is_malformed_not_a_huge_payload() {
     for version in [Version::V311, Version::V5] {
         let mut codec = Codec::new(version, 0);
         let mut buf = BytesMut::from(&b"\x30\x00\x00\x00\x00"[..]);
-        assert!(matches!(codec.decode(&mut buf), Err(DecodeError::MalformedPacket)), "{version:?}");
+        assert!(
+            matches!(codec.decode(&mut buf), Err(InboundError::Decode(DecodeError::MalformedPacket))),
+            "{version:?}"
+        );
     }
     // v5: a property length that runs past the frame.
     let mut codec = Codec::new(Version::V5, 0);
     let mut buf = BytesMut::from(&b"\x30\x04\x00\x01a\x09"[..]);
-    assert!(matches!(codec.decode(&mut buf), Err(DecodeError::MalformedPacket)));
+    assert!(matches!(codec.decode(&mut buf), Err(InboundError::Decode(DecodeError::MalformedPacket))));
 }
 
 #[test]
 fn oversize_is_refused_before_it_is_buffered() {
     let mut codec = Codec::new(Version::V311, 100);
     let mut buf = BytesMut::from(&b"\x30\xff\x7f"[..]);
-    assert!(matches!(codec.decode(&mut buf), Err(DecodeError::MaxSizeExceeded { .. })));
+    assert!(matches!(codec.decode(&mut buf), Err(InboundError::Decode(DecodeError::MaxSizeExceeded { .. }))));
 }
 
 #[test]
@@ -122,9 +125,9 @@ fn plain_publishes_decode_as_ntex_decodes_them() {
         }
         assert!(buf.is_empty());
         let mut zero_id = BytesMut::from(&frame(version, 0b0010, "a", Some(0), &[0], b"")[..]);
-        assert!(matches!(codec.decode(&mut zero_id), Err(DecodeError::MalformedPacket)));
+        assert!(matches!(codec.decode(&mut zero_id), Err(InboundError::Decode(DecodeError::MalformedPacket))));
         let mut bad_topic = BytesMut::from(&frame(version, 0, "\u{0}", None, &[0], b"")[..]);
         bad_topic[4] = 0xff;
-        assert!(matches!(codec.decode(&mut bad_topic), Err(DecodeError::Utf8Error)));
+        assert!(matches!(codec.decode(&mut bad_topic), Err(InboundError::Decode(DecodeError::Utf8Error))));
     }
 }
