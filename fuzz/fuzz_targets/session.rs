@@ -12,12 +12,7 @@ use weir_hub::{connection, Config};
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-    })
+    RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime"))
 }
 
 fn broker() -> Arc<Broker> {
@@ -36,7 +31,8 @@ fuzz_target!(|data: &[u8]| {
     runtime().block_on(async move {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
         let peer = "127.0.0.1:1".parse().expect("addr");
-        let serve = tokio::spawn(connection::serve(broker(), server, peer, peer, None));
+        let serve =
+            tokio::spawn(connection::serve(broker(), server, peer, peer, None, weir_hub::rate::Rates::default()));
         let _ = client.write_all(&data).await;
         let _ = client.shutdown().await;
         let mut sink = Vec::new();
