@@ -56,6 +56,10 @@ enum Command {
     /// Work with rule files (EMQX rule SQL) without a running broker.
     #[command(subcommand)]
     Rule(rule::RuleCommand),
+    /// The process in which `weir` runs jq programs, started by `weir` itself
+    /// (weir_rules::functions::jq::worker).
+    #[command(hide = true)]
+    JqWorker,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -63,6 +67,14 @@ fn main() -> anyhow::Result<ExitCode> {
     // option setters are not thread-safe).
     unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     let cli = Cli::parse();
+    if let Command::JqWorker = cli.command {
+        weir_rules::functions::jq::worker::serve().context("jq worker")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    match std::env::current_exe() {
+        Ok(exe) => weir_rules::functions::jq::worker::run_in_worker_process(exe, vec!["jq-worker".into()]),
+        Err(e) => eprintln!("weir: jq programs run inside this process, as its path is unknown: {e}"),
+    }
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&cli.log).context("invalid --log filter")?)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -73,6 +85,7 @@ fn main() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config } => runtime.block_on(serve(config)).map(|()| ExitCode::SUCCESS),
         Command::Rule(cmd) => rule::run(cmd),
+        Command::JqWorker => Ok(ExitCode::SUCCESS),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Rules against hostile input, through the real broker: every catalogue function called through
 //! `POST /api/v5/rule_test` with values chosen to break it, a payload that used to stop every
-//! rule, and a jq program that never ends, while MQTT clients go on being served.
+//! rule, and jq programs that never end or ask for a petabyte, while MQTT clients go on being
+//! served.
 
 mod common;
 
@@ -121,4 +122,27 @@ async fn a_never_ending_jq_program_gets_an_error_while_clients_are_served() {
         assert_eq!(status, 400, "{text}");
         assert!(text.contains("budget"), "{text}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jq_program_that_asks_for_too_much_memory_ends_its_worker_not_the_broker() {
+    let weir = Weir::start();
+    let api = weir.api.unwrap();
+    let rule_test = |program: &str| {
+        let sql = format!("SELECT jq('{program}', payload) AS r FROM \"t/#\"");
+        let body = json!({ "sql": sql, "context": { "payload": r#"{"a": 1}"# } }).to_string();
+        async move { post(api, "/api/v5/rule_test", &body).await }
+    };
+    // A petabyte at once, and a string that doubles until no allocator can hold it.
+    for program in [r#""x" * 1000000000000000"#, r#"reduce range(64) as $i ("x"; . + .)"#] {
+        let (status, text) = rule_test(program).await;
+        assert_eq!(status, 400, "{program}: {text}\nlog:\n{}", weir.log());
+        assert!(text.contains("memory"), "{program}: {text}");
+        let (status, text) = rule_test(".a").await;
+        assert_eq!((status, text.as_str()), (200, r#"{"r":[1]}"#), "a new worker runs the next program");
+    }
+    assert!(weir.log().contains("ended its worker process"), "the log names it:\n{}", weir.log());
+    let mut sub = Subscriber::start(weir.tcp, "after-sub", "after/#").await;
+    publish_qos1(weir.tcp, "after-pub", 10, |i| ("after/x".into(), i.to_string())).await;
+    assert_eq!(sub.collect(10, Duration::from_secs(10)).await.len(), 10);
 }

@@ -14,7 +14,7 @@ mod encoding;
 mod format;
 #[cfg(any(test, feature = "testing"))]
 pub mod hostile;
-mod jq;
+pub mod jq;
 mod logic;
 mod math;
 mod misc;
