@@ -22,6 +22,8 @@ enum Expect {
     Disconnect(u8),
     /// Answer SUBACK with this return code for the filter.
     Suback(u8),
+    /// Accept the connection, then close it once the client has been silent too long.
+    Silence,
 }
 
 /// One statement of a specification, and the bytes that break it.
@@ -46,6 +48,13 @@ fn connect(level: u8, flags: u8, id: &[u8], tail: &[u8]) -> Vec<u8> {
     body.extend_from_slice(id);
     body.extend_from_slice(tail);
     frame(0x10, &body)
+}
+
+/// A valid CONNECT at protocol `level` with a keep alive of 1 s.
+fn keep_alive_1(level: u8) -> Vec<u8> {
+    let mut packet = connect(level, 0b10, b"silent", b"");
+    packet[2 + 9] = 1;
+    packet
 }
 
 /// A packet of type-and-flags byte `first` around `body`.
@@ -186,6 +195,160 @@ fn cases() -> Vec<Case> {
             Expect::Disconnect(0x94),
         ),
         case(
+            "MQTT-3.1.2-1 (3.1.1)",
+            4,
+            Some(frame(0x10, b"\x00\x04MQTX\x04\x02\x00\x3c\x00\x01c")),
+            vec![],
+            Expect::Close,
+        ),
+        case(
+            "MQTT-3.1.2-1 (5.0)",
+            5,
+            Some(frame(0x10, b"\x00\x04MQTX\x05\x02\x00\x3c\x00\x00\x01c")),
+            vec![],
+            Expect::Close,
+        ),
+        case("MQTT-3.1.2-24 (3.1.1)", 4, Some(keep_alive_1(4)), vec![], Expect::Silence),
+        case("MQTT-3.1.2-22 (5.0)", 5, Some(keep_alive_1(5)), vec![], Expect::Disconnect(0x8D)),
+        case("MQTT-3.14.1-1 (3.1.1)", 4, None, frame(0xE1, b""), Expect::Close),
+        case("MQTT-2.1.3-1 (5.0), DISCONNECT flags", 5, None, frame(0xE1, b""), Expect::Disconnect(0x81)),
+        case("MQTT-2.2.2-2 (3.1.1), PUBACK flags", 4, None, frame(0x41, b"\x00\x01"), Expect::Close),
+        case("MQTT-2.1.3-1 (5.0), PUBACK flags", 5, None, frame(0x41, b"\x00\x01"), Expect::Disconnect(0x81)),
+        case("MQTT-2.3.1-1 (3.1.1), UNSUBSCRIBE", 4, None, frame(0xA2, b"\x00\x00\x00\x01a"), Expect::Close),
+        case(
+            "MQTT-2.2.1-3 (5.0), UNSUBSCRIBE",
+            5,
+            None,
+            frame(0xA2, b"\x00\x00\x00\x00\x01a"),
+            Expect::Disconnect(0x81),
+        ),
+        case("MQTT-2.2.1-3 (5.0), PUBLISH", 5, None, frame(0x32, b"\x00\x01a\x00\x00\x00x"), Expect::Disconnect(0x81)),
+        case("MQTT-4.7.3-1 (3.1.1), PUBLISH", 4, None, frame(0x30, b"\x00\x00x"), Expect::Close),
+        case("MQTT-3.3.1-2 (3.1.1)", 4, None, frame(0x38, b"\x00\x01ax"), Expect::Close),
+        case("MQTT-3.3.1-2 (5.0)", 5, None, frame(0x38, b"\x00\x01a\x00x"), Expect::Disconnect(0x81)),
+        case(
+            "MQTT-1.5.5-1 (5.0), five-byte length",
+            5,
+            None,
+            b"\x30\xff\xff\xff\xff\x01".to_vec(),
+            Expect::Disconnect(0x81),
+        ),
+        case("2.2 (3.1.1), five-byte length", 4, None, b"\x30\xff\xff\xff\xff\x01".to_vec(), Expect::Close),
+        case("2.2.1 (3.1.1), packet type 0", 4, None, frame(0x00, b""), Expect::Close),
+        case("2.2.1 (3.1.1), packet type 15", 4, None, frame(0xF0, b""), Expect::Close),
+        case("2.1.2 (5.0), packet type 0", 5, None, frame(0x00, b""), Expect::Disconnect(0x81)),
+        case("3.2 (3.1.1), CONNACK from a client", 4, None, frame(0x20, b"\x00\x00"), Expect::Close),
+        case("3.2 (5.0), CONNACK from a client", 5, None, frame(0x20, b"\x00\x00\x00"), Expect::Disconnect(0x82)),
+        case("1.5.3 (3.1.1), string past the end", 4, None, frame(0x30, b"\x00\xffab"), Expect::Close),
+        case("1.5.4 (5.0), string past the end", 5, None, frame(0x30, b"\x00\xffab"), Expect::Disconnect(0x81)),
+        case(
+            "2.2.2.1 (5.0), properties past the end",
+            5,
+            None,
+            frame(0x30, b"\x00\x01a\x10x"),
+            Expect::Disconnect(0x81),
+        ),
+        case("MQTT-1.5.3-1 (3.1.1), surrogate", 4, None, frame(0x30, b"\x00\x03\xed\xa0\x80x"), Expect::Close),
+        case(
+            "MQTT-1.5.4-1 (5.0), surrogate",
+            5,
+            None,
+            frame(0x30, b"\x00\x03\xed\xa0\x80\x00x"),
+            Expect::Disconnect(0x81),
+        ),
+        case(
+            "MQTT-1.5.3-2 (3.1.1), user name",
+            4,
+            Some(connect(4, 0x82, b"c", b"\x00\x03a\x00b")),
+            vec![],
+            Expect::Close,
+        ),
+        case(
+            "MQTT-3.8.3-4 (5.0), Retain Handling 3",
+            5,
+            None,
+            sub(0x82, 5, b"\x00\x01a\x30"),
+            Expect::Disconnect(0x82),
+        ),
+        case("MQTT-3.8.3-4 (5.0), QoS 3", 5, None, sub(0x82, 5, b"\x00\x01a\x03"), Expect::Disconnect(0x81)),
+        case(
+            "3.3.2.3.4 (5.0), Topic Alias above the maximum",
+            5,
+            None,
+            frame(0x30, b"\x00\x01a\x03\x23\x00\x0bx"),
+            Expect::Disconnect(0x94),
+        ),
+        case(
+            "3.3.2.3.4 (5.0), unknown Topic Alias",
+            5,
+            None,
+            frame(0x30, b"\x00\x00\x03\x23\x00\x05x"),
+            Expect::Disconnect(0x82),
+        ),
+        case(
+            "3.3.4 (5.0), Receive Maximum exceeded",
+            5,
+            None,
+            [1u8, 2, 3].iter().flat_map(|id| frame(0x34, &[0, 1, b'a', 0, *id, 0, b'x'])).collect(),
+            Expect::Disconnect(0x93),
+        ),
+        case(
+            "3.2.2.3.6 (5.0), packet above Maximum Packet Size",
+            5,
+            None,
+            b"\x30\x80\x80\x80\x01".to_vec(),
+            Expect::Disconnect(0x95),
+        ),
+        case(
+            "2.2.3 (3.1.1), packet above the server's limit",
+            4,
+            None,
+            b"\x30\x80\x80\x80\x01".to_vec(),
+            Expect::Close,
+        ),
+        case(
+            "4.12 (5.0), AUTH without an Authentication Method",
+            5,
+            None,
+            frame(0xF0, b"\x18\x00"),
+            Expect::Disconnect(0x82),
+        ),
+        case(
+            "MQTT-4.12.0-1 (5.0), unsupported Authentication Method",
+            5,
+            Some(frame(0x10, b"\x00\x04MQTT\x05\x02\x00\x3c\x04\x15\x00\x01X\x00\x01c")),
+            vec![],
+            Expect::Connack(0x8C),
+        ),
+        case(
+            "3.1.3.3 (3.1.1), Will Topic with a wildcard",
+            4,
+            Some(connect(4, 0x06, b"c", b"\x00\x03a/#\x00\x01m")),
+            vec![],
+            Expect::Close,
+        ),
+        case(
+            "3.1.3.3 (5.0), Will Topic with a wildcard",
+            5,
+            Some(connect(5, 0x06, b"c", b"\x00\x00\x03a/#\x00\x01m")),
+            vec![],
+            Expect::Connack(0x90),
+        ),
+        case(
+            "MQTT-3.3.2-14 (5.0), Response Topic with a wildcard",
+            5,
+            None,
+            frame(0x30, b"\x00\x01a\x06\x08\x00\x03a/#x"),
+            Expect::Disconnect(0x82),
+        ),
+        case(
+            "3.3.2.3.2 (5.0), Payload Format Indicator 2",
+            5,
+            None,
+            frame(0x30, b"\x00\x01a\x02\x01\x02x"),
+            Expect::Disconnect(0x82),
+        ),
+        case(
             "3.14.2.2.2 (5.0), Session Expiry set on DISCONNECT",
             5,
             None,
@@ -263,13 +426,17 @@ async fn check(weir: &Weir, case: &Case) -> Result<(), String> {
         {
             fail(format!("no SUBACK {code:#04x}"))
         }
+        Expect::Silence if !closed || got.first().map(|(k, b)| (*k, b.get(1).copied())) != Some((0x20, Some(0))) => {
+            fail("not accepted, then closed".into())
+        }
         _ => Ok(()),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_server_must_reject_is_rejected() {
-    let weir = Weir::start();
+    // Limits low enough for a case to pass them.
+    let weir = Weir::start_with("[mqtt]\nmax_topic_alias = 10\nmax_awaiting_rel = 2");
     let mut failed = Vec::new();
     for case in cases() {
         if let Err(why) = check(&weir, &case).await {

@@ -259,6 +259,11 @@ fn identify(
     if connect_has_nul(connect) {
         return Err((v5::ConnectAckReason::MalformedPacket, "U+0000 in a CONNECT string".into()));
     }
+    // No enhanced authentication: the method is refused, and the connection closed (MQTT-4.12.0-1).
+    if let Some(method) = &connect.auth_method {
+        let why = format!("enhanced authentication ({method}) is not supported");
+        return Err((v5::ConnectAckReason::BadAuthenticationMethod, why));
+    }
     if connect.client_id.len() > cfg.max_clientid_len {
         let why =
             format!("client id of {} bytes, over max_clientid_len ({})", connect.client_id.len(), cfg.max_clientid_len);
@@ -380,6 +385,7 @@ fn connack_reason(reason: v5::ConnectAckReason) -> &'static str {
         v5::ConnectAckReason::TopicNameInvalid => "topic_name_invalid",
         v5::ConnectAckReason::MalformedPacket => "malformed_packet",
         v5::ConnectAckReason::PacketTooLarge => "packet_too_large",
+        v5::ConnectAckReason::BadAuthenticationMethod => "bad_authentication_method",
         _ => "unspecified_error",
     }
 }
@@ -402,9 +408,11 @@ async fn refuse<S: Transport, T>(
 }
 
 /// The CONNACK that refuses a CONNECT with `reason`, if one is sent: MQTT 3.1.1 has no code for
-/// a malformed packet, and requires the connection closed without one (MQTT-1.5.3-2).
+/// a malformed packet or an invalid will topic, and requires the connection closed without one
+/// (MQTT-1.5.3-2, MQTT-3.1.4-1).
 fn refusal_for(codec: &Codec, reason: v5::ConnectAckReason) -> Option<Bytes> {
-    (codec.version().is_v5() || reason != v5::ConnectAckReason::MalformedPacket).then(|| refusal(codec, reason))
+    let v3_has_code = !matches!(reason, v5::ConnectAckReason::MalformedPacket | v5::ConnectAckReason::TopicNameInvalid);
+    (codec.version().is_v5() || v3_has_code).then(|| refusal(codec, reason))
 }
 
 /// A CONNACK that refuses the connection with `reason`.

@@ -57,11 +57,10 @@ impl<S: Transport> Connection<S> {
             Packet::Unsubscribe(u) => self.on_unsubscribe(u)?,
             Packet::Disconnect(d) => return Err(self.on_disconnect(d)),
             Packet::Connect(_) => return Err(Exit::Violation(Rc::ProtocolError, "second CONNECT".into())),
+            // Only a client that gave an Authentication Method may send AUTH, and Weir takes
+            // none (4.12).
             Packet::Auth(_) => {
-                return Err(Exit::Violation(
-                    Rc::BadAuthenticationMethod,
-                    "enhanced authentication is not supported".into(),
-                ))
+                return Err(Exit::Violation(Rc::ProtocolError, "AUTH without an Authentication Method".into()))
             }
             other => {
                 return Err(Exit::Violation(

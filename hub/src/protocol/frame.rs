@@ -86,7 +86,7 @@ fn check_connect_flags(body: &[u8], version: Version) -> Result<(), InboundError
 
 /// The Reserved bits of each subscription's options byte, which the codec reads past, must be 0:
 /// the upper six in 3.1.1 (MQTT-3.8.3-4), the upper two in 5.0 (MQTT-3.8.3-5). Either is a
-/// malformed packet.
+/// malformed packet. A Retain Handling of 3 is a protocol error (3.8.3.1).
 fn check_subscription_options(body: &[u8], version: Version) -> Result<(), InboundError> {
     // The packet id, then (5.0) the properties.
     let mut at = 2;
@@ -105,15 +105,20 @@ fn check_subscription_options(body: &[u8], version: Version) -> Result<(), Inbou
         if options & reserved != 0 {
             return Err(InboundError::malformed());
         }
+        if version.is_v5() && (options >> 4) & 0b11 == 3 {
+            return Err(InboundError::Protocol("a Retain Handling of 3"));
+        }
         at += 1;
     }
     Ok(())
 }
 
-/// The topic, packet id and (v5) properties that a PUBLISH header announces must fit its frame.
+/// The topic, packet id and (v5) properties that a PUBLISH header announces must fit its frame;
+/// QoS 3, and the DUP flag on QoS 0 (MQTT-3.3.1-2), make it malformed.
 fn check_publish_header(first: u8, body: &[u8], version: Version) -> Result<(), InboundError> {
     let qos = (first >> 1) & 0b11;
-    if qos == 3 || body.len() < 2 {
+    let dup = first & 0b1000 != 0;
+    if qos == 3 || (qos == 0 && dup) || body.len() < 2 {
         return Err(InboundError::malformed());
     }
     let mut header = 2 + usize::from(u16::from_be_bytes([body[0], body[1]])) + if qos > 0 { 2 } else { 0 };

@@ -2,7 +2,8 @@
 //! calls a protocol error (reason code 0x82) and ntex-mqtt's decoder either reads past or calls
 //! malformed (0x81): a property given twice (User Property excepted), a Subscription Identifier
 //! of 0 or from a client, and values a property may not take (2.2.2.2, 3.1.2.11, 3.3.2.3,
-//! 3.8.2.1); and a Topic Alias of 0, which is its own reason code (0x94).
+//! 3.8.2.1), a Response Topic with a wildcard; and a Topic Alias of 0, which is its own reason
+//! code (0x94).
 
 use super::error::InboundError;
 use super::frame::{decode_varint, varint_len};
@@ -27,6 +28,10 @@ pub(super) fn check(buf: &[u8], context: Context) -> Result<usize, InboundError>
         let id = list[at];
         at += 1;
         let (value, len) = value_at(id, &list[at..])?;
+        // A Response Topic is a topic name: no wildcards (MQTT-3.3.2-14).
+        if id == 0x08 && list[at + 2..at + len].iter().any(|b| matches!(b, b'+' | b'#')) {
+            return Err(InboundError::Protocol("a Response Topic with a wildcard"));
+        }
         at += len;
         let bit = 1u64 << (id % 64);
         if id != 0x26 && seen & bit != 0 {
@@ -114,6 +119,8 @@ mod tests {
         assert_eq!(ok(b"\x23\x00\x00", Context::Publish), Err("alias"));
         assert_eq!(ok(b"\x23\x00\x01", Context::Publish), Ok(true));
         assert_eq!(ok(b"\x03\x00\x05ab", Context::Publish), Err("malformed"), "cut short");
+        assert_eq!(ok(b"\x08\x00\x03a/b", Context::Publish), Ok(true));
+        assert_eq!(ok(b"\x08\x00\x03a/#", Context::Publish), Err("protocol"));
         assert_eq!(ok(b"\x7f", Context::Publish), Err("malformed"), "unknown id");
     }
 }
