@@ -26,9 +26,17 @@ impl Transport for TcpStream {
     async fn read_into(&mut self, buf: &mut BytesMut, room: usize) -> io::Result<usize> {
         loop {
             self.readable().await?;
+            let grows = buf.capacity() - buf.len() < room;
             make_room(buf, room);
             match self.try_read_buf(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // The readiness was stale: right after the CONNECT, it still says readable.
+                    // Room reserved for nothing is given back, or every idle connection would
+                    // keep a kilobyte.
+                    if grows && buf.is_empty() {
+                        *buf = BytesMut::new();
+                    }
+                }
                 other => return other,
             }
         }

@@ -198,7 +198,7 @@ impl<S: Transport> Connection<S> {
             // Most clients send nothing right after CONNECT: keep no read buffer until they do.
             rbuf: if rbuf.is_empty() { BytesMut::new() } else { rbuf },
             read_hint: MIN_READ,
-            out: BytePages::default(),
+            out: None,
             burst: Burst::default(),
             now_wall: SystemTime::now(),
             session,

@@ -13,6 +13,7 @@ use weir_rules::value::Value;
 use weir_types::{topic, QoS};
 
 use super::goodbye::{decode_exit, Exit};
+use super::pages;
 use super::Connection;
 use crate::broker::SubscribeError;
 use crate::message::{Delivery, Message};
@@ -134,7 +135,7 @@ impl<S: Transport> Connection<S> {
         let reason =
             if matched == 0 { v5::PublishAckReason::NoMatchingSubscribers } else { v5::PublishAckReason::Success };
         match (qos, packet_id) {
-            (QoS::AtLeastOnce, Some(id)) => self.codec.encode_puback(id, reason, &mut self.out),
+            (QoS::AtLeastOnce, Some(id)) => self.codec.encode_puback(id, reason, pages(&mut self.out)),
             (QoS::ExactlyOnce, Some(id)) => self.send(pubrec(id, reason)),
             _ => {}
         }
@@ -147,7 +148,7 @@ impl<S: Transport> Connection<S> {
         info!(client_id = %self.client_id, topic, "PUBLISH to $SYS refused: only the broker publishes there");
         let reason = v5::PublishAckReason::NotAuthorized;
         match (qos, packet_id) {
-            (QoS::AtLeastOnce, Some(id)) => self.codec.encode_puback(id, reason, &mut self.out),
+            (QoS::AtLeastOnce, Some(id)) => self.codec.encode_puback(id, reason, pages(&mut self.out)),
             (QoS::ExactlyOnce, Some(id)) => self.send(pubrec(id, reason)),
             _ => {}
         }

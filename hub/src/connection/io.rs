@@ -52,7 +52,7 @@ impl<S: Transport> Connection<S> {
     /// client that stops reading is dropped, and a takeover or a shutdown never waits on its
     /// socket.
     pub(super) async fn flush_or_leave(&mut self) -> Result<(), Exit> {
-        if self.out.is_empty() {
+        if self.out.as_ref().is_none_or(BytePages::is_empty) {
             return Ok(());
         }
         let send_timeout = Duration::from_millis(self.broker.config.mqtt.send_timeout.get());
@@ -73,15 +73,17 @@ impl<S: Transport> Connection<S> {
 
 /// Writes the encoded packets `out` with vectored writes (payload pages are not copied), then
 /// releases the pages so that an idle connection holds none.
-async fn write_out<S: Transport>(stream: &mut S, out: &mut BytePages, metrics: &Metrics) -> std::io::Result<()> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    Metrics::add(&metrics.bytes_sent, out.len() as u64);
-    while !out.is_empty() {
+async fn write_out<S: Transport>(
+    stream: &mut S,
+    out: &mut Option<BytePages>,
+    metrics: &Metrics,
+) -> std::io::Result<()> {
+    let Some(written) = out else { return Ok(()) };
+    Metrics::add(&metrics.bytes_sent, written.len() as u64);
+    while !written.is_empty() {
         // The slice array is built on each poll's stack: kept across the await, it would
         // make every connection's task a kilobyte larger.
-        let pages = &*out;
+        let pages = &*written;
         let n = std::future::poll_fn(|cx| {
             let mut iov = [IoSlice::new(&[]); 64];
             let mut count = 0;
@@ -95,8 +97,9 @@ async fn write_out<S: Transport>(stream: &mut S, out: &mut BytePages, metrics: &
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
-        out.advance_to(n);
+        written.advance_to(n);
     }
-    *out = BytePages::default();
+    // Dropped, the page list goes back to the thread's cache for the next connection that writes.
+    *out = None;
     stream.flush().await
 }

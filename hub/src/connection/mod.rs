@@ -77,8 +77,10 @@ struct Connection<S> {
     /// How much room the next read gets: grows while reads fill it, shrinks when idle, so that
     /// an idle connection holds little memory and a busy one reads in large batches.
     read_hint: usize,
-    /// Encoded packets not yet written.
-    out: BytePages,
+    /// Encoded packets not yet written; `None` while there are none, as even an empty
+    /// `BytePages` holds a page list of its own (about 300 bytes an idle connection would keep).
+    /// Encoders take it through [`pages`].
+    out: Option<BytePages>,
     /// This read burst's publishes, counted and handed to the broker at its end; it also says
     /// whom this client must wait for (back-pressure).
     burst: Burst,
@@ -168,6 +170,11 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
         Some(d) => tokio::time::sleep_until(d.into()).await,
         None => std::future::pending().await,
     }
+}
+
+/// The pages that packets are encoded into, made on first use.
+fn pages(out: &mut Option<BytePages>) -> &mut BytePages {
+    out.get_or_insert_with(BytePages::default)
 }
 
 #[cfg(test)]

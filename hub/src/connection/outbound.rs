@@ -14,6 +14,7 @@ use weir_rules::event_kind::EventKind;
 use weir_types::QoS;
 
 use super::inbound::pubrel;
+use super::pages;
 use super::Connection;
 use crate::message::Delivery;
 use crate::metrics::Metrics;
@@ -120,7 +121,7 @@ impl<S: Transport> Connection<S> {
             payload_size: msg.payload.len() as u32,
             properties,
         };
-        match self.codec.encode_publish(publish, msg.payload.clone(), &mut self.out) {
+        match self.codec.encode_publish(publish, msg.payload.clone(), pages(&mut self.out)) {
             Ok(()) => {
                 // Recorded only now: a PUBLISH refused below never taught the client its alias.
                 if let Some(alias) = teaches {
@@ -157,7 +158,7 @@ impl<S: Transport> Connection<S> {
 
     /// Encodes a packet into the output buffer, written at the next flush.
     pub(super) fn send(&mut self, p: Packet) {
-        if let Err(e) = self.codec.encode(p, &mut self.out) {
+        if let Err(e) = self.codec.encode(p, pages(&mut self.out)) {
             warn!(client_id = %self.client_id, error = %e, "cannot encode packet");
         }
     }
