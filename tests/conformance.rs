@@ -102,6 +102,31 @@ fn cases() -> Vec<Case> {
         case("MQTT-4.7.3-1 (3.1.1), SUBSCRIBE", 4, None, sub(0x82, 4, b"\x00\x00\x00"), Expect::Suback(0x80)),
         case("MQTT-4.7.3-1 (3.1.1), UNSUBSCRIBE", 4, None, sub(0xA2, 4, b"\x00\x00"), Expect::Close),
         case("MQTT-4.7.3-1 (5.0), SUBSCRIBE", 5, None, sub(0x82, 5, b"\x00\x00\x00"), Expect::Suback(0x8F)),
+        case("MQTT-4.7.1-2 (3.1.1)", 4, None, sub(0x82, 4, b"\x00\x04a/#b\x00"), Expect::Suback(0x80)),
+        case("MQTT-4.7.1-2 (5.0)", 5, None, sub(0x82, 5, b"\x00\x04a/#b\x00"), Expect::Suback(0x8F)),
+        case("MQTT-4.7.1-3 (3.1.1)", 4, None, sub(0x82, 4, b"\x00\x04a/+b\x00"), Expect::Suback(0x80)),
+        case("MQTT-4.7.1-3 (5.0)", 5, None, sub(0x82, 5, b"\x00\x04a/+b\x00"), Expect::Suback(0x8F)),
+        case(
+            "MQTT-4.8.2-1 (5.0), wildcard in a share name",
+            5,
+            None,
+            sub(0x82, 5, b"\x00\x0b$share/g+/a\x00"),
+            Expect::Suback(0x8F),
+        ),
+        case(
+            "MQTT-4.8.2-1 (5.0), no filter after the share name",
+            5,
+            None,
+            sub(0x82, 5, b"\x00\x08$share/g\x00"),
+            Expect::Suback(0x8F),
+        ),
+        case(
+            "MQTT-4.8.2-1 (5.0), empty share name",
+            5,
+            None,
+            sub(0x82, 5, b"\x00\x09$share//a\x00"),
+            Expect::Suback(0x8F),
+        ),
         case("MQTT-3.3.2-2 (3.1.1)", 4, None, frame(0x30, b"\x00\x03a/+x"), Expect::Close),
         case("MQTT-3.3.2-2 (5.0)", 5, None, frame(0x30, b"\x00\x03a/+\x00x"), Expect::Disconnect(0x90)),
         case("MQTT-1.5.4-2 (5.0), topic name", 5, None, frame(0x30, b"\x00\x03a\x00b\x00x"), Expect::Disconnect(0x81)),
@@ -378,8 +403,8 @@ fn packets(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
     out
 }
 
-/// Sends `case`, then reads everything until the broker closes (or 5 s pass): the packets read,
-/// and whether it closed.
+/// Sends `case`, then reads everything until the broker closes (or 5 s pass, or the SUBACK a case
+/// expects came): the packets read, and whether it closed.
 async fn run(weir: &Weir, case: &Case) -> Result<(Vec<(u8, Vec<u8>)>, bool), String> {
     let mut s = TcpStream::connect(weir.tcp).await.expect("connect");
     let mut out = case.connect.clone().unwrap_or_else(|| connect(case.level, 0b10, b"conformance", b""));
@@ -393,7 +418,13 @@ async fn run(weir: &Weir, case: &Case) -> Result<(Vec<(u8, Vec<u8>)>, bool), Str
         match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
             Err(_) => break false,
             Ok(Ok(0)) => break true,
-            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Ok(Ok(n)) => {
+                got.extend_from_slice(&buf[..n]);
+                // A SUBACK is the whole answer: the connection stays open.
+                if matches!(case.expect, Expect::Suback(_)) && packets(&got).iter().any(|(k, _)| *k == 0x90) {
+                    break false;
+                }
+            }
             Ok(Err(e)) => return Err(format!("the broker reset the connection ({e}) instead of closing it")),
         }
     };
