@@ -416,7 +416,9 @@ fn read_kafka(
 
 /// The Kafka broker's process is stopped (SIGSTOP) while 10,000 QoS 1 messages flow through a
 /// rule, and started again (SIGCONT): every message arrives. Duplicates are allowed (at least
-/// once) and counted.
+/// once) and counted. The first 1,000 are confirmed before the stop, the other 9,000 are on
+/// their way when it comes (waiting for "some rows" while all 10,000 flowed let a fast run
+/// deliver them all before the stop).
 #[tokio::test]
 async fn kafka_broker_stopped_mid_flow_loses_nothing() {
     let tansu = common::tansu::Tansu::start();
@@ -436,12 +438,13 @@ max_retry_backoff_ms = 500
     let rule = r#"INSERT INTO k SELECT payload.seq AS seq, clientid, topic FROM "k/#""#;
     let weir = Weir::start_with_rules(&config, &[("k.sql", rule)]);
     let addr = weir.tcp;
-    let publisher =
-        tokio::spawn(publish_qos1(addr, "kpub", 10_000, |i| (format!("k/{}", i % 10), format!(r#"{{"seq": {i}}}"#))));
-    until("some rows to reach Kafka", &weir, async || {
-        (sink(&weir, "k").await["metrics"]["success"].as_u64() > Some(500)).then_some(())
+    let message = |i: usize| (format!("k/{}", i % 10), format!(r#"{{"seq": {i}}}"#));
+    publish_qos1(addr, "kpub", 1_000, message).await;
+    until("the first rows to reach Kafka", &weir, async || {
+        (sink(&weir, "k").await["metrics"]["success"].as_u64() >= Some(1_000)).then_some(())
     })
     .await;
+    let publisher = tokio::spawn(publish_qos1(addr, "kpub", 9_000, move |i| message(1_000 + i)));
     tansu.pause();
     let paused = sink(&weir, "k").await["metrics"]["success"].as_u64().unwrap();
     tokio::time::sleep(Duration::from_secs(6)).await;
