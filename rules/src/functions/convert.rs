@@ -14,12 +14,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
     Function { name: "map", min_args: 1, max_args: 1, call: to_map },
     Function { name: "json_encode", min_args: 1, max_args: 1, call: |a| Ok(Value::Str(a[0].to_json()?)) },
     Function { name: "json_decode", min_args: 1, max_args: 1, call: json_decode },
-    Function {
-        name: "bin2hexstr",
-        min_args: 1,
-        max_args: 1,
-        call: |a| bytes("bin2hexstr", &a[0]).map(|b| Value::Str(hex(b))),
-    },
+    Function { name: "bin2hexstr", min_args: 1, max_args: 2, call: bin2hexstr },
     Function {
         name: "sqlserver_bin2hexstr",
         min_args: 1,
@@ -130,6 +125,16 @@ fn json_decode(a: &[Value]) -> Result<Value, EvalError> {
 
 /// Hex text to bytes; an odd number of digits reads as if led by a `0`. With a prefix
 /// argument, the text must start with exactly that prefix.
+/// Upper-case hex, after the prefix if one is given (EMQX 5.8's `bin2hexstr(Bin, Prefix)`, the
+/// inverse of `hexstr2bin(Str, Prefix)`).
+fn bin2hexstr(a: &[Value]) -> Result<Value, EvalError> {
+    let digits = hex(bytes("bin2hexstr", &a[0])?);
+    match a.get(1) {
+        Some(prefix) => Ok(Value::Str(format!("{}{digits}", text("bin2hexstr", prefix)?))),
+        None => Ok(Value::Str(digits)),
+    }
+}
+
 fn hexstr2bin(a: &[Value]) -> Result<Value, EvalError> {
     let mut s = text("hexstr2bin", &a[0])?;
     if let Some(prefix) = a.get(1) {

@@ -1,6 +1,7 @@
 //! `sprintf_s(Fmt, [Args])` and `sprintf(Fmt, Args...)`: Erlang's `io_lib:format` directives,
 //! as EMQX passes the format to it. Supported: `~s` (text), `~p` and `~w` (the Erlang term, so a
-//! string prints as `<<"abc">>`), `~d`, `~f` and `~e` (with `~.Nf` precision), `~c`, `~n`, `~~`.
+//! string prints as `<<"abc">>`), `~d`, `~f` and `~e` (with `~.Nf` precision), `~c`, `~n`, `~~`,
+//! each also with the Unicode modifier (`~ts`, `~tp`).
 //! Any other directive, or a missing argument, is an error, as `io_lib:format` raises one.
 
 use std::fmt::Write;
@@ -55,7 +56,11 @@ fn format(fmt: &str, args: &[Value]) -> Result<String, EvalError> {
                 return Err(EvalError::BadArgument(format!("sprintf: precision ~.{digits} is past {MAX_PRECISION}")));
             }
         }
-        let directive = chars.next();
+        // `~t`: Unicode translation. Rust's text is Unicode already, so `~ts` is `~s`.
+        let directive = match chars.next() {
+            Some('t') => chars.next(),
+            other => other,
+        };
         match directive {
             Some('~') => out.push('~'),
             Some('n') => out.push('\n'),

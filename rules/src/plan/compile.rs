@@ -176,9 +176,15 @@ impl<'r> Planner<'r> {
                 let inner: Vec<&Layer> = std::iter::once(&out).chain(layers.iter().copied()).collect();
                 self.expr(expr, &inner)
             };
+            let unranged;
             let target = match (alias, expr) {
                 (Some(p), _) => Some(p),
-                (None, Expr::Path(p)) if !p.segments.iter().any(|s| matches!(s, Segment::Range(..))) => Some(p),
+                (None, Expr::Path(p)) => {
+                    // `payload.a[1..4]` goes where `payload.a` would (EMQX's `alias/1` of a
+                    // `get_range`): the range names no key of its own.
+                    unranged = unranged_path(p);
+                    unranged.as_ref()
+                }
                 _ => None,
             };
             let (key, column) = match target {
@@ -204,29 +210,48 @@ impl<'r> Planner<'r> {
         (columns, sorted(&out))
     }
 
-    /// FOREACH's bindings: each alias a column, then the collection. Returns the scope they
-    /// make (aliases by name), the alias columns and the collection's column.
-    pub fn bindings(&mut self, bindings: &[Field]) -> (Layer, Vec<usize>, usize) {
-        let mut aliases = Layer::new();
-        let mut columns = Vec::new();
+    /// FOREACH's bindings: each alias a column, then the collection (see [`Bindings`]).
+    pub fn bindings(&mut self, bindings: &[Field]) -> Bindings {
+        let mut made = Bindings { scope: Layer::new(), selected: Layer::new(), columns: Vec::new(), collection: 0 };
         let Some((collection, others)) = bindings.split_last() else {
-            return (aliases, columns, self.add(no_collection()));
+            made.collection = self.add(no_collection());
+            return made;
         };
         for field in others {
             let Field::Expr { expr, alias } = field else {
-                return (aliases, columns, self.add(no_collection()));
+                made.collection = self.add(no_collection());
+                return made;
             };
-            let value = self.expr(expr, &[&aliases]);
+            let value = self.expr(expr, &[&made.scope]);
             let column = self.add(value);
+            self.select_binding(&mut made, expr, alias.is_some(), column);
             let name = alias.as_ref().map_or_else(|| "item".to_string(), |p| p.root.clone());
-            aliases.insert(name, Bound::Column(column));
-            columns.push(column);
+            made.scope.insert(name, Bound::Column(column));
+            made.columns.push(column);
         }
-        let Field::Expr { expr, .. } = collection else {
-            return (aliases, columns, self.add(no_collection()));
+        let Field::Expr { expr, alias } = collection else {
+            made.collection = self.add(no_collection());
+            return made;
         };
-        let value = self.expr(expr, &[&aliases]);
-        (aliases, columns, self.add(value))
+        let value = self.expr(expr, &[&made.scope]);
+        let column = self.add(value);
+        made.collection = column;
+        self.select_binding(&mut made, expr, alias.is_some(), column);
+        made
+    }
+
+    /// EMQX writes an unaliased path binding into the output where the path points, over the
+    /// message's column (`FOREACH payload.sensors` without DO gives rows whose `payload` is
+    /// `{"sensors": [...]}`).
+    fn select_binding(&mut self, made: &mut Bindings, expr: &Expr, aliased: bool, column: usize) {
+        let Expr::Path(p) = expr else { return };
+        let Some(target) = unranged_path(p).filter(|t| !aliased && !t.segments.is_empty()) else { return };
+        let current = made.selected.get(&target.root).copied().unwrap_or(Bound::Undefined);
+        let value = self.bound(Bound::Column(column));
+        let put = self.assignment(&target, current, value, &[&made.scope]);
+        let written = self.add(put);
+        made.selected.insert(target.root.clone(), Bound::Column(written));
+        made.columns.push(written);
     }
 
     /// FOREACH's element name.
@@ -258,8 +283,9 @@ impl<'r> Planner<'r> {
     }
 
     /// Output keys of a FOREACH without DO: the message's columns, then the bindings.
-    pub fn everything(&self, scope: &Layer) -> Vec<(String, usize)> {
+    pub fn everything(&self, selected: &Layer, scope: &Layer) -> Vec<(String, usize)> {
         let mut out: Layer = self.shape.iter().enumerate().map(|(i, n)| (n.clone(), Bound::Column(i))).collect();
+        out.extend(selected.iter().map(|(k, v)| (k.clone(), *v)));
         out.extend(scope.iter().map(|(k, v)| (k.clone(), *v)));
         sorted(&out)
     }
@@ -519,4 +545,31 @@ fn expr_kind(e: &Expr) -> &'static str {
         Expr::Case { .. } => "case",
         Expr::List(_) | Expr::Range(..) => "list",
     }
+}
+
+/// What FOREACH's bindings make.
+pub struct Bindings {
+    /// The names they bind, for WHERE, INCASE and DO: aliases, and the element's name.
+    pub scope: Layer,
+    /// Output keys that unaliased path bindings write (FOREACH without DO).
+    pub selected: Layer,
+    /// Columns the first stage computes for them.
+    pub columns: Vec<usize>,
+    /// The collection's column.
+    pub collection: usize,
+}
+
+/// The key an unaliased path is written under: the path itself, or, if it ends in a range, the
+/// path before the range. A range anywhere else names no key: the column gets a made-up name.
+fn unranged_path(p: &Path) -> Option<Path> {
+    let is_range = |s: &Segment| matches!(s, Segment::Range(..));
+    let (last, before) = match p.segments.split_last() {
+        Some((last, before)) => (Some(last), before),
+        None => (None, &[][..]),
+    };
+    if before.iter().any(is_range) {
+        return None;
+    }
+    let keep = if last.is_some_and(is_range) { before } else { &p.segments[..] };
+    Some(Path { root: p.root.clone(), segments: keep.to_vec() })
 }

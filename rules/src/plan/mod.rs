@@ -162,7 +162,8 @@ impl Program {
                 (planner.stage(columns, filter, false, output.clone())?, None, output)
             }
             Projection::Foreach { bindings, each, incase } => {
-                let (aliases, mut checks, collection) = planner.bindings(bindings);
+                let compile::Bindings { scope: aliases, selected, columns: mut checks, collection } =
+                    planner.bindings(bindings);
                 checks.push(collection);
                 let filter = planner.condition(rule.filter.as_ref(), &[&aliases]);
                 let first = planner.stage(checks, filter, false, Vec::new())?;
@@ -172,7 +173,7 @@ impl Program {
                 let schema = planner.schema();
                 let incase = planner.condition(incase.as_ref(), &[&scope]);
                 let (columns, output) = if each.is_empty() {
-                    (Vec::new(), planner.everything(&scope))
+                    (Vec::new(), planner.everything(&selected, &scope))
                 } else {
                     planner.select(each, &[&scope])
                 };
