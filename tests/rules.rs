@@ -156,6 +156,11 @@ async fn broker_events_reach_rules_with_their_columns() {
         ),
         ("connack.sql", r#"SELECT * FROM "$events/client_connack" WHERE reason_code = 'success'"#),
         (
+            "authn.sql",
+            r#"SELECT * FROM "$events/client_check_authn_complete"
+               WHERE reason_code = 'success' and is_anonymous = true and is_superuser = false and is_str(peername)"#,
+        ),
+        (
             "subscribed.sql",
             r#"SELECT * FROM "$events/session_subscribed" WHERE topic = 'ev/#' and qos = 1 and peerhost = '127.0.0.1'"#,
         ),
@@ -205,6 +210,7 @@ async fn broker_events_reach_rules_with_their_columns() {
     for (id, matched, passed) in [
         ("connected", 2, 1),
         ("connack", 2, 2),
+        ("authn", 2, 2),
         ("subscribed", 1, 1),
         ("authz", 3, 3),
         ("delivered", 1, 1),

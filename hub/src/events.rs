@@ -134,6 +134,19 @@ impl ClientInfo {
         c
     }
 
+    /// `client_check_authn_complete`: Weir has no authentication yet, so every client that got
+    /// this far is accepted, anonymously and without superuser rights.
+    pub fn authenticated(&self) -> Columns {
+        let mut c = self.who();
+        c.extend([
+            ("peername".into(), text(&self.peer.to_string())),
+            ("reason_code".into(), text("success")),
+            ("is_superuser".into(), Value::Bool(false)),
+            ("is_anonymous".into(), Value::Bool(true)),
+        ]);
+        c
+    }
+
     /// `action` is `publish` or `subscribe`. Weir has no authorization sources yet: every
     /// check is allowed by the default, as EMQX's `no_match = allow` does.
     pub fn authorized(&self, topic: &str, action: &str) -> Columns {

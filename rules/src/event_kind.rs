@@ -19,6 +19,8 @@ pub enum EventKind {
     ClientConnack,
     /// A publish or subscribe was checked against the authorization rules.
     ClientCheckAuthzComplete,
+    /// A CONNECT was authenticated (until Weir has authentication, every client is, anonymously).
+    ClientCheckAuthnComplete,
     /// A session subscribed.
     SessionSubscribed,
     /// A session unsubscribed.
@@ -35,11 +37,12 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every event, in the order of [`EventKind::bit`].
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::ClientConnected,
         EventKind::ClientDisconnected,
         EventKind::ClientConnack,
         EventKind::ClientCheckAuthzComplete,
+        EventKind::ClientCheckAuthnComplete,
         EventKind::SessionSubscribed,
         EventKind::SessionUnsubscribed,
         EventKind::MessageDelivered,
@@ -55,6 +58,7 @@ impl EventKind {
             EventKind::ClientDisconnected => "client_disconnected",
             EventKind::ClientConnack => "client_connack",
             EventKind::ClientCheckAuthzComplete => "client_check_authz_complete",
+            EventKind::ClientCheckAuthnComplete => "client_check_authn_complete",
             EventKind::SessionSubscribed => "session_subscribed",
             EventKind::SessionUnsubscribed => "session_unsubscribed",
             EventKind::MessageDelivered => "message_delivered",
@@ -76,6 +80,7 @@ impl EventKind {
             EventKind::ClientDisconnected => "client.disconnected",
             EventKind::ClientConnack => "client.connack",
             EventKind::ClientCheckAuthzComplete => "client.check_authz_complete",
+            EventKind::ClientCheckAuthnComplete => "client.check_authn_complete",
             EventKind::SessionSubscribed => "session.subscribed",
             EventKind::SessionUnsubscribed => "session.unsubscribed",
             EventKind::MessageDelivered => "message.delivered",
@@ -127,6 +132,7 @@ impl EventKind {
                 ("result", text("allow")),
                 ("authz_source", text("default")),
             ]),
+            EventKind::ClientCheckAuthnComplete => add(authn()),
             EventKind::SessionSubscribed | EventKind::SessionUnsubscribed => {
                 let props = if self == EventKind::SessionSubscribed { "sub_props" } else { "unsub_props" };
                 add(vec![
@@ -159,6 +165,16 @@ fn text(s: &str) -> Value {
 
 fn empty() -> Value {
     Value::Map(BTreeMap::new())
+}
+
+/// The tester's columns of `client_check_authn_complete`, beyond who the client is.
+fn authn() -> Vec<(&'static str, Value)> {
+    vec![
+        ("peername", text("127.0.0.1:52918")),
+        ("reason_code", text("success")),
+        ("is_superuser", Value::Bool(false)),
+        ("is_anonymous", Value::Bool(true)),
+    ]
 }
 
 /// The tester's columns of a client's connection.

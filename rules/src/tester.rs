@@ -197,5 +197,14 @@ mod tests {
         let out = test_rule(mixed, &ctx(r#"{"clientid": "abc", "topic": "t/tt"}"#));
         let TestOutcome::Output(v) = out else { panic!("{out:?}") };
         assert_eq!(v.to_json().unwrap(), r#"{"clientid":"abc","tp":"t/tt"}"#);
+        // Anonymous until Weir has authentication (emqx-5.md, the event table).
+        let authn =
+            r#"SELECT is_anonymous, is_superuser, reason_code, event FROM "$events/client_check_authn_complete""#;
+        let out = test_rule(authn, &ctx(r#"{"event_type": "client_check_authn_complete"}"#));
+        let TestOutcome::Output(v) = out else { panic!("{out:?}") };
+        assert_eq!(
+            v.to_json().unwrap(),
+            r#"{"event":"client.check_authn_complete","is_anonymous":true,"is_superuser":false,"reason_code":"success"}"#
+        );
     }
 }

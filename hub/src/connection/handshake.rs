@@ -233,6 +233,7 @@ impl<S: Transport> Connection<S> {
             session_present = present,
             "client connected"
         );
+        self.event(EventKind::ClientCheckAuthnComplete, ClientInfo::authenticated);
         self.event(EventKind::ClientConnack, |i| i.connack("success"));
         self.event(EventKind::ClientConnected, ClientInfo::connected);
         if present {
