@@ -157,6 +157,12 @@ impl SinkHandle {
         self.metrics.snapshot(self.buffer.unread(), bytes)
     }
 
+    /// How full the buffer is, from 0 to 1 (pending bytes over `max_buffer_bytes`).
+    pub fn buffer_fill(&self) -> f64 {
+        let (_, bytes) = self.buffer.pending();
+        bytes as f64 / self.buffer.capacity().max(1) as f64
+    }
+
     /// Stops delivering: batches being written are abandoned (their rows stay buffered).
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);

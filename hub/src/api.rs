@@ -1,9 +1,9 @@
 //! The management API under `/api/v5`, with EMQX's paths and response shapes so that scripts
-//! written for EMQX keep working: rules, rule metrics, the rule tester, Prometheus text.
+//! written for EMQX keep working: rules, rule metrics, the rule tester, alarms, Prometheus text.
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -36,6 +36,7 @@ pub fn router(broker: Arc<Broker>, pipeline: Option<Arc<Pipeline>>) -> Router {
         .route("/api/v5/sinks", get(list_sinks))
         .route("/api/v5/sinks/{name}", get(get_sink))
         .route("/api/v5/sinks/{name}/metrics", get(sink_metrics))
+        .route("/api/v5/alarms", get(list_alarms).delete(clear_alarms))
         .route("/api/v5/prometheus/stats", get(prometheus))
         .with_state(Node { broker, pipeline })
 }
@@ -163,6 +164,64 @@ async fn rule_test(Json(body): Json<JsonValue>) -> Response {
         TestOutcome::NotMatch => error(StatusCode::PRECONDITION_FAILED, "NOT_MATCH", "SQL Not Match"),
         TestOutcome::BadRequest(message) => error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
     }
+}
+
+/// `GET /api/v5/alarms` query: `activated=true` (active only), `false` (cleared only), or
+/// neither (all); EMQX's paging.
+#[derive(serde::Deserialize)]
+struct AlarmQuery {
+    activated: Option<bool>,
+    page: Option<usize>,
+    limit: Option<usize>,
+}
+
+/// The alarms in EMQX's shape: `data` (node, name, message, details, duration in ms,
+/// `activate_at` and `deactivate_at` in RFC 3339 or `infinity`, `activated`) and `meta`.
+async fn list_alarms(State(node): State<Node>, Query(q): Query<AlarmQuery>) -> Json<JsonValue> {
+    let alarms = &node.broker.alarms;
+    let mut all = Vec::new();
+    if q.activated != Some(false) {
+        all.extend(alarms.active());
+    }
+    if q.activated != Some(true) {
+        all.extend(alarms.deactivated());
+    }
+    let (page, limit) = (q.page.unwrap_or(1).max(1), q.limit.unwrap_or(100).clamp(1, 10_000));
+    let now = weir_rules::now_ms();
+    let rfc3339 = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map_or_else(String::new, |t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    };
+    let data: Vec<JsonValue> = all
+        .iter()
+        .skip((page - 1).saturating_mul(limit))
+        .take(limit)
+        .map(|a| {
+            let details: Map<String, JsonValue> = a
+                .details
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::from_str(&v.to_json().unwrap_or_default()).unwrap_or_default()))
+                .collect();
+            json!({
+                "node": node.broker.config.node.name,
+                "name": a.name,
+                "message": a.message,
+                "details": details,
+                "duration": a.deactivated_at.unwrap_or(now) - a.activated_at,
+                "activate_at": rfc3339(a.activated_at),
+                "deactivate_at": a.deactivated_at.map_or_else(|| "infinity".to_string(), rfc3339),
+                "activated": a.deactivated_at.is_none(),
+            })
+        })
+        .collect();
+    let hasnext = page.saturating_mul(limit) < all.len();
+    Json(json!({ "data": data, "meta": { "page": page, "limit": limit, "count": all.len(), "hasnext": hasnext } }))
+}
+
+/// `DELETE /api/v5/alarms`: forgets the cleared alarms, as EMQX does; active ones stay.
+async fn clear_alarms(State(node): State<Node>) -> StatusCode {
+    node.broker.alarms.clear_history();
+    StatusCode::NO_CONTENT
 }
 
 /// Prometheus text format, with EMQX's metric names so that existing dashboards find them.

@@ -67,6 +67,8 @@ pub struct Config {
     pub tables: BTreeMap<String, TableConfig>,
     /// Destinations that rules write into (`INSERT INTO <name>`), by name: `[sinks.alerts]`.
     pub sinks: BTreeMap<String, SinkConfig>,
+    /// `[alarms]`: what raises an alarm, and how often it is checked.
+    pub alarms: AlarmConfig,
 }
 
 impl Default for Config {
@@ -82,6 +84,37 @@ impl Default for Config {
             retainer: RetainerConfig::default(),
             tables: BTreeMap::new(),
             sinks: BTreeMap::new(),
+            alarms: AlarmConfig::default(),
+        }
+    }
+}
+
+/// When the node raises alarms (`hub/src/alarm/monitor.rs` lists them). Watermarks are
+/// percentages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlarmConfig {
+    /// Seconds between two checks.
+    pub check_interval: u64,
+    /// A sink buffer this full raises `sink_buffer_high/<sink>`.
+    pub sink_buffer_high_watermark: u8,
+    /// A rule failing on more than this share of what it matched raises `rule_failing/<rule>`.
+    pub rule_failure_watermark: u8,
+    /// Connections past this share of the listeners' `max_connections` raise `connections_high`.
+    pub connections_high_watermark: u8,
+    /// System memory in use past this share raises `high_system_memory_usage` (EMQX's
+    /// `sysmon.os.sysmem_high_watermark`, 70%).
+    pub sysmem_high_watermark: u8,
+}
+
+impl Default for AlarmConfig {
+    fn default() -> Self {
+        AlarmConfig {
+            check_interval: 5,
+            sink_buffer_high_watermark: 80,
+            rule_failure_watermark: 50,
+            connections_high_watermark: 80,
+            sysmem_high_watermark: 70,
         }
     }
 }

@@ -19,13 +19,14 @@
 //!   window; sessions outlive connections until they expire.
 //! - [`rate`] holds a listener's per-client `messages_rate` and `bytes_rate`, enforced by
 //!   pausing the client's reads.
-//! - [`events`] builds the columns of `$events/...` for the rules; [`sys`] publishes `$SYS`
-//!   topics; [`metrics`] counts; [`api`] serves `/api/v5/...` with EMQX's paths; [`config`] is
+//! - [`events`] builds the columns of `$events/...` for the rules; [`alarm`] raises and clears
+//!   alarms (`$events/sys/alarm_*`, `/api/v5/alarms`); [`sys`] publishes `$SYS` topics; [`metrics`] counts; [`api`] serves `/api/v5/...` with EMQX's paths; [`config`] is
 //!   `weir.toml`; [`server`] starts and stops it all, the rule pipeline included.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod alarm;
 pub mod api;
 pub mod broker;
 pub mod config;

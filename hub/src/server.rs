@@ -106,6 +106,7 @@ impl Server {
                 }
             });
         }
+        tasks.spawn(crate::alarm::monitor::run(broker.clone(), pipeline.clone(), shutdown_rx.clone()));
         if cfg.sys_topics.sys_msg_interval > 0 {
             let every = Duration::from_secs(cfg.sys_topics.sys_msg_interval);
             tasks.spawn(sys::run(broker.clone(), every, shutdown_rx.clone()));

@@ -33,11 +33,15 @@ pub enum EventKind {
     MessageDropped,
     /// A message for one subscriber was dropped (queue full, expired, ...).
     DeliveryDropped,
+    /// An alarm was raised (`$events/sys/alarm_activated`).
+    AlarmActivated,
+    /// An alarm was cleared (`$events/sys/alarm_deactivated`).
+    AlarmDeactivated,
 }
 
 impl EventKind {
     /// Every event, in the order of [`EventKind::bit`].
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::ClientConnected,
         EventKind::ClientDisconnected,
         EventKind::ClientConnack,
@@ -49,6 +53,8 @@ impl EventKind {
         EventKind::MessageAcked,
         EventKind::MessageDropped,
         EventKind::DeliveryDropped,
+        EventKind::AlarmActivated,
+        EventKind::AlarmDeactivated,
     ];
 
     /// Its tester `event_type`, and its topic after `$events/`: `client_connected`.
@@ -65,12 +71,18 @@ impl EventKind {
             EventKind::MessageAcked => "message_acked",
             EventKind::MessageDropped => "message_dropped",
             EventKind::DeliveryDropped => "delivery_dropped",
+            EventKind::AlarmActivated => "alarm_activated",
+            EventKind::AlarmDeactivated => "alarm_deactivated",
         }
     }
 
-    /// The topic rules select it with: `$events/client_connected`.
+    /// The topic rules select it with: `$events/client_connected`; the system's events are
+    /// one level down, `$events/sys/alarm_activated`, as in EMQX.
     pub fn topic(self) -> String {
-        format!("$events/{}", self.name())
+        match self {
+            EventKind::AlarmActivated | EventKind::AlarmDeactivated => format!("$events/sys/{}", self.name()),
+            _ => format!("$events/{}", self.name()),
+        }
     }
 
     /// The value of the `event` column: `client.connected`.
@@ -87,6 +99,8 @@ impl EventKind {
             EventKind::MessageAcked => "message.acked",
             EventKind::MessageDropped => "message.dropped",
             EventKind::DeliveryDropped => "delivery.dropped",
+            EventKind::AlarmActivated => "alarm.activated",
+            EventKind::AlarmDeactivated => "alarm.deactivated",
         }
     }
 
@@ -154,6 +168,10 @@ impl EventKind {
                 add(message(false, now_ms));
                 add(vec![("reason", text("no_subscribers"))]);
             }
+            EventKind::AlarmActivated | EventKind::AlarmDeactivated => {
+                c.retain(|k, _| matches!(k.as_str(), "timestamp" | "node" | "event"));
+                c.extend(alarm(self, now_ms).into_iter().map(|(k, v)| (k.to_string(), v)));
+            }
         }
         c
     }
@@ -165,6 +183,20 @@ fn text(s: &str) -> Value {
 
 fn empty() -> Value {
     Value::Map(BTreeMap::new())
+}
+
+/// The tester's columns of an alarm event: an example alarm, as EMQX's tester has.
+fn alarm(kind: EventKind, now_ms: i64) -> Vec<(&'static str, Value)> {
+    let mut c = vec![
+        ("name", text("sink_disconnected/example")),
+        ("message", text("sink example cannot reach its destination")),
+        ("details", Value::Map(BTreeMap::from([("sink".to_string(), text("example"))]))),
+        ("activated_at", Value::Int(now_ms)),
+    ];
+    if kind == EventKind::AlarmDeactivated {
+        c.push(("deactivated_at", Value::Int(now_ms)));
+    }
+    c
 }
 
 /// The tester's columns of `client_check_authn_complete`, beyond who the client is.

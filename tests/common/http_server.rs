@@ -35,7 +35,15 @@ impl Server {
     pub async fn start(
         answer: impl Fn(usize, &Request) -> (u16, Vec<(&'static str, String)>) + Send + Sync + 'static,
     ) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind HTTP server");
+        Server::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), answer).await
+    }
+
+    /// As [`Server::start`], on `addr` (a destination that comes up where it was expected).
+    pub async fn start_on(
+        addr: SocketAddr,
+        answer: impl Fn(usize, &Request) -> (u16, Vec<(&'static str, String)>) + Send + Sync + 'static,
+    ) -> Server {
+        let listener = TcpListener::bind(addr).await.expect("bind HTTP server");
         let addr = listener.local_addr().expect("addr");
         let requests: Arc<Mutex<Vec<(Request, u16)>>> = Arc::default();
         let (log, answer) = (requests.clone(), Arc::new(answer));

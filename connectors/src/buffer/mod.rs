@@ -544,6 +544,11 @@ impl Buffer {
         self.state.lock().acked
     }
 
+    /// The most bytes it holds (`max_buffer_bytes`).
+    pub fn capacity(&self) -> u64 {
+        self.max_bytes
+    }
+
     /// What a full buffer does.
     pub fn policy(&self) -> FullPolicy {
         self.policy

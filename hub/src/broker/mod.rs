@@ -65,6 +65,8 @@ pub struct Broker {
     next_uid: AtomicU64,
     /// When the node started, for `$SYS` uptime.
     pub started: Instant,
+    /// The node's alarms, active and past.
+    pub alarms: crate::alarm::Alarms,
 }
 
 impl Broker {
@@ -81,6 +83,7 @@ impl Broker {
             connect_locks: ConnectLocks::default(),
             next_uid: AtomicU64::new(1),
             started: Instant::now(),
+            alarms: crate::alarm::Alarms::default(),
         })
     }
 
