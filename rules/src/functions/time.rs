@@ -34,7 +34,7 @@ pub(super) const FUNCTIONS: &[Function] = &[
         max_args: 1,
         call: |a| offset_seconds(&a[0]).map(|s| Value::Int(i64::from(s))),
     },
-    Function { name: "format_date", min_args: 4, max_args: 4, call: format_date },
+    Function { name: "format_date", min_args: 3, max_args: 4, call: format_date },
     Function { name: "date_to_unix_ts", min_args: 3, max_args: 4, call: date_to_unix_ts },
 ];
 
@@ -130,7 +130,12 @@ fn format_date(a: &[Value]) -> Result<Value, EvalError> {
     let u = unit(Some(&a[0]))?;
     let offset = FixedOffset::east_opt(offset_seconds(&a[1])?).ok_or_else(|| bad("format_date", &a[1]))?;
     let fmt = text("format_date", &a[2])?;
-    let t = from_unit(integer("format_date", &a[3])?, u)?.with_timezone(&offset);
+    // Without a time, EMQX formats the present.
+    let t = match a.get(3) {
+        Some(ts) => from_unit(integer("format_date", ts)?, u)?,
+        None => Utc::now(),
+    }
+    .with_timezone(&offset);
     let secs = offset.local_minus_utc();
     let (sign, abs) = (if secs < 0 { '-' } else { '+' }, secs.abs());
     let (oh, om, os) = (abs / 3600, abs % 3600 / 60, abs % 60);
@@ -260,6 +265,8 @@ mod tests {
         assert!(call("date_to_unix_ts", &args).is_err());
         assert!(call("unix_ts_to_rfc3339", &[Value::Int(i64::MAX)]).is_err());
         assert!(call("format_date", &[s("second"), s("+23:59"), s("%Y"), Value::Int(i64::MIN)]).is_err());
+        let year = call("format_date", &[s("second"), s("Z"), s("%Y")]).unwrap();
+        assert_eq!(year, s(&chrono::Utc::now().format("%Y").to_string()), "without a time, the present");
     }
 
     #[test]

@@ -370,7 +370,10 @@ fn topic_level(topic: &Value, n: &Value) -> Result<Value, EvalError> {
             .and_then(|i| t.split('/').nth(i))
             .map_or(Value::Undefined, |l| Value::Str(l.to_string())),
         (_, Value::Int(_)) => Value::Undefined,
-        (_, other) => functions::call("topic", std::slice::from_ref(other))?,
+        (_, other) => {
+            let shown = other.to_json().unwrap_or_default();
+            return Err(EvalError::BadArgument(format!("topic(N): the level N must be an integer, not {shown}")));
+        }
     })
 }
 
