@@ -1,6 +1,7 @@
 -- Cases taken from EMQX's own test suite, apps/emqx_rule_engine/test/emqx_rule_engine_SUITE.erl
 -- (EMQX 5.x), each named after the test it comes from, with the input and the output that
--- test asserts. Where the test matches only part of the output, the case is a subset.
+-- test asserts. Where the test matches only part of the output, the case is a subset. The last
+-- two cases come from the rule SQL reference instead, as they say.
 
 -- case: t_sqlparse_foreach_9, a decoded payload
 -- payload: [{"ts": 1451649600512, "values": {"respiratoryrate": 20, "heartrate": 130, "systolic": 50}}]
@@ -66,7 +67,7 @@ select a[2..4] from "t/#"
 select payload.a[1..4] from "t/#"
 -- expect: {"payload": {"a": [0, 1, 2, 3]}}
 
--- case: bin2hexstr with a prefix, the inverse of hexstr2bin's (emqx_rule_funcs.erl, 5.8)
+-- case: bin2hexstr with a prefix, the inverse of hexstr2bin's (shared/reference/emqx-rule-sql.md: "optional prefix arg")
 select bin2hexstr('Hi', '0x') as h, hexstr2bin(bin2hexstr('Hi', '0x'), '0x') as back, bin2hexstr('') as empty from "t/#"
 -- expect: {"h": "0x4869", "back": "Hi", "empty": ""}
 
