@@ -6,7 +6,8 @@
 //! -- case: name
 //! -- payload: {"x": 1}                     (optional; other columns: -- context: {...})
 //! SELECT ... FROM "t/#"
-//! -- expect: {"y": 1}                     (or: nomatch | error | subset: {...} | rows-subset: [...])
+//! -- expect: {"y": 1}                     (or: nomatch | error | error: MESSAGE | subset: {...} |
+//!                                          rows-subset: [...])
 //! ```
 //!
 //! The message is EMQX's rule-tester default (topic `t/a`, clientid `c_emqx`, ...) with the
@@ -103,6 +104,7 @@ fn golden_cases() {
         let ok = match (case.expect.as_str(), &outcome) {
             ("nomatch", Ok(Outcome::NoMatch)) => true,
             ("error", Err(e)) => !e.starts_with("parse error"),
+            (want, Err(e)) if want.starts_with("error: ") => e == &format!("error: {}", &want["error: ".len()..]),
             (e, Ok(Outcome::Row(v))) if e.starts_with("subset: ") => {
                 subset(&serde_json::from_str(&e["subset: ".len()..]).unwrap(), &json(v))
             }
