@@ -34,3 +34,11 @@ SELECT name, event FROM "$events/sys/+"
 -- close: 10000
 SELECT clientid, count(*) AS connects FROM "$events/client_connected" GROUP BY clientid, TUMBLINGWINDOW(ss, 10)
 -- expect: [{"clientid": "c1", "connects": 2}, {"clientid": "c2", "connects": 1}]
+
+-- case: client_check_authn_complete, once per accepted CONNECT (emqx-5.md, the event table),
+-- anonymous until Weir has authentication
+-- event: client_check_authn_complete {"clientid": "c1"}
+-- event: client_connack {"clientid": "c1"}
+-- event: client_connected {"clientid": "c1"}
+SELECT clientid, is_anonymous, is_superuser, reason_code FROM "$events/client_check_authn_complete"
+-- expect: [{"clientid": "c1", "is_anonymous": true, "is_superuser": false, "reason_code": "success"}]
