@@ -31,6 +31,23 @@ pub(super) const FUNCTIONS: &[Function] = &[
 /// The most decimals `~.Nf` takes, as `float2str` (Erlang's `float_to_binary` allows 253).
 const MAX_PRECISION: usize = 253;
 
+/// `~.Nf`'s precision, read after the `~` if there is one; field widths are not supported.
+fn precision(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<Option<usize>, EvalError> {
+    if chars.next_if_eq(&'.').is_none() {
+        return Ok(None);
+    }
+    let mut digits = String::new();
+    while let Some(d) = chars.next_if(char::is_ascii_digit) {
+        digits.push(d);
+    }
+    let precision = digits.parse::<usize>().ok();
+    // `float2str`'s bound: a client's format must not ask for a billion digits.
+    if !digits.is_empty() && precision.is_none_or(|p| p > MAX_PRECISION) {
+        return Err(EvalError::BadArgument(format!("sprintf: precision ~.{digits} is past {MAX_PRECISION}")));
+    }
+    Ok(precision)
+}
+
 fn format(fmt: &str, args: &[Value]) -> Result<String, EvalError> {
     let mut out = String::with_capacity(fmt.len());
     let mut args = args.iter();
@@ -43,19 +60,7 @@ fn format(fmt: &str, args: &[Value]) -> Result<String, EvalError> {
             out.push(c);
             continue;
         }
-        // `~.Nf`: a precision; field widths are not supported.
-        let mut precision = None;
-        if chars.next_if_eq(&'.').is_some() {
-            let mut digits = String::new();
-            while let Some(d) = chars.next_if(char::is_ascii_digit) {
-                digits.push(d);
-            }
-            precision = digits.parse::<usize>().ok();
-            // `float2str`'s bound: a client's format must not ask for a billion digits.
-            if !digits.is_empty() && precision.is_none_or(|p| p > MAX_PRECISION) {
-                return Err(EvalError::BadArgument(format!("sprintf: precision ~.{digits} is past {MAX_PRECISION}")));
-            }
-        }
+        let precision = precision(&mut chars)?;
         // `~t`: Unicode translation. Rust's text is Unicode already, so `~ts` is `~s`.
         let directive = match chars.next() {
             Some('t') => chars.next(),
