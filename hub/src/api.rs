@@ -197,11 +197,8 @@ async fn list_alarms(State(node): State<Node>, Query(q): Query<AlarmQuery>) -> J
         .skip((page - 1).saturating_mul(limit))
         .take(limit)
         .map(|a| {
-            let details: Map<String, JsonValue> = a
-                .details
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::from_str(&v.to_json().unwrap_or_default()).unwrap_or_default()))
-                .collect();
+            let details = Value::Map(a.details.clone()).to_json().unwrap_or_default();
+            let details: JsonValue = serde_json::from_str(&details).unwrap_or_default();
             json!({
                 "node": node.broker.config.node.name,
                 "name": a.name,
