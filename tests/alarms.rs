@@ -32,7 +32,7 @@ async fn a_sink_that_cannot_reach_its_destination_raises_an_alarm_until_it_can()
     // A port nobody listens on yet; the destination comes up there later.
     let addr = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port");
     let config = format!(
-        "[alarms]\ncheck_interval = 1\n[sinks.hook]\ntype = \"http\"\nurl = \"http://{addr}/in\"\nmax_retry_backoff_ms = 200\n"
+        "[alarms]\ncheck_interval = 1\n[sinks.hook]\ntype = \"http\"\nurl = \"http://{addr}/in\"\nmax_retry_backoff_ms = 200\nhealth_check_interval = 1\n"
     );
     let rules = [
         ("hook.sql", r#"INSERT INTO hook SELECT payload FROM "h/#""#),

@@ -2,9 +2,10 @@
 //!
 //! - `sink_disconnected/<sink>`: the sink's last write or check failed;
 //! - `sink_buffer_high/<sink>`: its buffer is past `sink_buffer_high_watermark` percent full;
-//! - `rule_failing/<rule>`: since the last check the rule matched at least [`MIN_MATCHED`]
-//!   messages and failed on more than `rule_failure_watermark` percent of them; it clears after
-//!   an interval with as many messages and fewer failures, or when the rule is gone;
+//! - `rule_failing/<rule>`: of the messages the rule matched since the last judgement (at least
+//!   [`MIN_MATCHED`]; a check with fewer waits for more), it failed on more than
+//!   `rule_failure_watermark` percent; it clears after a window with as many messages and fewer
+//!   failures, or when the rule is gone;
 //! - `connections_high`: the node's connections are past `connections_high_watermark` percent
 //!   of its listeners' `max_connections`;
 //! - `high_system_memory_usage` (EMQX's name): the machine's memory in use is past
@@ -85,12 +86,17 @@ impl RuleCounts {
             let snapshot = rule.metrics.snapshot();
             let get = |key: &str| snapshot.iter().find(|(k, _)| *k == key).map_or(0, |(_, v)| *v);
             let now = (get("matched"), get("failed.exception"));
-            let before = self.0.get(&rule.id).copied().unwrap_or(now);
+            // A rule not seen before counts from its start: the broker's first messages may
+            // reach it before the first check.
+            let before = self.0.get(&rule.id).copied().unwrap_or_default();
             let (matched, failed) = (now.0.saturating_sub(before.0), now.1.saturating_sub(before.1));
-            seen.insert(rule.id.clone(), now);
             if matched < MIN_MATCHED {
+                // Too few to judge: the window stays open until it holds enough, so that a
+                // rule that fails on every one of its rare messages is still caught.
+                seen.insert(rule.id.clone(), before);
                 continue;
             }
+            seen.insert(rule.id.clone(), now);
             let failing = failed * 100 > matched * u64::from(cfg.rule_failure_watermark);
             broker.alarms.set(broker, &format!("rule_failing/{}", rule.id), failing, || {
                 let message = format!("rule {} failed on {failed} of the {matched} messages it matched", rule.id);
