@@ -49,17 +49,8 @@ pub fn run(cmd: RuleCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn test(sql: &str, context: &str) -> anyhow::Result<ExitCode> {
-    let reply = |code: &str, message: &str| {
-        let body = Value::Map(
-            [("code", code), ("message", message)]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), Value::Str(v.to_string())))
-                .collect(),
-        );
-        body.to_json().unwrap_or_default()
-    };
     let Some(context) = Value::from_json(context.as_bytes()) else {
-        println!("{}", reply("BAD_REQUEST", "--context is not valid JSON"));
+        println!("{}", reply("BAD_REQUEST", "--context is not valid JSON", None));
         return Ok(ExitCode::from(2));
     };
     Ok(match test_rule(sql, &context) {
@@ -68,14 +59,30 @@ fn test(sql: &str, context: &str) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
         TestOutcome::NotMatch => {
-            println!("{}", reply("NOT_MATCH", "SQL Not Match"));
+            println!("{}", reply("NOT_MATCH", "SQL Not Match", None));
             ExitCode::from(1)
         }
         TestOutcome::BadRequest(message) => {
-            println!("{}", reply("BAD_REQUEST", &message));
+            println!("{}", reply("BAD_REQUEST", &message, None));
+            ExitCode::from(2)
+        }
+        TestOutcome::Failed(failure) => {
+            println!("{}", reply("BAD_REQUEST", &failure.emqx_message(), Some(&failure.to_string())));
             ExitCode::from(2)
         }
     })
+}
+
+/// The API's answer to a failed test: EMQX's `code` and `message`, and Weir's words as `detail`.
+fn reply(code: &str, message: &str, detail: Option<&str>) -> String {
+    let body = Value::Map(
+        [("code", code), ("message", message)]
+            .into_iter()
+            .chain(detail.map(|d| ("detail", d)))
+            .map(|(k, v)| (k.to_string(), Value::Str(v.to_string())))
+            .collect(),
+    );
+    body.to_json().unwrap_or_default()
 }
 
 fn check(dir: &Path) -> anyhow::Result<ExitCode> {

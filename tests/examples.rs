@@ -97,7 +97,15 @@ fn rule_test_answers_like_emqx_rule_tester() {
     assert_eq!((code, out.as_str()), (Some(1), r#"{"code":"NOT_MATCH","message":"SQL Not Match"}"#));
     let (code, out) = run("SELECT FROM", "{}");
     assert_eq!(code, Some(2));
-    assert!(out.contains(r#""code":"BAD_REQUEST""#) && out.contains("line 1"), "{out}");
+    assert!(out.contains(r#""code":"BAD_REQUEST""#) && out.contains("syntax error at line 1"), "{out}");
+    let (code, out) = run(r#"SELECT div(payload.n, 0) AS q FROM "t/#""#, r#"{"payload": "{\"n\": 1}"}"#);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            Some(2),
+            r#"{"code":"BAD_REQUEST","detail":"division by zero (in SELECT)","message":"{\"select_and_transform_error\":\"badarith\"}"}"#
+        )
+    );
 }
 
 #[test]

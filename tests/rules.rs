@@ -87,7 +87,20 @@ async fn rule_test_api_answers_like_emqx() {
     assert_eq!((status, body.as_str()), (412, r#"{"code":"NOT_MATCH","message":"SQL Not Match"}"#));
     let (status, body) = post(api, "/api/v5/rule_test", r#"{"sql": "SELECT FROM", "context": {}}"#).await;
     assert_eq!(status, 400);
-    assert!(body.contains("BAD_REQUEST") && body.contains("line 1"), "{body}");
+    assert!(body.contains("BAD_REQUEST") && body.contains("syntax error at line 1"), "{body}");
+    // EMQX's API suite (t_crud_rule_api): the message is JSON of its own.
+    let (status, body) = post(
+        api,
+        "/api/v5/rule_test",
+        r#"{"sql": "SELECT\n  payload.msg\nFROM\n  \"t/#\"", "context": {"payload": "{\"msg\": \"hel", "topic": "t/a"}}"#,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let got: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(got["code"], "BAD_REQUEST", "{body}");
+    let message: serde_json::Value = serde_json::from_str(got["message"].as_str().unwrap_or_default()).unwrap();
+    assert_eq!(message, serde_json::json!({"select_and_transform_error": "decode_json_failed"}));
+    assert_eq!(got["detail"], "the payload is not valid JSON (in SELECT)", "{body}");
     let (status, body) = post(
         api,
         "/api/v5/rule_test",

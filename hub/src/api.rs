@@ -163,6 +163,12 @@ async fn rule_test(Json(body): Json<JsonValue>) -> Response {
         },
         TestOutcome::NotMatch => error(StatusCode::PRECONDITION_FAILED, "NOT_MATCH", "SQL Not Match"),
         TestOutcome::BadRequest(message) => error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
+        // EMQX's message, and Weir's words beside it.
+        TestOutcome::Failed(failure) => {
+            let body =
+                json!({ "code": "BAD_REQUEST", "message": failure.emqx_message(), "detail": failure.to_string() });
+            (StatusCode::BAD_REQUEST, Json(body)).into_response()
+        }
     }
 }
 

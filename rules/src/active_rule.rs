@@ -12,7 +12,7 @@ use crate::tables::Tables;
 use crate::value::Columns;
 use crate::value::Value;
 use crate::window::Windowed;
-use crate::EvalError;
+use crate::{Clause, EvalError, Failure};
 
 /// Counters of one rule. Relaxed atomics: statistics, read by the API and Prometheus.
 #[derive(Debug, Default)]
@@ -116,7 +116,7 @@ impl ActiveRule {
             Err(panic) => {
                 self.panicked(panic.as_ref(), input, rows.map_or(0, |r| r.first().map_or(0, |&i| i as usize)));
                 self.metrics.failed_exception.fetch_add(n as u64, Ordering::Relaxed);
-                BatchOutcome::failed(n, EvalError::Panicked)
+                BatchOutcome::failed(n, Failure { clause: Clause::Select, error: EvalError::Panicked })
             }
         };
         // Counted last, so that a reader who sees `matched` also sees each outcome.
@@ -161,7 +161,7 @@ impl ActiveRule {
                 match added {
                     Ok(true) => {}
                     Ok(false) => RuleMetrics::incr(&m.failed_no_result),
-                    Err(e) => self.failed(e),
+                    Err(e) => self.failed(&e, "GROUP BY"),
                 }
             }
             return BatchOutcome::default();
@@ -172,7 +172,7 @@ impl ActiveRule {
             match outcome {
                 RowOutcome::Rows(range) if !range.is_empty() => passed += 1,
                 RowOutcome::Rows(_) | RowOutcome::NoMatch => no_result += 1,
-                RowOutcome::Failed(e) => self.failed(e.clone()),
+                RowOutcome::Failed(f) => self.failed(&f.error, f.clause.keyword()),
             }
         }
         // Once per batch: the counters are shared with the API's readers.
@@ -181,9 +181,10 @@ impl ActiveRule {
         out
     }
 
-    fn failed(&self, e: EvalError) {
+    /// Counts a message the rule failed on in `clause`.
+    fn failed(&self, e: &EvalError, clause: &str) {
         RuleMetrics::incr(&self.metrics.failed_exception);
-        tracing::debug!(rule = %self.id, error = %e, "rule failed on a message");
+        tracing::debug!(rule = %self.id, error = %e, clause, "rule failed on a message");
     }
 
     /// The messages that join, each with its joined rows under their aliases (`None` if none
@@ -200,7 +201,7 @@ impl ActiveRule {
             match self.join_one(input.row(row), keys) {
                 Ok(Some(row)) => joined.push(row),
                 Ok(None) => RuleMetrics::incr(&self.metrics.failed_no_result),
-                Err(e) => self.failed(e),
+                Err(e) => self.failed(&e, "JOIN"),
             }
         }
         let joined: Vec<&Columns> = joined.iter().collect();
@@ -240,7 +241,7 @@ impl ActiveRule {
                                 RuleMetrics::incr(&self.metrics.passed);
                                 out.push(v);
                             }
-                            Err(e) => self.failed(e),
+                            Err(f) => self.failed(&f.error, f.clause.keyword()),
                         }
                     }
                 }

@@ -4,7 +4,7 @@
 use crate::ast::{Projection, Rule};
 use crate::plan::{CompiledRule, Input, RowOutcome};
 use crate::value::{Columns, Value};
-use crate::EvalError;
+use crate::Failure;
 
 /// What a rule made of a message.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,7 +18,7 @@ pub enum Outcome {
 }
 
 /// Runs `rule` on a message whose FROM already matched.
-pub fn evaluate(rule: &Rule, columns: &Columns) -> Result<Outcome, EvalError> {
+pub fn evaluate(rule: &Rule, columns: &Columns) -> Result<Outcome, Failure> {
     let compiled = CompiledRule::new(rule.clone());
     let input = Input::from_rows(&[columns]).remove(0);
     let out = compiled.run(&input, None);

@@ -16,6 +16,7 @@
 //! - `window`: windowed aggregation (`GROUP BY ..., TUMBLINGWINDOW(ss, 10)`) on DataFusion's
 //!   aggregate functions; `columnar`: values to and from Arrow arrays.
 //! - [`event_kind`]: the broker events rules select with `FROM "$events/..."`.
+//! - [`failure`]: why a rule failed on a message, in words and as EMQX's rule tester prints it.
 //! - [`tester`]: EMQX's rule tester (a rule on a made-up message), for the CLI and the API;
 //!   [`eval`]: one message through a rule.
 //!
@@ -33,6 +34,7 @@ pub mod ast;
 pub(crate) mod columnar;
 pub mod eval;
 pub mod event_kind;
+pub mod failure;
 pub mod files;
 pub mod functions;
 mod lexer;
@@ -46,6 +48,7 @@ pub mod tester;
 pub mod value;
 pub(crate) mod window;
 
+pub use failure::{Clause, EvalError, Failure};
 pub use parser::{parse_file, parse_rule};
 
 /// Milliseconds since the Unix epoch, the unit of EMQX's timestamps.
@@ -63,36 +66,6 @@ pub struct ParseError {
     pub column: u64,
     /// What is wrong there.
     pub message: String,
-}
-
-/// Why evaluating a rule failed for one message (EMQX counts these as `failed.exception`; the
-/// rule goes on with the next message).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EvalError {
-    /// A path into the payload, whose payload is not JSON.
-    #[error("the payload is not valid JSON")]
-    DecodeJson,
-    /// `x[a..b]` on something other than a list.
-    #[error("a range [a..b] was applied to a value that is not a list")]
-    RangeOnNonList,
-    /// A function got an argument it cannot take.
-    #[error("bad argument: {0}")]
-    BadArgument(String),
-    /// An integer divided by zero.
-    #[error("division by zero")]
-    DivisionByZero,
-    /// An integer result out of range.
-    #[error("integer overflow")]
-    Overflow,
-    /// A value that JSON cannot hold, where JSON was asked for.
-    #[error(transparent)]
-    NotJson(#[from] value::NotJson),
-    /// A function the catalogue does not have.
-    #[error("function {0}() is not supported")]
-    UnknownFunction(String),
-    /// The rule panicked on the batch this message was in (a bug, logged with the input).
-    #[error("the rule failed on an internal error (logged)")]
-    Panicked,
 }
 
 #[cfg(test)]

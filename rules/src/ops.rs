@@ -142,7 +142,10 @@ pub fn arithmetic(op: BinaryOp, a: &Value, b: &Value) -> Result<Value, EvalError
     if op == BinaryOp::Add && (a.as_bytes().is_some() || b.as_bytes().is_some()) {
         return Ok(Value::Str(a.to_text()? + &b.to_text()?));
     }
-    let bad = || EvalError::BadArgument(format!("{op:?} needs numbers, got {} and {}", kind(a), kind(b)));
+    let bad = || {
+        let detail = format!("{} needs numbers, got {} and {}", op.symbol(), kind(a), kind(b));
+        EvalError::function_argument(op.symbol(), detail).with_arguments(&[a.clone(), b.clone()])
+    };
     match (op, a, b) {
         (BinaryOp::Add, Value::Int(x), Value::Int(y)) => x.checked_add(*y).map(Value::Int).ok_or(EvalError::Overflow),
         (BinaryOp::Sub, Value::Int(x), Value::Int(y)) => x.checked_sub(*y).map(Value::Int).ok_or(EvalError::Overflow),
@@ -174,7 +177,8 @@ pub fn negate(v: &Value) -> Result<Value, EvalError> {
     match v {
         Value::Int(i) => i.checked_neg().map(Value::Int).ok_or(EvalError::Overflow),
         Value::Float(f) => Ok(Value::Float(-f)),
-        other => Err(EvalError::BadArgument(format!("cannot negate {}", kind(other)))),
+        other => Err(EvalError::function_argument("-", format!("cannot negate {}", kind(other)))
+            .with_arguments(std::slice::from_ref(other))),
     }
 }
 

@@ -12,9 +12,9 @@ use weir_types::topic;
 use crate::ast::Rule;
 use crate::eval::{evaluate, Outcome};
 use crate::event_kind::EventKind;
-use crate::parse_rule;
 use crate::value::Columns;
 use crate::value::Value;
+use crate::{parse_rule, Clause, EvalError, Failure};
 
 /// What testing a rule gave.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,8 +23,11 @@ pub enum TestOutcome {
     Output(Value),
     /// The topic did not match FROM, or WHERE was false (EMQX: 412 `NOT_MATCH`).
     NotMatch,
-    /// The SQL did not parse, the context is unusable, or evaluation failed (EMQX: 400).
+    /// The SQL did not parse or the context is unusable (EMQX: 400 `BAD_REQUEST`).
     BadRequest(String),
+    /// The rule failed on the message (EMQX: 400 `BAD_REQUEST`, with
+    /// [`Failure::emqx_message`] as its message).
+    Failed(Failure),
 }
 
 /// Rule tests that run at once, each on a thread of its own; more wait for a slot.
@@ -62,7 +65,8 @@ pub async fn test_rule_bounded(sql: String, context: Value) -> TestOutcome {
 pub fn test_rule(sql: &str, context: &Value) -> TestOutcome {
     let rule = match parse_rule(sql) {
         Ok(r) => r,
-        Err(e) => return TestOutcome::BadRequest(format!("invalid SQL: {e}")),
+        // EMQX's parser says "syntax error" too, which is what its API suite looks for.
+        Err(e) => return TestOutcome::BadRequest(format!("syntax error at {e}")),
     };
     let Value::Map(ctx) = context else {
         return TestOutcome::BadRequest("the context must be a JSON object".into());
@@ -102,13 +106,13 @@ pub fn test_rule(sql: &str, context: &Value) -> TestOutcome {
     }
     let evaluated = catch_unwind(AssertUnwindSafe(|| evaluate(&rule, &columns))).unwrap_or_else(|_| {
         tracing::error!(sql, "a rule test panicked; please report this with the rule and its context");
-        Err(crate::EvalError::Panicked)
+        Err(Failure { clause: Clause::Select, error: EvalError::Panicked })
     });
     match evaluated {
         Ok(Outcome::Row(v)) => TestOutcome::Output(v),
         Ok(Outcome::Rows(rows)) => TestOutcome::Output(Value::List(rows)),
         Ok(Outcome::NoMatch) => TestOutcome::NotMatch,
-        Err(e) => TestOutcome::BadRequest(format!("the rule failed on this message: {e}")),
+        Err(failure) => TestOutcome::Failed(failure),
     }
 }
 
@@ -168,11 +172,14 @@ mod tests {
     fn not_match_and_bad_request() {
         assert_eq!(test_rule(r#"SELECT * FROM "x/#""#, &ctx("{}")), TestOutcome::NotMatch, "topic t/a");
         assert_eq!(test_rule(r#"SELECT * FROM "t/#" WHERE qos = 2"#, &ctx("{}")), TestOutcome::NotMatch);
-        assert!(matches!(test_rule("SELECT", &ctx("{}")), TestOutcome::BadRequest(m) if m.contains("line 1")));
         assert!(matches!(
-            test_rule(r#"SELECT payload.x as x FROM "t/#""#, &ctx(r#"{"payload": "not json"}"#)),
-            TestOutcome::BadRequest(m) if m.contains("not valid JSON")
+            test_rule("SELECT", &ctx("{}")),
+            TestOutcome::BadRequest(m) if m.starts_with("syntax error at line 1")
         ));
+        let failed = test_rule(r#"SELECT payload.x as x FROM "t/#""#, &ctx(r#"{"payload": "not json"}"#));
+        let TestOutcome::Failed(failure) = failed else { panic!("{failed:?}") };
+        assert_eq!(failure.emqx_message(), r#"{"select_and_transform_error":"decode_json_failed"}"#);
+        assert!(failure.to_string().contains("not valid JSON"), "{failure}");
         assert!(matches!(
             test_rule(r#"SELECT * FROM "t/#""#, &ctx(r#"{"event_type": "client_exploded"}"#)),
             TestOutcome::BadRequest(m) if m.contains("client_connected")

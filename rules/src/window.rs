@@ -26,7 +26,7 @@ use crate::columnar::{array_of, value_at};
 use crate::plan::{CompiledExprs, CompiledRule, Input, RowOutcome};
 use crate::value::Columns;
 use crate::value::Value;
-use crate::EvalError;
+use crate::{EvalError, Failure};
 
 /// Why a closed window gave no rows.
 #[derive(Debug, thiserror::Error)]
@@ -226,7 +226,7 @@ impl Windowed {
     }
 
     /// Aggregates a closed window: one output row per group that passes HAVING.
-    pub async fn emit(&self, pane: Pane) -> Result<Vec<Result<Value, EvalError>>, WindowError> {
+    pub async fn emit(&self, pane: Pane) -> Result<Vec<Result<Value, Failure>>, WindowError> {
         let (start, end) = (pane.start, pane.start + self.window.size_ms as i64);
         let fail = |source| WindowError { start, end, source };
         let mut columns: Vec<(String, ArrayRef)> =

@@ -8,7 +8,12 @@
 //! SELECT ... FROM "t/#"
 //! -- expect: {"y": 1}                     (or: nomatch | error | error: MESSAGE | subset: {...} |
 //!                                          rows-subset: [...])
+//! -- detail: WORDS                         (optional, after `error: MESSAGE`)
 //! ```
+//!
+//! An error's MESSAGE is what EMQX 5.8's rule tester answers (`{"select_and_transform_error":
+//! "decode_json_failed"}`, see `weir_rules::failure`); WORDS are Weir's, as its log and the
+//! API's `detail` give them.
 //!
 //! The message is EMQX's rule-tester default (topic `t/a`, clientid `c_emqx`, ...) with the
 //! payload and context applied. Outputs compare as JSON, where `undefined` prints as "undefined".
@@ -25,6 +30,7 @@ struct Case {
     payload: Option<String>,
     context: Option<String>,
     expect: String,
+    detail: Option<String>,
 }
 
 fn cases() -> Vec<Case> {
@@ -44,6 +50,7 @@ fn cases() -> Vec<Case> {
                 payload: None,
                 context: None,
                 expect: String::new(),
+                detail: None,
             };
             for line in body.lines() {
                 if let Some(p) = line.strip_prefix("-- payload: ") {
@@ -52,6 +59,8 @@ fn cases() -> Vec<Case> {
                     case.context = Some(c.to_string());
                 } else if let Some(e) = line.strip_prefix("-- expect: ") {
                     case.expect = e.trim().to_string();
+                } else if let Some(d) = line.strip_prefix("-- detail: ") {
+                    case.detail = Some(d.trim().to_string());
                 } else if !line.starts_with("--") {
                     case.sql.push_str(line);
                     case.sql.push('\n');
@@ -98,13 +107,16 @@ fn golden_cases() {
     let mut failures = Vec::new();
     for case in &cases {
         let label = format!("{} / {}", case.file, case.name);
-        let outcome = weir_rules::parse_rule(&case.sql)
-            .map_err(|e| format!("parse error: {e}"))
-            .and_then(|rule| evaluate(&rule, &columns(case)).map_err(|e| format!("error: {e}")));
+        let outcome = weir_rules::parse_rule(&case.sql).map_err(|e| format!("parse error: {e}")).and_then(|rule| {
+            evaluate(&rule, &columns(case)).map_err(|f| format!("error: {} -- detail: {f}", f.emqx_message()))
+        });
         let ok = match (case.expect.as_str(), &outcome) {
             ("nomatch", Ok(Outcome::NoMatch)) => true,
             ("error", Err(e)) => !e.starts_with("parse error"),
-            (want, Err(e)) if want.starts_with("error: ") => e == &format!("error: {}", &want["error: ".len()..]),
+            (want, Err(e)) if want.starts_with("error: ") => {
+                let (message, detail) = e.split_once(" -- detail: ").unwrap_or((e, ""));
+                message == want && case.detail.as_ref().is_none_or(|d| d == detail)
+            }
             (e, Ok(Outcome::Row(v))) if e.starts_with("subset: ") => {
                 subset(&serde_json::from_str(&e["subset: ".len()..]).unwrap(), &json(v))
             }
@@ -126,7 +138,8 @@ fn golden_cases() {
                 Ok(Outcome::NoMatch) => "nomatch".into(),
                 Err(e) => e.clone(),
             };
-            failures.push(format!("{label}\n  expected: {}\n  got:      {got}", case.expect));
+            let detail = case.detail.as_ref().map_or(String::new(), |d| format!(" -- detail: {d}"));
+            failures.push(format!("{label}\n  expected: {}{detail}\n  got:      {got}", case.expect));
         }
     }
     assert!(failures.is_empty(), "{} of {} golden cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));

@@ -98,13 +98,13 @@ pub fn lookup(name: &str) -> Option<&'static Function> {
 pub fn call(name: &str, args: &[Value]) -> Result<Value, EvalError> {
     let f = lookup(name).ok_or_else(|| EvalError::UnknownFunction(name.to_string()))?;
     check_arity(f, args.len())?;
-    (f.call)(args)
+    (f.call)(args).map_err(|e| e.with_arguments(args))
 }
 
 /// Whether `f` takes `n` arguments; the error says how many it does take.
 pub fn check_arity(f: &Function, n: usize) -> Result<(), EvalError> {
     if n < f.min_args || n > f.max_args {
-        return Err(EvalError::BadArgument(format!("{}() takes {}, got {n}", f.name, arity(f))));
+        return Err(EvalError::Arity(format!("{}() takes {}, got {n}", f.name, arity(f))));
     }
     Ok(())
 }
@@ -125,9 +125,10 @@ fn within_bound(function: &str, len: Option<usize>) -> Result<(), EvalError> {
     }
 }
 
-/// An error for an argument of the wrong kind.
+/// An error for an argument of the wrong kind (EMQX: a clause guard refuses it); the call site
+/// adds the arguments.
 fn bad(function: &str, v: &Value) -> EvalError {
-    EvalError::BadArgument(format!("{function}() cannot take {}", crate::ops::kind(v)))
+    EvalError::function_argument(function, format!("{function}() cannot take {}", crate::ops::kind(v)))
 }
 
 /// The text of a string argument.

@@ -14,35 +14,16 @@ use datafusion::common::{Column, DFSchema, Result as DfResult};
 use datafusion::logical_expr::execution_props::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{binary_expr, Expr as DfExpr, Operator as NativeOperator, ScalarUDF};
-use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
+use datafusion::physical_expr::create_physical_expr;
 use datafusion::prelude::lit;
 
 use super::input::PayloadColumns;
+use super::stage::{Clauses, Stage, Step};
 use super::udf::{self, Operator, OperatorUdf, PathUdf, PutUdf, StepSpec};
 use super::variant;
 use crate::ast::{BinaryOp, Expr, Field, Literal, Path, Rule, Segment, UnaryOp};
 use crate::value::Value;
 use crate::{functions, EvalError};
-
-/// Adds one column to the batch.
-pub struct Step {
-    pub expr: Arc<dyn PhysicalExpr>,
-    /// The batch's schema once this column is added.
-    pub schema: SchemaRef,
-}
-
-/// A run of steps, and how its columns decide each row.
-pub struct Stage {
-    pub steps: Vec<Step>,
-    /// Columns whose error fails the row, in the order EMQX evaluates them.
-    pub checks: Vec<usize>,
-    /// The WHERE or INCASE column: only `true` keeps the row.
-    pub filter: Option<usize>,
-    /// INCASE is decided before DO's fields; WHERE after SELECT's.
-    pub filter_first: bool,
-    /// The output row's top-level keys and the columns that hold them.
-    pub output: Vec<(String, usize)>,
-}
 
 /// Where a name leads.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -136,7 +117,7 @@ impl<'r> Planner<'r> {
         &mut self,
         checks: Vec<usize>,
         filter: Option<usize>,
-        filter_first: bool,
+        clauses: Clauses,
         output: Vec<(String, usize)>,
     ) -> DfResult<Stage> {
         for (_, column) in &output {
@@ -157,7 +138,7 @@ impl<'r> Planner<'r> {
                 })
             })
             .collect::<DfResult<_>>()?;
-        Ok(Stage { steps, checks, filter, filter_first, output })
+        Ok(Stage { steps, checks, filter, clauses, output })
     }
 
     /// A SELECT or DO list in front of `layers`: each field a column, and the output's keys.

@@ -9,7 +9,7 @@
 //!
 //! - `variant`: the column encoding of EMQX's dynamic values (and of per-row errors).
 //! - `udf`: the function catalogue and the operators as DataFusion UDFs.
-//! - `compile`: rule syntax to DataFusion expressions, with EMQX's name scoping.
+//! - `compile`: rule syntax to DataFusion expressions, with EMQX's name scoping, into `stage`s.
 //! - `input`: input rows to the batch, the payload decoded once per message (`payload`: the
 //!   keys a rule reads, straight into their columns' encoding).
 //! - [`publish_batch`]: the input of a batch of published messages, built straight from them.
@@ -21,6 +21,7 @@ mod compile;
 mod input;
 mod payload;
 pub mod publish_batch;
+mod stage;
 pub(crate) mod udf;
 pub(crate) mod variant;
 
@@ -36,14 +37,15 @@ use datafusion::error::DataFusionError;
 use parking_lot::Mutex;
 use weir_connectors::row::RowBatch;
 
-use self::compile::{Planner, Stage};
+use self::compile::Planner;
 pub(crate) use self::input::nulls;
 pub use self::input::Input;
 use self::input::{PayloadColumns, Reads};
+use self::stage::{Clauses, Stage};
 use self::variant::{Builder, Cells, Ref};
 use crate::ast::{Expr, Projection, Rule};
 use crate::value::Value;
-use crate::EvalError;
+use crate::{Clause, EvalError, Failure};
 
 /// What a rule made of one input row.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,7 +53,7 @@ pub enum RowOutcome {
     /// WHERE was not true (EMQX counts it as `failed.no_result`).
     NoMatch,
     /// An error (EMQX: `failed.exception`); the rule goes on with the next row.
-    Failed(EvalError),
+    Failed(Failure),
     /// Its output rows in [`BatchOutcome::output`]: one for SELECT, any number for FOREACH.
     Rows(Range<usize>),
 }
@@ -68,8 +70,8 @@ pub struct BatchOutcome {
 
 impl BatchOutcome {
     /// `rows` rows that all failed with `error`, and no output.
-    pub fn failed(rows: usize, error: EvalError) -> BatchOutcome {
-        BatchOutcome { rows: (0..rows).map(|_| RowOutcome::Failed(error.clone())).collect(), output: Vec::new() }
+    pub fn failed(rows: usize, error: Failure) -> BatchOutcome {
+        BatchOutcome { rows: vec![RowOutcome::Failed(error); rows], output: Vec::new() }
     }
 
     /// The batch holding output row `i`, and the row's place in it.
@@ -159,14 +161,14 @@ impl Program {
                 let selected: compile::Layer =
                     output.iter().map(|(k, c)| (k.clone(), compile::Bound::Column(*c))).collect();
                 let filter = planner.condition(rule.filter.as_ref(), &[&selected]);
-                (planner.stage(columns, filter, false, output.clone())?, None, output)
+                (planner.stage(columns, filter, Clauses::Select, output.clone())?, None, output)
             }
             Projection::Foreach { bindings, each, incase } => {
                 let compile::Bindings { scope: aliases, selected, columns: mut checks, collection } =
                     planner.bindings(bindings);
                 checks.push(collection);
                 let filter = planner.condition(rule.filter.as_ref(), &[&aliases]);
-                let first = planner.stage(checks, filter, false, Vec::new())?;
+                let first = planner.stage(checks, filter, Clauses::Foreach, Vec::new())?;
                 let element = planner.add_filled();
                 let mut scope = aliases;
                 scope.insert(Planner::element_name(bindings), compile::Bound::Column(element));
@@ -177,7 +179,7 @@ impl Program {
                 } else {
                     planner.select(each, &[&scope])
                 };
-                let each = planner.stage(columns, incase, true, output.clone())?;
+                let each = planner.stage(columns, incase, Clauses::Each, output.clone())?;
                 (first, Some(Foreach { collection, schema, each }), output)
             }
         };
@@ -350,7 +352,7 @@ fn cells(batch: &RecordBatch, column: usize) -> Cells<'_> {
 enum Decision {
     Keep,
     Skip,
-    Fail(EvalError),
+    Fail(Failure),
 }
 
 fn decide(stage: &Stage, batch: &RecordBatch) -> Vec<Decision> {
@@ -358,15 +360,18 @@ fn decide(stage: &Stage, batch: &RecordBatch) -> Vec<Decision> {
     let condition = stage.filter.map(|c| cells(batch, c));
     (0..batch.num_rows())
         .map(|row| {
-            let failed = || checks.iter().find_map(|c| c.read(row).error());
+            let in_clause = |clause| move |error| Failure { clause, error };
+            let failed = || checks.iter().find_map(|c| c.read(row).error()).map(in_clause(stage.clauses.checks()));
             let passes = || match condition {
                 None => Ok(true),
                 Some(c) => match c.read(row) {
-                    r @ Ref::Error(_) => Err(r.error().unwrap_or(EvalError::DecodeJson)),
+                    r @ Ref::Error(_) => {
+                        Err(in_clause(stage.clauses.filter())(r.error().unwrap_or(EvalError::DecodeJson)))
+                    }
                     r => Ok(r == Ref::Bool(true)),
                 },
             };
-            let decided = if stage.filter_first {
+            let decided = if stage.clauses.filter_first() {
                 passes().and_then(|p| failed().map_or(Ok(p), Err))
             } else {
                 failed().map_or_else(passes, Err)
@@ -458,7 +463,7 @@ impl CompiledRule {
         };
         if let Err(e) = done {
             let n = rows.map_or(input.len(), <[u32]>::len);
-            out = BatchOutcome { rows: vec![RowOutcome::Failed(planning_failed(&e)); n], output: Vec::new() };
+            out = BatchOutcome::failed(n, Failure { clause: Clause::Select, error: planning_failed(&e) });
         }
         out
     }
@@ -498,7 +503,7 @@ impl CompiledExprs {
             let mut planner = Planner::new(&self.rule, layout);
             let exprs: Vec<&Expr> = self.exprs.iter().collect();
             let columns = planner.message_exprs(&exprs);
-            let stage = planner.stage(Vec::new(), None, false, Vec::new())?;
+            let stage = planner.stage(Vec::new(), None, Clauses::Select, Vec::new())?;
             let (payload, used) = (planner.payload().clone(), planner.used().to_vec());
             let input_schema = input::schema(layout, &payload);
             Ok(ExprsProgram { used, payload, input_schema, stage, columns })

@@ -96,7 +96,10 @@ impl ScalarUDFImpl for CatalogueUdf {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let call = self.function.call;
-        by_row(&args, true, |refs, out| out.push_result(call(&values(refs))))
+        by_row(&args, true, |refs, out| {
+            let args = values(refs);
+            out.push_result(call(&args).map_err(|e| e.with_arguments(&args)))
+        })
     }
 }
 
@@ -151,7 +154,7 @@ pub struct OperatorUdf {
 impl OperatorUdf {
     pub fn udf(operator: Operator) -> Arc<ScalarUDF> {
         let name = match operator {
-            Operator::Binary(op) => binary_name(op),
+            Operator::Binary(op) => op.symbol(),
             Operator::Not => "not",
             Operator::Negate => "negate",
             Operator::In { negated: false } => "in",
@@ -164,26 +167,6 @@ impl OperatorUdf {
             Operator::Flag => "flag",
         };
         Arc::new(ScalarUDF::new_from_impl(OperatorUdf { operator, name, signature: any_arguments() }))
-    }
-}
-
-fn binary_name(op: BinaryOp) -> &'static str {
-    match op {
-        BinaryOp::Or => "or",
-        BinaryOp::And => "and",
-        BinaryOp::Eq => "=",
-        BinaryOp::Ne => "!=",
-        BinaryOp::Lt => "<",
-        BinaryOp::Le => "<=",
-        BinaryOp::Gt => ">",
-        BinaryOp::Ge => ">=",
-        BinaryOp::TopicMatch => "=~",
-        BinaryOp::Add => "+",
-        BinaryOp::Sub => "-",
-        BinaryOp::Mul => "*",
-        BinaryOp::Div => "/",
-        BinaryOp::IntDiv => "div",
-        BinaryOp::Mod => "mod",
     }
 }
 
@@ -372,7 +355,8 @@ fn topic_level(topic: &Value, n: &Value) -> Result<Value, EvalError> {
         (_, Value::Int(_)) => Value::Undefined,
         (_, other) => {
             let shown = other.to_json().unwrap_or_default();
-            return Err(EvalError::BadArgument(format!("topic(N): the level N must be an integer, not {shown}")));
+            let detail = format!("topic(N): the level N must be an integer, not {shown}");
+            return Err(EvalError::function_argument("topic", detail).with_arguments(std::slice::from_ref(n)));
         }
     })
 }

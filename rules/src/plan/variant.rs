@@ -235,8 +235,18 @@ impl Ref<'_> {
             5 => EvalError::NotJson(NotJson),
             6 => EvalError::UnknownFunction(text),
             7 => EvalError::Panicked,
+            8 => EvalError::Arity(text),
+            9 => function_argument(&text),
             _ => EvalError::BadArgument(text),
         })
+    }
+}
+
+/// A [`EvalError::FunctionArgument`] from its encoding, `[function, arguments, detail]`.
+fn function_argument(text: &str) -> EvalError {
+    match serde_json::from_str::<[String; 3]>(text) {
+        Ok([function, arguments, detail]) => EvalError::FunctionArgument { function, arguments, detail },
+        Err(_) => EvalError::BadArgument(text.to_string()),
     }
 }
 
@@ -314,6 +324,10 @@ pub fn write_error(e: &EvalError, out: &mut Vec<u8>) {
         EvalError::NotJson(_) => (5, String::new()),
         EvalError::UnknownFunction(f) => (6, f.clone()),
         EvalError::Panicked => (7, String::new()),
+        EvalError::Arity(m) => (8, m.clone()),
+        EvalError::FunctionArgument { function, arguments, detail } => {
+            (9, serde_json::json!([function, arguments, detail]).to_string())
+        }
     };
     out.push(kind);
     out.extend_from_slice(text.as_bytes());
@@ -507,7 +521,14 @@ mod tests {
 
     #[test]
     fn errors_keep_their_kind_and_text() {
-        for e in [EvalError::DecodeJson, EvalError::BadArgument("no".into()), EvalError::UnknownFunction("f".into())] {
+        let clause = EvalError::function_argument("upper", "no \"quotes\"".into()).with_arguments(&[Value::Int(1)]);
+        for e in [
+            EvalError::DecodeJson,
+            EvalError::BadArgument("no".into()),
+            EvalError::UnknownFunction("f".into()),
+            EvalError::Arity("f() takes 1 argument, got 2".into()),
+            clause,
+        ] {
             let mut out = Vec::new();
             write_error(&e, &mut out);
             assert_eq!(read(&out).error(), Some(e));
