@@ -257,6 +257,7 @@ async fn prometheus(State(node): State<Node>) -> Response {
     family("weir_rule_engine_restarts", "counter", &plain(broker.rules_restarts()));
     let queued = broker.rules_queued() as u64;
     family("weir_rule_engine_queued", "gauge", &plain(queued));
+    family("weir_rule_engine_queued_bytes", "gauge", &plain(broker.rules_queued_bytes() as u64));
     family("weir_rule_engine_held_rows", "gauge", &plain(broker.rules_held() as u64));
     let rules = rules_of(&node);
     let snapshots: Vec<(String, Vec<(&'static str, u64)>)> =

@@ -109,6 +109,11 @@ impl Broker {
         self.rules.as_ref().map_or(0, |r| r.queued())
     }
 
+    /// Bytes of payloads waiting for the rules.
+    pub fn rules_queued_bytes(&self) -> usize {
+        self.rules.as_ref().map_or(0, |r| r.queued_bytes())
+    }
+
     /// Rows the rules hold for sinks whose buffers are full (see
     /// [`weir_rules::pipeline::Intake::held`]).
     pub fn rules_held(&self) -> usize {

@@ -1,7 +1,8 @@
 //! The pipeline's one door for the broker: [`Intake`] says whether a topic or an event interests
 //! a rule, and queues what does for the rule thread, without blocking.
 //!
-//! The queue's bound is [`QUEUE`] messages. A client's read burst is taken whole, whatever the
+//! The queue's bound is [`QUEUE`] messages or [`QUEUE_BYTES`] of payloads, whichever comes first:
+//! a count alone would let large payloads take gigabytes. A client's read burst is taken whole, whatever the
 //! queue holds, and the client then waits while [`Intake::is_full`], or while a sink its
 //! messages feed holds too many refused rows ([`Intake::is_blocked_by`]): back-pressure reaches
 //! the publishers, not a drop, and only those of a full sink when one sink is full. Messages the broker makes itself, which nobody can pause, skip the
@@ -24,6 +25,9 @@ use crate::value::Columns;
 /// Messages waiting for the rules. Past this, publishers whose messages go to the rules pause
 /// until the engine catches up; messages the broker makes itself skip the rules, counted.
 pub const QUEUE: usize = 64 * 1024;
+/// Bytes of payloads waiting for the rules, past which publishers pause as they do
+/// past [`QUEUE`]: 64 messages of the largest size the broker takes by default.
+pub const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// At most one "behind" warning per this interval.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -45,6 +49,19 @@ impl Input {
             Input::Event(..) => 1,
         }
     }
+
+    /// The bytes of its payloads, which the queue's byte bound counts (topics are short next
+    /// to them, and an event's columns are counted as a message only).
+    pub(super) fn bytes(&self) -> usize {
+        match self {
+            Input::Publishes(m) => bytes(m),
+            Input::Event(..) => 0,
+        }
+    }
+}
+
+fn bytes(msgs: &[Message]) -> usize {
+    msgs.iter().map(|m| m.payload().len()).sum()
 }
 
 /// The broker's interface to the rules.
@@ -58,6 +75,8 @@ pub struct Intake {
     bound: usize,
     /// Messages queued and not yet taken: the queue's bound counts messages, not hand-overs.
     waiting: AtomicUsize,
+    /// Bytes of the payloads of the messages in `waiting`.
+    waiting_bytes: AtomicUsize,
     /// Signalled when the rule thread takes a batch: paused publishers look again.
     room: Notify,
     /// Messages that skipped the rules: the broker's own (`$SYS`, events) that found the queue
@@ -89,6 +108,7 @@ impl Intake {
             queue,
             bound,
             waiting: AtomicUsize::new(0),
+            waiting_bytes: AtomicUsize::new(0),
             room: Notify::new(),
             skipped: AtomicU64::new(0),
             closed: AtomicBool::new(false),
@@ -124,10 +144,11 @@ impl Intake {
             return Vec::new();
         }
         let feeds = self.blocked_fed_by(&msgs);
-        let n = msgs.len();
+        let (n, size) = (msgs.len(), bytes(&msgs));
         self.waiting.fetch_add(n, Ordering::Relaxed);
+        self.waiting_bytes.fetch_add(size, Ordering::Relaxed);
         if self.queue.send(Input::Publishes(msgs)).is_err() {
-            self.waiting.fetch_sub(n, Ordering::Relaxed);
+            self.taken(n, size);
             self.skipped.fetch_add(n as u64, Ordering::Relaxed);
         }
         feeds
@@ -219,7 +240,8 @@ impl Intake {
     /// Whether publishers that feed the rules should wait for [`Intake::room`]. Never once the
     /// rule thread has ended: there is nothing to wait for.
     pub fn is_full(&self) -> bool {
-        self.queued() >= self.bound && !self.closed.load(Ordering::Acquire)
+        let full = self.queued() >= self.bound || self.queued_bytes() >= QUEUE_BYTES;
+        full && !self.closed.load(Ordering::Acquire)
     }
 
     /// Resolves when the rule thread next takes a batch, or a sink stops blocking. Create it
@@ -232,6 +254,11 @@ impl Intake {
     /// Messages waiting for the rules.
     pub fn queued(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the payloads waiting for the rules.
+    pub fn queued_bytes(&self) -> usize {
+        self.waiting_bytes.load(Ordering::Relaxed)
     }
 
     /// Messages that skipped the rules: the broker's own when the queue was full, and any once
@@ -257,20 +284,25 @@ impl Intake {
         self.room.notify_waiters();
     }
 
-    /// The rule thread took `messages` messages off the queue.
-    pub(super) fn taken(&self, messages: usize) {
+    /// The rule thread took `messages` messages, of `bytes` bytes, off the queue.
+    pub(super) fn taken(&self, messages: usize, bytes: usize) {
         self.waiting.fetch_sub(messages, Ordering::Relaxed);
+        self.waiting_bytes.fetch_sub(bytes, Ordering::Relaxed);
         self.room.notify_waiters();
     }
 
     /// Queues `messages` messages without waiting; past the bound they skip the rules,
     /// counted.
     fn enqueue(&self, input: Input, messages: usize) {
+        let size = input.bytes();
         let waiting = self.waiting.fetch_add(messages, Ordering::Relaxed);
-        if waiting + messages <= self.bound && self.queue.send(input).is_ok() {
+        let waiting_bytes = self.waiting_bytes.fetch_add(size, Ordering::Relaxed);
+        let within = waiting + messages <= self.bound && waiting_bytes + size <= QUEUE_BYTES;
+        if within && self.queue.send(input).is_ok() {
             return;
         }
         self.waiting.fetch_sub(messages, Ordering::Relaxed);
+        self.waiting_bytes.fetch_sub(size, Ordering::Relaxed);
         let skipped = self.skipped.fetch_add(messages as u64, Ordering::Relaxed) + messages as u64;
         self.warn_behind(format_args!(
             "the rule engine is behind: {skipped} messages of the broker's own skipped the rules so far (weir_rule_engine_skipped)"

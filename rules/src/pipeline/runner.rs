@@ -1,5 +1,5 @@
-//! The rule thread's loop: it takes the queue in batches (up to [`BATCH`] messages, or what came
-//! within [`BATCH_WAIT`] of the first), runs each rule once per batch on the messages its FROM
+//! The rule thread's loop: it takes the queue in batches (up to [`BATCH`] messages or
+//! [`BATCH_BYTES`] of payloads, or what came within [`BATCH_WAIT`] of the first), runs each rule once per batch on the messages its FROM
 //! matched, in arrival order, and hands the output rows to the rule's sink, through the
 //! [`Backlog`] that holds what a full sink refuses. Windows are closed on a timer of their own.
 
@@ -24,6 +24,10 @@ use crate::value::Value;
 
 /// Messages evaluated per batch.
 pub const BATCH: usize = 1024;
+/// Bytes of payloads per batch, past which a batch takes no more input: evaluating copies a
+/// batch's payloads a few times over (columns, decoded values, function results), so a batch
+/// of large payloads must stay small.
+pub const BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// How long a batch waits to fill once its first message is in: a rule's output comes at most
 /// this late, and each rule's fixed cost per batch is shared by more messages.
 pub const BATCH_WAIT: Duration = Duration::from_millis(1);
@@ -43,6 +47,32 @@ pub(super) struct Runner {
     /// Rows that full sinks refused, waiting their turn. Only the rule thread touches it, and
     /// never across an await.
     pub(super) backlog: RefCell<Backlog>,
+}
+
+/// How much a batch holds, against [`BATCH`] and [`BATCH_BYTES`].
+struct Size {
+    messages: usize,
+    bytes: usize,
+}
+
+impl Size {
+    fn of(batch: &[Input]) -> Size {
+        Size { messages: batch.iter().map(Input::messages).sum(), bytes: batch.iter().map(Input::bytes).sum() }
+    }
+
+    fn has_room(&self) -> bool {
+        self.messages < BATCH && self.bytes < BATCH_BYTES
+    }
+
+    /// Adds to `batch` what the queue holds now, while the batch has room.
+    fn take_ready(&mut self, rx: &mut mpsc::UnboundedReceiver<Input>, batch: &mut Vec<Input>) {
+        while self.has_room() {
+            let Ok(input) = rx.try_recv() else { return };
+            self.messages += input.messages();
+            self.bytes += input.bytes();
+            batch.push(input);
+        }
+    }
 }
 
 /// Where a queued input went in a batch: a row of the publishes' input, or an event.
@@ -73,10 +103,9 @@ impl Runner {
         loop {
             let holding = !self.backlog.borrow().is_empty();
             tokio::select! {
-                received = rx.recv_many(&mut batch, BATCH) => {
-                    if received == 0 {
-                        return;
-                    }
+                received = rx.recv() => {
+                    let Some(first) = received else { return };
+                    batch.push(first);
                     self.fill(rx, &mut batch).await;
                 },
                 _ = windows.tick() => {
@@ -104,12 +133,8 @@ impl Runner {
         let started = std::time::Instant::now();
         let ran = tokio::time::timeout(DRAIN, async {
             loop {
-                while batch.len() < BATCH {
-                    match rx.try_recv() {
-                        Ok(input) => batch.push(input),
-                        Err(_) => break,
-                    }
-                }
+                let mut size = Size::of(&batch);
+                size.take_ready(rx, &mut batch);
                 if batch.is_empty() {
                     self.flush_held();
                     if self.backlog.borrow().is_empty() {
@@ -118,7 +143,7 @@ impl Runner {
                     tokio::time::sleep(RETRY_HELD).await;
                     continue;
                 }
-                self.intake.taken(batch.iter().map(Input::messages).sum());
+                self.intake.taken(size.messages, size.bytes);
                 let set = self.book.current();
                 let sorted = self.sort(&set, batch.drain(..));
                 self.evaluate(&set, &sorted).await;
@@ -146,23 +171,16 @@ impl Runner {
         }
     }
 
-    /// Lets a short batch fill for [`BATCH_WAIT`], takes what came without waiting more, and
-    /// tells the intake how much was taken.
+    /// Takes what is ready; lets a short batch fill for [`BATCH_WAIT`] and takes what came
+    /// without waiting more; tells the intake how much was taken.
     async fn fill(&self, rx: &mut mpsc::UnboundedReceiver<Input>, batch: &mut Vec<Input>) {
-        let mut messages: usize = batch.iter().map(Input::messages).sum();
-        if messages < BATCH {
+        let mut size = Size::of(batch);
+        size.take_ready(rx, batch);
+        if size.has_room() {
             tokio::time::sleep(BATCH_WAIT).await;
-            while messages < BATCH {
-                match rx.try_recv() {
-                    Ok(input) => {
-                        messages += input.messages();
-                        batch.push(input);
-                    }
-                    Err(_) => break,
-                }
-            }
+            size.take_ready(rx, batch);
         }
-        self.intake.taken(messages);
+        self.intake.taken(size.messages, size.bytes);
     }
 
     /// Finds each input's rules and builds the batch's inputs: the publishes as one input built

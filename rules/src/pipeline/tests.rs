@@ -227,3 +227,23 @@ async fn stopping_drains_the_queue_into_the_buffer() {
     assert_eq!(rule.metrics.actions_success.load(Ordering::Relaxed), 5000, "and its row is in the buffer");
     assert_eq!(intake.queued(), 0);
 }
+
+/// The queue counts bytes as well as messages: a few large payloads fill it long before the
+/// message bound, and publishers pause until the rule thread takes them.
+#[tokio::test]
+async fn large_payloads_fill_the_queue_by_their_bytes() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let sinks = Arc::new(Sinks::start(&BTreeMap::new(), dir.path().into()).expect("no sinks"));
+    let book = Arc::new(RuleBook::load(dir.path().into(), sinks, Arc::default(), Vec::new()));
+    // Nothing takes from this queue: the test plays the rule thread.
+    let (intake, _queue) = Intake::new(book, intake::QUEUE);
+    let mib = |n: usize| msg("t/1", "x".repeat(n * 1024 * 1024));
+    let _ = intake.offer(vec![mib(40)]);
+    assert!(!intake.is_full(), "40 MiB in 1 message");
+    let _ = intake.offer(vec![mib(30)]);
+    assert!(intake.is_full(), "70 MiB in 2 messages: {} bytes queued", intake.queued_bytes());
+    assert_eq!(intake.queued(), 2);
+    intake.taken(1, 40 * 1024 * 1024);
+    assert!(!intake.is_full(), "the rule thread took 40 MiB");
+    assert_eq!(intake.queued_bytes(), 30 * 1024 * 1024);
+}
