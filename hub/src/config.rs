@@ -69,6 +69,8 @@ pub struct Config {
     pub sinks: BTreeMap<String, SinkConfig>,
     /// `[alarms]`: what raises an alarm, and how often it is checked.
     pub alarms: AlarmConfig,
+    /// `[durability]`: how acknowledgements wait for the disk.
+    pub durability: crate::store::DurabilityConfig,
 }
 
 impl Default for Config {
@@ -85,6 +87,7 @@ impl Default for Config {
             tables: BTreeMap::new(),
             sinks: BTreeMap::new(),
             alarms: AlarmConfig::default(),
+            durability: crate::store::DurabilityConfig::default(),
         }
     }
 }

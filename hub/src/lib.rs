@@ -41,6 +41,7 @@ pub mod retain;
 pub mod router;
 pub mod server;
 pub mod session;
+pub mod store;
 pub mod sys;
 pub mod transport;
 

@@ -11,6 +11,7 @@ use weir_types::topic;
 
 use crate::config::RetainerConfig;
 use crate::message::Message;
+use crate::store::Store;
 
 /// The retained messages of this node, by topic.
 #[derive(Debug, Default)]
@@ -18,15 +19,20 @@ pub struct RetainStore {
     by_topic: RwLock<HashMap<ByteString, Arc<Message>>>,
     /// Its bounds.
     limits: RetainerConfig,
+    /// Where changes are kept across restarts; `None` keeps them in memory only.
+    store: Option<Store>,
 }
 
 /// What [`RetainStore::set`] did with a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retained {
-    /// Stored as its topic's retained message.
-    Stored,
-    /// Its empty payload deleted the topic's retained message.
-    Deleted,
+    /// Stored as its topic's retained message; with a store, the ticket of its change there
+    /// ([`Store::kept`]).
+    Stored(Option<u64>),
+    /// Its empty payload deleted the topic's retained message (the same ticket).
+    Deleted(Option<u64>),
+    /// Stored in memory, but the store refused it (its writer is too far behind): not kept.
+    NotKept,
     /// Not retained: its payload is over `max_payload_size`.
     PayloadTooLarge,
     /// Not retained: it would be a new topic past `max_retained_messages`.
@@ -34,9 +40,29 @@ pub enum Retained {
 }
 
 impl RetainStore {
-    /// An empty store within `limits`.
+    /// An empty store within `limits`, kept in memory only.
     pub fn new(limits: RetainerConfig) -> RetainStore {
-        RetainStore { by_topic: RwLock::default(), limits }
+        RetainStore { by_topic: RwLock::default(), limits, store: None }
+    }
+
+    /// The retained messages `store` kept (within `limits`), and a store that keeps changes there.
+    pub fn restore(limits: RetainerConfig, store: Store) -> RetainStore {
+        let mut by_topic = HashMap::new();
+        for msg in store.retained().into_iter().take(limits.max_retained_messages) {
+            by_topic.insert(msg.topic.clone(), Arc::new(msg));
+        }
+        if !by_topic.is_empty() {
+            tracing::info!(count = by_topic.len(), "retained messages restored from the store");
+        }
+        RetainStore { by_topic: RwLock::new(by_topic), limits, store: Some(store) }
+    }
+
+    /// Hands a change to the store, if there is one: its ticket, or `Err` if it was refused.
+    fn keep(&self, change: impl FnOnce(&Store) -> Result<u64, crate::store::StoreError>) -> Result<Option<u64>, ()> {
+        match &self.store {
+            None => Ok(None),
+            Some(store) => change(store).map(Some).map_err(|e| tracing::warn!(error = %e, "retained message not kept")),
+        }
     }
 
     /// Stores `msg` as its topic's retained message (a copy that owns its bytes, so that it
@@ -44,7 +70,7 @@ impl RetainStore {
     pub fn set(&self, msg: &Message) -> Retained {
         if msg.payload.is_empty() {
             self.by_topic.write().remove(&msg.topic);
-            return Retained::Deleted;
+            return self.keep(|s| s.delete_retained(&msg.topic)).map_or(Retained::NotKept, Retained::Deleted);
         }
         if msg.payload.len() > self.limits.max_payload_size {
             return Retained::PayloadTooLarge;
@@ -54,8 +80,11 @@ impl RetainStore {
         if map.len() >= self.limits.max_retained_messages && !map.contains_key(&msg.topic) {
             return Retained::StoreFull;
         }
+        // The change is queued under the map's lock: two publishes to one topic reach the store
+        // in the order they replaced each other here.
+        let kept = self.keep(|s| s.put_retained(&stored));
         map.insert(stored.topic.clone(), stored);
-        Retained::Stored
+        kept.map_or(Retained::NotKept, Retained::Stored)
     }
 
     /// The unexpired retained messages whose topic matches `filter`; expired ones are removed.

@@ -13,6 +13,7 @@ use weir_rules::pipeline::{self, Pipeline, PipelineConfig};
 
 use crate::broker::Broker;
 use crate::config::Config;
+use crate::store::{DataDirLock, Store, StoreError};
 use crate::{listener, sys};
 
 /// Why a node could not start.
@@ -31,6 +32,9 @@ pub enum StartError {
     /// The rule pipeline could not start.
     #[error(transparent)]
     Rules(#[from] pipeline::StartError),
+    /// The data directory is taken, or the store does not open.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// A running node.
@@ -48,6 +52,8 @@ pub struct Server {
     tasks: JoinSet<()>,
     /// The rules and their sinks: stopped after the clients, so that what they sent is handed on.
     pipeline: Arc<Pipeline>,
+    /// This process's hold on the data directory, released when the server is gone.
+    _lock: DataDirLock,
 }
 
 async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -60,6 +66,9 @@ async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, Start
 impl Server {
     /// Binds every enabled listener and starts serving.
     pub async fn start(config: Config) -> Result<Server, StartError> {
+        // First: the sinks' buffers live in the data directory too.
+        let lock = DataDirLock::acquire(&config.data_dir)?;
+        let store = Store::open(&config.data_dir, &config.durability)?;
         let pipeline = Pipeline::start(PipelineConfig {
             rules_dir: &config.rules_dir,
             data_dir: &config.data_dir,
@@ -68,7 +77,7 @@ impl Server {
             sinks: &config.sinks,
             queue: pipeline::intake::QUEUE,
         })?;
-        let broker = Broker::new(config, Some(pipeline.intake()));
+        let broker = Broker::with_store(config, Some(pipeline.intake()), store);
         pipeline.connect(broker.clone());
         let cfg = &broker.config;
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -81,6 +90,7 @@ impl Server {
             shutdown,
             tasks: JoinSet::new(),
             pipeline: pipeline.clone(),
+            _lock: lock,
         };
         if cfg.listeners.tcp.enable {
             let l = bind("tcp", cfg.listeners.tcp.bind).await?;

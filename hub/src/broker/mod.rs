@@ -67,12 +67,22 @@ pub struct Broker {
     pub started: Instant,
     /// The node's alarms, active and past.
     pub alarms: crate::alarm::Alarms,
+    /// Durable state; `None` in `[durability] mode = "off"` and in tests.
+    store: Option<crate::store::Store>,
 }
 
 impl Broker {
-    /// A broker with no client yet, feeding `rules` if given.
+    /// A broker with no client yet, feeding `rules` if given, keeping nothing on disk.
     pub fn new(config: Config, rules: Option<Arc<Intake>>) -> Arc<Broker> {
-        let retained = RetainStore::new(config.retainer.clone());
+        Broker::with_store(config, rules, None)
+    }
+
+    /// A broker with what `store` kept (retained messages), keeping its changes there.
+    pub fn with_store(config: Config, rules: Option<Arc<Intake>>, store: Option<crate::store::Store>) -> Arc<Broker> {
+        let retained = match &store {
+            Some(s) => RetainStore::restore(config.retainer.clone(), s.clone()),
+            None => RetainStore::new(config.retainer.clone()),
+        };
         Arc::new(Broker {
             config,
             metrics: Metrics::default(),
@@ -84,6 +94,7 @@ impl Broker {
             next_uid: AtomicU64::new(1),
             started: Instant::now(),
             alarms: crate::alarm::Alarms::default(),
+            store,
         })
     }
 

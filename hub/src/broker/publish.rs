@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use weir_connectors::sinks::mqtt::RepublishError;
 use weir_rules::event_kind::EventKind;
 use weir_rules::pipeline::RuleMatch;
-use weir_types::topic;
+use weir_types::{topic, QoS};
 
 use super::Broker;
 use crate::events;
@@ -45,6 +45,11 @@ pub struct Burst {
     fed_blocked: Vec<String>,
     /// Subscribers whose queues this client's publishes overfilled: it waits for them.
     congested: Vec<Arc<Session>>,
+    /// The store's ticket of the burst's last change that must be kept before its
+    /// acknowledgements go out ([`Broker::kept`]).
+    to_keep: Option<u64>,
+    /// A change of the burst that the store refused: its acknowledgements must not go out.
+    unkept: bool,
 }
 
 impl Burst {
@@ -61,6 +66,13 @@ impl Broker {
     /// once its read is handled.
     pub fn publish(&self, msg: Arc<Message>, burst: &mut Burst) -> usize {
         burst.received += 1;
+        if msg.retain {
+            match self.retain(&msg) {
+                Ok(Some(ticket)) if msg.qos > QoS::AtMostOnce => burst.to_keep = Some(ticket),
+                Ok(_) => {}
+                Err(()) => burst.unkept |= msg.qos > QoS::AtMostOnce,
+            }
+        }
         if self.rules.as_ref().is_some_and(|r| r.wants_remembered(&msg.topic, &mut burst.rules_match)) {
             burst.for_rules.push(msg.clone());
         }
@@ -159,9 +171,29 @@ impl Broker {
         self.route_counted(msg)
     }
 
-    /// Routes a message that is not part of a client's burst, counting it at once if it had no
-    /// subscriber.
+    /// Resolves once the changes of `burst` that its acknowledgements promise are kept (see
+    /// `crate::store`); `Err` if one was not, and the acknowledgements must not go out.
+    pub async fn kept(&self, burst: &mut Burst) -> Result<(), crate::store::StoreError> {
+        if std::mem::take(&mut burst.unkept) {
+            return Err(crate::store::StoreError::NotKept("the store refused a change".into()));
+        }
+        match (burst.to_keep.take(), &self.store) {
+            (Some(ticket), Some(store)) => store.kept(ticket).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the acknowledgements of `burst` wait for the store.
+    pub fn must_keep(&self, burst: &Burst) -> bool {
+        burst.to_keep.is_some() || burst.unkept
+    }
+
+    /// Routes a message that is not part of a client's burst (retaining it if it says so),
+    /// counting it at once if it had no subscriber.
     fn route_counted(&self, msg: Arc<Message>) -> usize {
+        if msg.retain {
+            let _ = self.retain(&msg);
+        }
         let matched = self.route(msg, None);
         if matched == 0 {
             Metrics::incr(&self.metrics.dropped_no_subscribers);
@@ -169,13 +201,10 @@ impl Broker {
         matched
     }
 
-    /// Retains the message if it says so, and serves each [`Route`] that matches it; returns
-    /// how many there were. A publisher that can pause passes `congested`, where sessions whose
-    /// queue went over its bound are added.
+    /// Serves each [`Route`] that matches the message; returns how many there were. A publisher
+    /// that can pause passes `congested`, where sessions whose queue went over its bound are
+    /// added.
     fn route(&self, msg: Arc<Message>, mut congested: Option<&mut Vec<Arc<Session>>>) -> usize {
-        if msg.retain {
-            self.retain(&msg);
-        }
         let mut matched = 0;
         // The copy kept by queues that may hold a message a while, made once per message.
         let mut detached: Option<Arc<Message>> = None;
@@ -208,15 +237,18 @@ impl Broker {
         matched
     }
 
-    /// Stores a retained message, or says why it was not (it is routed all the same).
-    fn retain(&self, msg: &Message) {
+    /// Stores a retained message, or says why it was not (it is routed all the same). Returns
+    /// the store's ticket for it, if there is a store; `Err` if the store refused it.
+    fn retain(&self, msg: &Message) -> Result<Option<u64>, ()> {
         let why = match self.retained.set(msg) {
-            Retained::Stored | Retained::Deleted => return,
+            Retained::Stored(ticket) | Retained::Deleted(ticket) => return Ok(ticket),
+            Retained::NotKept => return Err(()),
             Retained::PayloadTooLarge => "its payload is over retainer.max_payload_size",
             Retained::StoreFull => "retainer.max_retained_messages topics are retained already",
         };
         let publisher = msg.publisher.as_deref().unwrap_or("");
         info!(topic = %&*msg.topic, publisher, size = msg.payload.len(), "message not retained: {why}");
+        Ok(None)
     }
 
     /// Queues a delivery that nobody waits on (retained messages on subscribe, redispatch).

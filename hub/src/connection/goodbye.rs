@@ -42,6 +42,9 @@ pub(super) enum Exit {
     SendTimeout(Duration),
     /// The client broke the protocol: we send DISCONNECT with this reason (v5) and close.
     Violation(Rc, String),
+    /// The store could not keep what an acknowledgement would promise: the acknowledgements
+    /// are dropped unsent, and the client, told 0x80, sends its messages again on reconnect.
+    NotKept(String),
 }
 
 impl Exit {
@@ -52,6 +55,7 @@ impl Exit {
             Exit::Kicked(Kick::Shutdown) => Some(Rc::ServerShuttingDown),
             Exit::KeepAliveTimeout => Some(Rc::KeepAliveTimeout),
             Exit::Violation(rc, _) => Some(*rc),
+            Exit::NotKept(_) => Some(Rc::UnspecifiedError),
             Exit::ClientDisconnect { .. } | Exit::PeerGone(_) | Exit::SendTimeout(_) => None,
         }
     }
@@ -66,6 +70,7 @@ impl Exit {
             Exit::KeepAliveTimeout => "keepalive_timeout",
             Exit::SendTimeout(_) => "send_timeout",
             Exit::Violation(..) => "protocol_error",
+            Exit::NotKept(_) => "internal_error",
         }
     }
 
@@ -93,11 +98,18 @@ impl<S: Transport> Connection<S> {
     pub(super) async fn finish(mut self, exit: Exit) {
         self.log_exit(&exit);
         self.event(EventKind::ClientDisconnected, |i| i.disconnected(exit.event_reason()));
+        // Acknowledgements of this burst that the store has not kept yet never go out unkept.
+        if self.broker.must_keep(&self.burst) {
+            let kept = tokio::time::timeout(GOODBYE_WRITE, self.broker.kept(&mut self.burst)).await;
+            if !matches!(kept, Ok(Ok(()))) {
+                self.out = None;
+            }
+        }
         let will = self.will.take().filter(|_| exit.publishes_will());
         self.broker.disconnect(&self.session, self.generation, will.map(|w| *w));
         if let (Some(rc), true) = (exit.reason_code(), self.version.is_v5()) {
             let reason_string = match &exit {
-                Exit::Violation(_, why) => Some(ByteString::from(why.clone())),
+                Exit::Violation(_, why) | Exit::NotKept(why) => Some(ByteString::from(why.clone())),
                 _ => None,
             };
             self.send(Packet::Disconnect(v5::Disconnect { reason_code: rc, reason_string, ..Default::default() }));
@@ -116,6 +128,9 @@ impl<S: Transport> Connection<S> {
                 warn!(%client_id, %peer, reason_code = u8::from(*rc), reason = %why, "closing connection: protocol violation")
             }
             Exit::PeerGone(why) => info!(%client_id, %peer, reason = %why, "client disconnected without DISCONNECT"),
+            Exit::NotKept(why) => {
+                warn!(%client_id, %peer, reason = %why, "closing connection: the store could not keep its messages")
+            }
             Exit::SendTimeout(after) => warn!(
                 %client_id,
                 %peer,

@@ -42,6 +42,25 @@ impl<S: Transport> Connection<S> {
         Ok(())
     }
 
+    /// Waits until the store keeps what this burst's acknowledgements promise, within
+    /// `send_timeout`, watching for a kick. Otherwise the encoded packets are dropped unsent:
+    /// nothing is acknowledged that was not kept.
+    pub(super) async fn wait_until_kept(&mut self) -> Result<(), Exit> {
+        let send_timeout = Duration::from_millis(self.broker.config.mqtt.send_timeout.get());
+        let broker = self.broker.clone();
+        let outcome = tokio::select! {
+            kept = broker.kept(&mut self.burst) => kept.map_err(|e| Exit::NotKept(e.to_string())),
+            kicked = &mut self.kick => Err(Exit::Kicked(kicked.unwrap_or(Kick::TakenOver))),
+            () = tokio::time::sleep(send_timeout) => {
+                Err(Exit::NotKept(format!("the store did not commit within send_timeout ({} ms)", send_timeout.as_millis())))
+            }
+        };
+        if outcome.is_err() {
+            self.out = None;
+        }
+        outcome
+    }
+
     /// Writes the encoded packets (see [`write_out`]), with no deadline: the goodbye, which
     /// bounds it itself.
     pub(super) async fn flush(&mut self) -> std::io::Result<()> {

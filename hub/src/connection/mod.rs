@@ -117,6 +117,11 @@ impl<S: Transport> Connection<S> {
     async fn run(&mut self) -> Exit {
         loop {
             self.pump_mailbox();
+            if self.broker.must_keep(&self.burst) {
+                if let Err(exit) = Box::pin(self.wait_until_kept()).await {
+                    return exit;
+                }
+            }
             if let Err(exit) = self.flush_or_leave().await {
                 return exit;
             }

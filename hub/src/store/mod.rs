@@ -1,0 +1,203 @@
+//! Durable state under `data_dir`: what the broker keeps across a restart or a crash.
+//!
+//! - [`DataDirLock`] (`lock.rs`): one process per `data_dir`, or a clear error.
+//! - [`Store`]: a redb database at `data_dir/weir.redb`. redb is a pure-Rust, crash-safe B-tree
+//!   store with ACID transactions and a choice of fsync per commit, which builds with no system
+//!   package; one file, no background compaction to tune.
+//! - `writer`: the one thread that writes. Changes queue to it; it commits whatever has queued
+//!   in one transaction (a group commit, across connections), and says how far it got.
+//! - `record`: a message as stored.
+//!
+//! So far the store keeps retained messages. A QoS 1 or 2 retained publish is acknowledged once
+//! its commit is fsynced (`[durability] mode = "sync"`), or at once while the writer commits it
+//! in the background (`"async"`); `"off"` keeps nothing on disk.
+
+mod lock;
+mod record;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+pub use lock::DataDirLock;
+use writer::{Change, Progress, Writer};
+
+use crate::message::Message;
+
+/// Retained messages: topic → [`record`] bytes.
+const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
+
+/// Changes waiting for the writer, past which a change is refused (and its publish is not
+/// acknowledged): a disk that cannot keep up must not make the queue grow without bound.
+const QUEUED_CHANGES: usize = 64 * 1024;
+
+/// How acknowledgements wait for the disk: `[durability]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Acknowledge once the change is committed and fsynced (group commit).
+    #[default]
+    Sync,
+    /// Acknowledge at once; the writer commits (and fsyncs) in the background, continuously: a
+    /// crash loses the changes its last commit had not taken yet.
+    Async,
+    /// Keep nothing on disk (before Weir had a store).
+    Off,
+}
+
+/// `[durability]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DurabilityConfig {
+    /// `"sync"`, `"async"` or `"off"`.
+    pub mode: Mode,
+}
+
+impl Default for DurabilityConfig {
+    fn default() -> Self {
+        DurabilityConfig { mode: Mode::Sync }
+    }
+}
+
+/// Why the store could not open or keep a change.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the data directory.
+    #[error("the data directory {dir} is in use by another Weir process{holder}: give each node its own data_dir")]
+    Locked {
+        /// The data directory.
+        dir: String,
+        /// " (pid N)" when the lock file says.
+        holder: String,
+    },
+    /// The data directory or its lock file could not be made.
+    #[error("cannot use the data directory {dir}: {source}")]
+    Dir {
+        /// The data directory.
+        dir: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database file could not be opened.
+    #[error("cannot open the store {path}: {source} (move the file away to start with an empty store)")]
+    Open {
+        /// The database file.
+        path: String,
+        /// Why.
+        source: Box<redb::Error>,
+    },
+    /// A change could not be committed, or was refused because too many wait.
+    #[error("the store could not keep the change: {0}")]
+    NotKept(String),
+}
+
+/// The ticket of the last change queued, and the writer's queue.
+type Queue = (u64, std::sync::mpsc::SyncSender<(u64, Change)>);
+
+/// The durable state of a node. Cheap to share: clones use the same database and writer.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    mode: Mode,
+    /// The writer's queue, with the ticket of the last change queued: taken together, so that
+    /// tickets reach the writer in order.
+    queue: Arc<Mutex<Queue>>,
+    progress: watch::Receiver<Progress>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("mode", &self.mode).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, which `lock` holds. `None` in mode `"off"`.
+    pub fn open(dir: &Path, config: &DurabilityConfig) -> Result<Option<Store>, StoreError> {
+        if config.mode == Mode::Off {
+            return Ok(None);
+        }
+        let path = dir.join("weir.redb");
+        let db = Database::create(&path)
+            .map_err(|e| StoreError::Open { path: path.display().to_string(), source: Box::new(e.into()) })?;
+        let db = Arc::new(db);
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUED_CHANGES);
+        let (progress_tx, progress) = watch::channel(Progress::default());
+        Writer { db: db.clone(), progress: progress_tx }
+            .spawn(rx)
+            .map_err(|source| StoreError::Dir { dir: dir.display().to_string(), source })?;
+        info!(path = %path.display(), mode = ?config.mode, "store opened");
+        Ok(Some(Store { db, mode: config.mode, queue: Arc::new(Mutex::new((0, tx))), progress }))
+    }
+
+    /// Queues `change`; returns its ticket for [`Store::kept`].
+    fn queue(&self, change: Change) -> Result<u64, StoreError> {
+        let mut queue = self.queue.lock();
+        let ticket = queue.0 + 1;
+        queue.1.try_send((ticket, change)).map_err(|e| StoreError::NotKept(format!("the writer is behind ({e})")))?;
+        queue.0 = ticket;
+        Ok(ticket)
+    }
+
+    /// Keeps `msg` as its topic's retained message.
+    pub fn put_retained(&self, msg: &Message) -> Result<u64, StoreError> {
+        self.queue(Change::PutRetained(msg.topic.to_string(), record::encode(msg)))
+    }
+
+    /// Forgets the retained message of `topic`.
+    pub fn delete_retained(&self, topic: &str) -> Result<u64, StoreError> {
+        self.queue(Change::DeleteRetained(topic.to_string()))
+    }
+
+    /// Resolves once the change with `ticket` is kept as the mode says (at once in `"async"`),
+    /// or fails if the writer could not commit it.
+    pub async fn kept(&self, ticket: u64) -> Result<(), StoreError> {
+        if self.mode != Mode::Sync {
+            return Ok(());
+        }
+        let mut progress = self.progress.clone();
+        let seen = progress
+            .wait_for(|p| p.committed >= ticket || p.failing.is_some())
+            .await
+            .map_err(|_| StoreError::NotKept("the writer has stopped".into()))?;
+        match (&seen.failing, seen.committed >= ticket) {
+            (_, true) => Ok(()),
+            (Some(why), false) => Err(StoreError::NotKept(why.clone())),
+            (None, false) => Err(StoreError::NotKept("unknown".into())),
+        }
+    }
+
+    /// The retained messages kept, unexpired; records that do not decode are reported and
+    /// skipped.
+    pub fn retained(&self) -> Vec<Message> {
+        let read = || -> Result<Vec<Message>, redb::Error> {
+            let txn = self.db.begin_read()?;
+            let table = match txn.open_table(RETAINED) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(e.into()),
+            };
+            let mut out = Vec::new();
+            for entry in table.iter()? {
+                let (topic, bytes) = entry?;
+                match record::decode(bytes.value()) {
+                    // After decoding: a deadline already past comes back as the decoder's now.
+                    Some(msg) if !msg.is_expired(std::time::Instant::now()) => out.push(msg),
+                    Some(_) => {}
+                    None => warn!(topic = topic.value(), "a retained message in the store does not decode: skipped"),
+                }
+            }
+            Ok(out)
+        };
+        read().unwrap_or_else(|e| {
+            warn!(error = %e, "the retained messages in the store cannot be read: starting without them");
+            Vec::new()
+        })
+    }
+}

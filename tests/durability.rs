@@ -1,0 +1,93 @@
+//! What the broker keeps across a restart and a crash (`[durability]`, `hub/src/store/`):
+//! retained messages, acknowledged at QoS 1 only once they are on disk, with their v5
+//! properties and expiry; and one process per data directory.
+
+mod common;
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use common::raw::{publish, subscribe, Frame, Packet, Raw};
+use common::Weir;
+use ntex_mqtt::v5::codec as v5;
+use ntex_mqtt::QoS;
+
+/// Publishes retained messages at QoS 1 and waits for each PUBACK.
+async fn retain(weir: &Weir, messages: &[(&str, &[u8], Option<u32>)]) {
+    let mut p = Raw::client(weir.tcp, "retainer").await;
+    for (i, (topic, body, expiry)) in messages.iter().enumerate() {
+        let mut m = publish(topic, QoS::AtLeastOnce, Some(i as u16 + 1));
+        m.retain = true;
+        m.properties.content_type = Some("text/plain".into());
+        m.properties.user_properties.push(("k".into(), "v".into()));
+        m.properties.message_expiry_interval = expiry.and_then(NonZeroU32::new);
+        p.publish(m, body).await;
+        assert!(matches!(p.recv().await, Some(Frame::Packet(Packet::PublishAck(_)))), "PUBACK for {topic}");
+    }
+}
+
+/// The retained messages a new subscriber to `filter` gets, sorted by topic.
+async fn retained(weir: &Weir, filter: &str) -> Vec<(String, Vec<u8>, v5::PublishProperties)> {
+    let mut s = Raw::client(weir.tcp, "reader").await;
+    s.send(subscribe(1, filter, QoS::AtLeastOnce)).await;
+    assert!(matches!(s.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
+    let mut got = Vec::new();
+    while let Ok(Some(Frame::Publish(p, body))) = s.recv_within(Duration::from_millis(500)).await {
+        got.push((p.topic.to_string(), body.to_vec(), p.properties));
+    }
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_messages_survive_a_kill_9_once_acknowledged() {
+    let weir = Weir::start();
+    retain(&weir, &[("keep/a", b"one", None), ("keep/b", b"two", Some(3600)), ("keep/gone", b"x", None)]).await;
+    retain(&weir, &[("keep/gone", b"", None), ("keep/short", b"brief", Some(1))]).await;
+    // SIGKILL right after the last PUBACK: nothing flushed on the way out.
+    let dir = weir.kill9();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let weir = Weir::restart(dir);
+    let got = retained(&weir, "keep/#").await;
+    let topics: Vec<&str> = got.iter().map(|(t, _, _)| t.as_str()).collect();
+    assert_eq!(topics, ["keep/a", "keep/b"], "deleted and expired ones stay gone; log:\n{}", weir.log());
+    assert_eq!(got[0].1, b"one");
+    assert_eq!(got[0].2.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(got[0].2.user_properties.len(), 1);
+    let left = got[1].2.message_expiry_interval.map(NonZeroU32::get);
+    assert!(left.is_some_and(|s| s > 3500 && s <= 3600), "the expiry counts down through the restart: {left:?}");
+    assert!(weir.log_has(&["retained messages restored from the store", "count=2"]), "{}", weir.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_messages_survive_a_clean_restart() {
+    let mut weir = Weir::start();
+    retain(&weir, &[("clean/a", b"kept", None)]).await;
+    weir.terminate();
+    assert!(weir.exited_cleanly_within(Duration::from_secs(10)), "{}", weir.log());
+    let weir = Weir::restart(weir.kill9());
+    let got = retained(&weir, "clean/#").await;
+    assert_eq!(got.len(), 1, "{}", weir.log());
+    assert_eq!(got[0].1, b"kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mode_off_keeps_nothing() {
+    let weir = Weir::start_with("[durability]\nmode = \"off\"\n");
+    retain(&weir, &[("off/a", b"lost", None)]).await;
+    let weir = Weir::restart(weir.kill9());
+    assert!(retained(&weir, "off/#").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_the_same_data_dir_is_refused() {
+    let weir = Weir::start();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["serve", "--config"])
+        .arg(weir.dir.path().join("weir.toml"))
+        .output()
+        .expect("weir runs");
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("in use by another Weir process") && text.contains("data_dir"), "{text}");
+}
