@@ -1,13 +1,14 @@
 //! What the broker keeps across a restart and a crash (`[durability]`, `hub/src/store/`):
 //! retained messages, acknowledged at QoS 1 only once they are on disk, with their v5
-//! properties and expiry; and one process per data directory.
+//! properties and expiry; persistent sessions with their subscriptions, expiry and delayed
+//! wills; and one process per data directory.
 
 mod common;
 
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use common::raw::{publish, subscribe, Frame, Packet, Raw};
+use common::raw::{connect_packet, last_will, publish, subscribe, Frame, Packet, Raw};
 use common::Weir;
 use ntex_mqtt::v5::codec as v5;
 use ntex_mqtt::QoS;
@@ -90,4 +91,66 @@ async fn a_second_process_on_the_same_data_dir_is_refused() {
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("in use by another Weir process") && text.contains("data_dir"), "{text}");
+}
+
+/// A CONNECT of a persistent session: `expiry` seconds, resumed if there is one.
+fn persistent(client_id: &str, expiry: u32) -> v5::Connect {
+    let mut c = connect_packet(client_id);
+    c.clean_start = false;
+    c.session_expiry_interval_secs = expiry;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_session_and_its_subscriptions_survive_a_kill_9() {
+    let weir = Weir::start();
+    let (mut dev, ack) = Raw::connect(weir.tcp, persistent("dev", 3600)).await;
+    assert!(!ack.session_present);
+    dev.send(subscribe(1, "cmd/dev/#", QoS::AtLeastOnce)).await;
+    assert!(matches!(dev.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
+    // A clean session beside it is not kept.
+    let mut clean = Raw::client(weir.tcp, "clean").await;
+    clean.send(subscribe(1, "cmd/clean/#", QoS::AtLeastOnce)).await;
+    assert!(matches!(clean.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
+    let weir = Weir::restart(weir.kill9());
+    assert!(weir.log_has(&["persistent sessions restored from the store", "count=1"]), "{}", weir.log());
+
+    // Published while its client is away: queued for the restored session.
+    let mut p = Raw::client(weir.tcp, "commander").await;
+    p.publish(publish("cmd/dev/reboot", QoS::AtLeastOnce, Some(1)), b"now").await;
+    match p.recv().await {
+        Some(Frame::Packet(Packet::PublishAck(a))) => assert_eq!(a.reason_code, v5::PublishAckReason::Success),
+        other => panic!("{other:?}"),
+    }
+    let (mut dev, ack) = Raw::connect(weir.tcp, persistent("dev", 3600)).await;
+    assert!(ack.session_present, "the session survived; log:\n{}", weir.log());
+    let (m, body) = dev.recv_publish().await;
+    assert_eq!((&*m.topic, &body[..]), ("cmd/dev/reboot", &b"now"[..]));
+    let (_clean, ack) = Raw::connect(weir.tcp, persistent("clean", 3600)).await;
+    assert!(!ack.session_present, "a clean session is never kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_and_delayed_wills_count_down_through_the_downtime() {
+    let weir = Weir::start();
+    // Expires 1 s after it leaves; the broker is down for longer.
+    let (brief, _) = Raw::connect(weir.tcp, persistent("brief", 1)).await;
+    drop(brief);
+    // Its will is due 3 s after it leaves, its session lasts an hour.
+    let mut willing = persistent("willing", 3600);
+    willing.last_will = Some(last_will("will/willing", QoS::AtLeastOnce, Some(3)));
+    let (w, _) = Raw::connect(weir.tcp, willing).await;
+    drop(w);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let dir = weir.kill9();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let weir = Weir::restart(dir);
+    let mut watcher = Raw::client(weir.tcp, "watcher").await;
+    watcher.send(subscribe(1, "will/#", QoS::AtLeastOnce)).await;
+    assert!(matches!(watcher.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
+    // About 1.5 s of the will's 3 s went by before the restart.
+    let (m, _) = tokio::time::timeout(Duration::from_secs(5), watcher.recv_publish()).await.expect("the will, in time");
+    assert_eq!(&*m.topic, "will/willing");
+    let (_b, ack) = Raw::connect(weir.tcp, persistent("brief", 1)).await;
+    assert!(!ack.session_present, "expired while the broker was down");
 }

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use common::raw::{self, connect_packet, pid, puback, publish, subscribe, subscribe_with, Frame, Packet, Raw};
 use common::Weir;
-use ntex_bytes::ByteString;
 use ntex_mqtt::v5::codec as v5;
 use ntex_mqtt::QoS;
 
@@ -229,19 +228,7 @@ async fn will_messages() {
 
     let with_will = |id: &str, delay: Option<u32>| {
         let mut c = connect_packet(id);
-        c.last_will = Some(v5::LastWill {
-            qos: QoS::AtMostOnce,
-            retain: false,
-            topic: ByteString::from(format!("will/{id}")),
-            message: "gone".into(),
-            will_delay_interval_sec: delay,
-            correlation_data: None,
-            message_expiry_interval: None,
-            content_type: None,
-            user_properties: vec![],
-            is_utf8_payload: None,
-            response_topic: None,
-        });
+        c.last_will = Some(raw::last_will(&format!("will/{id}"), QoS::AtMostOnce, delay));
         c
     };
 

@@ -78,6 +78,7 @@ impl Server {
             queue: pipeline::intake::QUEUE,
         })?;
         let broker = Broker::with_store(config, Some(pipeline.intake()), store);
+        broker.restore_sessions();
         pipeline.connect(broker.clone());
         let cfg = &broker.config;
         let (shutdown, shutdown_rx) = watch::channel(false);

@@ -54,6 +54,9 @@ pub struct SessionState {
     pub awaiting_rel: HashSet<u16>,
     /// Seconds the session outlives its connection (0: it ends with the connection).
     pub expiry_interval: u32,
+    /// Whether the store holds this session (a persistent one), so that ending it forgets it
+    /// there too; clean sessions never touch the store.
+    pub persisted: bool,
     next_packet_id: u16,
 }
 

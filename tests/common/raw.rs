@@ -64,6 +64,23 @@ pub fn publish(topic: &str, qos: QoS, packet_id: Option<u16>) -> v5::Publish {
     }
 }
 
+/// A QoS `qos` will on `topic` with payload "gone", sent `delay` seconds after the client leaves.
+pub fn last_will(topic: &str, qos: QoS, delay: Option<u32>) -> v5::LastWill {
+    v5::LastWill {
+        qos,
+        retain: false,
+        topic: ByteString::from(topic.to_string()),
+        message: "gone".into(),
+        will_delay_interval_sec: delay,
+        correlation_data: None,
+        message_expiry_interval: None,
+        content_type: None,
+        user_properties: vec![],
+        is_utf8_payload: None,
+        response_topic: None,
+    }
+}
+
 pub fn puback(packet_id: NonZeroU16) -> Packet {
     Packet::PublishAck(ack(packet_id))
 }

@@ -15,6 +15,7 @@
 //! Broker events go to the rules through [`Broker::event`], built only when a rule selects them.
 
 mod connect_lock;
+mod persist;
 mod publish;
 mod sessions;
 mod subscriptions;

@@ -53,6 +53,16 @@ pub struct Burst {
 }
 
 impl Burst {
+    /// Makes the burst's acknowledgements wait for a change the store took (`Ok(Some)`), or
+    /// withholds them if it refused one (`Err`).
+    pub fn keep(&mut self, kept: super::persist::Kept) {
+        match kept {
+            Ok(Some(ticket)) => self.to_keep = Some(self.to_keep.map_or(ticket, |t| t.max(ticket))),
+            Ok(None) => {}
+            Err(_) => self.unkept = true,
+        }
+    }
+
     /// Whether a publish overfilled a subscriber's queue: the connection handles no more of
     /// what it read until [`Broker::relieved`].
     pub fn is_congested(&self) -> bool {
@@ -67,10 +77,9 @@ impl Broker {
     pub fn publish(&self, msg: Arc<Message>, burst: &mut Burst) -> usize {
         burst.received += 1;
         if msg.retain {
-            match self.retain(&msg) {
-                Ok(Some(ticket)) if msg.qos > QoS::AtMostOnce => burst.to_keep = Some(ticket),
-                Ok(_) => {}
-                Err(()) => burst.unkept |= msg.qos > QoS::AtMostOnce,
+            let kept = self.retain(&msg);
+            if msg.qos > QoS::AtMostOnce {
+                burst.keep(kept);
             }
         }
         if self.rules.as_ref().is_some_and(|r| r.wants_remembered(&msg.topic, &mut burst.rules_match)) {
@@ -239,10 +248,10 @@ impl Broker {
 
     /// Stores a retained message, or says why it was not (it is routed all the same). Returns
     /// the store's ticket for it, if there is a store; `Err` if the store refused it.
-    fn retain(&self, msg: &Message) -> Result<Option<u64>, ()> {
+    fn retain(&self, msg: &Message) -> super::persist::Kept {
         let why = match self.retained.set(msg) {
             Retained::Stored(ticket) | Retained::Deleted(ticket) => return Ok(ticket),
-            Retained::NotKept => return Err(()),
+            Retained::NotKept => return Err(crate::store::StoreError::NotKept("the store refused it".into())),
             Retained::PayloadTooLarge => "its payload is over retainer.max_payload_size",
             Retained::StoreFull => "retainer.max_retained_messages topics are retained already",
         };

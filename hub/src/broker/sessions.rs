@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::session::{Inflight, Kick, Session};
 
 /// A session expiry interval that means "never".
-const NEVER_EXPIRE: u32 = u32::MAX;
+pub(super) const NEVER_EXPIRE: u32 = u32::MAX;
 
 /// How long a new connection waits for the connection it takes a session from to let go. An
 /// old connection lets go as soon as it sees the kick, before any goodbye I/O, and sees it even
@@ -34,6 +34,8 @@ pub struct Connected {
     pub kick: oneshot::Receiver<Kick>,
     /// Names this connection's ownership of the session, for [`Broker::disconnect`].
     pub generation: u64,
+    /// The store's ticket for the session, which CONNACK waits for (see `broker/persist.rs`).
+    pub kept: super::persist::Kept,
 }
 
 impl Broker {
@@ -48,9 +50,10 @@ impl Broker {
         // Attached before the lock goes, so that the next CONNECT for this id sees the owner.
         let (kick, generation) = session.attach();
         session.state.lock().expiry_interval = expiry;
+        let kept = self.keep_connected(&session);
         Metrics::incr(&self.metrics.connections);
         Metrics::incr(&self.metrics.connections_total);
-        Connected { session, present, kick, generation }
+        Connected { session, present, kick, generation, kept }
     }
 
     /// Finds or creates the session; returns it and whether it was resumed. Called under the
@@ -75,16 +78,15 @@ impl Broker {
             }
         }
         let uid = self.next_uid.fetch_add(1, Ordering::Relaxed);
-        let cfg = &self.config.mqtt;
-        let session = Arc::new(Session::new(
-            uid,
-            client_id.clone(),
-            cfg.max_mqueue_len,
-            cfg.mqueue_store_qos0,
-            cfg.backpressure_timeout > 0,
-        ));
+        let session = Arc::new(self.new_session(uid, client_id));
         self.sessions.lock().insert(client_id.clone(), session.clone());
         (session, false)
+    }
+
+    /// A new session with the configured queue bounds, owned by no connection.
+    pub(super) fn new_session(&self, uid: u64, client_id: &ClientId) -> Session {
+        let cfg = &self.config.mqtt;
+        Session::new(uid, client_id.clone(), cfg.max_mqueue_len, cfg.mqueue_store_qos0, cfg.backpressure_timeout > 0)
     }
 
     /// Called by a connection as it ends, with the `generation` its CONNECT got: publishes or
@@ -96,10 +98,11 @@ impl Broker {
         let expiry = session.state.lock().expiry_interval;
         // End or park the session before letting a waiting taker in (see `Broker::connect`).
         let released = session.release(generation, || {
-            if let Some(will) = will {
-                // A will waits no longer than the session lives.
-                let delay = if expiry == NEVER_EXPIRE { will.delay } else { will.delay.min(expiry) };
-                self.schedule_will(session, will.message, delay);
+            // A will waits no longer than the session lives.
+            let will = will.map(|w| (w.message, if expiry == NEVER_EXPIRE { w.delay } else { w.delay.min(expiry) }));
+            self.keep_left(session, will.as_ref().map(|(m, delay)| (m, *delay)));
+            if let Some((message, delay)) = will {
+                self.schedule_will(session, message, delay);
             }
             self.session_closed(session, expiry);
         });
@@ -109,7 +112,7 @@ impl Broker {
     }
 
     /// Ends the session now, or arms its expiry timer.
-    fn session_closed(self: &Arc<Self>, session: &Arc<Session>, expiry: u32) {
+    pub(super) fn session_closed(self: &Arc<Self>, session: &Arc<Session>, expiry: u32) {
         match expiry {
             0 => self.discard(session),
             NEVER_EXPIRE => {}
@@ -121,7 +124,7 @@ impl Broker {
     }
 
     /// Publishes a will after `delay` seconds, unless the session is resumed before then.
-    fn schedule_will(self: &Arc<Self>, session: &Arc<Session>, will: Message, delay: u32) {
+    pub(super) fn schedule_will(self: &Arc<Self>, session: &Arc<Session>, will: Message, delay: u32) {
         let will = Arc::new(will);
         match delay {
             0 => {
@@ -151,9 +154,10 @@ impl Broker {
         session.arm(timer.abort_handle());
     }
 
-    /// Ends a session: forgets it, drops its subscriptions, and gives the messages it holds for
-    /// shared subscriptions to other members of their groups.
-    fn discard(&self, session: &Arc<Session>) {
+    /// Ends a session: forgets it (in the store too), drops its subscriptions, and gives the
+    /// messages it holds for shared subscriptions to other members of their groups.
+    pub(super) fn discard(&self, session: &Arc<Session>) {
+        self.forget(session);
         {
             let mut sessions = self.sessions.lock();
             if sessions.get(&session.client_id).is_some_and(|s| s.uid == session.uid) {

@@ -80,6 +80,20 @@ impl Broker {
         Ok(opts.qos)
     }
 
+    /// Subscribes a session taken back from the store to `raw` again, with no retained messages:
+    /// it had them when it first subscribed.
+    pub(super) fn restore_subscription(
+        &self,
+        session: &Arc<Session>,
+        raw: &str,
+        opts: SubOptions,
+    ) -> Result<(), TopicError> {
+        let parsed = topic::parse_subscription(raw)?;
+        self.router.subscribe(parsed.filter, parsed.group, Subscriber { session: session.clone(), opts });
+        session.state.lock().subscriptions.insert(raw.to_string(), opts);
+        Ok(())
+    }
+
     /// Removes `session`'s subscription to `raw`; returns whether it had one.
     pub fn unsubscribe(&self, session: &Session, raw: &str) -> Result<bool, TopicError> {
         let parsed = topic::parse_subscription(raw)?;

@@ -182,7 +182,7 @@ impl<S: Transport> Connection<S> {
         let expiry = session_expiry(&connect, version, cfg);
         info.client_id = client_id.clone();
         info.expiry_interval = expiry;
-        let Connected { session, present, kick, generation } =
+        let Connected { session, present, kick, generation, kept } =
             broker.connect(&client_id, connect.clean_start, expiry).await;
         let (server_keepalive, keepalive) = keepalive_of(cfg, version, &connect);
         info.keepalive = keepalive;
@@ -215,6 +215,8 @@ impl<S: Transport> Connection<S> {
             info,
             limiter: None,
         };
+        // CONNACK waits for the store to keep a persistent session, as any acknowledgement does.
+        conn.burst.keep(kept);
         // A Session Expiry Interval cut to the maximum is the one in force: CONNACK says so.
         let cut = (version.is_v5() && expiry != connect.session_expiry_interval_secs).then_some(expiry);
         conn.send(Packet::ConnectAck(Box::new(connack(cfg, present, assigned, server_keepalive, cut))));

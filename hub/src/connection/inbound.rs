@@ -263,6 +263,7 @@ impl<S: Transport> Connection<S> {
             };
             match self.broker.subscribe(&self.session, raw, sub_opts) {
                 Ok(granted) => {
+                    self.burst.keep(self.broker.keep_subscription(&self.session, raw, Some(&sub_opts)));
                     self.event(EventKind::ClientCheckAuthzComplete, |i| i.authorized(raw, "subscribe"));
                     debug!(client_id = %self.client_id, filter = %&**raw, qos = ?granted, "subscribed");
                     self.event(EventKind::SessionSubscribed, |i| i.subscription(raw, granted, "sub_props"));
@@ -308,6 +309,7 @@ impl<S: Transport> Connection<S> {
             .map(|raw| match self.broker.unsubscribe(&self.session, raw) {
                 Err(_) => v5::UnsubscribeAckReason::TopicFilterInvalid,
                 Ok(true) => {
+                    self.burst.keep(self.broker.keep_subscription(&self.session, raw, None));
                     self.event(EventKind::SessionUnsubscribed, |i| i.subscription(raw, QoS::AtMostOnce, "unsub_props"));
                     v5::UnsubscribeAckReason::Success
                 }

@@ -7,13 +7,17 @@
 //! - `writer`: the one thread that writes. Changes queue to it; it commits whatever has queued
 //!   in one transaction (a group commit, across connections), and says how far it got.
 //! - `record`: a message as stored.
+//! - `session`: a persistent session as stored (its fields, and one key per subscription).
 //!
-//! So far the store keeps retained messages. A QoS 1 or 2 retained publish is acknowledged once
+//! So far the store keeps retained messages and persistent sessions (their fields,
+//! subscriptions and delayed wills; not yet their queued messages). What it keeps is
+//! acknowledged (PUBACK or PUBREC of a retained QoS 1/2 publish, CONNACK, SUBACK, UNSUBACK) once
 //! its commit is fsynced (`[durability] mode = "sync"`), or at once while the writer commits it
 //! in the background (`"async"`); `"off"` keeps nothing on disk.
 
 mod lock;
 mod record;
+pub mod session;
 mod writer;
 
 use std::path::Path;
@@ -29,9 +33,14 @@ pub use lock::DataDirLock;
 use writer::{Change, Progress, Writer};
 
 use crate::message::Message;
+use crate::session::SubOptions;
 
 /// Retained messages: topic → [`record`] bytes.
 const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
+/// Persistent sessions: client id → their fields ([`session`]).
+const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
+/// Their subscriptions: [`session::sub_key`] → options.
+const SUBSCRIPTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("subscriptions");
 
 /// Changes waiting for the writer, past which a change is refused (and its publish is not
 /// acknowledged): a disk that cannot keep up must not make the queue grow without bound.
@@ -153,6 +162,63 @@ impl Store {
     /// Forgets the retained message of `topic`.
     pub fn delete_retained(&self, topic: &str) -> Result<u64, StoreError> {
         self.queue(Change::DeleteRetained(topic.to_string()))
+    }
+
+    /// Keeps a persistent session's fields (see [`session::encode_meta`]).
+    pub fn put_session(&self, client_id: &str, meta: Vec<u8>) -> Result<u64, StoreError> {
+        self.queue(Change::PutSession(client_id.to_string(), meta))
+    }
+
+    /// Forgets a session and its subscriptions.
+    pub fn delete_session(&self, client_id: &str) -> Result<u64, StoreError> {
+        self.queue(Change::DeleteSession(client_id.to_string()))
+    }
+
+    /// Keeps a session's subscription to `filter`, or forgets it (`None`).
+    pub fn put_subscription(
+        &self,
+        client_id: &str,
+        filter: &str,
+        opts: Option<&SubOptions>,
+    ) -> Result<u64, StoreError> {
+        let key = session::sub_key(client_id, filter);
+        self.queue(match opts {
+            Some(o) => Change::PutSubscription(key, session::encode_sub(o)),
+            None => Change::DeleteSubscription(key),
+        })
+    }
+
+    /// The persistent sessions kept; records that do not decode are reported and skipped.
+    pub fn sessions(&self) -> Vec<session::StoredSession> {
+        let read = || -> Result<Vec<session::StoredSession>, redb::Error> {
+            let txn = self.db.begin_read()?;
+            let (metas, subs) = match (txn.open_table(SESSIONS), txn.open_table(SUBSCRIPTIONS)) {
+                (Ok(m), Ok(s)) => (m, s),
+                (Err(redb::TableError::TableDoesNotExist(_)), _) | (_, Err(redb::TableError::TableDoesNotExist(_))) => {
+                    return Ok(Vec::new())
+                }
+                (Err(e), _) | (_, Err(e)) => return Err(e.into()),
+            };
+            let mut out = Vec::new();
+            for entry in metas.iter()? {
+                let (client_id, meta) = entry?;
+                let (from, to) = session::sub_range(client_id.value());
+                let mut own = Vec::new();
+                for sub in subs.range(from.as_str()..to.as_str())? {
+                    let (key, bytes) = sub?;
+                    own.push((key.value().to_string(), bytes.value().to_vec()));
+                }
+                match session::decode(client_id.value(), meta.value(), &own) {
+                    Some(s) => out.push(s),
+                    None => warn!(client_id = client_id.value(), "a session in the store does not decode: skipped"),
+                }
+            }
+            Ok(out)
+        };
+        read().unwrap_or_else(|e| {
+            warn!(error = %e, "the sessions in the store cannot be read: starting without them");
+            Vec::new()
+        })
     }
 
     /// Resolves once the change with `ticket` is kept as the mode says (at once in `"async"`),

@@ -10,13 +10,20 @@ use redb::{Database, Durability};
 use tokio::sync::watch;
 use tracing::warn;
 
-use super::RETAINED;
+use super::{RETAINED, SESSIONS, SUBSCRIPTIONS};
 
 /// A change to the durable state.
 pub(super) enum Change {
     /// Topic, and the message's [`super::record`] bytes.
     PutRetained(String, Vec<u8>),
     DeleteRetained(String),
+    /// Client id, and the session's fields ([`super::session`]).
+    PutSession(String, Vec<u8>),
+    /// A session and all its subscriptions.
+    DeleteSession(String),
+    /// A subscription's key ([`super::session::sub_key`]) and options.
+    PutSubscription(String, Vec<u8>),
+    DeleteSubscription(String),
 }
 
 /// How far the writer got.
@@ -76,6 +83,8 @@ impl Writer {
         txn.set_durability(Durability::Immediate)?;
         {
             let mut retained = txn.open_table(RETAINED)?;
+            let mut sessions = txn.open_table(SESSIONS)?;
+            let mut subscriptions = txn.open_table(SUBSCRIPTIONS)?;
             for (_, change) in batch {
                 match change {
                     Change::PutRetained(topic, bytes) => {
@@ -83,6 +92,20 @@ impl Writer {
                     }
                     Change::DeleteRetained(topic) => {
                         retained.remove(topic.as_str())?;
+                    }
+                    Change::PutSession(client_id, bytes) => {
+                        sessions.insert(client_id.as_str(), bytes.as_slice())?;
+                    }
+                    Change::DeleteSession(client_id) => {
+                        sessions.remove(client_id.as_str())?;
+                        let (from, to) = super::session::sub_range(client_id);
+                        subscriptions.retain_in(from.as_str()..to.as_str(), |_, _| false)?;
+                    }
+                    Change::PutSubscription(key, bytes) => {
+                        subscriptions.insert(key.as_str(), bytes.as_slice())?;
+                    }
+                    Change::DeleteSubscription(key) => {
+                        subscriptions.remove(key.as_str())?;
                     }
                 }
             }
