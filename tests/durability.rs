@@ -154,3 +154,70 @@ async fn expiry_and_delayed_wills_count_down_through_the_downtime() {
     let (_b, ack) = Raw::connect(weir.tcp, persistent("brief", 1)).await;
     assert!(!ack.session_present, "expired while the broker was down");
 }
+
+/// A tmpfs of `size` mounted on `dir`, unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, size: &str) -> Option<SmallDisk> {
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk(dir.to_path_buf()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_acknowledges_nothing_it_did_not_keep() {
+    let mut disk = None;
+    let weir = Weir::start_on("", |data| {
+        disk = SmallDisk::mount(data, "4m");
+        // Room the test gives back later, as an operator would.
+        let _ = std::fs::write(data.join("ballast"), vec![0u8; 1536 * 1024]);
+    });
+    let ballast = weir.dir.path().join("data/ballast");
+    // Mounting needs root, as CI has; elsewhere there is nothing to test this on.
+    let Some(_disk) = disk else {
+        eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+        return;
+    };
+    let big = vec![b'f'; 256 * 1024];
+    let fill = async |client: &str, from: u16| -> (Vec<String>, v5::DisconnectReasonCode) {
+        let mut p = Raw::client(weir.tcp, client).await;
+        let mut acknowledged = Vec::new();
+        for i in from..from + 40 {
+            let mut m = publish(&format!("full/{i}"), QoS::AtLeastOnce, Some(i));
+            m.retain = true;
+            p.publish(m, &big).await;
+            match p.recv().await {
+                Some(Frame::Packet(Packet::PublishAck(_))) => acknowledged.push(format!("full/{i}")),
+                Some(Frame::Packet(Packet::Disconnect(d))) => return (acknowledged, d.reason_code),
+                other => panic!("{other:?}; log:\n{}", weir.log()),
+            }
+        }
+        panic!("a 4 MiB disk took 40 messages of 256 KiB; log:\n{}", weir.log());
+    };
+    let (acknowledged, refused) = fill("filler", 1).await;
+    assert_eq!(refused, v5::DisconnectReasonCode::UnspecifiedError, "{}", weir.log());
+    assert!(!acknowledged.is_empty(), "{}", weir.log());
+    assert!(weir.log_has(&["the store could not commit"]), "{}", weir.log());
+    // The operator frees room (a copy-on-write store needs new pages even to delete): the store
+    // takes new messages again, without a restart.
+    std::fs::remove_file(ballast).expect("the ballast file");
+    let (again, _) = fill("filler-2", 100).await;
+    assert!(!again.is_empty(), "the store works again once there is room; log:\n{}", weir.log());
+    // Every message acknowledged is there after a crash.
+    let weir = Weir::restart(weir.kill9());
+    let got: Vec<String> = retained(&weir, "full/#").await.into_iter().map(|(t, _, _)| t).collect();
+    for topic in acknowledged.iter().chain(&again) {
+        assert!(got.contains(topic), "{topic} was acknowledged but not kept: {got:?}; log:\n{}", weir.log());
+    }
+}

@@ -121,6 +121,7 @@ impl Client {
         &mut self,
         topic: &ByteString,
         qos: QoS,
+        retain: bool,
         packet_id: Option<NonZeroU16>,
         payload: &[u8],
     ) -> Result<(), ClientError> {
@@ -135,7 +136,7 @@ impl Client {
         }
         let p = &mut self.packet;
         p.clear();
-        p.push(0x30 | (qos as u8) << 1);
+        p.push(0x30 | (qos as u8) << 1 | u8::from(retain));
         let mut len = remaining;
         loop {
             let byte = (len % 128) as u8;

@@ -43,6 +43,9 @@ pub struct PubArgs {
     /// Stop after this many messages per publisher (0: run for --duration).
     #[arg(long, default_value_t = 0)]
     limit: u64,
+    /// Set RETAIN on every message (each publisher replaces its topic's retained message).
+    #[arg(long)]
+    retain: bool,
 }
 
 /// Publishes from every client until the duration or the limit, then prints the rate.
@@ -62,6 +65,7 @@ pub async fn run(a: PubArgs) -> anyhow::Result<()> {
             client,
             topic: ByteString::from(expand(&a.topic, i, &id)),
             qos: q,
+            retain: a.retain,
             payload: vec![b'x'; a.size],
             inflight: a.inflight.max(1),
             limit: a.limit,
@@ -87,6 +91,7 @@ struct Publisher {
     client: Client,
     topic: ByteString,
     qos: QoS,
+    retain: bool,
     /// The payload, its first 8 bytes restamped for each batch.
     payload: Vec<u8>,
     /// Unacknowledged messages allowed.
@@ -157,7 +162,7 @@ impl Publisher {
                 self.outstanding += 1;
                 NonZeroU16::new(self.next_id)
             };
-            self.client.queue_plain_publish(&self.topic, self.qos, packet_id, &self.payload)?;
+            self.client.queue_plain_publish(&self.topic, self.qos, self.retain, packet_id, &self.payload)?;
             batch += 1;
             self.n += 1;
         }

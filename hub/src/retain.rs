@@ -45,10 +45,10 @@ impl RetainStore {
         RetainStore { by_topic: RwLock::default(), limits, store: None }
     }
 
-    /// The retained messages `store` kept (within `limits`), and a store that keeps changes there.
-    pub fn restore(limits: RetainerConfig, store: Store) -> RetainStore {
+    /// The retained messages `store` kept (`kept`, within `limits`), keeping changes there.
+    pub fn restore(limits: RetainerConfig, store: Store, kept: Vec<Message>) -> RetainStore {
         let mut by_topic = HashMap::new();
-        for msg in store.retained().into_iter().take(limits.max_retained_messages) {
+        for msg in kept.into_iter().take(limits.max_retained_messages) {
             by_topic.insert(msg.topic.clone(), Arc::new(msg));
         }
         if !by_topic.is_empty() {

@@ -49,8 +49,25 @@ impl Weir {
         Weir::start_configured("", &[], env)
     }
 
+    /// Starts with extra TOML, once `prepare` has made the data directory (to mount a small
+    /// disk there, say).
+    pub fn start_on(extra: &str, prepare: impl FnOnce(&std::path::Path)) -> Weir {
+        Weir::start_prepared(extra, &[], &[], prepare)
+    }
+
     fn start_configured(extra: &str, rules: &[(&str, &str)], env: &[(&str, String)]) -> Weir {
+        Weir::start_prepared(extra, rules, env, |_| {})
+    }
+
+    fn start_prepared(
+        extra: &str,
+        rules: &[(&str, &str)],
+        env: &[(&str, String)],
+        prepare: impl FnOnce(&std::path::Path),
+    ) -> Weir {
         let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+        prepare(&dir.path().join("data"));
         std::fs::create_dir_all(dir.path().join("sql")).expect("rules dir");
         for (name, text) in rules {
             std::fs::write(dir.path().join("sql").join(name), text).expect("rule file");

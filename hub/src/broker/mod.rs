@@ -78,11 +78,16 @@ impl Broker {
         Broker::with_store(config, rules, None)
     }
 
-    /// A broker with what `store` kept (retained messages), keeping its changes there.
-    pub fn with_store(config: Config, rules: Option<Arc<Intake>>, store: Option<crate::store::Store>) -> Arc<Broker> {
-        let retained = match &store {
-            Some(s) => RetainStore::restore(config.retainer.clone(), s.clone()),
-            None => RetainStore::new(config.retainer.clone()),
+    /// A broker with the retained messages a store kept, keeping its changes there. The
+    /// sessions it kept come back with [`Broker::restore_sessions`].
+    pub fn with_store(
+        config: Config,
+        rules: Option<Arc<Intake>>,
+        store: Option<(crate::store::Store, Vec<crate::message::Message>)>,
+    ) -> Arc<Broker> {
+        let (retained, store) = match store {
+            Some((s, kept)) => (RetainStore::restore(config.retainer.clone(), s.clone(), kept), Some(s)),
+            None => (RetainStore::new(config.retainer.clone()), None),
         };
         Arc::new(Broker {
             config,

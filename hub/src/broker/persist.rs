@@ -14,7 +14,7 @@ use super::sessions::NEVER_EXPIRE;
 use super::Broker;
 use crate::message::Message;
 use crate::session::{Session, SubOptions};
-use crate::store::session::encode_meta;
+use crate::store::session::{encode_meta, StoredSession};
 use crate::store::StoreError;
 
 /// A store's answer for a change: its ticket (`None` without a store), or why it was refused.
@@ -76,10 +76,12 @@ impl Broker {
     /// Takes back the persistent sessions the store kept: offline, subscribed, their expiry and
     /// delayed wills armed with what is left of them. A session that expired during the downtime
     /// is forgotten, after its will, if it had one.
-    pub fn restore_sessions(self: &Arc<Self>) {
-        let Some(store) = &self.store else { return };
+    pub fn restore_sessions(self: &Arc<Self>, kept: Vec<StoredSession>) {
+        if self.store.is_none() {
+            return;
+        }
         let (now, mut restored) = (SystemTime::now(), 0);
-        for stored in store.sessions() {
+        for stored in kept {
             let client_id: crate::message::ClientId = stored.client_id.as_str().into();
             let since = |t: SystemTime| now.duration_since(t).unwrap_or_default().as_secs();
             let away = stored.disconnected_at.map_or(0, since);

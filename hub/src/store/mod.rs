@@ -6,6 +6,7 @@
 //!   package; one file, no background compaction to tune.
 //! - `writer`: the one thread that writes. Changes queue to it; it commits whatever has queued
 //!   in one transaction (a group commit, across connections), and says how far it got.
+//! - `load`: what the store kept, read once at start (before the writer owns the database).
 //! - `record`: a message as stored.
 //! - `session`: a persistent session as stored (its fields, and one key per subscription).
 //!
@@ -15,6 +16,7 @@
 //! its commit is fsynced (`[durability] mode = "sync"`), or at once while the writer commits it
 //! in the background (`"async"`); `"off"` keeps nothing on disk.
 
+mod load;
 mod lock;
 mod record;
 pub mod session;
@@ -24,11 +26,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, TableDefinition};
 use serde::Deserialize;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::info;
 
+pub use load::Loaded;
 pub use lock::DataDirLock;
 use writer::{Change, Progress, Writer};
 
@@ -112,7 +115,6 @@ type Queue = (u64, std::sync::mpsc::SyncSender<(u64, Change)>);
 /// The durable state of a node. Cheap to share: clones use the same database and writer.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
     mode: Mode,
     /// The writer's queue, with the ticket of the last change queued: taken together, so that
     /// tickets reach the writer in order.
@@ -127,22 +129,23 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`, which `lock` holds. `None` in mode `"off"`.
-    pub fn open(dir: &Path, config: &DurabilityConfig) -> Result<Option<Store>, StoreError> {
+    /// Opens (or creates) the store in `dir`, which a [`DataDirLock`] holds, and reads what it
+    /// kept. `None` in mode `"off"`.
+    pub fn open(dir: &Path, config: &DurabilityConfig) -> Result<Option<(Store, Loaded)>, StoreError> {
         if config.mode == Mode::Off {
             return Ok(None);
         }
         let path = dir.join("weir.redb");
         let db = Database::create(&path)
             .map_err(|e| StoreError::Open { path: path.display().to_string(), source: Box::new(e.into()) })?;
-        let db = Arc::new(db);
+        let loaded = load::load(&db);
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUED_CHANGES);
         let (progress_tx, progress) = watch::channel(Progress::default());
-        Writer { db: db.clone(), progress: progress_tx }
+        Writer { path: path.clone(), db, progress: progress_tx }
             .spawn(rx)
             .map_err(|source| StoreError::Dir { dir: dir.display().to_string(), source })?;
         info!(path = %path.display(), mode = ?config.mode, "store opened");
-        Ok(Some(Store { db, mode: config.mode, queue: Arc::new(Mutex::new((0, tx))), progress }))
+        Ok(Some((Store { mode: config.mode, queue: Arc::new(Mutex::new((0, tx))), progress }, loaded)))
     }
 
     /// Queues `change`; returns its ticket for [`Store::kept`].
@@ -188,39 +191,6 @@ impl Store {
         })
     }
 
-    /// The persistent sessions kept; records that do not decode are reported and skipped.
-    pub fn sessions(&self) -> Vec<session::StoredSession> {
-        let read = || -> Result<Vec<session::StoredSession>, redb::Error> {
-            let txn = self.db.begin_read()?;
-            let (metas, subs) = match (txn.open_table(SESSIONS), txn.open_table(SUBSCRIPTIONS)) {
-                (Ok(m), Ok(s)) => (m, s),
-                (Err(redb::TableError::TableDoesNotExist(_)), _) | (_, Err(redb::TableError::TableDoesNotExist(_))) => {
-                    return Ok(Vec::new())
-                }
-                (Err(e), _) | (_, Err(e)) => return Err(e.into()),
-            };
-            let mut out = Vec::new();
-            for entry in metas.iter()? {
-                let (client_id, meta) = entry?;
-                let (from, to) = session::sub_range(client_id.value());
-                let mut own = Vec::new();
-                for sub in subs.range(from.as_str()..to.as_str())? {
-                    let (key, bytes) = sub?;
-                    own.push((key.value().to_string(), bytes.value().to_vec()));
-                }
-                match session::decode(client_id.value(), meta.value(), &own) {
-                    Some(s) => out.push(s),
-                    None => warn!(client_id = client_id.value(), "a session in the store does not decode: skipped"),
-                }
-            }
-            Ok(out)
-        };
-        read().unwrap_or_else(|e| {
-            warn!(error = %e, "the sessions in the store cannot be read: starting without them");
-            Vec::new()
-        })
-    }
-
     /// Resolves once the change with `ticket` is kept as the mode says (at once in `"async"`),
     /// or fails if the writer could not commit it.
     pub async fn kept(&self, ticket: u64) -> Result<(), StoreError> {
@@ -229,41 +199,12 @@ impl Store {
         }
         let mut progress = self.progress.clone();
         let seen = progress
-            .wait_for(|p| p.committed >= ticket || p.failing.is_some())
+            .wait_for(|p| p.settled >= ticket)
             .await
             .map_err(|_| StoreError::NotKept("the writer has stopped".into()))?;
-        match (&seen.failing, seen.committed >= ticket) {
-            (_, true) => Ok(()),
-            (Some(why), false) => Err(StoreError::NotKept(why.clone())),
-            (None, false) => Err(StoreError::NotKept("unknown".into())),
+        match seen.lost(ticket) {
+            None => Ok(()),
+            Some(why) => Err(StoreError::NotKept(why.to_string())),
         }
-    }
-
-    /// The retained messages kept, unexpired; records that do not decode are reported and
-    /// skipped.
-    pub fn retained(&self) -> Vec<Message> {
-        let read = || -> Result<Vec<Message>, redb::Error> {
-            let txn = self.db.begin_read()?;
-            let table = match txn.open_table(RETAINED) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(e.into()),
-            };
-            let mut out = Vec::new();
-            for entry in table.iter()? {
-                let (topic, bytes) = entry?;
-                match record::decode(bytes.value()) {
-                    // After decoding: a deadline already past comes back as the decoder's now.
-                    Some(msg) if !msg.is_expired(std::time::Instant::now()) => out.push(msg),
-                    Some(_) => {}
-                    None => warn!(topic = topic.value(), "a retained message in the store does not decode: skipped"),
-                }
-            }
-            Ok(out)
-        };
-        read().unwrap_or_else(|e| {
-            warn!(error = %e, "the retained messages in the store cannot be read: starting without them");
-            Vec::new()
-        })
     }
 }

@@ -1,14 +1,19 @@
 //! The store's one writer: a thread that takes every change queued since its last commit and
 //! commits them in one fsynced transaction (a group commit: one fsync for a whole read burst,
 //! and for every connection that wrote meanwhile), then publishes how far it got.
+//!
+//! A commit that fails (a full disk) is tried [`ATTEMPTS`] times, then its changes are given up
+//! and reported: whoever waits for them is told they were not kept, so their acknowledgements
+//! never go out, and the writer goes on with the next changes (which may fit, once something
+//! was deleted) instead of blocking behind the one that cannot.
 
+use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
-use std::sync::Arc;
 use std::time::Duration;
 
 use redb::{Database, Durability};
 use tokio::sync::watch;
-use tracing::warn;
+use tracing::{error, warn};
 
 use super::{RETAINED, SESSIONS, SUBSCRIPTIONS};
 
@@ -29,20 +34,35 @@ pub(super) enum Change {
 /// How far the writer got.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Progress {
-    /// Every change up to this ticket is committed.
-    pub(super) committed: u64,
-    /// Why the last commit failed, until one succeeds.
-    pub(super) failing: Option<String>,
+    /// Every change up to this ticket is committed, or given up and listed in `lost`.
+    pub(super) settled: u64,
+    /// The latest ranges of tickets given up (first, last, why), at most [`LOST_KEPT`]: a
+    /// waiter looks here once `settled` passes its ticket, which happens within moments.
+    pub(super) lost: std::collections::VecDeque<(u64, u64, String)>,
 }
+
+impl Progress {
+    /// Why `ticket` was given up, if it was.
+    pub(super) fn lost(&self, ticket: u64) -> Option<&str> {
+        self.lost.iter().find(|(first, last, _)| (*first..=*last).contains(&ticket)).map(|(_, _, why)| why.as_str())
+    }
+}
+
+/// Tries of one commit before its changes are given up.
+const ATTEMPTS: u32 = 3;
+/// Given-up ranges remembered.
+const LOST_KEPT: usize = 256;
 
 /// Changes in one commit, at most: a long queue is taken in several commits, so that the first
 /// of them are acknowledged early.
 const MAX_BATCH: usize = 4096;
-/// The longest wait before a failed commit is tried again.
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 pub(super) struct Writer {
-    pub(super) db: Arc<Database>,
+    /// The database file, to open again after an I/O error (redb refuses every transaction
+    /// after one until then).
+    pub(super) path: PathBuf,
+    /// The database; only the writer holds it once the store has been read at start.
+    pub(super) db: Database,
     pub(super) progress: watch::Sender<Progress>,
 }
 
@@ -52,7 +72,7 @@ impl Writer {
         std::thread::Builder::new().name("weir-store".into()).spawn(move || self.run(&changes)).map(|_| ())
     }
 
-    fn run(&self, changes: &Receiver<(u64, Change)>) {
+    fn run(mut self, changes: &Receiver<(u64, Change)>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while let Ok(first) = changes.recv() {
             batch.push(first);
@@ -60,21 +80,53 @@ impl Writer {
                 let Ok(next) = changes.try_recv() else { break };
                 batch.push(next);
             }
-            // A failed commit (a full disk) is tried again: the changes are never dropped, and
-            // nobody is told they are kept until they are.
-            let mut backoff = Duration::from_millis(10);
-            while let Err(e) = self.commit(&batch) {
-                warn!(error = %e, changes = batch.len(), "the store cannot commit; acknowledgements wait, trying again");
-                self.progress.send_modify(|p| p.failing = Some(e.to_string()));
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-            let last = batch.last().map_or(0, |(ticket, _)| *ticket);
+            let (first, last) = (batch[0].0, batch.last().map_or(0, |(ticket, _)| *ticket));
+            let failed = self.commit_with_retries(&batch);
             batch.clear();
             self.progress.send_modify(|p| {
-                p.committed = last;
-                p.failing = None;
+                p.settled = last;
+                if let Some(why) = failed {
+                    if p.lost.len() == LOST_KEPT {
+                        p.lost.pop_front();
+                    }
+                    p.lost.push_back((first, last, why));
+                }
             });
+        }
+    }
+
+    /// Commits `batch`, trying [`ATTEMPTS`] times; says why if it could not.
+    fn commit_with_retries(&mut self, batch: &[(u64, Change)]) -> Option<String> {
+        let mut wait = Duration::from_millis(10);
+        for attempt in 1..=ATTEMPTS {
+            let outcome = self.commit(batch);
+            if outcome.is_err() {
+                // After an I/O error (a full disk), redb answers every transaction with
+                // `PreviousIo` until the database is opened again.
+                self.reopen();
+            }
+            match outcome {
+                Ok(()) => return None,
+                Err(e) if attempt == ATTEMPTS => {
+                    error!(error = %e, changes = batch.len(), "the store could not commit: these changes are not kept, and were not acknowledged");
+                    return Some(e.to_string());
+                }
+                Err(e) => warn!(error = %e, attempt, "the store could not commit; trying again"),
+            }
+            std::thread::sleep(wait);
+            wait *= 10;
+        }
+        None
+    }
+
+    fn reopen(&mut self) {
+        // The old handle goes first: one process may hold the file once.
+        let placeholder = redb::Builder::new().create_with_backend(redb::backends::InMemoryBackend::new());
+        let Ok(placeholder) = placeholder else { return };
+        drop(std::mem::replace(&mut self.db, placeholder));
+        match Database::create(&self.path) {
+            Ok(db) => self.db = db,
+            Err(e) => error!(error = %e, path = %self.path.display(), "the store cannot be opened again"),
         }
     }
 
