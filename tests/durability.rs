@@ -221,3 +221,42 @@ async fn a_full_disk_acknowledges_nothing_it_did_not_keep() {
         assert!(got.contains(topic), "{topic} was acknowledged but not kept: {got:?}; log:\n{}", weir.log());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_qos1_message_acknowledged_to_its_publisher_reaches_a_persistent_subscriber_after_a_kill_9() {
+    let weir = Weir::start();
+    let (mut sub, _) = Raw::connect(weir.tcp, persistent("keeper", 3600)).await;
+    sub.send(subscribe(1, "data/#", QoS::AtLeastOnce)).await;
+    assert!(matches!(sub.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
+    // Five while it is connected and does not acknowledge them, five while it is away.
+    let mut p = Raw::client(weir.tcp, "source").await;
+    let send = async |p: &mut Raw, from: u16| {
+        for i in from..from + 5 {
+            p.publish(publish("data/x", QoS::AtLeastOnce, Some(i)), format!("m{i}").as_bytes()).await;
+            assert!(matches!(p.recv().await, Some(Frame::Packet(Packet::PublishAck(_)))), "PUBACK {i}");
+        }
+    };
+    send(&mut p, 1).await;
+    for _ in 0..5 {
+        let _unacknowledged = sub.recv_publish().await;
+    }
+    drop(sub);
+    send(&mut p, 6).await;
+    let weir = Weir::restart(weir.kill9());
+    let (mut sub, ack) = Raw::connect(weir.tcp, persistent("keeper", 3600)).await;
+    assert!(ack.session_present, "{}", weir.log());
+    let mut got = Vec::new();
+    while let Ok(Some(Frame::Publish(m, body))) = sub.recv_within(Duration::from_millis(800)).await {
+        if let Some(id) = m.packet_id {
+            sub.send(common::raw::puback(id)).await;
+        }
+        got.push(String::from_utf8_lossy(&body).into_owned());
+    }
+    let want: Vec<String> = (1..=10).map(|i| format!("m{i}")).collect();
+    assert_eq!(got, want, "every acknowledged message, in order; log:\n{}", weir.log());
+    // Acknowledged now: gone from the store, so a second crash brings none back.
+    let weir = Weir::restart(weir.kill9());
+    let (mut sub, ack) = Raw::connect(weir.tcp, persistent("keeper", 3600)).await;
+    assert!(ack.session_present);
+    assert!(sub.recv_within(Duration::from_millis(800)).await.is_err(), "nothing left; log:\n{}", weir.log());
+}

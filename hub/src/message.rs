@@ -38,6 +38,9 @@ pub struct Message {
     /// The MQTT sink that published it (a rule's republish): the rules writing into that sink
     /// do not see it, so a rule never loops on its own output.
     pub origin: Option<Arc<str>>,
+    /// Its key in the store, once a persistent session's queue holds it there (written once,
+    /// however many sessions queue it).
+    pub store_id: std::sync::OnceLock<u64>,
 }
 
 impl Message {
@@ -58,6 +61,7 @@ impl Message {
             properties,
             publisher: self.publisher.clone(),
             origin: self.origin.clone(),
+            store_id: self.store_id.clone(),
             ..*self
         }
     }
@@ -74,6 +78,7 @@ impl Message {
             publisher: None,
             timestamp: SystemTime::now(),
             origin: None,
+            store_id: std::sync::OnceLock::new(),
         }
     }
 
@@ -162,6 +167,8 @@ pub struct Delivery {
     pub subscription_id: Option<NonZeroU32>,
     /// The shared subscription it came through, if any.
     pub share: Option<ShareRef>,
+    /// Its place in a persistent session's queue in the store, if it is kept there.
+    pub stored: Option<std::num::NonZeroU64>,
 }
 
 /// A client's will: the message published when its connection ends without a normal

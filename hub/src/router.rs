@@ -165,5 +165,6 @@ fn delivery_for(msg: &Arc<Message>, opts: &SubOptions, share: Option<ShareRef>) 
         retain: msg.retain && opts.retain_as_published,
         subscription_id: opts.subscription_id,
         share,
+        stored: None,
     }
 }

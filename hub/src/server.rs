@@ -77,12 +77,12 @@ impl Server {
             sinks: &config.sinks,
             queue: pipeline::intake::QUEUE,
         })?;
-        let (store, sessions) = match store {
-            Some((store, loaded)) => (Some((store, loaded.retained)), loaded.sessions),
-            None => (None, Vec::new()),
+        let (store, sessions, messages) = match store {
+            Some((store, loaded)) => (Some((store, loaded.retained)), loaded.sessions, loaded.messages),
+            None => (None, Vec::new(), Default::default()),
         };
         let broker = Broker::with_store(config, Some(pipeline.intake()), store);
-        broker.restore_sessions(sessions);
+        broker.restore_sessions(sessions, &messages);
         pipeline.connect(broker.clone());
         let cfg = &broker.config;
         let (shutdown, shutdown_rx) = watch::channel(false);

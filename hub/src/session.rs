@@ -54,9 +54,6 @@ pub struct SessionState {
     pub awaiting_rel: HashSet<u16>,
     /// Seconds the session outlives its connection (0: it ends with the connection).
     pub expiry_interval: u32,
-    /// Whether the store holds this session (a persistent one), so that ending it forgets it
-    /// there too; clean sessions never touch the store.
-    pub persisted: bool,
     next_packet_id: u16,
 }
 
@@ -152,6 +149,11 @@ pub struct Session {
     /// connection takes it again, so that connect/disconnect loops leave none behind. (A
     /// session that ends keeps them: they find it ended, and a due will still goes out.)
     timers: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// Whether the store holds this session (a persistent one): its QoS 1/2 deliveries are kept
+    /// there too, and ending it forgets it there. Clean sessions never touch the store.
+    pub persisted: AtomicBool,
+    /// The next place in its queue in the store.
+    pub next_stored: AtomicU64,
 }
 
 /// The origin of [`Session::behind_since`]'s clock.
@@ -180,6 +182,8 @@ impl Session {
             behind_since: AtomicU64::new(0),
             drained: Notify::new(),
             timers: Mutex::new(Vec::new()),
+            persisted: AtomicBool::new(false),
+            next_stored: AtomicU64::new(1),
         }
     }
 
@@ -405,6 +409,7 @@ mod tests {
             retain: false,
             subscription_id: None,
             share: None,
+            stored: None,
         }
     }
 

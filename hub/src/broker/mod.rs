@@ -70,6 +70,8 @@ pub struct Broker {
     pub alarms: crate::alarm::Alarms,
     /// Durable state; `None` in `[durability] mode = "off"` and in tests.
     store: Option<crate::store::Store>,
+    /// The messages persistent sessions' queues hold in the store.
+    queues: persist::Queues,
 }
 
 impl Broker {
@@ -101,6 +103,7 @@ impl Broker {
             started: Instant::now(),
             alarms: crate::alarm::Alarms::default(),
             store,
+            queues: persist::Queues::default(),
         })
     }
 

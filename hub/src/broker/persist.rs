@@ -4,17 +4,23 @@
 //! subscriptions, their expiry and their delayed wills counting down through the downtime.
 //! Clean sessions never touch the store.
 
-use std::sync::atomic::Ordering;
+use std::collections::HashMap;
+use std::num::{NonZeroU32, NonZeroU64};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
+
+use parking_lot::Mutex;
+use weir_types::QoS;
 
 use tracing::{info, warn};
 
 use super::sessions::NEVER_EXPIRE;
 use super::Broker;
-use crate::message::Message;
+use crate::message::{Delivery, Message};
 use crate::session::{Session, SubOptions};
-use crate::store::session::{encode_meta, StoredSession};
+use crate::store::record;
+use crate::store::session::{encode_meta, encode_queued, Queued, StoredSession};
 use crate::store::StoreError;
 
 /// A store's answer for a change: its ticket (`None` without a store), or why it was refused.
@@ -30,24 +36,24 @@ impl Broker {
     /// was persistent and no longer is.
     pub(super) fn keep_connected(&self, session: &Session) -> Kept {
         let Some(store) = &self.store else { return Ok(None) };
-        let mut st = session.state.lock();
-        if st.expiry_interval == 0 {
-            if !std::mem::take(&mut st.persisted) {
+        let expiry = session.state.lock().expiry_interval;
+        if expiry == 0 {
+            if !session.persisted.swap(false, Ordering::Relaxed) {
                 return Ok(None);
             }
             return store.delete_session(&session.client_id).map(Some).map_err(refused);
         }
-        st.persisted = true;
-        store.put_session(&session.client_id, encode_meta(st.expiry_interval, None, None)).map(Some).map_err(refused)
+        session.persisted.store(true, Ordering::Relaxed);
+        store.put_session(&session.client_id, encode_meta(expiry, None, None)).map(Some).map_err(refused)
     }
 
     /// Keeps a persistent session as left at this moment, with its will if it waits for a delay.
     pub(super) fn keep_left(&self, session: &Session, will: Option<(&Message, u32)>) {
         let Some(store) = &self.store else { return };
-        let st = session.state.lock();
-        if !st.persisted {
+        if !session.persisted.load(Ordering::Relaxed) {
             return;
         }
+        let st = session.state.lock();
         let now = SystemTime::now();
         let will = will
             .filter(|(_, delay)| *delay > 0)
@@ -59,7 +65,7 @@ impl Broker {
     /// Forgets a session that ends, if the store holds it.
     pub(super) fn forget(&self, session: &Session) {
         let Some(store) = &self.store else { return };
-        if std::mem::take(&mut session.state.lock().persisted) {
+        if session.persisted.swap(false, Ordering::Relaxed) {
             let _ = store.delete_session(&session.client_id).map_err(refused);
         }
     }
@@ -67,7 +73,7 @@ impl Broker {
     /// Keeps a persistent session's subscription to `raw` (`None`: its removal).
     pub fn keep_subscription(&self, session: &Session, raw: &str, opts: Option<&SubOptions>) -> Kept {
         let Some(store) = &self.store else { return Ok(None) };
-        if !session.state.lock().persisted {
+        if !session.persisted.load(Ordering::Relaxed) {
             return Ok(None);
         }
         store.put_subscription(&session.client_id, raw, opts).map(Some).map_err(refused)
@@ -76,10 +82,11 @@ impl Broker {
     /// Takes back the persistent sessions the store kept: offline, subscribed, their expiry and
     /// delayed wills armed with what is left of them. A session that expired during the downtime
     /// is forgotten, after its will, if it had one.
-    pub fn restore_sessions(self: &Arc<Self>, kept: Vec<StoredSession>) {
+    pub fn restore_sessions(self: &Arc<Self>, kept: Vec<StoredSession>, messages: &HashMap<u64, Arc<Message>>) {
         if self.store.is_none() {
             return;
         }
+        self.queues.next_message.store(messages.keys().max().map_or(1, |m| m + 1), Ordering::Relaxed);
         let (now, mut restored) = (SystemTime::now(), 0);
         for stored in kept {
             let client_id: crate::message::ClientId = stored.client_id.as_str().into();
@@ -87,17 +94,15 @@ impl Broker {
             let away = stored.disconnected_at.map_or(0, since);
             let uid = self.next_uid.fetch_add(1, Ordering::Relaxed);
             let session = Arc::new(self.new_session(uid, &client_id));
-            {
-                let mut st = session.state.lock();
-                st.expiry_interval = stored.expiry_interval;
-                st.persisted = true;
-            }
+            session.state.lock().expiry_interval = stored.expiry_interval;
+            session.persisted.store(true, Ordering::Relaxed);
             self.sessions.lock().insert(client_id.clone(), session.clone());
             for (raw, opts) in &stored.subscriptions {
                 if let Err(e) = self.restore_subscription(&session, raw, *opts) {
                     warn!(client_id = %client_id, filter = raw, error = %e, "a kept subscription is not valid any more: dropped");
                 }
             }
+            self.restore_queue(&session, stored.queued, messages);
             if let Some((will, due)) = stored.will {
                 let delay = due.duration_since(now).map_or(0, |d| d.as_secs().min(u64::from(u32::MAX)) as u32);
                 self.schedule_will(&session, will, delay);
@@ -114,5 +119,86 @@ impl Broker {
         if restored > 0 {
             info!(count = restored, "persistent sessions restored from the store");
         }
+    }
+}
+
+/// What the broker knows of the messages its persistent sessions' queues hold in the store.
+#[derive(Debug, Default)]
+pub(super) struct Queues {
+    /// The next message id.
+    next_message: AtomicU64,
+    /// How many deliveries hold each message: the last one to go takes the message with it.
+    holders: Mutex<HashMap<u64, u32>>,
+}
+
+impl Broker {
+    /// Keeps a QoS 1/2 delivery to a persistent session in the store, with `msg` the first time
+    /// one does; marks `d` with its place. The publisher's acknowledgement waits for it. `d`
+    /// may carry a detached copy of `msg`: both learn the message's id.
+    pub(super) fn keep_delivery(&self, session: &Session, msg: &Message, d: &mut Delivery) -> Kept {
+        let Some(store) = &self.store else { return Ok(None) };
+        if d.share.is_some() {
+            // A shared subscription's delivery goes to another member when its session ends:
+            // it is not kept across a restart yet.
+            return Ok(None);
+        }
+        let mut fresh = None;
+        let id = *msg.store_id.get_or_init(|| {
+            let id = self.queues.next_message.fetch_add(1, Ordering::Relaxed);
+            fresh = Some(id);
+            id
+        });
+        let _ = d.msg.store_id.set(id);
+        *self.queues.holders.lock().entry(id).or_default() += 1;
+        let place = session.next_stored.fetch_add(1, Ordering::Relaxed);
+        d.stored = NonZeroU64::new(place);
+        let queued = Queued {
+            message: id,
+            qos: d.qos as u8,
+            retain: d.retain,
+            subscription_id: d.subscription_id.map(NonZeroU32::get),
+        };
+        let message = fresh.map(|id| (id, record::encode(msg)));
+        store.put_queued(&session.client_id, place, message, encode_queued(&queued)).map(Some).map_err(refused)
+    }
+
+    /// Forgets a delivery kept for `session` (acknowledged, dropped, expired), and its message
+    /// with the last delivery that held it.
+    pub fn forget_delivery(&self, session: &Session, d: &Delivery) {
+        let (Some(store), Some(place)) = (&self.store, d.stored) else { return };
+        let Some(&id) = d.msg.store_id.get() else { return };
+        let last = {
+            let mut holders = self.queues.holders.lock();
+            let left = holders.get_mut(&id).map(|n| {
+                *n = n.saturating_sub(1);
+                *n
+            });
+            if left == Some(0) {
+                holders.remove(&id);
+            }
+            (left.unwrap_or(0) == 0).then_some(id)
+        };
+        let _ = store.delete_queued(&session.client_id, place.get(), last).map_err(refused);
+    }
+
+    /// Puts the deliveries the store kept for `session` back into its queue, in order.
+    fn restore_queue(&self, session: &Session, queued: Vec<(u64, Queued)>, messages: &HashMap<u64, Arc<Message>>) {
+        let mut next = 1;
+        for (place, q) in queued {
+            next = next.max(place + 1);
+            let Some(msg) = messages.get(&q.message) else { continue };
+            *self.queues.holders.lock().entry(q.message).or_default() += 1;
+            let d = Delivery {
+                msg: msg.clone(),
+                qos: QoS::try_from(q.qos).unwrap_or(QoS::AtLeastOnce),
+                retain: q.retain,
+                subscription_id: q.subscription_id.and_then(NonZeroU32::new),
+                share: None,
+                stored: NonZeroU64::new(place),
+            };
+            let outcome = session.enqueue(d, false);
+            self.dropped(session, outcome);
+        }
+        session.next_stored.store(next, Ordering::Relaxed);
     }
 }

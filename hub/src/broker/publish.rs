@@ -8,6 +8,7 @@
 //! full, [`Broker::must_wait`] says the publisher stops reading (TCP then slows the client), and
 //! [`Broker::relieved`] resolves when it may go on.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::time::Instant;
@@ -85,7 +86,7 @@ impl Broker {
         if self.rules.as_ref().is_some_and(|r| r.wants_remembered(&msg.topic, &mut burst.rules_match)) {
             burst.for_rules.push(msg.clone());
         }
-        let matched = self.route(msg, Some(&mut burst.congested));
+        let matched = self.route(msg, Some(burst));
         burst.no_subscribers += u64::from(matched == 0);
         matched
     }
@@ -211,9 +212,9 @@ impl Broker {
     }
 
     /// Serves each [`Route`] that matches the message; returns how many there were. A publisher
-    /// that can pause passes `congested`, where sessions whose queue went over its bound are
-    /// added.
-    fn route(&self, msg: Arc<Message>, mut congested: Option<&mut Vec<Arc<Session>>>) -> usize {
+    /// that can pause passes its `burst`, where sessions whose queue went over its bound are
+    /// added, and the store's tickets for the deliveries kept for persistent sessions.
+    fn route(&self, msg: Arc<Message>, mut burst: Option<&mut Burst>) -> usize {
         let mut matched = 0;
         // The copy kept by queues that may hold a message a while, made once per message.
         let mut detached: Option<Arc<Message>> = None;
@@ -224,10 +225,16 @@ impl Broker {
                     if session.holds_long() {
                         delivery.msg = detached.get_or_insert_with(|| Arc::new(msg.detached())).clone();
                     }
-                    match session.enqueue(delivery, congested.is_some()) {
+                    if delivery.qos > QoS::AtMostOnce && session.persisted.load(Ordering::Relaxed) {
+                        let kept = self.keep_delivery(session, &msg, &mut delivery);
+                        if let Some(b) = burst.as_deref_mut() {
+                            b.keep(kept);
+                        }
+                    }
+                    match session.enqueue(delivery, burst.is_some()) {
                         Enqueued::Queued => {}
                         Enqueued::Congested => {
-                            if let Some(list) = congested.as_deref_mut() {
+                            if let Some(list) = burst.as_deref_mut().map(|b| &mut b.congested) {
                                 if !list.iter().any(|s| s.uid == session.uid) {
                                     list.push(session.clone());
                                 }
@@ -267,21 +274,23 @@ impl Broker {
     }
 
     /// Counts a delivery a session's queue could not keep, and tells the rules.
-    fn dropped(&self, session: &Session, outcome: Enqueued) {
+    pub(super) fn dropped(&self, session: &Session, outcome: Enqueued) {
         let (d, reason) = match outcome {
             Enqueued::Queued | Enqueued::Congested => return,
             Enqueued::DroppedOldest(d) => (d, "queue_full"),
             Enqueued::DroppedQos0(d) => (d, "qos0_msg"),
         };
+        self.forget_delivery(session, &d);
         Metrics::incr(&self.metrics.dropped_queue_full);
         self.delivery_dropped(&d.msg, &session.client_id, reason);
     }
 
-    /// A message that expired in `receiver`'s queue before it could be sent: counted, and the
-    /// rules told.
-    pub fn expired(&self, msg: &Message, receiver: &str) {
+    /// A delivery that expired in `session`'s queue before it could be sent: counted, the rules
+    /// told, and forgotten in the store.
+    pub fn expired(&self, session: &Session, d: &Delivery) {
         Metrics::incr(&self.metrics.dropped_expired);
-        self.delivery_dropped(msg, receiver, "expired");
+        self.forget_delivery(session, d);
+        self.delivery_dropped(&d.msg, &session.client_id, "expired");
     }
 
     /// `$events/delivery_dropped`, if a rule selects it.

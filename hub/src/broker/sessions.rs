@@ -174,6 +174,7 @@ impl Broker {
             })
             .chain(session.drain_queue());
         for d in pending {
+            self.forget_delivery(session, &d);
             if let Some(share) = d.share.clone() {
                 if let Some((member, d)) = self.router.redispatch(&share, session.uid, d) {
                     self.enqueue_detached(&member, d);

@@ -73,6 +73,7 @@ impl Broker {
                     retain: true,
                     subscription_id: opts.subscription_id,
                     share: None,
+                    stored: None,
                 };
                 self.enqueue_detached(session, d);
             }

@@ -127,6 +127,7 @@ impl<S: Transport> Connection<S> {
             publisher: Some(self.client_id.clone()),
             timestamp: self.now_wall,
             origin: None,
+            store_id: std::sync::OnceLock::new(),
         };
         if let Some(limiter) = &mut self.limiter {
             limiter.message();
@@ -225,7 +226,10 @@ impl<S: Transport> Connection<S> {
             return;
         };
         if failed {
-            st.inflight.remove(pos);
+            if let Some((_, Inflight::Publish(d))) = st.inflight.remove(pos) {
+                drop(st);
+                self.broker.forget_delivery(&self.session, &d);
+            }
             return;
         }
         let released = std::mem::replace(&mut st.inflight[pos].1, Inflight::Released);
@@ -236,8 +240,10 @@ impl<S: Transport> Connection<S> {
         self.send(pubrel(id, v5::PublishAck2Reason::Success));
     }
 
-    /// `$events/message_acked`: at PUBACK for QoS 1, at PUBREC for QoS 2, as EMQX.
+    /// `$events/message_acked`: at PUBACK for QoS 1, at PUBREC for QoS 2, as EMQX; the store
+    /// forgets the delivery then too.
     fn acked(&self, d: &Delivery) {
+        self.broker.forget_delivery(&self.session, d);
         if crate::events::ignored(&d.msg) {
             return;
         }

@@ -74,7 +74,7 @@ impl<S: Transport> Connection<S> {
             };
             taken = true;
             if d.msg.is_expired(now) {
-                self.broker.expired(&d.msg, &self.client_id);
+                self.broker.expired(&self.session, &d);
                 continue;
             }
             let packet_id = (d.qos != QoS::AtMostOnce).then(|| self.session.state.lock().next_packet_id());

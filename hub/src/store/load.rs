@@ -1,24 +1,93 @@
-//! What the store kept, read once at start: the retained messages and the persistent sessions.
-//! Records that do not decode are reported and skipped, so that one bad record never keeps the
-//! rest from coming back.
+//! What the store kept, read once at start: the retained messages, the persistent sessions and
+//! the messages their queues hold. Records that do not decode are reported and skipped, so that
+//! one bad record never keeps the rest from coming back; messages no queue holds any more (a
+//! session that ended) are deleted.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable};
 use tracing::warn;
 
 use super::session::{self, StoredSession};
-use super::{record, RETAINED, SESSIONS, SUBSCRIPTIONS};
+use super::{record, MESSAGES, QUEUED, RETAINED, SESSIONS, SUBSCRIPTIONS};
 use crate::message::Message;
 
 /// What the store kept.
 pub struct Loaded {
     /// Retained messages, unexpired.
     pub retained: Vec<Message>,
-    /// Persistent sessions.
+    /// Persistent sessions, with their queues.
     pub sessions: Vec<StoredSession>,
+    /// The messages their queues hold, by id.
+    pub messages: HashMap<u64, Arc<Message>>,
 }
 
 pub(super) fn load(db: &Database) -> Loaded {
-    Loaded { retained: retained(db), sessions: sessions(db) }
+    let mut sessions = sessions(db);
+    let mut wanted = HashSet::new();
+    for s in &mut sessions {
+        s.queued = queue(db, &s.client_id);
+        wanted.extend(s.queued.iter().map(|(_, q)| q.message));
+    }
+    let messages = messages(db, &wanted);
+    Loaded { retained: retained(db), sessions, messages }
+}
+
+/// `client_id`'s queue, in order.
+fn queue(db: &Database, client_id: &str) -> Vec<(u64, session::Queued)> {
+    let read = || -> Result<Vec<(u64, session::Queued)>, redb::Error> {
+        let txn = db.begin_read()?;
+        let table = match txn.open_table(QUEUED) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let (from, to) = session::sub_range(client_id);
+        let mut out = Vec::new();
+        for entry in table.range(from.as_str()..to.as_str())? {
+            let (key, bytes) = entry?;
+            let place = key.value().rsplit('\0').next().and_then(|p| u64::from_str_radix(p, 16).ok());
+            match (place, session::decode_queued(bytes.value())) {
+                (Some(place), Some(q)) => out.push((place, q)),
+                _ => warn!(key = key.value(), "a queued delivery in the store does not decode: skipped"),
+            }
+        }
+        Ok(out)
+    };
+    read().unwrap_or_else(|e| {
+        warn!(error = %e, client_id, "a session's queue in the store cannot be read: starting without it");
+        Vec::new()
+    })
+}
+
+/// The messages in `wanted`; deletes the others, which no queue holds any more.
+fn messages(db: &Database, wanted: &HashSet<u64>) -> HashMap<u64, Arc<Message>> {
+    let read = || -> Result<HashMap<u64, Arc<Message>>, redb::Error> {
+        let txn = db.begin_write()?;
+        let mut out = HashMap::new();
+        {
+            let mut table = txn.open_table(MESSAGES)?;
+            table.retain(|id, _| wanted.contains(&id))?;
+            for entry in table.iter()? {
+                let (id, bytes) = entry?;
+                match record::decode(bytes.value()) {
+                    Some(msg) => {
+                        // Its deliveries, acknowledged, forget it by this id.
+                        let _ = msg.store_id.set(id.value());
+                        out.insert(id.value(), Arc::new(msg));
+                    }
+                    None => warn!(id = id.value(), "a queued message in the store does not decode: skipped"),
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(out)
+    };
+    read().unwrap_or_else(|e| {
+        warn!(error = %e, "the queued messages in the store cannot be read: starting without them");
+        HashMap::new()
+    })
 }
 
 /// The retained messages kept, unexpired; records that do not decode are reported and

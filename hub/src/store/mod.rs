@@ -10,15 +10,16 @@
 //! - `record`: a message as stored.
 //! - `session`: a persistent session as stored (its fields, and one key per subscription).
 //!
-//! So far the store keeps retained messages and persistent sessions (their fields,
-//! subscriptions and delayed wills; not yet their queued messages). What it keeps is
-//! acknowledged (PUBACK or PUBREC of a retained QoS 1/2 publish, CONNACK, SUBACK, UNSUBACK) once
-//! its commit is fsynced (`[durability] mode = "sync"`), or at once while the writer commits it
-//! in the background (`"async"`); `"off"` keeps nothing on disk.
+//! The store keeps retained messages and persistent sessions: their fields, subscriptions,
+//! delayed wills, and each QoS 1/2 delivery until the subscriber acknowledges it (the message
+//! once, in `messages`; a record per delivery, in `queued`). What it keeps is acknowledged (the
+//! publisher's PUBACK or PUBREC, CONNACK, SUBACK, UNSUBACK) once its commit is fsynced
+//! (`[durability] mode = "sync"`), or at once while the writer commits it in the background
+//! (`"async"`); `"off"` keeps nothing on disk.
 
 mod load;
 mod lock;
-mod record;
+pub mod record;
 pub mod session;
 mod writer;
 
@@ -44,6 +45,10 @@ const RETAINED: TableDefinition<&str, &[u8]> = TableDefinition::new("retained");
 const SESSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("sessions");
 /// Their subscriptions: [`session::sub_key`] → options.
 const SUBSCRIPTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("subscriptions");
+/// Messages that persistent sessions' queues hold: id → [`record`] bytes, once per message.
+const MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("messages");
+/// Their queues: [`session::queue_key`] → the delivery ([`session::encode_queued`]).
+const QUEUED: TableDefinition<&str, &[u8]> = TableDefinition::new("queued");
 
 /// Changes waiting for the writer, past which a change is refused (and its publish is not
 /// acknowledged): a disk that cannot keep up must not make the queue grow without bound.
@@ -189,6 +194,28 @@ impl Store {
             Some(o) => Change::PutSubscription(key, session::encode_sub(o)),
             None => Change::DeleteSubscription(key),
         })
+    }
+
+    /// Keeps a QoS 1/2 delivery queued for a persistent session (and its message, the first
+    /// time a session queues it: `message` then holds its bytes).
+    pub fn put_queued(
+        &self,
+        client_id: &str,
+        place: u64,
+        message: Option<(u64, Vec<u8>)>,
+        delivery: Vec<u8>,
+    ) -> Result<u64, StoreError> {
+        let key = session::queue_key(client_id, place);
+        if let Some((id, bytes)) = message {
+            self.queue(Change::PutMessage(id, bytes))?;
+        }
+        self.queue(Change::PutQueued(key, delivery))
+    }
+
+    /// Forgets a delivery (acknowledged, dropped or expired), and its message if no other
+    /// delivery holds it (`last`).
+    pub fn delete_queued(&self, client_id: &str, place: u64, last: Option<u64>) -> Result<u64, StoreError> {
+        self.queue(Change::DeleteQueued(session::queue_key(client_id, place), last))
     }
 
     /// Resolves once the change with `ticket` is kept as the mode says (at once in `"async"`),

@@ -46,6 +46,8 @@ pub struct StoredSession {
     pub will: Option<(Message, SystemTime)>,
     /// Its subscriptions, as the client wrote them.
     pub subscriptions: Vec<(String, SubOptions)>,
+    /// Its queue: each delivery's place, in order, and what it is.
+    pub queued: Vec<(u64, Queued)>,
 }
 
 fn ms(t: SystemTime) -> u64 {
@@ -62,7 +64,37 @@ pub fn sub_key(client_id: &str, filter: &str) -> String {
     format!("{client_id}\0{filter}")
 }
 
-/// The range of `client_id`'s subscription keys.
+/// The key of the delivery at `place` in `client_id`'s queue: in hex of fixed width, so that
+/// the keys of one queue sort in its order.
+pub fn queue_key(client_id: &str, place: u64) -> String {
+    format!("{client_id}\0{place:016x}")
+}
+
+/// A delivery as the store keeps it: its message's id and the options it goes out with.
+#[derive(Serialize, Deserialize)]
+pub struct Queued {
+    /// The message's id in the messages table.
+    pub message: u64,
+    /// The QoS it goes out at.
+    pub qos: u8,
+    /// The RETAIN flag it goes out with.
+    pub retain: bool,
+    /// The Subscription Identifier it goes out with.
+    pub subscription_id: Option<u32>,
+}
+
+/// A delivery as bytes.
+pub fn encode_queued(q: &Queued) -> Vec<u8> {
+    postcard::to_allocvec(q).unwrap_or_default()
+}
+
+/// A delivery from its bytes.
+pub fn decode_queued(bytes: &[u8]) -> Option<Queued> {
+    postcard::from_bytes(bytes).ok()
+}
+
+/// The range of `client_id`'s subscription keys (and of its queue's keys: they share the
+/// prefix).
 pub fn sub_range(client_id: &str) -> (String, String) {
     (format!("{client_id}\0"), format!("{client_id}\u{1}"))
 }
@@ -129,6 +161,7 @@ pub fn decode(client_id: &str, meta: &[u8], subs: &[(String, Vec<u8>)]) -> Optio
         disconnected_at: m.disconnected_at_ms.map(time),
         will: m.will.and_then(|bytes| record::decode(&bytes)).map(|w| (w, time(m.will_at_ms))),
         subscriptions,
+        queued: Vec::new(),
     })
 }
 

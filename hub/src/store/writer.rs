@@ -15,7 +15,7 @@ use redb::{Database, Durability};
 use tokio::sync::watch;
 use tracing::{error, warn};
 
-use super::{RETAINED, SESSIONS, SUBSCRIPTIONS};
+use super::{MESSAGES, QUEUED, RETAINED, SESSIONS, SUBSCRIPTIONS};
 
 /// A change to the durable state.
 pub(super) enum Change {
@@ -29,6 +29,12 @@ pub(super) enum Change {
     /// A subscription's key ([`super::session::sub_key`]) and options.
     PutSubscription(String, Vec<u8>),
     DeleteSubscription(String),
+    /// A message queued for persistent sessions: its id and [`super::record`] bytes.
+    PutMessage(u64, Vec<u8>),
+    /// A delivery's key ([`super::session::queue_key`]) and what it is.
+    PutQueued(String, Vec<u8>),
+    /// A delivery done with, and its message's id if no other delivery holds it.
+    DeleteQueued(String, Option<u64>),
 }
 
 /// How far the writer got.
@@ -137,6 +143,8 @@ impl Writer {
             let mut retained = txn.open_table(RETAINED)?;
             let mut sessions = txn.open_table(SESSIONS)?;
             let mut subscriptions = txn.open_table(SUBSCRIPTIONS)?;
+            let mut messages = txn.open_table(MESSAGES)?;
+            let mut queued = txn.open_table(QUEUED)?;
             for (_, change) in batch {
                 match change {
                     Change::PutRetained(topic, bytes) => {
@@ -150,8 +158,23 @@ impl Writer {
                     }
                     Change::DeleteSession(client_id) => {
                         sessions.remove(client_id.as_str())?;
+                        // Subscription and queue keys share the `client_id \0` prefix. The
+                        // messages its queue held go at the next start if nothing else holds them.
                         let (from, to) = super::session::sub_range(client_id);
                         subscriptions.retain_in(from.as_str()..to.as_str(), |_, _| false)?;
+                        queued.retain_in(from.as_str()..to.as_str(), |_, _| false)?;
+                    }
+                    Change::PutMessage(id, bytes) => {
+                        messages.insert(*id, bytes.as_slice())?;
+                    }
+                    Change::PutQueued(key, bytes) => {
+                        queued.insert(key.as_str(), bytes.as_slice())?;
+                    }
+                    Change::DeleteQueued(key, last) => {
+                        queued.remove(key.as_str())?;
+                        if let Some(id) = last {
+                            messages.remove(*id)?;
+                        }
                     }
                     Change::PutSubscription(key, bytes) => {
                         subscriptions.insert(key.as_str(), bytes.as_slice())?;
