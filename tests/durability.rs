@@ -260,3 +260,26 @@ async fn every_qos1_message_acknowledged_to_its_publisher_reaches_a_persistent_s
     assert!(ack.session_present);
     assert!(sub.recv_within(Duration::from_millis(800)).await.is_err(), "nothing left; log:\n{}", weir.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_file_that_is_not_a_store_stops_the_broker_with_its_name() {
+    let mut weir = Weir::start();
+    retain(&weir, &[("c/a", b"x", None)]).await;
+    weir.terminate();
+    assert!(weir.exited_cleanly_within(Duration::from_secs(10)));
+    let dir = weir.kill9();
+    let file = dir.path().join("data/weir.redb");
+    let len = std::fs::metadata(&file).expect("the store file").len();
+    // Cut in half, then garbage over its header.
+    let f = std::fs::OpenOptions::new().write(true).open(&file).expect("open");
+    f.set_len(len / 2).expect("truncate");
+    std::fs::write(&file, vec![0x5a; 4096]).expect("overwrite");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["serve", "--config"])
+        .arg(dir.path().join("weir.toml"))
+        .output()
+        .expect("weir runs");
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("cannot open the store") && text.contains("weir.redb"), "{text}");
+}

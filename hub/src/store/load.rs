@@ -150,3 +150,36 @@ fn sessions(db: &Database) -> Vec<StoredSession> {
         Vec::new()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use ntex_bytes::Bytes;
+    use weir_types::QoS;
+
+    use super::*;
+
+    #[test]
+    fn a_record_that_does_not_decode_is_skipped_and_the_rest_loads() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let db = Database::create(dir.path().join("weir.redb")).expect("a database");
+        let good = Message::new("t/good".into(), Bytes::from_static(b"ok"), QoS::AtLeastOnce, true);
+        let txn = db.begin_write().expect("a transaction");
+        {
+            let mut retained = txn.open_table(RETAINED).expect("the table");
+            retained.insert("t/good", record::encode(&good).as_slice()).expect("insert");
+            retained.insert("t/bad", &b"\xff\xff\xff\xff"[..]).expect("insert");
+            let mut sessions = txn.open_table(SESSIONS).expect("the table");
+            sessions.insert("broken", &b"\xff"[..]).expect("insert");
+            let mut messages = txn.open_table(MESSAGES).expect("the table");
+            messages.insert(7, record::encode(&good).as_slice()).expect("insert");
+        }
+        txn.commit().expect("commit");
+        let loaded = load(&db);
+        let topics: Vec<&str> = loaded.retained.iter().map(|m| &*m.topic).collect();
+        assert_eq!(topics, ["t/good"]);
+        assert!(loaded.sessions.is_empty(), "the broken session is skipped");
+        assert!(loaded.messages.is_empty(), "message 7 is held by no queue: deleted");
+        let txn = db.begin_read().expect("a transaction");
+        assert!(txn.open_table(MESSAGES).expect("the table").get(7).expect("read").is_none());
+    }
+}
