@@ -42,6 +42,10 @@ pub struct Common {
     /// Keep alive, seconds.
     #[arg(short, long, default_value_t = 300)]
     pub keepalive: u16,
+    /// Session expiry, seconds: 0 connects with a clean session; more asks for a persistent one
+    /// (MQTT 5 Session Expiry; clean_session = false in 3.1.1).
+    #[arg(long, default_value_t = 0)]
+    pub session_expiry: u32,
 }
 
 /// A frame as a load sees it.
@@ -76,7 +80,8 @@ pub fn now_nanos() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
-/// Connects one client with a clean session, waiting for a successful CONNACK.
+/// Connects one client (a clean session unless `--session-expiry`), waiting for a successful
+/// CONNACK.
 pub async fn connect(c: &Common, addr: SocketAddr, client_id: &str) -> anyhow::Result<Client> {
     let v5 = match c.version {
         4 => false,
@@ -86,7 +91,8 @@ pub async fn connect(c: &Common, addr: SocketAddr, client_id: &str) -> anyhow::R
     let mut client =
         Client::open(addr, v5).await.with_context(|| format!("cannot connect to {}:{}", c.host, c.port))?;
     let connect = v5::Connect {
-        clean_start: true,
+        clean_start: c.session_expiry == 0,
+        session_expiry_interval_secs: c.session_expiry,
         keep_alive: c.keepalive,
         client_id: ByteString::from(client_id.to_string()),
         receive_max: NonZeroU16::new(u16::MAX),

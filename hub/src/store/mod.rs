@@ -53,6 +53,9 @@ const QUEUED: TableDefinition<&str, &[u8]> = TableDefinition::new("queued");
 /// Changes waiting for the writer, past which a change is refused (and its publish is not
 /// acknowledged): a disk that cannot keep up must not make the queue grow without bound.
 const QUEUED_CHANGES: usize = 64 * 1024;
+/// In `"async"`, how far the writer may fall behind before acknowledgements wait for it: well
+/// under [`QUEUED_CHANGES`], so that publishers slow down before anything is refused.
+const ASYNC_LAG: u64 = 16 * 1024;
 
 /// How acknowledgements wait for the disk: `[durability]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -218,18 +221,25 @@ impl Store {
         self.queue(Change::DeleteQueued(session::queue_key(client_id, place), last))
     }
 
-    /// Resolves once the change with `ticket` is kept as the mode says (at once in `"async"`),
-    /// or fails if the writer could not commit it.
+    /// Resolves once the change with `ticket` is kept as the mode says, or fails if the writer
+    /// could not commit it. In `"async"` it resolves at once unless the writer is more than
+    /// [`ASYNC_LAG`] changes behind: then it waits until it is not (back-pressure, which also
+    /// bounds what a crash can lose).
     pub async fn kept(&self, ticket: u64) -> Result<(), StoreError> {
-        if self.mode != Mode::Sync {
+        let lag = match self.mode {
+            Mode::Sync => 0,
+            Mode::Async => ASYNC_LAG,
+            Mode::Off => return Ok(()),
+        };
+        if self.progress.borrow().settled + lag >= ticket {
             return Ok(());
         }
         let mut progress = self.progress.clone();
         let seen = progress
-            .wait_for(|p| p.settled >= ticket)
+            .wait_for(|p| p.settled + lag >= ticket)
             .await
             .map_err(|_| StoreError::NotKept("the writer has stopped".into()))?;
-        match seen.lost(ticket) {
+        match seen.lost(ticket).filter(|_| lag == 0) {
             None => Ok(()),
             Some(why) => Err(StoreError::NotKept(why.to_string())),
         }
