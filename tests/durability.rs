@@ -93,6 +93,14 @@ async fn a_second_process_on_the_same_data_dir_is_refused() {
     assert!(text.contains("in use by another Weir process") && text.contains("data_dir"), "{text}");
 }
 
+/// A persistent session of an hour subscribed to `filter`.
+async fn persistent_subscriber(weir: &Weir, client_id: &str, filter: &str, qos: QoS) -> Raw {
+    let (mut sub, _) = Raw::connect(weir.tcp, persistent(client_id, 3600)).await;
+    sub.send(subscribe(1, filter, qos)).await;
+    assert!(matches!(sub.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
+    sub
+}
+
 /// A CONNECT of a persistent session: `expiry` seconds, resumed if there is one.
 fn persistent(client_id: &str, expiry: u32) -> v5::Connect {
     let mut c = connect_packet(client_id);
@@ -225,9 +233,7 @@ async fn a_full_disk_acknowledges_nothing_it_did_not_keep() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_qos1_message_acknowledged_to_its_publisher_reaches_a_persistent_subscriber_after_a_kill_9() {
     let weir = Weir::start();
-    let (mut sub, _) = Raw::connect(weir.tcp, persistent("keeper", 3600)).await;
-    sub.send(subscribe(1, "data/#", QoS::AtLeastOnce)).await;
-    assert!(matches!(sub.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
+    let mut sub = persistent_subscriber(&weir, "keeper", "data/#", QoS::AtLeastOnce).await;
     // Five while it is connected and does not acknowledge them, five while it is away.
     let mut p = Raw::client(weir.tcp, "source").await;
     let send = async |p: &mut Raw, from: u16| {
@@ -282,4 +288,44 @@ async fn a_store_file_that_is_not_a_store_stops_the_broker_with_its_name() {
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("cannot open the store") && text.contains("weir.redb"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qos2_publish_sent_again_after_a_kill_9_is_not_routed_twice() {
+    let weir = Weir::start();
+    let mut watch = persistent_subscriber(&weir, "watch", "once/#", QoS::ExactlyOnce).await;
+    // PUBREC received, PUBREL not sent yet: the broker holds packet id 7 for this client.
+    let (mut p, _) = Raw::connect(weir.tcp, persistent("exactly", 3600)).await;
+    p.publish(publish("once/x", QoS::ExactlyOnce, Some(7)), b"one").await;
+    assert!(matches!(p.recv().await, Some(Frame::Packet(Packet::PublishReceived(_)))), "{}", weir.log());
+    let (m, _) = watch.recv_publish().await;
+    assert_eq!(&*m.topic, "once/x");
+    drop(watch);
+    let weir = Weir::restart(weir.kill9());
+    // The client sends it again, as MQTT has it do after a reconnect, then PUBREL.
+    let (mut p, ack) = Raw::connect(weir.tcp, persistent("exactly", 3600)).await;
+    assert!(ack.session_present);
+    let mut again = publish("once/x", QoS::ExactlyOnce, Some(7));
+    again.dup = true;
+    p.publish(again, b"one").await;
+    assert!(matches!(p.recv().await, Some(Frame::Packet(Packet::PublishReceived(_)))));
+    p.send(Packet::PublishRelease(v5::PublishAck2 {
+        packet_id: common::raw::pid(7),
+        reason_code: v5::PublishAck2Reason::Success,
+        properties: Vec::new(),
+        reason_string: None,
+    }))
+    .await;
+    match p.recv().await {
+        Some(Frame::Packet(Packet::PublishComplete(c))) => assert_eq!(c.reason_code, v5::PublishAck2Reason::Success),
+        other => panic!("{other:?}"),
+    }
+    // The subscriber had it (delivered, not yet completed: sent again, once); never a second copy.
+    let (mut watch, _) = Raw::connect(weir.tcp, persistent("watch", 3600)).await;
+    let mut copies = 0;
+    while let Ok(Some(Frame::Publish(m, _))) = watch.recv_within(Duration::from_millis(800)).await {
+        assert_eq!(&*m.topic, "once/x");
+        copies += 1;
+    }
+    assert!(copies <= 1, "{copies} copies; log:\n{}", weir.log());
 }

@@ -79,6 +79,16 @@ impl Broker {
         store.put_subscription(&session.client_id, raw, opts).map(Some).map_err(refused)
     }
 
+    /// Keeps (`awaiting`) or forgets a persistent session's incoming QoS 2 packet id between
+    /// PUBREC and PUBREL; the PUBREC (or the PUBCOMP) waits for it.
+    pub fn keep_awaiting_rel(&self, session: &Session, packet_id: u16, awaiting: bool) -> Kept {
+        let Some(store) = &self.store else { return Ok(None) };
+        if !session.persisted.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        store.put_awaiting_rel(&session.client_id, packet_id, awaiting).map(Some).map_err(refused)
+    }
+
     /// Takes back the persistent sessions the store kept: offline, subscribed, their expiry and
     /// delayed wills armed with what is left of them. A session that expired during the downtime
     /// is forgotten, after its will, if it had one.
@@ -94,7 +104,11 @@ impl Broker {
             let away = stored.disconnected_at.map_or(0, since);
             let uid = self.next_uid.fetch_add(1, Ordering::Relaxed);
             let session = Arc::new(self.new_session(uid, &client_id));
-            session.state.lock().expiry_interval = stored.expiry_interval;
+            {
+                let mut st = session.state.lock();
+                st.expiry_interval = stored.expiry_interval;
+                st.awaiting_rel.extend(stored.awaiting_rel.iter().copied());
+            }
             session.persisted.store(true, Ordering::Relaxed);
             self.sessions.lock().insert(client_id.clone(), session.clone());
             for (raw, opts) in &stored.subscriptions {

@@ -189,12 +189,19 @@ impl<S: Transport> Connection<S> {
             return Err(Exit::Violation(Rc::ReceiveMaximumExceeded, "too many QoS 2 messages awaiting PUBREL".into()));
         }
         st.awaiting_rel.insert(id.get());
+        drop(st);
+        self.burst.keep(self.broker.keep_awaiting_rel(&self.session, id.get(), true));
         Ok(true)
     }
 
     /// PUBREL of a QoS 2 publish: the packet id is free again.
     fn on_pubrel(&mut self, packet_id: NonZeroU16) {
         let known = self.session.state.lock().awaiting_rel.remove(&packet_id.get());
+        if known {
+            // PUBCOMP waits too: a packet id still listed after a restart would swallow the
+            // client's next message with it.
+            self.burst.keep(self.broker.keep_awaiting_rel(&self.session, packet_id.get(), false));
+        }
         let reason_code = if known { v5::PublishAck2Reason::Success } else { v5::PublishAck2Reason::PacketIdNotFound };
         self.send(Packet::PublishComplete(v5::PublishAck2 {
             packet_id,

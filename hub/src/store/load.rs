@@ -6,11 +6,11 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tracing::warn;
 
 use super::session::{self, StoredSession};
-use super::{record, MESSAGES, QUEUED, RETAINED, SESSIONS, SUBSCRIPTIONS};
+use super::{record, AWAITING_REL, MESSAGES, QUEUED, RETAINED, SESSIONS, SUBSCRIPTIONS};
 use crate::message::Message;
 
 /// What the store kept.
@@ -28,17 +28,24 @@ pub(super) fn load(db: &Database) -> Loaded {
     let mut wanted = HashSet::new();
     for s in &mut sessions {
         s.queued = queue(db, &s.client_id);
+        s.awaiting_rel = awaiting_rel(db, &s.client_id);
         wanted.extend(s.queued.iter().map(|(_, q)| q.message));
     }
     let messages = messages(db, &wanted);
     Loaded { retained: retained(db), sessions, messages }
 }
 
-/// `client_id`'s queue, in order.
-fn queue(db: &Database, client_id: &str) -> Vec<(u64, session::Queued)> {
-    let read = || -> Result<Vec<(u64, session::Queued)>, redb::Error> {
+/// The entries of `table` under `client_id`'s prefix, each as what its key holds after the
+/// NUL and its value's bytes.
+fn of_session(
+    db: &Database,
+    table: TableDefinition<&str, &[u8]>,
+    client_id: &str,
+    what: &str,
+) -> Vec<(String, Vec<u8>)> {
+    let read = || -> Result<Vec<(String, Vec<u8>)>, redb::Error> {
         let txn = db.begin_read()?;
-        let table = match txn.open_table(QUEUED) {
+        let table = match txn.open_table(table) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
@@ -46,19 +53,37 @@ fn queue(db: &Database, client_id: &str) -> Vec<(u64, session::Queued)> {
         let (from, to) = session::sub_range(client_id);
         let mut out = Vec::new();
         for entry in table.range(from.as_str()..to.as_str())? {
-            let (key, bytes) = entry?;
-            let place = key.value().rsplit('\0').next().and_then(|p| u64::from_str_radix(p, 16).ok());
-            match (place, session::decode_queued(bytes.value())) {
-                (Some(place), Some(q)) => out.push((place, q)),
-                _ => warn!(key = key.value(), "a queued delivery in the store does not decode: skipped"),
-            }
+            let (key, value) = entry?;
+            let rest = key.value().split_once('\0').map_or("", |(_, rest)| rest).to_string();
+            out.push((rest, value.value().to_vec()));
         }
         Ok(out)
     };
     read().unwrap_or_else(|e| {
-        warn!(error = %e, client_id, "a session's queue in the store cannot be read: starting without it");
+        warn!(error = %e, client_id, "{what} in the store cannot be read: starting without it");
         Vec::new()
     })
+}
+
+/// `client_id`'s queue, in order.
+fn queue(db: &Database, client_id: &str) -> Vec<(u64, session::Queued)> {
+    let entries = of_session(db, QUEUED, client_id, "a session's queue");
+    entries
+        .into_iter()
+        .filter_map(|(place, bytes)| {
+            let found = u64::from_str_radix(&place, 16).ok().zip(session::decode_queued(&bytes));
+            if found.is_none() {
+                warn!(client_id, place, "a queued delivery in the store does not decode: skipped");
+            }
+            found
+        })
+        .collect()
+}
+
+/// `client_id`'s incoming QoS 2 packet ids awaiting PUBREL.
+fn awaiting_rel(db: &Database, client_id: &str) -> Vec<u16> {
+    let entries = of_session(db, AWAITING_REL, client_id, "a session's QoS 2 state");
+    entries.into_iter().filter_map(|(id, _)| u16::from_str_radix(&id, 16).ok()).collect()
 }
 
 /// The messages in `wanted`; deletes the others, which no queue holds any more.

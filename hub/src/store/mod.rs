@@ -11,8 +11,9 @@
 //! - `session`: a persistent session as stored (its fields, and one key per subscription).
 //!
 //! The store keeps retained messages and persistent sessions: their fields, subscriptions,
-//! delayed wills, and each QoS 1/2 delivery until the subscriber acknowledges it (the message
-//! once, in `messages`; a record per delivery, in `queued`). What it keeps is acknowledged (the
+//! delayed wills, each QoS 1/2 delivery until the subscriber acknowledges it (the message once,
+//! in `messages`; a record per delivery, in `queued`), and the incoming QoS 2 packet ids
+//! between PUBREC and PUBREL (`awaiting_rel`). What it keeps is acknowledged (the
 //! publisher's PUBACK or PUBREC, CONNACK, SUBACK, UNSUBACK) once its commit is fsynced
 //! (`[durability] mode = "sync"`), or at once while the writer commits it in the background
 //! (`"async"`); `"off"` keeps nothing on disk.
@@ -49,6 +50,8 @@ const SUBSCRIPTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("subscr
 const MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("messages");
 /// Their queues: [`session::queue_key`] → the delivery ([`session::encode_queued`]).
 const QUEUED: TableDefinition<&str, &[u8]> = TableDefinition::new("queued");
+/// Their incoming QoS 2 packet ids between PUBREC and PUBREL: [`session::rel_key`] → nothing.
+const AWAITING_REL: TableDefinition<&str, &[u8]> = TableDefinition::new("awaiting_rel");
 
 /// Changes waiting for the writer, past which a change is refused (and its publish is not
 /// acknowledged): a disk that cannot keep up must not make the queue grow without bound.
@@ -219,6 +222,13 @@ impl Store {
     /// delivery holds it (`last`).
     pub fn delete_queued(&self, client_id: &str, place: u64, last: Option<u64>) -> Result<u64, StoreError> {
         self.queue(Change::DeleteQueued(session::queue_key(client_id, place), last))
+    }
+
+    /// Keeps (or forgets) an incoming QoS 2 packet id between PUBREC and PUBREL, so that a
+    /// PUBLISH sent again after a restart is not routed twice.
+    pub fn put_awaiting_rel(&self, client_id: &str, packet_id: u16, awaiting: bool) -> Result<u64, StoreError> {
+        let key = session::rel_key(client_id, packet_id);
+        self.queue(if awaiting { Change::PutRel(key) } else { Change::DeleteRel(key) })
     }
 
     /// Resolves once the change with `ticket` is kept as the mode says, or fails if the writer

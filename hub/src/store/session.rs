@@ -48,6 +48,8 @@ pub struct StoredSession {
     pub subscriptions: Vec<(String, SubOptions)>,
     /// Its queue: each delivery's place, in order, and what it is.
     pub queued: Vec<(u64, Queued)>,
+    /// Incoming QoS 2 packet ids it acknowledged with PUBREC and awaits PUBREL for.
+    pub awaiting_rel: Vec<u16>,
 }
 
 fn ms(t: SystemTime) -> u64 {
@@ -68,6 +70,11 @@ pub fn sub_key(client_id: &str, filter: &str) -> String {
 /// the keys of one queue sort in its order.
 pub fn queue_key(client_id: &str, place: u64) -> String {
     format!("{client_id}\0{place:016x}")
+}
+
+/// The key of `client_id`'s incoming QoS 2 packet id `packet_id` awaiting PUBREL.
+pub fn rel_key(client_id: &str, packet_id: u16) -> String {
+    format!("{client_id}\0{packet_id:04x}")
 }
 
 /// A delivery as the store keeps it: its message's id and the options it goes out with.
@@ -162,6 +169,7 @@ pub fn decode(client_id: &str, meta: &[u8], subs: &[(String, Vec<u8>)]) -> Optio
         will: m.will.and_then(|bytes| record::decode(&bytes)).map(|w| (w, time(m.will_at_ms))),
         subscriptions,
         queued: Vec::new(),
+        awaiting_rel: Vec::new(),
     })
 }
 

@@ -15,7 +15,7 @@ use redb::{Database, Durability};
 use tokio::sync::watch;
 use tracing::{error, warn};
 
-use super::{MESSAGES, QUEUED, RETAINED, SESSIONS, SUBSCRIPTIONS};
+use super::{AWAITING_REL, MESSAGES, QUEUED, RETAINED, SESSIONS, SUBSCRIPTIONS};
 
 /// A change to the durable state.
 pub(super) enum Change {
@@ -35,6 +35,9 @@ pub(super) enum Change {
     PutQueued(String, Vec<u8>),
     /// A delivery done with, and its message's id if no other delivery holds it.
     DeleteQueued(String, Option<u64>),
+    /// An incoming QoS 2 packet id awaiting PUBREL ([`super::session::rel_key`]), and its end.
+    PutRel(String),
+    DeleteRel(String),
 }
 
 /// How far the writer got.
@@ -145,6 +148,7 @@ impl Writer {
             let mut subscriptions = txn.open_table(SUBSCRIPTIONS)?;
             let mut messages = txn.open_table(MESSAGES)?;
             let mut queued = txn.open_table(QUEUED)?;
+            let mut awaiting_rel = txn.open_table(AWAITING_REL)?;
             for (_, change) in batch {
                 match change {
                     Change::PutRetained(topic, bytes) => {
@@ -163,6 +167,13 @@ impl Writer {
                         let (from, to) = super::session::sub_range(client_id);
                         subscriptions.retain_in(from.as_str()..to.as_str(), |_, _| false)?;
                         queued.retain_in(from.as_str()..to.as_str(), |_, _| false)?;
+                        awaiting_rel.retain_in(from.as_str()..to.as_str(), |_, _| false)?;
+                    }
+                    Change::PutRel(key) => {
+                        awaiting_rel.insert(key.as_str(), &[][..])?;
+                    }
+                    Change::DeleteRel(key) => {
+                        awaiting_rel.remove(key.as_str())?;
                     }
                     Change::PutMessage(id, bytes) => {
                         messages.insert(*id, bytes.as_slice())?;
