@@ -329,3 +329,35 @@ async fn a_qos2_publish_sent_again_after_a_kill_9_is_not_routed_twice() {
     }
     assert!(copies <= 1, "{copies} copies; log:\n{}", weir.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qos2_delivery_answered_with_pubrec_gets_its_pubrel_after_a_kill_9() {
+    let weir = Weir::start();
+    let mut sub = persistent_subscriber(&weir, "receiver", "two/#", QoS::ExactlyOnce).await;
+    let mut p = Raw::client(weir.tcp, "sender").await;
+    p.publish(publish("two/x", QoS::ExactlyOnce, Some(1)), b"once").await;
+    assert!(matches!(p.recv().await, Some(Frame::Packet(Packet::PublishReceived(_)))));
+    let (m, _) = sub.recv_publish().await;
+    let id = m.packet_id.expect("a QoS 2 delivery has a packet id");
+    sub.send(Packet::PublishReceived(v5::PublishAck {
+        packet_id: id,
+        reason_code: v5::PublishAckReason::Success,
+        properties: Vec::new(),
+        reason_string: None,
+    }))
+    .await;
+    match sub.recv().await {
+        Some(Frame::Packet(Packet::PublishRelease(r))) => assert_eq!(r.packet_id, id),
+        other => panic!("{other:?}"),
+    }
+    // No PUBCOMP: the broker must send that PUBREL again after a crash, never the PUBLISH.
+    drop(sub);
+    let weir = Weir::restart(weir.kill9());
+    let (mut sub, ack) = Raw::connect(weir.tcp, persistent("receiver", 3600)).await;
+    assert!(ack.session_present);
+    match sub.recv().await {
+        Some(Frame::Packet(Packet::PublishRelease(r))) => assert_eq!(r.packet_id, id),
+        other => panic!("expected PUBREL {id}, got {other:?}; log:\n{}", weir.log()),
+    }
+    assert!(sub.recv_within(Duration::from_millis(500)).await.is_err(), "and nothing else");
+}

@@ -38,8 +38,9 @@ pub struct SubOptions {
 pub enum Inflight {
     /// PUBLISH sent, waiting for PUBACK (QoS 1) or PUBREC (QoS 2).
     Publish(Delivery),
-    /// PUBREC received and PUBREL sent, waiting for PUBCOMP.
-    Released,
+    /// PUBREC received and PUBREL sent, waiting for PUBCOMP; with the delivery's place in a
+    /// persistent session's queue in the store, which now remembers only the PUBREL.
+    Released(Option<std::num::NonZeroU64>),
 }
 
 /// State the owning connection works on.
@@ -446,7 +447,7 @@ mod tests {
         let mut st = SessionState::default();
         let first = st.next_packet_id();
         assert_eq!(first.get(), 1);
-        st.inflight.push_back((NonZeroU16::new(2).unwrap(), Inflight::Released));
+        st.inflight.push_back((NonZeroU16::new(2).unwrap(), Inflight::Released(None)));
         assert_eq!(st.next_packet_id().get(), 3);
         st.next_packet_id = u16::MAX;
         assert_eq!(st.next_packet_id().get(), 1);

@@ -5,7 +5,7 @@
 //! Clean sessions never touch the store.
 
 use std::collections::HashMap;
-use std::num::{NonZeroU32, NonZeroU64};
+use std::num::{NonZeroU16, NonZeroU32, NonZeroU64};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use super::sessions::NEVER_EXPIRE;
 use super::Broker;
 use crate::message::{Delivery, Message};
-use crate::session::{Session, SubOptions};
+use crate::session::{Inflight, Session, SubOptions};
 use crate::store::record;
 use crate::store::session::{encode_meta, encode_queued, Queued, StoredSession};
 use crate::store::StoreError;
@@ -171,6 +171,7 @@ impl Broker {
             qos: d.qos as u8,
             retain: d.retain,
             subscription_id: d.subscription_id.map(NonZeroU32::get),
+            released: None,
         };
         let message = fresh.map(|id| (id, record::encode(msg)));
         store.put_queued(&session.client_id, place, message, encode_queued(&queued)).map(Some).map_err(refused)
@@ -181,18 +182,36 @@ impl Broker {
     pub fn forget_delivery(&self, session: &Session, d: &Delivery) {
         let (Some(store), Some(place)) = (&self.store, d.stored) else { return };
         let Some(&id) = d.msg.store_id.get() else { return };
-        let last = {
-            let mut holders = self.queues.holders.lock();
-            let left = holders.get_mut(&id).map(|n| {
-                *n = n.saturating_sub(1);
-                *n
-            });
-            if left == Some(0) {
-                holders.remove(&id);
-            }
-            (left.unwrap_or(0) == 0).then_some(id)
-        };
+        let last = self.let_go(id);
         let _ = store.delete_queued(&session.client_id, place.get(), last).map_err(refused);
+    }
+
+    /// Keeps only the PUBREL of a QoS 2 delivery the subscriber answered with PUBREC (its
+    /// message goes with the last delivery that held it); the PUBREL waits for it.
+    pub fn release_delivery(&self, session: &Session, d: &Delivery, packet_id: NonZeroU16) -> Kept {
+        let (Some(store), Some(place)) = (&self.store, d.stored) else { return Ok(None) };
+        let Some(&id) = d.msg.store_id.get() else { return Ok(None) };
+        let last = self.let_go(id);
+        store.release_queued(&session.client_id, place.get(), packet_id.get(), last).map(Some).map_err(refused)
+    }
+
+    /// Forgets a QoS 2 delivery's PUBREL at PUBCOMP.
+    pub fn forget_release(&self, session: &Session, place: NonZeroU64) {
+        let Some(store) = &self.store else { return };
+        let _ = store.delete_queued(&session.client_id, place.get(), None).map_err(refused);
+    }
+
+    /// One delivery less holds message `id`; returns it if that was the last one.
+    fn let_go(&self, id: u64) -> Option<u64> {
+        let mut holders = self.queues.holders.lock();
+        let left = holders.get_mut(&id).map(|n| {
+            *n = n.saturating_sub(1);
+            *n
+        });
+        if left == Some(0) {
+            holders.remove(&id);
+        }
+        (left.unwrap_or(0) == 0).then_some(id)
     }
 
     /// Puts the deliveries the store kept for `session` back into its queue, in order.
@@ -200,6 +219,11 @@ impl Broker {
         let mut next = 1;
         for (place, q) in queued {
             next = next.max(place + 1);
+            if let Some(packet_id) = q.released.and_then(NonZeroU16::new) {
+                // Answered with PUBREC before the restart: its PUBREL goes out on reconnect.
+                session.state.lock().inflight.push_back((packet_id, Inflight::Released(NonZeroU64::new(place))));
+                continue;
+            }
             let Some(msg) = messages.get(&q.message) else { continue };
             *self.queues.holders.lock().entry(q.message).or_default() += 1;
             let d = Delivery {

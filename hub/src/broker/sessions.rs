@@ -170,7 +170,7 @@ impl Broker {
             .into_iter()
             .filter_map(|(_, f)| match f {
                 Inflight::Publish(d) => Some(d),
-                Inflight::Released => None,
+                Inflight::Released(_) => None,
             })
             .chain(session.drain_queue());
         for d in pending {

@@ -217,8 +217,13 @@ impl<S: Transport> Connection<S> {
             let mut st = self.session.state.lock();
             st.inflight_position(id).and_then(|pos| st.inflight.remove(pos))
         };
-        if let Some((_, Inflight::Publish(d))) = acked {
-            self.acked(&d);
+        match acked {
+            Some((_, Inflight::Publish(d))) => {
+                self.broker.forget_delivery(&self.session, &d);
+                self.acked(&d);
+            }
+            Some((_, Inflight::Released(Some(place)))) => self.broker.forget_release(&self.session, place),
+            _ => {}
         }
     }
 
@@ -239,18 +244,23 @@ impl<S: Transport> Connection<S> {
             }
             return;
         }
-        let released = std::mem::replace(&mut st.inflight[pos].1, Inflight::Released);
+        let place = match &st.inflight[pos].1 {
+            Inflight::Publish(d) => d.stored,
+            Inflight::Released(place) => *place,
+        };
+        let released = std::mem::replace(&mut st.inflight[pos].1, Inflight::Released(place));
         drop(st);
         if let Inflight::Publish(d) = released {
+            // The store keeps the PUBREL in the delivery's place: after a restart it is sent
+            // again, never the PUBLISH.
+            self.burst.keep(self.broker.release_delivery(&self.session, &d, id));
             self.acked(&d);
         }
         self.send(pubrel(id, v5::PublishAck2Reason::Success));
     }
 
-    /// `$events/message_acked`: at PUBACK for QoS 1, at PUBREC for QoS 2, as EMQX; the store
-    /// forgets the delivery then too.
+    /// `$events/message_acked`: at PUBACK for QoS 1, at PUBREC for QoS 2, as EMQX.
     fn acked(&self, d: &Delivery) {
-        self.broker.forget_delivery(&self.session, d);
         if crate::events::ignored(&d.msg) {
             return;
         }

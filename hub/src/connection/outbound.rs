@@ -151,7 +151,7 @@ impl<S: Transport> Connection<S> {
                 Inflight::Publish(d) => {
                     self.write_publish(&d, Some(id), true, now);
                 }
-                Inflight::Released => self.send(pubrel(id, v5::PublishAck2Reason::Success)),
+                Inflight::Released(_) => self.send(pubrel(id, v5::PublishAck2Reason::Success)),
             }
         }
     }

@@ -29,7 +29,7 @@ pub(super) fn load(db: &Database) -> Loaded {
     for s in &mut sessions {
         s.queued = queue(db, &s.client_id);
         s.awaiting_rel = awaiting_rel(db, &s.client_id);
-        wanted.extend(s.queued.iter().map(|(_, q)| q.message));
+        wanted.extend(s.queued.iter().filter(|(_, q)| q.released.is_none()).map(|(_, q)| q.message));
     }
     let messages = messages(db, &wanted);
     Loaded { retained: retained(db), sessions, messages }

@@ -218,6 +218,21 @@ impl Store {
         self.queue(Change::PutQueued(key, delivery))
     }
 
+    /// Keeps only the PUBREL of a QoS 2 delivery the subscriber answered with PUBREC, and
+    /// forgets its message if no other delivery holds it (`last`).
+    pub fn release_queued(
+        &self,
+        client_id: &str,
+        place: u64,
+        packet_id: u16,
+        last: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        let released =
+            session::Queued { message: 0, qos: 2, retain: false, subscription_id: None, released: Some(packet_id) };
+        let key = session::queue_key(client_id, place);
+        self.queue(Change::ReleaseQueued(key, session::encode_queued(&released), last))
+    }
+
     /// Forgets a delivery (acknowledged, dropped or expired), and its message if no other
     /// delivery holds it (`last`).
     pub fn delete_queued(&self, client_id: &str, place: u64, last: Option<u64>) -> Result<u64, StoreError> {

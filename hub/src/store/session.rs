@@ -88,6 +88,9 @@ pub struct Queued {
     pub retain: bool,
     /// The Subscription Identifier it goes out with.
     pub subscription_id: Option<u32>,
+    /// Set once the subscriber sent PUBREC for it (QoS 2): the packet id of the PUBREL that is
+    /// all that is left to send; `message` is then no longer held.
+    pub released: Option<u16>,
 }
 
 /// A delivery as bytes.

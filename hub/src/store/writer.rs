@@ -35,6 +35,9 @@ pub(super) enum Change {
     PutQueued(String, Vec<u8>),
     /// A delivery done with, and its message's id if no other delivery holds it.
     DeleteQueued(String, Option<u64>),
+    /// A QoS 2 delivery answered with PUBREC: its record replaced by the PUBREL's, and its
+    /// message's id if no other delivery holds it.
+    ReleaseQueued(String, Vec<u8>, Option<u64>),
     /// An incoming QoS 2 packet id awaiting PUBREL ([`super::session::rel_key`]), and its end.
     PutRel(String),
     DeleteRel(String),
@@ -183,6 +186,12 @@ impl Writer {
                     }
                     Change::DeleteQueued(key, last) => {
                         queued.remove(key.as_str())?;
+                        if let Some(id) = last {
+                            messages.remove(*id)?;
+                        }
+                    }
+                    Change::ReleaseQueued(key, bytes, last) => {
+                        queued.insert(key.as_str(), bytes.as_slice())?;
                         if let Some(id) = last {
                             messages.remove(*id)?;
                         }
