@@ -152,7 +152,7 @@ impl Store {
         let loaded = load::load(&db);
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUED_CHANGES);
         let (progress_tx, progress) = watch::channel(Progress::default());
-        Writer { path: path.clone(), db, progress: progress_tx }
+        Writer { path: path.clone(), db: Some(db), progress: progress_tx }
             .spawn(rx)
             .map_err(|source| StoreError::Dir { dir: dir.display().to_string(), source })?;
         info!(path = %path.display(), mode = ?config.mode, "store opened");

@@ -73,8 +73,9 @@ pub(super) struct Writer {
     /// The database file, to open again after an I/O error (redb refuses every transaction
     /// after one until then).
     pub(super) path: PathBuf,
-    /// The database; only the writer holds it once the store has been read at start.
-    pub(super) db: Database,
+    /// The database; only the writer holds it once the store has been read at start. `None`
+    /// while it cannot be opened again after an I/O error: commits then fail, and are tried.
+    pub(super) db: Option<Database>,
     pub(super) progress: watch::Sender<Progress>,
 }
 
@@ -133,17 +134,16 @@ impl Writer {
 
     fn reopen(&mut self) {
         // The old handle goes first: one process may hold the file once.
-        let placeholder = redb::Builder::new().create_with_backend(redb::backends::InMemoryBackend::new());
-        let Ok(placeholder) = placeholder else { return };
-        drop(std::mem::replace(&mut self.db, placeholder));
+        self.db = None;
         match Database::create(&self.path) {
-            Ok(db) => self.db = db,
+            Ok(db) => self.db = Some(db),
             Err(e) => error!(error = %e, path = %self.path.display(), "the store cannot be opened again"),
         }
     }
 
     fn commit(&self, batch: &[(u64, Change)]) -> Result<(), redb::Error> {
-        let mut txn = self.db.begin_write()?;
+        let db = self.db.as_ref().ok_or(redb::Error::PreviousIo)?;
+        let mut txn = db.begin_write()?;
         txn.set_durability(Durability::Immediate)?;
         {
             let mut retained = txn.open_table(RETAINED)?;
