@@ -1,11 +1,15 @@
 //! What the broker keeps across a restart and a crash (`[durability]`, `hub/src/store/`):
 //! retained messages, acknowledged at QoS 1 only once they are on disk, with their v5
 //! properties and expiry; persistent sessions with their subscriptions, expiry and delayed
-//! wills; and one process per data directory.
+//! wills; the rules' input, written ahead of the acknowledgement; and one process per data
+//! directory.
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::num::NonZeroU32;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::raw::{connect_packet, last_will, publish, subscribe, Frame, Packet, Raw};
@@ -360,4 +364,144 @@ async fn a_qos2_delivery_answered_with_pubrec_gets_its_pubrel_after_a_kill_9() {
         other => panic!("expected PUBREL {id}, got {other:?}; log:\n{}", weir.log()),
     }
     assert!(sub.recv_within(Duration::from_millis(500)).await.is_err(), "and nothing else");
+}
+
+/// Publishes `{"n": N}` to `load/x` at QoS 1, 50 in flight at a time, until the broker goes;
+/// records each N whose PUBACK came.
+async fn load_until_killed(addr: std::net::SocketAddr, acked: Arc<Mutex<BTreeSet<u32>>>) {
+    let mut p = Raw::client(addr, "loader").await;
+    let mut base = 0u32;
+    loop {
+        for k in 1..=50u16 {
+            let n = base + u32::from(k);
+            p.publish(publish("load/x", QoS::AtLeastOnce, Some(k)), format!(r#"{{"n":{n}}}"#).as_bytes()).await;
+        }
+        for _ in 0..50 {
+            match p.recv_or_none(Duration::from_secs(5)).await {
+                Some(Frame::Packet(Packet::PublishAck(a))) => {
+                    assert_eq!(a.reason_code, v5::PublishAckReason::Success);
+                    acked.lock().unwrap().insert(base + u32::from(a.packet_id.get()));
+                }
+                Some(other) => panic!("{other:?}"),
+                None => return,
+            }
+        }
+        base += 50;
+    }
+}
+
+/// A config with a SQLite sink into `db`'s `readings`, and a rule into it from `load/#` that
+/// is slower than a publisher, so that its queue holds messages when the broker is killed.
+fn readings(db: &std::path::Path) -> (String, &'static str) {
+    let config = format!(
+        r#"
+[mqtt]
+max_mqueue_len = 1000000
+
+[sinks.db]
+type = "sqlite"
+url = "sqlite:{db}"
+table = "readings"
+init_sql = ["CREATE TABLE IF NOT EXISTS readings (n INTEGER, w INTEGER)"]
+"#,
+        db = db.display()
+    );
+    let rule = r#"INSERT INTO db SELECT payload.n AS n, jq('reduce range(300) as $i (0; . + $i)', payload) AS w FROM "load/#""#;
+    (config, rule)
+}
+
+/// The `n` of each row of `readings`.
+fn table_rows(db: &std::path::Path) -> Vec<u32> {
+    let out = common::run(Command::new("sqlite3").arg(db).arg("SELECT n FROM readings"), Duration::from_secs(10));
+    out.lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+/// The `n` of every message a persistent session gets on reconnecting, acknowledged as they
+/// come, until 1.5 s of silence.
+async fn drain_persistent(weir: &Weir, client_id: &str) -> BTreeSet<u32> {
+    let (mut sub, ack) = Raw::connect(weir.tcp, persistent(client_id, 3600)).await;
+    assert!(ack.session_present, "{}", weir.log());
+    let mut got = BTreeSet::new();
+    while let Some(Frame::Publish(m, body)) = sub.recv_or_none(Duration::from_millis(1500)).await {
+        if let Some(id) = m.packet_id {
+            sub.send(common::raw::puback(id)).await;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("the JSON published");
+        got.insert(v["n"].as_u64().expect("n") as u32);
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_qos1_message_acknowledged_under_load_reaches_the_persistent_subscribers_and_a_rule_s_table_after_a_kill_9(
+) {
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("readings.db");
+    let (config, rule) = readings(&db);
+    let weir = Weir::start_with_rules(&config, &[("load.sql", rule)]);
+    for id in ["away-1", "away-2"] {
+        drop(persistent_subscriber(&weir, id, "load/#", QoS::AtLeastOnce).await);
+    }
+    let acked = Arc::new(Mutex::new(BTreeSet::new()));
+    let load = tokio::spawn(load_until_killed(weir.tcp, acked.clone()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < 3000 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let weir = Weir::restart(weir.kill9());
+    load.await.expect("the publisher ends with the broker");
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 3000, "{} acknowledged before the kill", acked.len());
+    assert!(
+        weir.log_has(&["messages the rules had not run came back from the store"]),
+        "the kill came under load, so the rules had input left; log:\n{}",
+        weir.log()
+    );
+    for id in ["away-1", "away-2"] {
+        let got = drain_persistent(&weir, id).await;
+        let missing: Vec<_> = acked.difference(&got).take(10).collect();
+        assert!(
+            missing.is_empty(),
+            "{id} lacks {} acknowledged messages, first {missing:?}",
+            acked.difference(&got).count()
+        );
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows: BTreeSet<u32> = table_rows(&db).into_iter().collect();
+        let missing = acked.difference(&rows).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the table lacks {missing} acknowledged messages ({} rows, {} acknowledged); log:\n{}",
+            rows.len(),
+            acked.len(),
+            weir.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_runs_the_rules_input_first_so_a_restart_writes_no_row_twice() {
+    let db_dir = tempfile::tempdir().unwrap();
+    let db = db_dir.path().join("readings.db");
+    let (config, rule) = readings(&db);
+    let mut weir = Weir::start_with_rules(&config, &[("load.sql", rule)]);
+    let mut p = Raw::client(weir.tcp, "loader").await;
+    for n in 1..=200u16 {
+        p.publish(publish("load/x", QoS::AtLeastOnce, Some(n)), format!(r#"{{"n":{n}}}"#).as_bytes()).await;
+        assert!(matches!(p.recv().await, Some(Frame::Packet(Packet::PublishAck(_)))), "PUBACK {n}");
+    }
+    weir.terminate();
+    assert!(weir.exited_cleanly_within(Duration::from_secs(15)), "{}", weir.log());
+    let weir = Weir::restart(weir.kill9());
+    // Past the rules' settling time: anything run again would be in the table by now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut rows = table_rows(&db);
+    rows.sort_unstable();
+    assert_eq!(rows, (1..=200).collect::<Vec<u32>>(), "each row once; log:\n{}", weir.log());
+    assert!(!weir.log().contains("messages the rules had not run came back"), "{}", weir.log());
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::num::{NonZeroU16, NonZeroU32};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use ntex_bytes::{ByteString, Bytes};
@@ -38,9 +38,19 @@ pub struct Message {
     /// The MQTT sink that published it (a rule's republish): the rules writing into that sink
     /// do not see it, so a rule never loops on its own output.
     pub origin: Option<Arc<str>>,
-    /// Its key in the store, once a persistent session's queue holds it there (written once,
-    /// however many sessions queue it).
-    pub store_id: std::sync::OnceLock<u64>,
+    /// Its keys in the store, once something keeps it there.
+    pub store: StoreIds,
+}
+
+/// Where the store keeps a message: each set once, when first kept.
+#[derive(Debug, Clone, Default)]
+pub struct StoreIds {
+    /// In `messages`, once a persistent session's queue holds it (written once, however many
+    /// sessions queue it).
+    pub queued: OnceLock<u64>,
+    /// In `rule_input`, once a rule wanted it at QoS 1 or 2 (the write-ahead), until the rules
+    /// have run it.
+    pub rule_input: OnceLock<u64>,
 }
 
 impl Message {
@@ -61,7 +71,7 @@ impl Message {
             properties,
             publisher: self.publisher.clone(),
             origin: self.origin.clone(),
-            store_id: self.store_id.clone(),
+            store: self.store.clone(),
             ..*self
         }
     }
@@ -78,7 +88,7 @@ impl Message {
             publisher: None,
             timestamp: SystemTime::now(),
             origin: None,
-            store_id: std::sync::OnceLock::new(),
+            store: StoreIds::default(),
         }
     }
 
@@ -124,6 +134,10 @@ impl Published for Message {
 
     fn origin(&self) -> Option<&str> {
         self.origin.as_deref()
+    }
+
+    fn write_ahead(&self) -> Option<u64> {
+        self.store.rule_input.get().copied()
     }
 
     fn properties(&self) -> Option<Value> {

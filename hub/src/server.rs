@@ -77,13 +77,18 @@ impl Server {
             sinks: &config.sinks,
             queue: pipeline::intake::QUEUE,
         })?;
-        let (store, sessions, messages) = match store {
-            Some((store, loaded)) => (Some((store, loaded.retained)), loaded.sessions, loaded.messages),
-            None => (None, Vec::new(), Default::default()),
+        let (store, sessions, messages, rule_input) = match store {
+            Some((store, l)) => (Some((store, l.retained)), l.sessions, l.messages, l.rule_input),
+            None => (None, Vec::new(), Default::default(), Vec::new()),
         };
+        let keeps = store.is_some();
         let broker = Broker::with_store(config, Some(pipeline.intake()), store);
         broker.restore_sessions(sessions, &messages);
         pipeline.connect(broker.clone());
+        if keeps {
+            pipeline.keep_input_in(broker.clone());
+        }
+        broker.replay_rule_input(rule_input);
         let cfg = &broker.config;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -137,5 +142,6 @@ impl Server {
         self.broker.disconnect_all().await;
         while self.tasks.join_next().await.is_some() {}
         self.pipeline.stop().await;
+        self.broker.settle_store().await;
     }
 }

@@ -141,6 +141,13 @@ impl Raw {
         }
     }
 
+    /// The next frame, or `None` on close, on a broken connection or after `limit`: for a
+    /// broker that may be killed meanwhile.
+    #[allow(dead_code)] // not every test binary kills its broker under load
+    pub async fn recv_or_none(&mut self, limit: Duration) -> Option<Frame> {
+        tokio::time::timeout(limit, self.client.recv()).await.ok().and_then(Result::ok).flatten()
+    }
+
     /// Expects a PUBLISH and returns it.
     pub async fn recv_publish(&mut self) -> (v5::Publish, Bytes) {
         match self.recv().await {

@@ -11,6 +11,8 @@
 //!   back-pressure verdict ([`Broker::must_wait`], [`Broker::relieved`]); messages the broker
 //!   makes itself ([`Broker::dispatch`]) and a sink's republish. Routing ends at a
 //!   [`Route`](crate::router::Route), where each matching destination is served.
+//! - `persist`: persistent sessions, their deliveries and QoS 2 state, kept in the store and
+//!   taken back at start; `write_ahead`: the rules' input, kept before it is acknowledged.
 //!
 //! Broker events go to the rules through [`Broker::event`], built only when a rule selects them.
 
@@ -19,6 +21,7 @@ mod persist;
 mod publish;
 mod sessions;
 mod subscriptions;
+mod write_ahead;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -72,6 +75,8 @@ pub struct Broker {
     store: Option<crate::store::Store>,
     /// The messages persistent sessions' queues hold in the store.
     queues: persist::Queues,
+    /// The next id of a message written ahead for the rules (`write_ahead`).
+    next_rule_input: AtomicU64,
 }
 
 impl Broker {
@@ -104,6 +109,7 @@ impl Broker {
             alarms: crate::alarm::Alarms::default(),
             store,
             queues: persist::Queues::default(),
+            next_rule_input: AtomicU64::new(1),
         })
     }
 

@@ -157,12 +157,12 @@ impl Broker {
             return Ok(None);
         }
         let mut fresh = None;
-        let id = *msg.store_id.get_or_init(|| {
+        let id = *msg.store.queued.get_or_init(|| {
             let id = self.queues.next_message.fetch_add(1, Ordering::Relaxed);
             fresh = Some(id);
             id
         });
-        let _ = d.msg.store_id.set(id);
+        let _ = d.msg.store.queued.set(id);
         *self.queues.holders.lock().entry(id).or_default() += 1;
         let place = session.next_stored.fetch_add(1, Ordering::Relaxed);
         d.stored = NonZeroU64::new(place);
@@ -181,7 +181,7 @@ impl Broker {
     /// with the last delivery that held it.
     pub fn forget_delivery(&self, session: &Session, d: &Delivery) {
         let (Some(store), Some(place)) = (&self.store, d.stored) else { return };
-        let Some(&id) = d.msg.store_id.get() else { return };
+        let Some(&id) = d.msg.store.queued.get() else { return };
         let last = self.let_go(id);
         let _ = store.delete_queued(&session.client_id, place.get(), last).map_err(refused);
     }
@@ -190,7 +190,7 @@ impl Broker {
     /// message goes with the last delivery that held it); the PUBREL waits for it.
     pub fn release_delivery(&self, session: &Session, d: &Delivery, packet_id: NonZeroU16) -> Kept {
         let (Some(store), Some(place)) = (&self.store, d.stored) else { return Ok(None) };
-        let Some(&id) = d.msg.store_id.get() else { return Ok(None) };
+        let Some(&id) = d.msg.store.queued.get() else { return Ok(None) };
         let last = self.let_go(id);
         store.release_queued(&session.client_id, place.get(), packet_id.get(), last).map(Some).map_err(refused)
     }

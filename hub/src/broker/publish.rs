@@ -84,6 +84,9 @@ impl Broker {
             }
         }
         if self.rules.as_ref().is_some_and(|r| r.wants_remembered(&msg.topic, &mut burst.rules_match)) {
+            if msg.qos > QoS::AtMostOnce {
+                burst.keep(self.write_ahead(&msg));
+            }
             burst.for_rules.push(msg.clone());
         }
         let matched = self.route(msg, Some(burst));

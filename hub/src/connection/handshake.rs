@@ -333,7 +333,7 @@ fn will_of(connect: &v5::Connect, client_id: &ClientId) -> Result<Option<Box<Wil
         publisher: Some(client_id.clone()),
         timestamp: SystemTime::now(),
         origin: None,
-        store_id: std::sync::OnceLock::new(),
+        store: Default::default(),
     };
     Ok(Some(Box::new(Will { message, delay: w.will_delay_interval_sec.unwrap_or(0) })))
 }

@@ -127,7 +127,7 @@ impl<S: Transport> Connection<S> {
             publisher: Some(self.client_id.clone()),
             timestamp: self.now_wall,
             origin: None,
-            store_id: std::sync::OnceLock::new(),
+            store: Default::default(),
         };
         if let Some(limiter) = &mut self.limiter {
             limiter.message();

@@ -1,5 +1,5 @@
-//! What the store kept, read once at start: the retained messages, the persistent sessions and
-//! the messages their queues hold. Records that do not decode are reported and skipped, so that
+//! What the store kept, read once at start: the retained messages, the persistent sessions, the
+//! messages their queues hold, and the rules' input written ahead. Records that do not decode are reported and skipped, so that
 //! one bad record never keeps the rest from coming back; messages no queue holds any more (a
 //! session that ended) are deleted.
 
@@ -10,7 +10,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tracing::warn;
 
 use super::session::{self, StoredSession};
-use super::{record, AWAITING_REL, MESSAGES, QUEUED, RETAINED, SESSIONS, SUBSCRIPTIONS};
+use super::{record, AWAITING_REL, MESSAGES, QUEUED, RETAINED, RULE_INPUT, SESSIONS, SUBSCRIPTIONS};
 use crate::message::Message;
 
 /// What the store kept.
@@ -21,6 +21,8 @@ pub struct Loaded {
     pub sessions: Vec<StoredSession>,
     /// The messages their queues hold, by id.
     pub messages: HashMap<u64, Arc<Message>>,
+    /// The messages written ahead for the rules that they had not run yet, in order.
+    pub rule_input: Vec<Arc<Message>>,
 }
 
 pub(super) fn load(db: &Database) -> Loaded {
@@ -32,7 +34,7 @@ pub(super) fn load(db: &Database) -> Loaded {
         wanted.extend(s.queued.iter().filter(|(_, q)| q.released.is_none()).map(|(_, q)| q.message));
     }
     let messages = messages(db, &wanted);
-    Loaded { retained: retained(db), sessions, messages }
+    Loaded { retained: retained(db), sessions, messages, rule_input: rule_input(db) }
 }
 
 /// The entries of `table` under `client_id`'s prefix, each as what its key holds after the
@@ -99,7 +101,7 @@ fn messages(db: &Database, wanted: &HashSet<u64>) -> HashMap<u64, Arc<Message>> 
                 match record::decode(bytes.value()) {
                     Some(msg) => {
                         // Its deliveries, acknowledged, forget it by this id.
-                        let _ = msg.store_id.set(id.value());
+                        let _ = msg.store.queued.set(id.value());
                         out.insert(id.value(), Arc::new(msg));
                     }
                     None => warn!(id = id.value(), "a queued message in the store does not decode: skipped"),
@@ -115,30 +117,53 @@ fn messages(db: &Database, wanted: &HashSet<u64>) -> HashMap<u64, Arc<Message>> 
     })
 }
 
-/// The retained messages kept, unexpired; records that do not decode are reported and
-/// skipped.
+/// The messages written ahead for the rules, by id (the order they came in).
+fn rule_input(db: &Database) -> Vec<Arc<Message>> {
+    let kept = records(db, RULE_INPUT, "message written ahead for the rules", |id| id);
+    kept.into_iter()
+        .map(|(id, msg)| {
+            // The rules let it go by this id once they have run it again.
+            let _ = msg.store.rule_input.set(id);
+            Arc::new(msg)
+        })
+        .collect()
+}
+
+/// The retained messages kept, unexpired.
 fn retained(db: &Database) -> Vec<Message> {
-    let read = || -> Result<Vec<Message>, redb::Error> {
+    let kept = records(db, RETAINED, "retained message", str::to_string);
+    // After decoding: a deadline already past comes back as the decoder's now.
+    kept.into_iter().map(|(_, msg)| msg).filter(|msg| !msg.is_expired(std::time::Instant::now())).collect()
+}
+
+/// Every message of `table` with its key (as `key` makes it), in key order. A record that does
+/// not decode is reported and skipped, and so is the table, if it cannot be read.
+fn records<K: redb::Key + 'static, O: std::fmt::Display>(
+    db: &Database,
+    table: TableDefinition<K, &'static [u8]>,
+    what: &str,
+    key: impl Fn(K::SelfType<'_>) -> O,
+) -> Vec<(O, Message)> {
+    let read = || -> Result<Vec<(O, Message)>, redb::Error> {
         let txn = db.begin_read()?;
-        let table = match txn.open_table(RETAINED) {
+        let table = match txn.open_table(table) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
         let mut out = Vec::new();
         for entry in table.iter()? {
-            let (topic, bytes) = entry?;
+            let (k, bytes) = entry?;
+            let k = key(k.value());
             match record::decode(bytes.value()) {
-                // After decoding: a deadline already past comes back as the decoder's now.
-                Some(msg) if !msg.is_expired(std::time::Instant::now()) => out.push(msg),
-                Some(_) => {}
-                None => warn!(topic = topic.value(), "a retained message in the store does not decode: skipped"),
+                Some(msg) => out.push((k, msg)),
+                None => warn!(key = %k, "a {what} in the store does not decode: skipped"),
             }
         }
         Ok(out)
     };
     read().unwrap_or_else(|e| {
-        warn!(error = %e, "the retained messages in the store cannot be read: starting without them");
+        warn!(error = %e, "the {what}s in the store cannot be read: starting without them");
         Vec::new()
     })
 }

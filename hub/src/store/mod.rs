@@ -13,7 +13,9 @@
 //! The store keeps retained messages and persistent sessions: their fields, subscriptions,
 //! delayed wills, each QoS 1/2 delivery until the subscriber acknowledges it (the message once,
 //! in `messages`; a record per delivery, in `queued`), and the incoming QoS 2 packet ids
-//! between PUBREC and PUBREL (`awaiting_rel`). What it keeps is acknowledged (the
+//! between PUBREC and PUBREL (`awaiting_rel`); and the rules' input: each QoS 1/2 message a rule
+//! wants, from before its publisher's acknowledgement until the rows the rules made of it are
+//! safe in the sinks' buffers (`rule_input`, see `weir_rules::pipeline::write_ahead`). What it keeps is acknowledged (the
 //! publisher's PUBACK or PUBREC, CONNACK, SUBACK, UNSUBACK) once its commit is fsynced
 //! (`[durability] mode = "sync"`), or at once while the writer commits it in the background
 //! (`"async"`); `"off"` keeps nothing on disk.
@@ -52,6 +54,9 @@ const MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("messages");
 const QUEUED: TableDefinition<&str, &[u8]> = TableDefinition::new("queued");
 /// Their incoming QoS 2 packet ids between PUBREC and PUBREL: [`session::rel_key`] → nothing.
 const AWAITING_REL: TableDefinition<&str, &[u8]> = TableDefinition::new("awaiting_rel");
+/// The rules' input, written ahead: id → [`record`] bytes, from a publish a rule wants at QoS 1
+/// or 2 until the rules' rows of it are safe in the sinks' buffers.
+const RULE_INPUT: TableDefinition<u64, &[u8]> = TableDefinition::new("rule_input");
 
 /// Changes waiting for the writer, past which a change is refused (and its publish is not
 /// acknowledged): a disk that cannot keep up must not make the queue grow without bound.
@@ -244,6 +249,26 @@ impl Store {
     pub fn put_awaiting_rel(&self, client_id: &str, packet_id: u16, awaiting: bool) -> Result<u64, StoreError> {
         let key = session::rel_key(client_id, packet_id);
         self.queue(if awaiting { Change::PutRel(key) } else { Change::DeleteRel(key) })
+    }
+
+    /// Keeps a message a rule wants, before its publisher's acknowledgement: the write-ahead.
+    pub fn put_rule_input(&self, id: u64, msg: &Message) -> Result<u64, StoreError> {
+        self.queue(Change::PutRuleInput(id, record::encode(msg)))
+    }
+
+    /// Forgets messages the rules have run (their rows are safe in the sinks' buffers).
+    pub fn delete_rule_input(&self, ids: Vec<u64>) -> Result<u64, StoreError> {
+        self.queue(Change::DeleteRuleInput(ids))
+    }
+
+    /// Resolves once every change queued so far is settled, or after `limit`: a clean stop
+    /// lets the writer finish first.
+    pub async fn settle(&self, limit: std::time::Duration) {
+        let last = self.queue.lock().0;
+        let mut progress = self.progress.clone();
+        if tokio::time::timeout(limit, progress.wait_for(|p| p.settled >= last)).await.is_err() {
+            tracing::warn!(limit_ms = limit.as_millis() as u64, "stopping before the store's writer caught up");
+        }
     }
 
     /// Resolves once the change with `ticket` is kept as the mode says, or fails if the writer

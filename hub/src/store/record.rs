@@ -92,7 +92,7 @@ pub fn decode(bytes: &[u8]) -> Option<Message> {
         publisher: r.publisher.map(Into::into),
         timestamp: UNIX_EPOCH + Duration::from_millis(r.timestamp_ms),
         origin: None,
-        store_id: std::sync::OnceLock::new(),
+        store: Default::default(),
     })
 }
 

@@ -15,7 +15,7 @@ use redb::{Database, Durability};
 use tokio::sync::watch;
 use tracing::{error, warn};
 
-use super::{AWAITING_REL, MESSAGES, QUEUED, RETAINED, SESSIONS, SUBSCRIPTIONS};
+use super::{AWAITING_REL, MESSAGES, QUEUED, RETAINED, RULE_INPUT, SESSIONS, SUBSCRIPTIONS};
 
 /// A change to the durable state.
 pub(super) enum Change {
@@ -41,6 +41,10 @@ pub(super) enum Change {
     /// An incoming QoS 2 packet id awaiting PUBREL ([`super::session::rel_key`]), and its end.
     PutRel(String),
     DeleteRel(String),
+    /// A message a rule wants, written ahead: its id and [`super::record`] bytes.
+    PutRuleInput(u64, Vec<u8>),
+    /// Messages the rules have run.
+    DeleteRuleInput(Vec<u64>),
 }
 
 /// How far the writer got.
@@ -152,6 +156,7 @@ impl Writer {
             let mut messages = txn.open_table(MESSAGES)?;
             let mut queued = txn.open_table(QUEUED)?;
             let mut awaiting_rel = txn.open_table(AWAITING_REL)?;
+            let mut rule_input = txn.open_table(RULE_INPUT)?;
             for (_, change) in batch {
                 match change {
                     Change::PutRetained(topic, bytes) => {
@@ -194,6 +199,14 @@ impl Writer {
                         queued.insert(key.as_str(), bytes.as_slice())?;
                         if let Some(id) = last {
                             messages.remove(*id)?;
+                        }
+                    }
+                    Change::PutRuleInput(id, bytes) => {
+                        rule_input.insert(*id, bytes.as_slice())?;
+                    }
+                    Change::DeleteRuleInput(ids) => {
+                        for id in ids {
+                            rule_input.remove(*id)?;
                         }
                     }
                     Change::PutSubscription(key, bytes) => {

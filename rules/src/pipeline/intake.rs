@@ -9,7 +9,7 @@
 //! rules when the queue is full, and are counted.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
@@ -19,6 +19,7 @@ use tracing::warn;
 
 use super::published::Message;
 use super::ruleset::{RuleBook, RuleMatch};
+use super::write_ahead::InputLog;
 use crate::event_kind::EventKind;
 use crate::value::Columns;
 
@@ -97,6 +98,8 @@ pub struct Intake {
     /// never), so that the warning comes at most every [`WARN_EVERY`].
     last_warning: AtomicU64,
     started: Instant,
+    /// Where the broker wrote ahead the messages it hands over, if it keeps them on disk.
+    input_log: OnceLock<Arc<dyn InputLog>>,
 }
 
 impl Intake {
@@ -118,8 +121,19 @@ impl Intake {
             held: AtomicUsize::new(0),
             last_warning: AtomicU64::new(u64::MAX),
             started: Instant::now(),
+            input_log: OnceLock::new(),
         };
         (Arc::new(intake), rx)
+    }
+
+    /// Sets where the broker wrote ahead the messages it hands over (once).
+    pub(super) fn keep_input_in(&self, log: Arc<dyn InputLog>) {
+        let _ = self.input_log.set(log);
+    }
+
+    /// Where the broker wrote ahead the messages it hands over, if it does.
+    pub(super) fn input_log(&self) -> Option<&Arc<dyn InputLog>> {
+        self.input_log.get()
     }
 
     /// Whether some rule's FROM matches `topic`: only then is a message handed over.

@@ -10,7 +10,9 @@
 //!   rule of the [`ruleset`] once per batch on the messages its FROM matched;
 //! - each rule's output rows go, as one [`RowBatch`](weir_connectors::row::RowBatch), into the
 //!   durable buffer of its sink, from the registry of [`sinks`]; `backlog` holds what a full
-//!   sink refuses, so that it holds back only its own rules and their publishers.
+//!   sink refuses, so that it holds back only its own rules and their publishers;
+//! - [`write_ahead`]: a message the broker kept on disk before acknowledging it is let go once
+//!   its rows are safe in the sinks' buffers.
 //!
 //! [`Pipeline`] starts it all (the rules directory's watcher and the reference tables' loaders
 //! included) and stops it.
@@ -26,6 +28,7 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 mod thread;
+pub mod write_ahead;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -113,6 +116,7 @@ impl Pipeline {
             intake: intake.clone(),
             node: config.node.to_string(),
             backlog: Default::default(),
+            ran: Default::default(),
         };
         let thread = RuleThread::start(runner, queue).map_err(StartError::Thread)?;
         let mut background = JoinSet::new();
@@ -132,6 +136,11 @@ impl Pipeline {
     /// The broker's door in.
     pub fn intake(&self) -> Arc<Intake> {
         self.intake.clone()
+    }
+
+    /// Sets where the broker wrote ahead the messages it hands over (see [`write_ahead`]).
+    pub fn keep_input_in(&self, log: Arc<dyn write_ahead::InputLog>) {
+        self.intake.keep_input_in(log);
     }
 
     /// Sets the broker that MQTT sinks without a `server` publish into.

@@ -29,6 +29,12 @@ pub trait Published: std::fmt::Debug + Send + Sync + 'static {
     /// `pub_props` as EMQX shows them (`User-Property`, `Content-Type`, ...), if it has any.
     /// Built only when a rule reads them.
     fn properties(&self) -> Option<Value>;
+    /// Its id in the broker's write-ahead, if the broker kept it on disk before acknowledging
+    /// it: the pipeline says when the rules are done with it (see
+    /// [`InputLog`](super::write_ahead::InputLog)).
+    fn write_ahead(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A message on its way to the rules, shared with the broker.

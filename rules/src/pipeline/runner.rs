@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, watch};
 use weir_connectors::driver::SinkHandle;
@@ -15,6 +15,7 @@ use weir_connectors::row::RowBatch;
 use super::backlog::{self, Backlog};
 use super::intake::{Input, Intake};
 use super::ruleset::{RuleBook, RuleSet};
+use super::write_ahead::Ran;
 use crate::active_rule::ActiveRule;
 use crate::event_kind::EventKind;
 use crate::plan::publish_batch::{Publish, PublishBatch};
@@ -47,6 +48,8 @@ pub(super) struct Runner {
     /// Rows that full sinks refused, waiting their turn. Only the rule thread touches it, and
     /// never across an await.
     pub(super) backlog: RefCell<Backlog>,
+    /// The written-ahead messages run, until their rows are safe in the sinks' buffers.
+    pub(super) ran: RefCell<Ran>,
 }
 
 /// How much a batch holds, against [`BATCH`] and [`BATCH_BYTES`].
@@ -90,6 +93,8 @@ struct Sorted {
     events: Vec<Columns>,
     /// For each rule, the rows of `publishes` and the positions in `events` it matched.
     per_rule: Vec<(Vec<u32>, Vec<usize>)>,
+    /// The write-ahead ids of the batch's messages, matched or not (see `write_ahead`).
+    written: Vec<u64>,
 }
 
 impl Runner {
@@ -110,10 +115,12 @@ impl Runner {
                 },
                 _ = windows.tick() => {
                     self.close_windows().await;
+                    self.let_go_of_run(false);
                     continue;
                 }
                 _ = retry.tick(), if holding => {
                     self.flush_held();
+                    self.let_go_of_run(false);
                     continue;
                 }
                 () = stopping(stop) => {
@@ -123,8 +130,30 @@ impl Runner {
             }
             self.flush_held();
             let set = self.book.current();
-            let sorted = self.sort(&set, batch.drain(..));
-            self.evaluate(&set, &sorted).await;
+            self.run_batch(&set, &mut batch).await;
+        }
+    }
+
+    /// Runs a batch through the rules, and accounts for its written-ahead messages.
+    async fn run_batch(&self, set: &RuleSet, batch: &mut Vec<Input>) {
+        let mut sorted = self.sort(set, batch.drain(..));
+        self.evaluate(set, &sorted).await;
+        self.ran.borrow_mut().add(std::mem::take(&mut sorted.written));
+        self.let_go_of_run(false);
+    }
+
+    /// Tells the broker which written-ahead messages are safe in the sinks' buffers: those
+    /// settled, or (`stopping`) all that are in them.
+    fn let_go_of_run(&self, stopping: bool) {
+        let Some(log) = self.intake.input_log() else { return };
+        let mut ran = self.ran.borrow_mut();
+        if self.backlog.borrow().is_empty() {
+            ran.in_buffers(Instant::now());
+        }
+        let ids = if stopping { ran.all_in_buffers() } else { ran.settled(Instant::now()) };
+        drop(ran);
+        if !ids.is_empty() {
+            log.ran(ids);
         }
     }
 
@@ -145,11 +174,11 @@ impl Runner {
                 }
                 self.intake.taken(size.messages, size.bytes);
                 let set = self.book.current();
-                let sorted = self.sort(&set, batch.drain(..));
-                self.evaluate(&set, &sorted).await;
+                self.run_batch(&set, &mut batch).await;
             }
         })
         .await;
+        self.let_go_of_run(true);
         let (left, held) = (self.intake.queued(), self.backlog.borrow().rows());
         if held > 0 {
             tracing::warn!(
@@ -192,10 +221,15 @@ impl Runner {
         let mut stamp = (UNIX_EPOCH, 0);
         let mut matcher = Matcher { set, topic: String::new(), rules: Vec::new() };
         let mut per_rule = vec![Default::default(); set.rules.len()];
+        let mut written = Vec::new();
+        let logged = self.intake.input_log().is_some();
         for input in batch {
             match input {
                 Input::Publishes(msgs) => {
                     for msg in msgs {
+                        if let Some(id) = msg.write_ahead().filter(|_| logged) {
+                            written.push(id);
+                        }
                         if !matcher.assign(msg.topic(), msg.origin(), &mut per_rule, Slot::Publish(published)) {
                             continue;
                         }
@@ -223,7 +257,7 @@ impl Runner {
                 }
             }
         }
-        Sorted { publishes: publishes.finish(), events, per_rule }
+        Sorted { publishes: publishes.finish(), events, per_rule, written }
     }
 
     /// Runs each rule once on the rows it matched, and hands its output to its sink.

@@ -21,6 +21,8 @@ struct Msg {
     payload: Vec<u8>,
     /// Its topic panics when read (see [`poisoned`]).
     poisoned: bool,
+    /// Its id in the broker's write-ahead, if written ahead.
+    kept: Option<u64>,
 }
 
 impl Published for Msg {
@@ -49,15 +51,18 @@ impl Published for Msg {
     fn properties(&self) -> Option<Value> {
         None
     }
+    fn write_ahead(&self) -> Option<u64> {
+        self.kept
+    }
 }
 
 fn msg(topic: &str, payload: String) -> Message {
-    Arc::new(Msg { topic: topic.into(), payload: payload.into_bytes(), poisoned: false })
+    Arc::new(Msg { topic: topic.into(), payload: payload.into_bytes(), poisoned: false, kept: None })
 }
 
 /// A message whose topic cannot be read: it panics the runner itself, outside any rule.
 fn poisoned() -> Message {
-    Arc::new(Msg { topic: String::new(), payload: Vec::new(), poisoned: true })
+    Arc::new(Msg { topic: String::new(), payload: Vec::new(), poisoned: true, kept: None })
 }
 
 /// A pipeline running `rule`, which may write into `mem`, a destination in memory.
@@ -246,4 +251,45 @@ async fn large_payloads_fill_the_queue_by_their_bytes() {
     intake.taken(1, 40 * 1024 * 1024);
     assert!(!intake.is_full(), "the rule thread took 40 MiB");
     assert_eq!(intake.queued_bytes(), 30 * 1024 * 1024);
+}
+
+/// The broker's write-ahead, as the pipeline sees it: the ids it was told to forget.
+#[derive(Debug, Default)]
+struct Log(parking_lot::Mutex<Vec<u64>>);
+
+impl write_ahead::InputLog for Log {
+    fn ran(&self, ids: Vec<u64>) {
+        self.0.lock().extend(ids);
+    }
+}
+
+/// A written-ahead message is let go once its rows are in the sink's buffer, not while a full
+/// buffer keeps them in memory; then each is let go once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn written_ahead_messages_are_let_go_once_their_rows_are_in_the_buffer() {
+    let small = DeliveryConfig { max_buffer_bytes: 64 * 1024, buffer_full: FullPolicy::Block, ..delivery() };
+    let h = start(r#"INSERT INTO mem SELECT payload AS p FROM "t/#""#, small, 100_000);
+    let log = Arc::new(Log::default());
+    h.pipeline.keep_input_in(log.clone());
+    h.mem.down.store(true, Ordering::Relaxed);
+    let intake = h.pipeline.intake();
+    let text = "x".repeat(200);
+    let kept = |id: u64| -> Message {
+        let payload = format!(r#"{{"i": {id}, "s": "{text}"}}"#).into_bytes();
+        Arc::new(Msg { topic: "t/a".into(), payload, poisoned: false, kept: Some(id) })
+    };
+    for burst in 0..20 {
+        let _ = intake.offer((burst * 100..burst * 100 + 100).map(kept).collect());
+    }
+    until("rows held for the full buffer", || intake.held() > 0).await;
+    tokio::time::sleep(write_ahead::SETTLE + Duration::from_millis(500)).await;
+    let early = log.0.lock().len();
+    assert!(early < 2000, "the rows held in memory keep their messages: {early} let go");
+    h.mem.down.store(false, Ordering::Relaxed);
+    until("2000 rows", || h.mem.len() == 2000).await;
+    until("every message let go", || log.0.lock().len() >= 2000).await;
+    let mut ids = log.0.lock().clone();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..2000).collect::<Vec<u64>>(), "each once");
+    h.pipeline.stop().await;
 }
