@@ -1,8 +1,11 @@
 //! `weir-bench pub`: publishers at a fixed total rate, or as fast as the broker takes them,
 //! each keeping up to `--inflight` QoS 1/2 messages unacknowledged. Each payload starts with
 //! its send time (nanoseconds since the Unix epoch, read once for the batch of up to 64
-//! messages that leaves in one write), for the subscribers' latency.
+//! messages that leaves in one write), for the subscribers' latency. At QoS 1/2 the summary
+//! also has the latency from that time to the PUBACK (or PUBCOMP): what a publisher waits for
+//! the broker's promise, which `[durability] mode = "sync"` makes wait for the disk.
 
+use std::collections::VecDeque;
 use std::num::NonZeroU16;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use clap::Args;
+use hdrhistogram::Histogram;
 use ntex_bytes::ByteString;
 use ntex_mqtt::QoS;
 
@@ -74,15 +78,31 @@ pub async fn run(a: PubArgs) -> anyhow::Result<()> {
             next_id: 0,
             outstanding: 0,
             n: 0,
+            sent_at: VecDeque::new(),
+            ack_us: Histogram::new_with_bounds(1, 60_000_000, 3)?,
         };
         tasks.push(tokio::spawn(publisher.run(deadline)));
     }
     let limit_total = if a.limit > 0 { a.limit * a.common.count as u64 } else { 0 };
     let outcome = report_loop(&sent, "sent", a.common.duration, limit_total).await;
+    let mut acks = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
     for t in tasks {
-        let _ = t.await;
+        if let Ok(h) = t.await {
+            let _ = acks.add(&h);
+        }
     }
-    println!("summary: sent={} seconds={:.2} rate={:.0}", sent.load(Ordering::Relaxed), outcome.secs, outcome.rate);
+    let ms = |q: f64| acks.value_at_quantile(q) as f64 / 1000.0;
+    let ack = if acks.is_empty() {
+        String::new()
+    } else {
+        format!(" ack_p50_ms={:.3} ack_p99_ms={:.3} ack_max_ms={:.3}", ms(0.5), ms(0.99), acks.max() as f64 / 1000.0)
+    };
+    println!(
+        "summary: sent={} seconds={:.2} rate={:.0}{ack}",
+        sent.load(Ordering::Relaxed),
+        outcome.secs,
+        outcome.rate
+    );
     Ok(())
 }
 
@@ -107,12 +127,18 @@ struct Publisher {
     outstanding: usize,
     /// Messages this publisher sent.
     n: u64,
+    /// The send time of each message not yet acknowledged, oldest first: a broker acknowledges
+    /// QoS 1/2 publishes in the order they came (MQTT 5, 4.6).
+    sent_at: VecDeque<u64>,
+    /// Microseconds from send to PUBACK (or PUBCOMP).
+    ack_us: Histogram<u64>,
 }
 
 impl Publisher {
     /// Publishes until `deadline` or the limit, then waits for the last acknowledgements, so
-    /// that "sent" means accepted. Ends early if the connection fails.
-    async fn run(mut self, deadline: Instant) {
+    /// that "sent" means accepted. Ends early if the connection fails. Returns the
+    /// acknowledgements' latencies.
+    async fn run(mut self, deadline: Instant) -> Histogram<u64> {
         let start = Instant::now();
         while Instant::now() < deadline && !self.done() {
             // Paced: send what the schedule says is due; unpaced: a batch at a time.
@@ -127,10 +153,10 @@ impl Publisher {
                 BATCH
             };
             if self.send_batch(due).await.is_err() || self.read_acks().await.is_err() {
-                return;
+                return self.ack_us;
             }
             if self.client.flush().await.is_err() {
-                return;
+                return self.ack_us;
             }
         }
         while self.qos != QoS::AtMostOnce && self.outstanding > 0 {
@@ -138,10 +164,19 @@ impl Publisher {
                 break;
             }
             match tokio::time::timeout(Duration::from_secs(5), next(&mut self.client)).await {
-                Ok(Ok(Incoming::Ack)) => self.outstanding -= 1,
+                Ok(Ok(Incoming::Ack)) => self.acknowledged(),
                 Ok(Ok(_)) => {}
                 _ => break,
             }
+        }
+        self.ack_us
+    }
+
+    /// The oldest message not acknowledged is.
+    fn acknowledged(&mut self) {
+        self.outstanding -= 1;
+        if let Some(sent) = self.sent_at.pop_front() {
+            let _ = self.ack_us.record((now_nanos().saturating_sub(sent) / 1000).max(1));
         }
     }
 
@@ -153,13 +188,15 @@ impl Publisher {
     async fn send_batch(&mut self, due: u64) -> anyhow::Result<()> {
         let mut batch = 0;
         // One clock read per batch: its messages leave in one write.
-        self.payload[..8].copy_from_slice(&now_nanos().to_be_bytes());
+        let stamp = now_nanos();
+        self.payload[..8].copy_from_slice(&stamp.to_be_bytes());
         while batch < due && (self.qos == QoS::AtMostOnce || self.outstanding < self.inflight) && !self.done() {
             let packet_id = if self.qos == QoS::AtMostOnce {
                 None
             } else {
                 self.next_id = self.next_id.wrapping_add(1).max(1);
                 self.outstanding += 1;
+                self.sent_at.push_back(stamp);
                 NonZeroU16::new(self.next_id)
             };
             self.client.queue_plain_publish(&self.topic, self.qos, self.retain, packet_id, &self.payload)?;
@@ -191,7 +228,7 @@ impl Publisher {
                 }
             };
             match got {
-                Some(Incoming::Ack) => self.outstanding -= 1,
+                Some(Incoming::Ack) => self.acknowledged(),
                 Some(_) => {}
                 None => break,
             }

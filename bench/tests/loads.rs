@@ -34,7 +34,8 @@ fn bench(args: &[String], limit: Duration) -> String {
 
 /// Its publishers and subscribers complete every QoS level's exchange, in 3.1.1 and 5.0, with
 /// windows fuller than one message (QoS 2 once stalled there: the PUBRELs and PUBCOMPs
-/// answering the broker waited for a publish to be flushed).
+/// answering the broker waited for a publish to be flushed), and the publishers report how long
+/// their acknowledgements took.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_complete_every_qos() {
     let (server, _dir) = broker().await;
@@ -49,6 +50,7 @@ async fn clients_complete_every_qos() {
         let publ = args(&["pub", "-c", "2", "-t", "load/%i", "--inflight", "16", "--limit", "1000", "-d", "20"]);
         let sent = tokio::task::spawn_blocking(move || bench(&publ, Duration::from_secs(30))).await.unwrap();
         assert!(sent.contains("summary: sent=2000 "), "v{version} QoS {qos}: {sent}");
+        assert!(sent.contains(" ack_p99_ms="), "the acknowledgements' latency: {sent}");
         let received = tokio::task::spawn_blocking(move || sub.join().unwrap()).await.unwrap();
         assert!(received.contains("summary: received=2000 "), "v{version} QoS {qos}: {received}");
     }
