@@ -505,3 +505,37 @@ async fn a_clean_stop_runs_the_rules_input_first_so_a_restart_writes_no_row_twic
     assert_eq!(rows, (1..=200).collect::<Vec<u32>>(), "each row once; log:\n{}", weir.log());
     assert!(!weir.log().contains("messages the rules had not run came back"), "{}", weir.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_subscription_deliveries_survive_a_kill_9_and_move_to_another_member_when_theirs_ends() {
+    let weir = Weir::start();
+    for member in ["worker-a", "worker-b"] {
+        drop(persistent_subscriber(&weir, member, "$share/g/jobs/#", QoS::AtLeastOnce).await);
+    }
+    let mut p = Raw::client(weir.tcp, "dispatcher").await;
+    for i in 1..=10u16 {
+        p.publish(publish("jobs/x", QoS::AtLeastOnce, Some(i)), format!("j{i}").as_bytes()).await;
+        assert!(matches!(p.recv().await, Some(Frame::Packet(Packet::PublishAck(_)))), "PUBACK {i}");
+    }
+    let weir = Weir::restart(weir.kill9());
+    // worker-a starts clean: its session ends, and the jobs it held go to worker-b.
+    let (_a, ack) = Raw::connect(weir.tcp, connect_packet("worker-a")).await;
+    assert!(!ack.session_present);
+    // One more job: its PUBACK waits for a commit, and the store commits in order, so the
+    // moves before it are on disk too.
+    p = Raw::client(weir.tcp, "dispatcher").await;
+    p.publish(publish("jobs/x", QoS::AtLeastOnce, Some(11)), b"j11").await;
+    assert!(matches!(p.recv().await, Some(Frame::Packet(Packet::PublishAck(_)))), "PUBACK 11");
+    let weir = Weir::restart(weir.kill9());
+    let (mut b, ack) = Raw::connect(weir.tcp, persistent("worker-b", 3600)).await;
+    assert!(ack.session_present, "{}", weir.log());
+    let mut got = BTreeSet::new();
+    while let Ok(Some(Frame::Publish(m, body))) = b.recv_within(Duration::from_millis(800)).await {
+        if let Some(id) = m.packet_id {
+            b.send(common::raw::puback(id)).await;
+        }
+        got.insert(String::from_utf8_lossy(&body).into_owned());
+    }
+    let want: BTreeSet<String> = (1..=11).map(|i| format!("j{i}")).collect();
+    assert_eq!(got, want, "every job, once each; log:\n{}", weir.log());
+}

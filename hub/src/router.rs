@@ -146,7 +146,7 @@ impl Router {
 
     /// Gives a delivery that a leaving member of `share` did not acknowledge to another member:
     /// returns that member and the delivery for it, or `None` when no other member exists.
-    pub fn redispatch(&self, share: &ShareRef, leaving: u64, d: Delivery) -> Option<(Arc<Session>, Delivery)> {
+    pub fn redispatch(&self, share: &ShareRef, leaving: u64, d: &Delivery) -> Option<(Arc<Session>, Delivery)> {
         let trie = self.trie.read();
         let sub = trie
             .get(&share.filter)

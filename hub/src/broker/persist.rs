@@ -17,7 +17,7 @@ use tracing::{info, warn};
 
 use super::sessions::NEVER_EXPIRE;
 use super::Broker;
-use crate::message::{Delivery, Message};
+use crate::message::{Delivery, Message, ShareRef};
 use crate::session::{Inflight, Session, SubOptions};
 use crate::store::record;
 use crate::store::session::{encode_meta, encode_queued, Queued, StoredSession};
@@ -151,11 +151,6 @@ impl Broker {
     /// may carry a detached copy of `msg`: both learn the message's id.
     pub(super) fn keep_delivery(&self, session: &Session, msg: &Message, d: &mut Delivery) -> Kept {
         let Some(store) = &self.store else { return Ok(None) };
-        if d.share.is_some() {
-            // A shared subscription's delivery goes to another member when its session ends:
-            // it is not kept across a restart yet.
-            return Ok(None);
-        }
         let mut fresh = None;
         let id = *msg.store.queued.get_or_init(|| {
             let id = self.queues.next_message.fetch_add(1, Ordering::Relaxed);
@@ -172,6 +167,7 @@ impl Broker {
             retain: d.retain,
             subscription_id: d.subscription_id.map(NonZeroU32::get),
             released: None,
+            share: d.share.as_ref().map(|s| (s.group.to_string(), s.filter.to_string())),
         };
         let message = fresh.map(|id| (id, record::encode(msg)));
         store.put_queued(&session.client_id, place, message, encode_queued(&queued)).map(Some).map_err(refused)
@@ -231,7 +227,7 @@ impl Broker {
                 qos: QoS::try_from(q.qos).unwrap_or(QoS::AtLeastOnce),
                 retain: q.retain,
                 subscription_id: q.subscription_id.and_then(NonZeroU32::new),
-                share: None,
+                share: q.share.map(|(group, filter)| ShareRef { group: group.into(), filter: filter.into() }),
                 stored: NonZeroU64::new(place),
             };
             let outcome = session.enqueue(d, false);

@@ -270,8 +270,13 @@ impl Broker {
         Ok(None)
     }
 
-    /// Queues a delivery that nobody waits on (retained messages on subscribe, redispatch).
-    pub(super) fn enqueue_detached(&self, session: &Session, d: Delivery) {
+    /// Queues a delivery that nobody waits on (retained messages on subscribe, redispatch),
+    /// kept in the store for a persistent session at QoS 1/2.
+    pub(super) fn enqueue_detached(&self, session: &Session, mut d: Delivery) {
+        if d.qos > QoS::AtMostOnce && session.persisted.load(Ordering::Relaxed) {
+            let msg = d.msg.clone();
+            let _ = self.keep_delivery(session, &msg, &mut d);
+        }
         let outcome = session.enqueue(d, false);
         self.dropped(session, outcome);
     }

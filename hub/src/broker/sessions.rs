@@ -157,7 +157,6 @@ impl Broker {
     /// Ends a session: forgets it (in the store too), drops its subscriptions, and gives the
     /// messages it holds for shared subscriptions to other members of their groups.
     pub(super) fn discard(&self, session: &Arc<Session>) {
-        self.forget(session);
         {
             let mut sessions = self.sessions.lock();
             if sessions.get(&session.client_id).is_some_and(|s| s.uid == session.uid) {
@@ -174,13 +173,16 @@ impl Broker {
             })
             .chain(session.drain_queue());
         for d in pending {
-            self.forget_delivery(session, &d);
-            if let Some(share) = d.share.clone() {
-                if let Some((member, d)) = self.router.redispatch(&share, session.uid, d) {
-                    self.enqueue_detached(&member, d);
-                }
+            // Kept for the new member before it is forgotten for this one: a crash in between
+            // must not lose it, and the message stays held throughout.
+            if let Some((member, moved)) = d.share.as_ref().and_then(|s| self.router.redispatch(s, session.uid, &d)) {
+                self.enqueue_detached(&member, moved);
             }
+            self.forget_delivery(session, &d);
         }
+        // Last: the store commits in order, so a crash never sees the session gone while the
+        // deliveries it handed to other members are not kept for them yet.
+        self.forget(session);
     }
 
     /// Asks every connection to close (v5 reason 0x8B) and waits for them.

@@ -232,8 +232,14 @@ impl Store {
         packet_id: u16,
         last: Option<u64>,
     ) -> Result<u64, StoreError> {
-        let released =
-            session::Queued { message: 0, qos: 2, retain: false, subscription_id: None, released: Some(packet_id) };
+        let released = session::Queued {
+            message: 0,
+            qos: 2,
+            retain: false,
+            subscription_id: None,
+            released: Some(packet_id),
+            share: None,
+        };
         let key = session::queue_key(client_id, place);
         self.queue(Change::ReleaseQueued(key, session::encode_queued(&released), last))
     }

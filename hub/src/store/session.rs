@@ -91,6 +91,9 @@ pub struct Queued {
     /// Set once the subscriber sent PUBREC for it (QoS 2): the packet id of the PUBREL that is
     /// all that is left to send; `message` is then no longer held.
     pub released: Option<u16>,
+    /// The shared-subscription group it came through (group, filter): it goes to another member
+    /// if this session ends before acknowledging it.
+    pub share: Option<(String, String)>,
 }
 
 /// A delivery as bytes.
