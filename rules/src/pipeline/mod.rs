@@ -166,7 +166,7 @@ impl Pipeline {
         if let Some(thread) = thread {
             thread.stop().await;
         }
-        self.sinks.stop();
+        self.sinks.stop().await;
     }
 }
 

@@ -16,6 +16,9 @@ use weir_connectors::sinks::{SinkConfig, SinkKind};
 /// The built-in sink's name.
 pub const DEFAULT_SINK: &str = "weir_db";
 
+/// How long stopping waits for the sinks, which give the batches they are writing 2 s.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The built-in sink's table, created if missing.
 const DEFAULT_TABLE: &str = "CREATE TABLE IF NOT EXISTS telemetry (\
     id INTEGER PRIMARY KEY, received_at INTEGER, clientid TEXT, topic TEXT, payload TEXT)";
@@ -90,10 +93,16 @@ impl Sinks {
         self.running.lock().values().cloned().collect()
     }
 
-    /// Stops every sink; their buffers keep what was not delivered.
-    pub fn stop(&self) {
-        for s in self.running.lock().values() {
+    /// Stops every sink and waits for them (a bounded while): their buffers keep what was not
+    /// delivered, and record what was.
+    pub async fn stop(&self) {
+        let running: Vec<Arc<SinkHandle>> = self.running.lock().values().cloned().collect();
+        for s in &running {
             s.stop();
+        }
+        let deadline = tokio::time::Instant::now() + STOP_WAIT;
+        for s in &running {
+            s.stopped(deadline.saturating_duration_since(tokio::time::Instant::now())).await;
         }
     }
 }

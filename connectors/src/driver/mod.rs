@@ -31,6 +31,10 @@ use crate::sink::{Health, Sink, WriteError};
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// How often written rows are flushed to the disk.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
+/// How long a stopping driver lets the batches being written finish, so that a clean stop
+/// delivers none of them twice after the restart; past it, they are abandoned (and delivered
+/// again then).
+const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Tries of a batch whose failure is most likely its rows' fault ([`WriteError::Suspect`])
 /// before it is treated as refused.
 const SUSPECT_TRIES: u32 = 4;
@@ -98,6 +102,8 @@ pub struct SinkHandle {
     stop: Notify,
     /// Whether the last append failed on a disk error, so that the error is logged once.
     disk_failing: AtomicBool,
+    /// The driver's task, taken by [`SinkHandle::stopped`] to wait for it.
+    task: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl SinkHandle {
@@ -163,10 +169,22 @@ impl SinkHandle {
         bytes as f64 / self.buffer.capacity().max(1) as f64
     }
 
-    /// Stops delivering: batches being written are abandoned (their rows stay buffered).
+    /// Stops delivering: the batches being written get [`STOP_GRACE`] to finish, and are then
+    /// abandoned (their rows stay buffered); what was confirmed is recorded and the buffer
+    /// flushed. [`SinkHandle::stopped`] waits for that.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
         self.stop.notify_waiters();
+    }
+
+    /// Resolves once the driver has ended after [`SinkHandle::stop`], or after `limit`.
+    pub async fn stopped(&self, limit: Duration) {
+        let task = self.task.lock().take();
+        if let Some(task) = task {
+            if tokio::time::timeout(limit, task).await.is_err() {
+                warn!(sink = %self.name, "the sink did not stop in time: stopping without it");
+            }
+        }
     }
 
     fn set_health(&self, h: Health) {
@@ -200,11 +218,12 @@ pub fn start<S: Sink>(
         stopped: AtomicBool::new(false),
         stop: Notify::new(),
         disk_failing: AtomicBool::new(false),
+        task: parking_lot::Mutex::new(None),
     });
     SinkMetrics::add(&handle.metrics.matched, pending);
     let driver =
         Driver { handle: handle.clone(), sink: Arc::new(sink), delivery: delivery.clone(), reasons: Arc::default() };
-    tokio::spawn(driver.run());
+    *handle.task.lock() = Some(tokio::spawn(driver.run()));
     Ok(handle)
 }
 
@@ -248,7 +267,7 @@ impl<S: Sink> Driver<S> {
             data.as_mut().enable();
             stop.as_mut().enable();
             if h.stopped.load(Ordering::Relaxed) {
-                self.sync();
+                self.finish(&mut p).await;
                 return;
             }
             if h.buffer.end() > p.reader.position() && self.has_room(&p) {
@@ -366,6 +385,23 @@ impl<S: Sink> Driver<S> {
         Some(Batch { first, end, rows })
     }
 
+    /// The end of a stop: lets the batches being written finish (within [`STOP_GRACE`]),
+    /// records what was confirmed, and flushes the buffer.
+    async fn finish(&self, p: &mut Progress) {
+        let grace = tokio::time::sleep(STOP_GRACE);
+        tokio::pin!(grace);
+        while !p.inflight.is_empty() {
+            tokio::select! {
+                Some(Ok((first, end))) = p.inflight.join_next() => {
+                    p.confirmed.insert(first, end);
+                }
+                () = &mut grace => break,
+            }
+        }
+        self.settle(p);
+        self.sync();
+    }
+
     fn sync(&self) {
         if let Err(e) = self.handle.buffer.sync() {
             warn!(sink = %self.handle.name, error = %e, "cannot flush the sink buffer to disk");
@@ -470,123 +506,4 @@ fn backoff(attempt: u32, max_ms: u64) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::MemorySink as Memory;
-
-    fn delivery() -> DeliveryConfig {
-        DeliveryConfig { batch_size: 10, batch_time_ms: 1, max_retry_backoff_ms: 50, ..DeliveryConfig::default() }
-    }
-
-    async fn until(what: &str, mut f: impl FnMut() -> bool) {
-        for _ in 0..500 {
-            if f() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("timed out waiting for {what}");
-    }
-
-    fn push(h: &SinkHandle, rows: impl Iterator<Item = String>) {
-        let rows: RowBatch = rows.collect();
-        assert_eq!(h.push(&rows, 0), rows.len());
-    }
-
-    #[tokio::test]
-    async fn rows_wait_out_an_outage_and_refused_rows_are_dead_lettered() {
-        let dir = tempfile::tempdir().unwrap();
-        let mem = Arc::new(Memory::default());
-        mem.down.store(true, Ordering::Relaxed);
-        let h = start("s", "memory", mem.clone(), &delivery(), &dir.path().join("s")).unwrap();
-        let dl_mem = Arc::new(Memory::default());
-        let dl = start("dl", "memory", dl_mem.clone(), &delivery(), &dir.path().join("dl")).unwrap();
-        h.set_dead_letter(dl.clone());
-        push(&h, (0..95).map(|i| if i == 42 { r#"{"bad":true}"#.to_string() } else { format!(r#"{{"i":{i}}}"#) }));
-        until("a retry", || mem.writes.load(Ordering::Relaxed) > 2).await;
-        assert_eq!(h.health(), Health::Disconnected);
-        let m: BTreeMap<_, _> = h.snapshot().into_iter().collect();
-        assert_eq!((m["inflight"], m["queuing"]), (10, 85), "one batch probes a destination that is down");
-        assert!(mem.rows.lock().is_empty());
-        mem.down.store(false, Ordering::Relaxed);
-        until("delivery", || mem.rows.lock().len() == 94).await;
-        until("the dead letter", || dl_mem.rows.lock().len() == 1).await;
-        assert_eq!(h.health(), Health::Connected);
-        let letter = dl_mem.rows.lock()[0].clone();
-        assert_eq!(letter.get("reason").unwrap(), "bad row");
-        assert_eq!(letter.get("row").unwrap(), &serde_json::json!({"bad": true}));
-        let mut seen: Vec<i64> = mem.rows.lock().iter().map(|r| r.get("i").unwrap().as_i64().unwrap()).collect();
-        seen.sort_unstable();
-        assert_eq!(seen, (0..95).filter(|&i| i != 42).collect::<Vec<_>>());
-        until("the buffer to empty", || h.buffer.pending().0 == 0).await;
-        let m: BTreeMap<_, _> = h.snapshot().into_iter().collect();
-        assert_eq!((m["matched"], m["success"], m["failed"], m["queuing"], m["inflight"]), (95, 94, 1, 0, 0));
-        assert!(m["retried"] > 0);
-    }
-
-    /// A failure that is most likely the row's fault is retried a few times, not forever, and
-    /// the row then goes to the dead letter as refused rows do; the others are delivered.
-    #[tokio::test]
-    async fn suspect_rows_are_refused_after_a_few_tries() {
-        let dir = tempfile::tempdir().unwrap();
-        let mem = Arc::new(Memory::default());
-        let h = start("s", "memory", mem.clone(), &delivery(), &dir.path().join("s")).unwrap();
-        let dl_mem = Arc::new(Memory::default());
-        let dl = start("dl", "memory", dl_mem.clone(), &delivery(), &dir.path().join("dl")).unwrap();
-        h.set_dead_letter(dl.clone());
-        push(&h, (0..20).map(|i| if i == 7 { r#"{"nowhere":7}"#.to_string() } else { format!(r#"{{"i":{i}}}"#) }));
-        until("the dead letter", || dl_mem.rows.lock().len() == 1).await;
-        until("delivery", || mem.rows.lock().len() == 19).await;
-        assert_eq!(dl_mem.rows.lock()[0].get("reason").unwrap(), "unknown topic");
-        let m: BTreeMap<_, _> = h.snapshot().into_iter().collect();
-        assert_eq!((m["success"], m["failed"]), (19, 1));
-        assert_eq!(m["retried"], u64::from(SUSPECT_TRIES - 1), "retried, but not forever");
-    }
-
-    /// A sink's directory where a stopped run left rows `{"i":0}` to `{"i":29}` undelivered.
-    async fn left_undelivered() -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        let mem = Arc::new(Memory::default());
-        mem.down.store(true, Ordering::Relaxed);
-        let h = start("s", "memory", mem, &delivery(), dir.path()).unwrap();
-        push(&h, (0..30).map(|i| format!(r#"{{"i":{i}}}"#)));
-        h.stop();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        dir
-    }
-
-    #[tokio::test]
-    async fn unconfirmed_rows_are_delivered_after_a_restart() {
-        let dir = left_undelivered().await;
-        let again = Arc::new(Memory::default());
-        let h = start("s", "memory", again.clone(), &delivery(), dir.path()).unwrap();
-        until("redelivery", || again.rows.lock().len() >= 30).await;
-        assert_eq!(h.snapshot()[0], ("matched", 30));
-    }
-
-    #[tokio::test]
-    async fn rows_lost_to_a_damaged_disk_are_counted_and_the_rest_delivered() {
-        let dir = left_undelivered().await;
-        // A flipped bit in row 10 (rows 0..10 are 8 + 7 bytes each, "{"i":0}" to "{"i":9}").
-        let segment = dir.path().join(format!("{:020}.log", 0));
-        let mut bytes = std::fs::read(&segment).unwrap();
-        bytes[10 * 15 + 8 + 3] ^= 0x01;
-        std::fs::write(&segment, bytes).unwrap();
-        let again = Arc::new(Memory::default());
-        let h = start("s", "memory", again.clone(), &delivery(), dir.path()).unwrap();
-        until("delivery", || again.rows.lock().len() >= 29).await;
-        until("the buffer to empty", || h.buffer.pending().0 == 0).await;
-        let seen: Vec<i64> = again.rows.lock().iter().map(|r| r.get("i").unwrap().as_i64().unwrap()).collect();
-        assert_eq!(seen, (0..30).filter(|&i| i != 10).collect::<Vec<_>>());
-        let m: BTreeMap<_, _> = h.snapshot().into_iter().collect();
-        assert_eq!((m["matched"], m["success"], m["dropped.other"]), (30, 29, 1));
-    }
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_with_jitter() {
-        for (attempt, full) in [(0u32, 100u64), (1, 200), (3, 800), (12, 5000)] {
-            let d = backoff(attempt, 5000).as_millis() as u64;
-            assert!(d <= full && d >= full / 2, "attempt {attempt}: {d}");
-        }
-    }
-}
+mod tests;
