@@ -145,7 +145,9 @@ impl Publisher {
             let due = if self.rate > 0.0 {
                 let want = (start.elapsed().as_secs_f64() * self.rate) as u64;
                 if want <= self.n {
-                    tokio::time::sleep(Duration::from_micros(200)).await;
+                    if self.wait_for_ack(Duration::from_micros(200)).await.is_err() {
+                        return self.ack_us;
+                    }
                     continue;
                 }
                 (want - self.n).min(BATCH)
@@ -170,6 +172,24 @@ impl Publisher {
             }
         }
         self.ack_us
+    }
+
+    /// Waits up to `limit` with nothing to send: for an acknowledgement, if one is due, so that
+    /// it is timed when it comes and not at the next send.
+    async fn wait_for_ack(&mut self, limit: Duration) -> anyhow::Result<()> {
+        if self.outstanding == 0 {
+            tokio::time::sleep(limit).await;
+            return Ok(());
+        }
+        // A PUBREL answering a PUBREC (QoS 2) goes out before the wait.
+        self.client.flush().await?;
+        // Cancel-safe: a read cancelled by the timeout has taken nothing off the socket.
+        if let Ok(got) = tokio::time::timeout(limit, next(&mut self.client)).await {
+            if let Incoming::Ack = got? {
+                self.acknowledged();
+            }
+        }
+        Ok(())
     }
 
     /// The oldest message not acknowledged is.
