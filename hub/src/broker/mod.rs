@@ -75,8 +75,8 @@ pub struct Broker {
     store: Option<crate::store::Store>,
     /// The messages persistent sessions' queues hold in the store.
     queues: persist::Queues,
-    /// The next id of a message written ahead for the rules (`write_ahead`).
-    next_rule_input: AtomicU64,
+    /// The rules' input written ahead and not let go of yet.
+    rule_input: write_ahead::RuleInput,
 }
 
 impl Broker {
@@ -109,7 +109,7 @@ impl Broker {
             alarms: crate::alarm::Alarms::default(),
             store,
             queues: persist::Queues::default(),
-            next_rule_input: AtomicU64::new(1),
+            rule_input: write_ahead::RuleInput::default(),
         })
     }
 

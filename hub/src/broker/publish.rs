@@ -33,6 +33,8 @@ use crate::session::{Enqueued, Session};
 pub struct Burst {
     /// The burst's messages that some rule wants.
     for_rules: Vec<weir_rules::pipeline::Message>,
+    /// Those of QoS 1/2, written ahead for the rules at the burst's end.
+    ahead: super::write_ahead::Ahead,
     /// Messages received.
     received: u64,
     /// Messages no subscription wanted.
@@ -85,7 +87,7 @@ impl Broker {
         }
         if self.rules.as_ref().is_some_and(|r| r.wants_remembered(&msg.topic, &mut burst.rules_match)) {
             if msg.qos > QoS::AtMostOnce {
-                burst.keep(self.write_ahead(&msg));
+                self.write_ahead(&msg, &mut burst.ahead);
             }
             burst.for_rules.push(msg.clone());
         }
@@ -98,6 +100,8 @@ impl Broker {
     pub fn end_burst(&self, burst: &mut Burst) {
         Metrics::add(&self.metrics.messages_received, std::mem::take(&mut burst.received));
         Metrics::add(&self.metrics.dropped_no_subscribers, std::mem::take(&mut burst.no_subscribers));
+        let kept = self.keep_ahead(&mut burst.ahead);
+        burst.keep(kept);
         burst.fed_rules = match &self.rules {
             Some(rules) if !burst.for_rules.is_empty() => {
                 burst.fed_blocked = rules.offer(std::mem::take(&mut burst.for_rules));

@@ -21,9 +21,12 @@ pub struct Loaded {
     pub sessions: Vec<StoredSession>,
     /// The messages their queues hold, by id.
     pub messages: HashMap<u64, Arc<Message>>,
-    /// The messages written ahead for the rules that they had not run yet, in order.
-    pub rule_input: Vec<Arc<Message>>,
+    /// The bursts written ahead for the rules whose messages they had not all run, in order.
+    pub rule_input: Vec<Burst>,
 }
+
+/// A burst written ahead for the rules: its id, and its messages.
+pub type Burst = (u64, Vec<Arc<Message>>);
 
 pub(super) fn load(db: &Database) -> Loaded {
     let mut sessions = sessions(db);
@@ -117,55 +120,68 @@ fn messages(db: &Database, wanted: &HashSet<u64>) -> HashMap<u64, Arc<Message>> 
     })
 }
 
-/// The messages written ahead for the rules, by id (the order they came in).
-fn rule_input(db: &Database) -> Vec<Arc<Message>> {
-    let kept = records(db, RULE_INPUT, "message written ahead for the rules", |id| id);
-    kept.into_iter()
-        .map(|(id, msg)| {
-            // The rules let it go by this id once they have run it again.
-            let _ = msg.store.rule_input.set(id);
-            Arc::new(msg)
-        })
-        .collect()
+/// The bursts written ahead for the rules, by id (the order they came in), with their
+/// messages; what does not decode is reported and skipped.
+fn rule_input(db: &Database) -> Vec<Burst> {
+    let mut out = Vec::new();
+    each_value(db, RULE_INPUT, "the rules' input", |id, bytes| {
+        let (msgs, whole) = record::decode_framed(bytes);
+        if !whole {
+            warn!(
+                id,
+                decoded = msgs.len(),
+                "a burst written ahead for the rules does not decode to its end: the rest is skipped"
+            );
+        }
+        // The rules let it go by this id once they have run its messages again.
+        let msgs = msgs
+            .into_iter()
+            .map(|m| {
+                let _ = m.store.rule_input.set(id);
+                Arc::new(m)
+            })
+            .collect();
+        out.push((id, msgs));
+    });
+    out
 }
 
 /// The retained messages kept, unexpired.
 fn retained(db: &Database) -> Vec<Message> {
-    let kept = records(db, RETAINED, "retained message", str::to_string);
-    // After decoding: a deadline already past comes back as the decoder's now.
-    kept.into_iter().map(|(_, msg)| msg).filter(|msg| !msg.is_expired(std::time::Instant::now())).collect()
+    let mut out = Vec::new();
+    each_value(db, RETAINED, "the retained messages", |topic, bytes| match record::decode(bytes) {
+        // After decoding: a deadline already past comes back as the decoder's now.
+        Some(msg) if !msg.is_expired(std::time::Instant::now()) => out.push(msg),
+        Some(_) => {}
+        None => warn!(topic, "a retained message in the store does not decode: skipped"),
+    });
+    out
 }
 
-/// Every message of `table` with its key (as `key` makes it), in key order. A record that does
-/// not decode is reported and skipped, and so is the table, if it cannot be read.
-fn records<K: redb::Key + 'static, O: std::fmt::Display>(
+/// Calls `f` with each key and value of `table`, in key order; reports `what` as not read (and
+/// goes on without the rest of it) if the table cannot be read.
+fn each_value<K: redb::Key + 'static>(
     db: &Database,
     table: TableDefinition<K, &'static [u8]>,
     what: &str,
-    key: impl Fn(K::SelfType<'_>) -> O,
-) -> Vec<(O, Message)> {
-    let read = || -> Result<Vec<(O, Message)>, redb::Error> {
+    mut f: impl FnMut(K::SelfType<'_>, &[u8]),
+) {
+    let mut read = || -> Result<(), redb::Error> {
         let txn = db.begin_read()?;
         let table = match txn.open_table(table) {
             Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
-        let mut out = Vec::new();
         for entry in table.iter()? {
-            let (k, bytes) = entry?;
-            let k = key(k.value());
-            match record::decode(bytes.value()) {
-                Some(msg) => out.push((k, msg)),
-                None => warn!(key = %k, "a {what} in the store does not decode: skipped"),
-            }
+            let (k, v) = entry?;
+            f(k.value(), v.value());
         }
-        Ok(out)
+        Ok(())
     };
-    read().unwrap_or_else(|e| {
-        warn!(error = %e, "the {what}s in the store cannot be read: starting without them");
-        Vec::new()
-    })
+    if let Err(e) = read() {
+        warn!(error = %e, "{what} in the store cannot be read: starting without them");
+    }
 }
 
 /// The persistent sessions kept; records that do not decode are reported and skipped.

@@ -35,7 +35,7 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tracing::info;
 
-pub use load::Loaded;
+pub use load::{Burst, Loaded};
 pub use lock::DataDirLock;
 use writer::{Change, Progress, Writer};
 
@@ -54,8 +54,8 @@ const MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("messages");
 const QUEUED: TableDefinition<&str, &[u8]> = TableDefinition::new("queued");
 /// Their incoming QoS 2 packet ids between PUBREC and PUBREL: [`session::rel_key`] → nothing.
 const AWAITING_REL: TableDefinition<&str, &[u8]> = TableDefinition::new("awaiting_rel");
-/// The rules' input, written ahead: id → [`record`] bytes, from a publish a rule wants at QoS 1
-/// or 2 until the rules' rows of it are safe in the sinks' buffers.
+/// The rules' input, written ahead: id → the framed [`record`]s of a read burst's QoS 1/2
+/// messages that rules want, until the rules' rows of them are safe in the sinks' buffers.
 const RULE_INPUT: TableDefinition<u64, &[u8]> = TableDefinition::new("rule_input");
 
 /// Changes waiting for the writer, past which a change is refused (and its publish is not
@@ -257,12 +257,14 @@ impl Store {
         self.queue(if awaiting { Change::PutRel(key) } else { Change::DeleteRel(key) })
     }
 
-    /// Keeps a message a rule wants, before its publisher's acknowledgement: the write-ahead.
-    pub fn put_rule_input(&self, id: u64, msg: &Message) -> Result<u64, StoreError> {
-        self.queue(Change::PutRuleInput(id, record::encode(msg)))
+    /// Keeps the messages of a read burst that rules want ([`record::append_framed`]), before
+    /// their publisher's acknowledgement: the write-ahead.
+    pub fn put_rule_input(&self, id: u64, framed: Vec<u8>) -> Result<u64, StoreError> {
+        self.queue(Change::PutRuleInput(id, framed))
     }
 
-    /// Forgets messages the rules have run (their rows are safe in the sinks' buffers).
+    /// Forgets bursts whose messages the rules have run (their rows are safe in the sinks'
+    /// buffers).
     pub fn delete_rule_input(&self, ids: Vec<u64>) -> Result<u64, StoreError> {
         self.queue(Change::DeleteRuleInput(ids))
     }

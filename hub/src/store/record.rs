@@ -12,7 +12,8 @@ use weir_types::QoS;
 
 use crate::message::Message;
 
-#[derive(Serialize, Deserialize)]
+/// A message as stored (read back; written as [`RecordRef`]).
+#[derive(Deserialize)]
 struct Record {
     topic: String,
     #[serde(with = "serde_bytes")]
@@ -37,25 +38,82 @@ fn ms_since_epoch(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// [`Record`] borrowed from a message, which encodes to the same bytes (postcard writes a
+/// `&str` as a `String`, and `serde_bytes` a slice as a `Vec`): the publish path writes a
+/// message without copying its topic, payload and properties first.
+#[derive(Serialize)]
+struct RecordRef<'a> {
+    topic: &'a str,
+    #[serde(with = "serde_bytes")]
+    payload: &'a [u8],
+    qos: u8,
+    retain: bool,
+    payload_format_utf8: bool,
+    content_type: Option<&'a str>,
+    response_topic: Option<&'a str>,
+    #[serde(with = "serde_bytes")]
+    correlation_data: Option<&'a [u8]>,
+    user_properties: Vec<(&'a str, &'a str)>,
+    expires_at_ms: Option<u64>,
+    publisher: Option<&'a str>,
+    timestamp_ms: u64,
+}
+
 /// `msg` as bytes for the store.
 pub fn encode(msg: &Message) -> Vec<u8> {
-    let (now, wall) = (Instant::now(), SystemTime::now());
+    postcard::to_allocvec(&borrow(msg)).unwrap_or_default()
+}
+
+/// Appends `msg` to `out` as a framed record, `[length: u32 LE][record]`: a run of them keeps
+/// a read burst's messages in one value ([`decode_framed`] reads them back).
+pub fn append_framed(msg: &Message, out: &mut Vec<u8>) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    match postcard::to_extend(&borrow(msg), std::mem::take(out)) {
+        Ok(mut grown) => {
+            let len = (grown.len() - at - 4) as u32;
+            grown[at..at + 4].copy_from_slice(&len.to_le_bytes());
+            *out = grown;
+        }
+        // Serializing into a Vec cannot fail; were it to, the message would simply be missing.
+        Err(_) => out.truncate(at),
+    }
+}
+
+/// The messages of a run of framed records, and whether all of it decoded: a record that does
+/// not ends the run (its length may be what is damaged).
+pub fn decode_framed(mut bytes: &[u8]) -> (Vec<Message>, bool) {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let Some((len, rest)) = bytes.split_first_chunk::<4>() else { return (out, false) };
+        let len = u32::from_le_bytes(*len) as usize;
+        let Some(msg) = rest.get(..len).and_then(decode) else { return (out, false) };
+        out.push(msg);
+        bytes = &rest[len..];
+    }
+    (out, true)
+}
+
+fn borrow(msg: &Message) -> RecordRef<'_> {
     let p = &msg.properties;
-    let record = Record {
-        topic: msg.topic.to_string(),
-        payload: msg.payload.to_vec(),
+    let expires_at_ms = msg.expires_at.map(|at| {
+        let (now, wall) = (Instant::now(), SystemTime::now());
+        ms_since_epoch(wall + at.saturating_duration_since(now))
+    });
+    RecordRef {
+        topic: &msg.topic,
+        payload: &msg.payload,
         qos: msg.qos as u8,
         retain: msg.retain,
         payload_format_utf8: p.is_utf8_payload,
-        content_type: p.content_type.as_ref().map(|s| s.to_string()),
-        response_topic: p.response_topic.as_ref().map(|s| s.to_string()),
-        correlation_data: p.correlation_data.as_ref().map(|b| b.to_vec()),
-        user_properties: p.user_properties.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        expires_at_ms: msg.expires_at.map(|at| ms_since_epoch(wall + at.saturating_duration_since(now))),
-        publisher: msg.publisher.as_deref().map(str::to_string),
+        content_type: p.content_type.as_deref(),
+        response_topic: p.response_topic.as_deref(),
+        correlation_data: p.correlation_data.as_deref(),
+        user_properties: p.user_properties.iter().map(|(k, v)| (&**k, &**v)).collect(),
+        expires_at_ms,
+        publisher: msg.publisher.as_deref(),
         timestamp_ms: ms_since_epoch(msg.timestamp),
-    };
-    postcard::to_allocvec(&record).unwrap_or_default()
+    }
 }
 
 /// A message from the store's bytes; `None` if they do not decode (the caller reports it).
@@ -122,5 +180,21 @@ mod tests {
         let left = back.expires_at.expect("an expiry").saturating_duration_since(Instant::now());
         assert!(left > Duration::from_secs(58) && left <= Duration::from_secs(60), "{left:?}");
         assert!(decode(b"\xff\xff\xff").is_none(), "garbage is refused, not a panic");
+    }
+
+    #[test]
+    fn framed_records_come_back_in_order_up_to_the_first_damaged_one() {
+        let mut run = Vec::new();
+        for topic in ["a", "b", "c"] {
+            append_framed(&Message::new(topic.into(), Bytes::from_static(b"x"), QoS::AtLeastOnce, false), &mut run);
+        }
+        let topics =
+            |(msgs, whole): (Vec<Message>, bool)| (msgs.iter().map(|m| m.topic.to_string()).collect::<Vec<_>>(), whole);
+        assert_eq!(topics(decode_framed(&run)), (vec!["a".into(), "b".into(), "c".into()], true));
+        assert_eq!(topics(decode_framed(&run[..run.len() - 1])), (vec!["a".into(), "b".into()], false));
+        let mut bad = run.clone();
+        let second = 4 + u32::from_le_bytes(bad[..4].try_into().unwrap()) as usize;
+        bad[second..second + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(topics(decode_framed(&bad)), (vec!["a".into()], false));
     }
 }

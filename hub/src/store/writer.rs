@@ -41,9 +41,10 @@ pub(super) enum Change {
     /// An incoming QoS 2 packet id awaiting PUBREL ([`super::session::rel_key`]), and its end.
     PutRel(String),
     DeleteRel(String),
-    /// A message a rule wants, written ahead: its id and [`super::record`] bytes.
+    /// A burst's messages that rules want, written ahead: its id and framed
+    /// [`super::record`]s.
     PutRuleInput(u64, Vec<u8>),
-    /// Messages the rules have run.
+    /// Bursts whose messages the rules have run.
     DeleteRuleInput(Vec<u64>),
 }
 
