@@ -65,6 +65,17 @@ async fn retained_messages_survive_a_kill_9_once_acknowledged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_mode_keeps_what_its_interval_has_passed_over() {
+    let weir = Weir::start_with("[durability]\nmode = \"async\"\ninterval = 50");
+    retain(&weir, &[("lazy/a", b"one", None)]).await;
+    // Acknowledged at once; on disk within the interval.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let weir = Weir::restart(weir.kill9());
+    let got = retained(&weir, "lazy/#").await;
+    assert_eq!(got.len(), 1, "{}", weir.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retained_messages_survive_a_clean_restart() {
     let mut weir = Weir::start();
     retain(&weir, &[("clean/a", b"kept", None)]).await;

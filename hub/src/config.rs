@@ -423,6 +423,17 @@ mod tests {
         assert_eq!(c.listeners.ws.path, "/mqtt");
         assert_eq!(c.api.bind.port(), 18083);
         assert_eq!(c.mqtt.max_mqueue_len, 1000);
+        assert_eq!(c.durability, crate::store::DurabilityConfig { mode: crate::store::Mode::Sync, interval: 100 });
+    }
+
+    #[test]
+    fn durability_takes_a_mode_and_an_interval() {
+        let toml = "[durability]\nmode = \"async\"\ninterval = 20";
+        let d = Config::from_toml_with_env(toml, "t", std::iter::empty()).unwrap().durability;
+        assert_eq!((d.mode, d.interval), (crate::store::Mode::Async, 20));
+        let err = Config::from_toml_with_env("[durability]\nmode = \"fast\"", "w.toml", std::iter::empty());
+        let err = err.unwrap_err().to_string();
+        assert!(err.contains("fast") && err.contains("w.toml"), "{err}");
     }
 
     #[test]

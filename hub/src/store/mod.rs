@@ -13,12 +13,13 @@
 //! The store keeps retained messages and persistent sessions: their fields, subscriptions,
 //! delayed wills, each QoS 1/2 delivery until the subscriber acknowledges it (the message once,
 //! in `messages`; a record per delivery, in `queued`), and the incoming QoS 2 packet ids
-//! between PUBREC and PUBREL (`awaiting_rel`); and the rules' input: each QoS 1/2 message a rule
-//! wants, from before its publisher's acknowledgement until the rows the rules made of it are
-//! safe in the sinks' buffers (`rule_input`, see `weir_rules::pipeline::write_ahead`). What it keeps is acknowledged (the
-//! publisher's PUBACK or PUBREC, CONNACK, SUBACK, UNSUBACK) once its commit is fsynced
-//! (`[durability] mode = "sync"`), or at once while the writer commits it in the background
-//! (`"async"`); `"off"` keeps nothing on disk.
+//! between PUBREC and PUBREL (`awaiting_rel`); and the rules' input: a read burst's QoS 1/2
+//! messages that rules want, from before their publisher's acknowledgement until the rows the
+//! rules made of them are safe in the sinks' buffers (`rule_input`, see
+//! `weir_rules::pipeline::write_ahead`). What it keeps is acknowledged (the publisher's PUBACK
+//! or PUBREC, CONNACK, SUBACK, UNSUBACK) once its commit is fsynced (`[durability] mode =
+//! "sync"`), or at once while the writer commits it in the background, at least every
+//! `interval` (`"async"`); `"off"` keeps nothing on disk.
 
 mod load;
 mod lock;
@@ -72,8 +73,8 @@ pub enum Mode {
     /// Acknowledge once the change is committed and fsynced (group commit).
     #[default]
     Sync,
-    /// Acknowledge at once; the writer commits (and fsyncs) in the background, continuously: a
-    /// crash loses the changes its last commit had not taken yet.
+    /// Acknowledge at once; the writer commits (and fsyncs) in the background, at least every
+    /// `interval`: a crash loses the changes its last commit had not taken yet.
     Async,
     /// Keep nothing on disk (before Weir had a store).
     Off,
@@ -85,11 +86,15 @@ pub enum Mode {
 pub struct DurabilityConfig {
     /// `"sync"`, `"async"` or `"off"`.
     pub mode: Mode,
+    /// In `"async"`, the longest the writer gathers changes before it commits and fsyncs them,
+    /// in milliseconds (it commits sooner once it has [`writer::MAX_BATCH`]): the most a crash
+    /// loses, with at most [`ASYNC_LAG`] changes. At least 1.
+    pub interval: u64,
 }
 
 impl Default for DurabilityConfig {
     fn default() -> Self {
-        DurabilityConfig { mode: Mode::Sync }
+        DurabilityConfig { mode: Mode::Sync, interval: 100 }
     }
 }
 
@@ -157,7 +162,11 @@ impl Store {
         let loaded = load::load(&db);
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUED_CHANGES);
         let (progress_tx, progress) = watch::channel(Progress::default());
-        Writer { path: path.clone(), db: Some(db), progress: progress_tx }
+        let gather = match config.mode {
+            Mode::Async => std::time::Duration::from_millis(config.interval.max(1)),
+            Mode::Sync | Mode::Off => std::time::Duration::ZERO,
+        };
+        Writer { path: path.clone(), db: Some(db), progress: progress_tx, gather }
             .spawn(rx)
             .map_err(|source| StoreError::Dir { dir: dir.display().to_string(), source })?;
         info!(path = %path.display(), mode = ?config.mode, "store opened");

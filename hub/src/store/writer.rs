@@ -1,6 +1,7 @@
 //! The store's one writer: a thread that takes every change queued since its last commit and
 //! commits them in one fsynced transaction (a group commit: one fsync for a whole read burst,
-//! and for every connection that wrote meanwhile), then publishes how far it got.
+//! and for every connection that wrote meanwhile), then publishes how far it got. In
+//! `"async"`, where nobody waits for it, a commit first gathers changes for up to `interval`.
 //!
 //! A commit that fails (a full disk) is tried [`ATTEMPTS`] times, then its changes are given up
 //! and reported: whoever waits for them is told they were not kept, so their acknowledgements
@@ -9,7 +10,7 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redb::{Database, Durability};
 use tokio::sync::watch;
@@ -72,7 +73,7 @@ const LOST_KEPT: usize = 256;
 
 /// Changes in one commit, at most: a long queue is taken in several commits, so that the first
 /// of them are acknowledged early.
-const MAX_BATCH: usize = 4096;
+pub(super) const MAX_BATCH: usize = 4096;
 
 pub(super) struct Writer {
     /// The database file, to open again after an I/O error (redb refuses every transaction
@@ -82,6 +83,10 @@ pub(super) struct Writer {
     /// while it cannot be opened again after an I/O error: commits then fail, and are tried.
     pub(super) db: Option<Database>,
     pub(super) progress: watch::Sender<Progress>,
+    /// How long a commit waits for more changes after its first, unless it has [`MAX_BATCH`]:
+    /// zero in `"sync"` (whoever waits, waits for this commit), `interval` in `"async"`
+    /// (nobody waits, and fewer, larger commits cost less).
+    pub(super) gather: Duration,
 }
 
 impl Writer {
@@ -93,9 +98,14 @@ impl Writer {
     fn run(mut self, changes: &Receiver<(u64, Change)>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while let Ok(first) = changes.recv() {
+            let until = (!self.gather.is_zero()).then(|| Instant::now() + self.gather);
             batch.push(first);
             while batch.len() < MAX_BATCH {
-                let Ok(next) = changes.try_recv() else { break };
+                let next = match until.and_then(|u| u.checked_duration_since(Instant::now())) {
+                    Some(left) if !left.is_zero() => changes.recv_timeout(left).ok(),
+                    _ => changes.try_recv().ok(),
+                };
+                let Some(next) = next else { break };
                 batch.push(next);
             }
             let (first, last) = (batch[0].0, batch.last().map_or(0, |(ticket, _)| *ticket));
