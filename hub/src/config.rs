@@ -137,7 +137,7 @@ impl Default for NodeConfig {
 }
 
 /// Connections per listener by default (EMQX 4's `max_connections`).
-const MAX_CONNECTIONS: usize = 1_024_000;
+pub(crate) const MAX_CONNECTIONS: usize = 1_024_000;
 
 /// The MQTT listeners.
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -147,6 +147,8 @@ pub struct ListenersConfig {
     pub tcp: TcpListenerConfig,
     /// `[listeners.ws]`.
     pub ws: WsListenerConfig,
+    /// `[listeners.ssl]`: MQTT over TLS, once it has a certificate.
+    pub ssl: crate::listener::tls::SslListenerConfig,
 }
 
 /// Plain MQTT over TCP.

@@ -35,6 +35,9 @@ pub enum StartError {
     /// The data directory is taken, or the store does not open.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The TLS listener's certificate, key or CA file is unusable.
+    #[error(transparent)]
+    Tls(#[from] crate::listener::tls::TlsError),
 }
 
 /// A running node.
@@ -45,6 +48,8 @@ pub struct Server {
     pub tcp_addr: Option<SocketAddr>,
     /// Where MQTT over WebSocket is served, if enabled.
     pub ws_addr: Option<SocketAddr>,
+    /// Where MQTT over TLS is served, if enabled.
+    pub ssl_addr: Option<SocketAddr>,
     /// Where the management API is served, if enabled.
     pub api_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
@@ -96,6 +101,7 @@ impl Server {
             broker: broker.clone(),
             tcp_addr: None,
             ws_addr: None,
+            ssl_addr: None,
             api_addr: None,
             shutdown,
             tasks: JoinSet::new(),
@@ -106,6 +112,12 @@ impl Server {
             let l = bind("tcp", cfg.listeners.tcp.bind).await?;
             server.tcp_addr = l.local_addr().ok();
             tasks.spawn(listener::tcp::run(l, broker.clone(), shutdown_rx.clone()));
+        }
+        if cfg.listeners.ssl.is_on() {
+            let acceptor = listener::tls::acceptor(&cfg.listeners.ssl)?;
+            let l = bind("ssl", cfg.listeners.ssl.bind).await?;
+            server.ssl_addr = l.local_addr().ok();
+            tasks.spawn(listener::tls::run(l, acceptor, broker.clone(), shutdown_rx.clone()));
         }
         if cfg.listeners.ws.enable {
             let l = bind("ws", cfg.listeners.ws.bind).await?;

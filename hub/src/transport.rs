@@ -50,3 +50,12 @@ impl Transport for DuplexStream {
         self.read_buf(buf).await
     }
 }
+
+/// TLS: the socket's readiness says nothing of the records rustls has already decrypted, so
+/// the buffer is reserved up front, as for WebSocket.
+impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
+    async fn read_into(&mut self, buf: &mut BytesMut, room: usize) -> io::Result<usize> {
+        make_room(buf, room);
+        self.read_buf(buf).await
+    }
+}

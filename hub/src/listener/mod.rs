@@ -1,7 +1,9 @@
 //! Network listeners: each accepts sockets, within its `max_connections` ([`Admission`]), and
-//! hands every one to [`crate::connection::serve`].
+//! hands every one to [`crate::connection::serve`]: `tcp` as they come, `tls` after the TLS
+//! handshake, `ws` after the HTTP upgrade.
 
 pub mod tcp;
+pub mod tls;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -9,7 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tracing::warn;
 
 /// At most one "listener full" warning per this many seconds.
@@ -55,5 +58,32 @@ impl Admission {
             }
         }
         permit
+    }
+}
+
+/// Accepts sockets on `listener` until `shutdown` turns true, and hands each one that
+/// `admission` lets in to `serve` (with Nagle's algorithm off: small MQTT packets must not wait
+/// for it). A failed accept (out of file descriptors, say) backs off instead of spinning.
+pub async fn accept_loop(
+    listener: TcpListener,
+    admission: Admission,
+    mut shutdown: watch::Receiver<bool>,
+    mut serve: impl FnMut(TcpStream, SocketAddr, OwnedSemaphorePermit),
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let Some(slot) = admission.admit(peer) else { continue };
+                    let _ = stream.set_nodelay(true);
+                    serve(stream, peer, slot);
+                }
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => return,
+        }
     }
 }

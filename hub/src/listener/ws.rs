@@ -15,9 +15,9 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
-use tracing::{debug, warn};
+use tracing::debug;
 
-use super::Admission;
+use super::{accept_loop, Admission};
 use crate::broker::Broker;
 use crate::connection;
 
@@ -25,25 +25,13 @@ use crate::connection;
 const SUBPROTOCOLS: &[&str] = &["mqtt", "mqttv3.1"];
 
 /// Accepts connections until `shutdown` turns true.
-pub async fn run(listener: TcpListener, path: String, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(listener: TcpListener, path: String, broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
     let path: Arc<str> = path.into();
     let admission = Admission::new("ws", broker.config.listeners.ws.max_connections);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let Some(slot) = admission.admit(peer) else { continue };
-                    let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve(stream, peer, path.clone(), broker.clone(), slot));
-                }
-                Err(e) => {
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-            _ = shutdown.changed() => return,
-        }
-    }
+    accept_loop(listener, admission, shutdown, |stream, peer, slot| {
+        tokio::spawn(serve(stream, peer, path.clone(), broker.clone(), slot));
+    })
+    .await;
 }
 
 /// Serves one client: the WebSocket handshake, then MQTT over the frames.

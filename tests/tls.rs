@@ -1,0 +1,167 @@
+//! MQTT over TLS (`[listeners.ssl]`) with the real tools: `mosquitto_pub`/`mosquitto_sub` with
+//! `--cafile`, `--cert` and `--key`, and `openssl s_client` for the protocol versions, against
+//! certificates that `openssl` makes for the test.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Weir;
+
+/// A test CA, a server certificate for 127.0.0.1 and a client certificate, in a directory.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = tempfile::tempdir().expect("a directory");
+        let sh = r#"set -e
+            key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2>/dev/null; }
+            key ca.key
+            openssl req -x509 -new -key ca.key -out ca.pem -days 2 -subj /CN=weir-test-ca
+            for who in server client; do
+              key $who.key
+              openssl req -new -key $who.key -out $who.csr -subj /CN=$who
+            done
+            printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
+            printf 'extendedKeyUsage=clientAuth\n' >client.ext
+            for who in server client; do
+              openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+                -extfile $who.ext -out $who.pem 2>/dev/null
+            done"#;
+        let ok = Command::new("sh").args(["-c", sh]).current_dir(dir.path()).status().expect("sh");
+        assert!(ok.success(), "openssl made the test certificates");
+        Pki { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `[listeners.ssl]` with the server's certificate, and `extra` lines.
+    fn listener(&self, extra: &str) -> String {
+        format!(
+            "[listeners.ssl]\nbind = \"127.0.0.1:0\"\ncertfile = {:?}\nkeyfile = {:?}\n{extra}\n",
+            self.path("server.pem"),
+            self.path("server.key")
+        )
+    }
+}
+
+/// The TLS listener's address, from the log.
+fn ssl_addr(weir: &Weir) -> SocketAddr {
+    assert!(weir.log_has(&["listening", "listener=\"ssl\""]), "{}", weir.log());
+    let log = weir.log();
+    let line = log.lines().find(|l| l.contains("listener=\"ssl\"")).expect("the line");
+    line.split("addr=").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).expect("addr")
+}
+
+/// Runs `cmd` for at most `limit`; returns whether it succeeded, and what it printed.
+fn outcome(cmd: &mut Command, limit: Duration) -> (bool, String) {
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("output");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// `mosquitto_pub` over TLS to `addr`, trusting the test CA, with `args`.
+fn mosquitto_pub(pki: &Pki, addr: SocketAddr, args: &[&str]) -> (bool, String) {
+    outcome(
+        Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &addr.port().to_string(), "-q", "1", "-t", "secure/t"])
+            .arg("--cafile")
+            .arg(pki.path("ca.pem"))
+            .args(args),
+        Duration::from_secs(10),
+    )
+}
+
+fn s_client(addr: SocketAddr, version: &str, ca: &Path) -> (bool, String) {
+    outcome(
+        Command::new("openssl").args(["s_client", "-connect", &addr.to_string(), version, "-CAfile"]).arg(ca),
+        Duration::from_secs(10),
+    )
+}
+
+#[test]
+fn mosquitto_clients_talk_over_tls_1_2_and_1_3_only() {
+    let pki = Pki::new();
+    let weir = Weir::start_with(&pki.listener(""));
+    let addr = ssl_addr(&weir);
+    let sub = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &addr.port().to_string(), "-q", "1", "-t", "secure/#", "-C", "1", "-W", "10"])
+        .arg("--cafile")
+        .arg(pki.path("ca.pem"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub");
+    std::thread::sleep(Duration::from_millis(700));
+    let (ok, out) = mosquitto_pub(&pki, addr, &["-m", "over tls"]);
+    assert!(ok, "{out}");
+    let got = sub.wait_with_output().expect("mosquitto_sub ends after one message");
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "over tls");
+    for (version, name) in [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")] {
+        let (_, out) = s_client(addr, version, &pki.path("ca.pem"));
+        assert!(out.contains(&format!("Protocol  : {name}")) || out.contains(&format!("{name}, Cipher")), "{out}");
+        assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
+    }
+    let (ok, out) = s_client(addr, "-tls1_1", &pki.path("ca.pem"));
+    assert!(!ok && out.contains("alert"), "the server refuses TLS 1.1 with an alert: {out}");
+    // A client that does not trust the server's CA is refused by its own side.
+    let (ok, _) = outcome(
+        Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &addr.port().to_string(), "-t", "t", "-m", "x"])
+            .arg("--cafile")
+            .arg(pki.path("client.pem")),
+        Duration::from_secs(10),
+    );
+    assert!(!ok);
+}
+
+#[test]
+fn verify_peer_with_fail_if_no_peer_cert_lets_in_only_clients_with_a_certificate_from_the_ca() {
+    let pki = Pki::new();
+    let extra = format!("cacertfile = {:?}\nverify = \"verify_peer\"\nfail_if_no_peer_cert = true", pki.path("ca.pem"));
+    let weir = Weir::start_with(&pki.listener(&extra));
+    let addr = ssl_addr(&weir);
+    let (ok, out) = mosquitto_pub(&pki, addr, &["-m", "no certificate"]);
+    assert!(!ok, "refused without a client certificate: {out}");
+    let (cert, key) = (pki.path("client.pem"), pki.path("client.key"));
+    let with_cert = ["--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap(), "-m", "mine"];
+    let (ok, out) = mosquitto_pub(&pki, addr, &with_cert);
+    assert!(ok, "{out}\n{}", weir.log());
+    // A certificate the CA did not sign is refused even where none is required.
+    let (server_cert, server_key) = (pki.path("server.pem"), pki.path("server.key"));
+    let self_made = ["--cert", server_cert.to_str().unwrap(), "--key", server_key.to_str().unwrap(), "-m", "x"];
+    let (ok, _) = mosquitto_pub(&pki, addr, &self_made);
+    assert!(!ok, "the server's certificate is not a client certificate");
+}
+
+#[test]
+fn a_certificate_file_that_is_missing_stops_the_start_with_its_key_and_path() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().expect("a directory");
+    let config = dir.path().join("weir.toml");
+    let text = format!(
+        "data_dir = {:?}\nrules_dir = {:?}\n[listeners.tcp]\nbind = \"127.0.0.1:0\"\n[listeners.ws]\nenable = false\n[api]\nenable = false\n[listeners.ssl]\nbind = \"127.0.0.1:0\"\ncertfile = \"/nowhere/server.pem\"\nkeyfile = {:?}\n",
+        dir.path().join("data"),
+        dir.path().join("sql"),
+        pki.path("server.key"),
+    );
+    std::fs::write(&config, text).expect("config");
+    let (ok, out) = outcome(
+        Command::new(env!("CARGO_BIN_EXE_weir")).args(["serve", "--config"]).arg(&config),
+        Duration::from_secs(20),
+    );
+    assert!(!ok);
+    assert!(out.contains("certfile") && out.contains("/nowhere/server.pem"), "{out}");
+}
