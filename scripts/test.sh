@@ -13,13 +13,15 @@ log() { printf '\n== %s\n' "$*" >&2; }
 
 # Debian packages: MQTT command-line clients, Chromium for the browser (MQTT.js) test, curl,
 # PostgreSQL and the sqlite3 shell (reference tables, and the sinks' destinations), python3 and
-# pip (to pick a free port, and to fetch the Kafka-compatible test broker).
+# pip (to pick a free port, and to fetch the Kafka-compatible test broker), and the openssl
+# command (the TLS test makes its certificates with it, and checks protocol versions).
 source scripts/services.sh
 need_pkgs=()
 command -v mosquitto_pub >/dev/null || need_pkgs+=(mosquitto-clients)
 command -v chromium >/dev/null || need_pkgs+=(chromium)
 command -v curl >/dev/null || need_pkgs+=(curl)
 command -v sqlite3 >/dev/null || need_pkgs+=(sqlite3)
+command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v python3 >/dev/null || need_pkgs+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 [ -n "$(pg_bin)" ] || need_pkgs+=(postgresql)
