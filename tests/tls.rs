@@ -44,12 +44,12 @@ impl Pki {
 
     /// `[listeners.ssl]` with the server's certificate, and `extra` lines.
     fn listener(&self, extra: &str) -> String {
-        format!(
-            "[listeners.ssl]\nbind = \"127.0.0.1:0\"\ncertfile = {:?}\nkeyfile = {:?}\n{extra}\n",
-            self.path("server.pem"),
-            self.path("server.key")
-        )
+        listener_with(&self.path("server.pem"), &self.path("server.key"), extra)
     }
+}
+
+fn listener_with(cert: &Path, key: &Path, extra: &str) -> String {
+    format!("[listeners.ssl]\nbind = \"127.0.0.1:0\"\ncertfile = {cert:?}\nkeyfile = {key:?}\n{extra}\n")
 }
 
 /// The TLS listener's address, from the log.
@@ -85,6 +85,20 @@ fn mosquitto_pub(pki: &Pki, addr: SocketAddr, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// `mosquitto_sub` over TLS on `secure/#`, trusting `pki`'s CA, until `count` messages (20 s at
+/// most); subscribed once this returns.
+fn mosquitto_sub(pki: &Pki, addr: SocketAddr, count: u32) -> std::process::Child {
+    let sub = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &addr.port().to_string(), "-q", "1", "-t", "secure/#", "-W", "20"])
+        .args(["-C", &count.to_string(), "--cafile"])
+        .arg(pki.path("ca.pem"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub");
+    std::thread::sleep(Duration::from_millis(700));
+    sub
+}
+
 fn s_client(addr: SocketAddr, version: &str, ca: &Path) -> (bool, String) {
     outcome(
         Command::new("openssl").args(["s_client", "-connect", &addr.to_string(), version, "-CAfile"]).arg(ca),
@@ -97,14 +111,7 @@ fn mosquitto_clients_talk_over_tls_1_2_and_1_3_only() {
     let pki = Pki::new();
     let weir = Weir::start_with(&pki.listener(""));
     let addr = ssl_addr(&weir);
-    let sub = Command::new("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &addr.port().to_string(), "-q", "1", "-t", "secure/#", "-C", "1", "-W", "10"])
-        .arg("--cafile")
-        .arg(pki.path("ca.pem"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("mosquitto_sub");
-    std::thread::sleep(Duration::from_millis(700));
+    let sub = mosquitto_sub(&pki, addr, 1);
     let (ok, out) = mosquitto_pub(&pki, addr, &["-m", "over tls"]);
     assert!(ok, "{out}");
     let got = sub.wait_with_output().expect("mosquitto_sub ends after one message");
@@ -164,4 +171,39 @@ fn a_certificate_file_that_is_missing_stops_the_start_with_its_key_and_path() {
     );
     assert!(!ok);
     assert!(out.contains("certfile") && out.contains("/nowhere/server.pem"), "{out}");
+}
+
+#[test]
+fn new_certificates_are_taken_when_their_files_change_and_open_connections_stay() {
+    let (old, new) = (Pki::new(), Pki::new());
+    let live = tempfile::tempdir().expect("a directory");
+    let (cert, key) = (live.path().join("server.pem"), live.path().join("server.key"));
+    let install = |pki: &Pki| {
+        std::fs::copy(pki.path("server.key"), &key).expect("key");
+        std::fs::copy(pki.path("server.pem"), &cert).expect("cert");
+    };
+    install(&old);
+    let weir = Weir::start_with(&listener_with(&cert, &key, ""));
+    let addr = ssl_addr(&weir);
+    let sub = mosquitto_sub(&old, addr, 2);
+    assert!(mosquitto_pub(&old, addr, &["-m", "before"]).0);
+    // The clock's granularity may hide a rewrite within the same instant from the size alone.
+    std::thread::sleep(Duration::from_millis(50));
+    install(&new);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !weir.log().contains("TLS certificates reloaded") {
+        assert!(Instant::now() < deadline, "no reload; log:\n{}", weir.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The files may have been caught half-written (a new key, the old certificate): the
+    // next look takes the pair.
+    let mut after = mosquitto_pub(&new, addr, &["-m", "after"]);
+    while !after.0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        after = mosquitto_pub(&new, addr, &["-m", "after"]);
+    }
+    assert!(after.0, "the new CA's clients get in: {}\n{}", after.1, weir.log());
+    assert!(!mosquitto_pub(&old, addr, &["-m", "x"]).0, "the old certificate is gone for new connections");
+    let got = sub.wait_with_output().expect("mosquitto_sub ends after two messages");
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "before\nafter", "the open connection stayed");
 }

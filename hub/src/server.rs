@@ -114,10 +114,10 @@ impl Server {
             tasks.spawn(listener::tcp::run(l, broker.clone(), shutdown_rx.clone()));
         }
         if cfg.listeners.ssl.is_on() {
-            let acceptor = listener::tls::acceptor(&cfg.listeners.ssl)?;
+            let certs = listener::tls::Certificates::load(&cfg.listeners.ssl)?;
             let l = bind("ssl", cfg.listeners.ssl.bind).await?;
             server.ssl_addr = l.local_addr().ok();
-            tasks.spawn(listener::tls::run(l, acceptor, broker.clone(), shutdown_rx.clone()));
+            tasks.spawn(listener::tls::run(l, certs, broker.clone(), shutdown_rx.clone()));
         }
         if cfg.listeners.ws.enable {
             let l = bind("ws", cfg.listeners.ws.bind).await?;

@@ -1,0 +1,80 @@
+//! `[listeners.ssl]`, with the keys EMQX gives them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::rate::Rates;
+
+/// Whether clients must show a certificate the CA file vouches for: EMQX's `verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Verify {
+    /// No client certificate is asked for.
+    #[default]
+    VerifyNone,
+    /// A client certificate is asked for and checked against `cacertfile`.
+    VerifyPeer,
+}
+
+/// `[listeners.ssl]`. It listens once `certfile` and `keyfile` are set (unless `enable = false`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SslListenerConfig {
+    /// Whether it listens, given a certificate and a key.
+    pub enable: bool,
+    /// The address and port it listens on (port 0: any free one).
+    pub bind: SocketAddr,
+    /// The server's certificate chain, PEM, leaf first.
+    pub certfile: Option<PathBuf>,
+    /// The server's private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub keyfile: Option<PathBuf>,
+    /// The CA certificates, PEM, that client certificates must chain to (with `verify_peer`).
+    pub cacertfile: Option<PathBuf>,
+    /// `"verify_peer"` asks clients for a certificate; `"verify_none"` does not.
+    pub verify: Verify,
+    /// With `verify_peer`: whether a client without a certificate is refused (otherwise it
+    /// may connect, and one with a bad certificate is still refused).
+    pub fail_if_no_peer_cert: bool,
+    /// Connections open at once on this listener, as for TCP.
+    pub max_connections: usize,
+    /// Seconds the TLS handshake may take before the socket is closed.
+    pub handshake_timeout: u64,
+    /// As for TCP.
+    #[serde(deserialize_with = "crate::rate::deserialize")]
+    pub messages_rate: Option<crate::rate::Rate>,
+    /// As for TCP.
+    #[serde(deserialize_with = "crate::rate::deserialize")]
+    pub bytes_rate: Option<crate::rate::Rate>,
+}
+
+impl Default for SslListenerConfig {
+    fn default() -> Self {
+        SslListenerConfig {
+            enable: true,
+            bind: ([0, 0, 0, 0], 8883).into(),
+            certfile: None,
+            keyfile: None,
+            cacertfile: None,
+            verify: Verify::VerifyNone,
+            fail_if_no_peer_cert: false,
+            max_connections: crate::config::MAX_CONNECTIONS,
+            handshake_timeout: 15,
+            messages_rate: None,
+            bytes_rate: None,
+        }
+    }
+}
+
+impl SslListenerConfig {
+    /// Whether the listener runs: enabled, with a certificate.
+    pub fn is_on(&self) -> bool {
+        self.enable && self.certfile.is_some()
+    }
+
+    /// The per-client limits of this listener.
+    pub fn rates(&self) -> Rates {
+        Rates { messages: self.messages_rate, bytes: self.bytes_rate }
+    }
+}
