@@ -5,59 +5,16 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::pki::{listener_with, Pki};
 use common::Weir;
 
-/// A test CA, a server certificate for 127.0.0.1 and a client certificate, in a directory.
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().expect("a directory");
-        let sh = r#"set -e
-            key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2>/dev/null; }
-            key ca.key
-            openssl req -x509 -new -key ca.key -out ca.pem -days 2 -subj /CN=weir-test-ca
-            for who in server client; do
-              key $who.key
-              openssl req -new -key $who.key -out $who.csr -subj /CN=$who
-            done
-            printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >server.ext
-            printf 'extendedKeyUsage=clientAuth\n' >client.ext
-            for who in server client; do
-              openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-                -extfile $who.ext -out $who.pem 2>/dev/null
-            done"#;
-        let ok = Command::new("sh").args(["-c", sh]).current_dir(dir.path()).status().expect("sh");
-        assert!(ok.success(), "openssl made the test certificates");
-        Pki { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// `[listeners.ssl]` with the server's certificate, and `extra` lines.
-    fn listener(&self, extra: &str) -> String {
-        listener_with(&self.path("server.pem"), &self.path("server.key"), extra)
-    }
-}
-
-fn listener_with(cert: &Path, key: &Path, extra: &str) -> String {
-    format!("[listeners.ssl]\nbind = \"127.0.0.1:0\"\ncertfile = {cert:?}\nkeyfile = {key:?}\n{extra}\n")
-}
-
-/// The TLS listener's address, from the log.
+/// The TLS listener's address.
 fn ssl_addr(weir: &Weir) -> SocketAddr {
-    assert!(weir.log_has(&["listening", "listener=\"ssl\""]), "{}", weir.log());
-    let log = weir.log();
-    let line = log.lines().find(|l| l.contains("listener=\"ssl\"")).expect("the line");
-    line.split("addr=").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).expect("addr")
+    weir.listener_addr("ssl")
 }
 
 /// Runs `cmd` for at most `limit`; returns whether it succeeded, and what it printed.

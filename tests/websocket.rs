@@ -6,6 +6,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::pki::Pki;
 use common::raw::{publish, subscribe, Frame, Packet, Raw};
 use common::Weir;
 use ntex_mqtt::QoS;
@@ -24,7 +25,8 @@ impl Drop for Browser {
     }
 }
 
-fn open_page(url: &str) -> Browser {
+/// Opens `url` in headless Chromium, with `extra` flags.
+fn open_page(url: &str, extra: &[String]) -> Browser {
     let profile = tempfile::tempdir().expect("profile dir");
     let child = Command::new("chromium")
         .args([
@@ -39,6 +41,7 @@ fn open_page(url: &str) -> Browser {
             "--allow-file-access-from-files",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
         .arg(url)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -51,20 +54,31 @@ fn open_page(url: &str) -> Browser {
 async fn mqtt_js_in_chromium_receives_what_a_tcp_client_publishes() {
     let weir = Weir::start();
     for version in [5, 4] {
-        browser_round_trip(&weir, version).await;
+        browser_round_trip(&weir, version, &format!("ws://127.0.0.1:{}/mqtt", weir.ws.port()), &[]).await;
     }
 }
 
-/// Opens the page with MQTT.js speaking `version` (4 = 3.1.1, 5), publishes to it from TCP and
-/// checks what the page reports having received.
-async fn browser_round_trip(weir: &Weir, version: u8) {
+/// `[listeners.wss]`: the page's MQTT.js connects over `wss://`, trusting the test server's
+/// certificate (by its key, as Chromium allows a profile to).
+#[tokio::test]
+async fn mqtt_js_in_chromium_talks_over_wss() {
+    let pki = Pki::new();
+    let weir = Weir::start_with(&pki.wss_listener());
+    let url = format!("wss://127.0.0.1:{}/mqtt", weir.listener_addr("wss").port());
+    let trust = format!("--ignore-certificate-errors-spki-list={}", pki.server_spki_sha256());
+    browser_round_trip(&weir, 5, &url, &[trust]).await;
+}
+
+/// Opens the page with MQTT.js speaking `version` (4 = 3.1.1, 5) to `broker` (a `ws://` or
+/// `wss://` URL), publishes to it from TCP and checks what the page reports having received.
+async fn browser_round_trip(weir: &Weir, version: u8, broker: &str, flags: &[String]) {
     let mut tcp = Raw::client(weir.tcp, &format!("tcp-side-{version}")).await;
     tcp.send(subscribe(1, "browser/#", QoS::AtLeastOnce)).await;
     assert!(matches!(tcp.recv().await, Some(Frame::Packet(Packet::SubscribeAck(_)))));
 
     let page = std::fs::canonicalize("tests/browser/page.html").expect("page");
-    let url = format!("file://{}?v={version}&url=ws://127.0.0.1:{}/mqtt", page.display(), weir.ws.port());
-    let _browser = open_page(&url);
+    let url = format!("file://{}?v={version}&url={broker}", page.display());
+    let _browser = open_page(&url, flags);
 
     // Wait for the page to say it is subscribed (Chromium's start can be slow on a busy machine).
     let mut ready = false;

@@ -149,6 +149,8 @@ pub struct ListenersConfig {
     pub ws: WsListenerConfig,
     /// `[listeners.ssl]`: MQTT over TLS, once it has a certificate.
     pub ssl: crate::listener::tls::SslListenerConfig,
+    /// `[listeners.wss]`: MQTT over WebSocket over TLS, once it has a certificate.
+    pub wss: crate::listener::tls::WssListenerConfig,
 }
 
 /// Plain MQTT over TCP.

@@ -50,6 +50,8 @@ pub struct Server {
     pub ws_addr: Option<SocketAddr>,
     /// Where MQTT over TLS is served, if enabled.
     pub ssl_addr: Option<SocketAddr>,
+    /// Where MQTT over WebSocket over TLS is served, if enabled.
+    pub wss_addr: Option<SocketAddr>,
     /// Where the management API is served, if enabled.
     pub api_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
@@ -102,6 +104,7 @@ impl Server {
             tcp_addr: None,
             ws_addr: None,
             ssl_addr: None,
+            wss_addr: None,
             api_addr: None,
             shutdown,
             tasks: JoinSet::new(),
@@ -114,7 +117,7 @@ impl Server {
             tasks.spawn(listener::tcp::run(l, broker.clone(), shutdown_rx.clone()));
         }
         if cfg.listeners.ssl.is_on() {
-            let certs = listener::tls::Certificates::load(&cfg.listeners.ssl)?;
+            let certs = listener::tls::Certificates::load(cfg.listeners.ssl.files())?;
             let l = bind("ssl", cfg.listeners.ssl.bind).await?;
             server.ssl_addr = l.local_addr().ok();
             tasks.spawn(listener::tls::run(l, certs, broker.clone(), shutdown_rx.clone()));
@@ -122,7 +125,13 @@ impl Server {
         if cfg.listeners.ws.enable {
             let l = bind("ws", cfg.listeners.ws.bind).await?;
             server.ws_addr = l.local_addr().ok();
-            tasks.spawn(listener::ws::run(l, cfg.listeners.ws.path.clone(), broker.clone(), shutdown_rx.clone()));
+            tasks.spawn(listener::ws::run(l, broker.clone(), shutdown_rx.clone()));
+        }
+        if cfg.listeners.wss.is_on() {
+            let certs = listener::tls::Certificates::load(cfg.listeners.wss.files())?;
+            let l = bind("wss", cfg.listeners.wss.bind).await?;
+            server.wss_addr = l.local_addr().ok();
+            tasks.spawn(listener::tls::run_wss(l, certs, broker.clone(), shutdown_rx.clone()));
         }
         if cfg.api.enable {
             let l = bind("api", cfg.api.bind).await?;

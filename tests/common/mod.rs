@@ -5,6 +5,7 @@
 
 pub mod http;
 pub mod http_server;
+pub mod pki;
 pub mod proxy;
 pub mod raw;
 pub mod sinks;
@@ -156,6 +157,15 @@ impl Weir {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The address of the listener `name` (`ssl`, `wss`), from its `listening` line.
+    pub fn listener_addr(&self, name: &str) -> SocketAddr {
+        let tag = format!("listener=\"{name}\"");
+        assert!(self.log_has(&["listening", &tag]), "no {name} listener; log:\n{}", self.log());
+        let log = self.log();
+        let line = log.lines().find(|l| l.contains("listening") && l.contains(&tag)).expect("the line");
+        line.split("addr=").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).expect("addr")
     }
 
     /// Whether the process is still running (it must never die of bad input).

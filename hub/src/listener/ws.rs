@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
@@ -20,46 +20,70 @@ use tracing::debug;
 use super::{accept_loop, Admission};
 use crate::broker::Broker;
 use crate::connection;
+use crate::rate::Rates;
 
 /// Subprotocols accepted, in order of preference (`mqttv3.1` is what old Paho JS offers).
 const SUBPROTOCOLS: &[&str] = &["mqtt", "mqttv3.1"];
 
+/// What a WebSocket listener (`ws`, or `wss` once TLS is done) serves its clients with.
+pub(super) struct WsSettings {
+    /// The HTTP path that upgrades to MQTT.
+    pub(super) path: Arc<str>,
+    /// The largest frame, and message, taken.
+    pub(super) max_frame_size: usize,
+    /// How long the HTTP upgrade may take.
+    pub(super) handshake_timeout: Duration,
+    /// The per-client limits.
+    pub(super) rates: Rates,
+}
+
 /// Accepts connections until `shutdown` turns true.
-pub async fn run(listener: TcpListener, path: String, broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
-    let path: Arc<str> = path.into();
-    let admission = Admission::new("ws", broker.config.listeners.ws.max_connections);
+pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
+    let Ok(local) = listener.local_addr() else { return };
+    let cfg = &broker.config.listeners.ws;
+    let settings = Arc::new(WsSettings {
+        path: cfg.path.as_str().into(),
+        max_frame_size: cfg.max_frame_size,
+        handshake_timeout: Duration::from_secs(cfg.handshake_timeout.max(1)),
+        rates: cfg.rates(),
+    });
+    let admission = Admission::new("ws", cfg.max_connections);
     accept_loop(listener, admission, shutdown, |stream, peer, slot| {
-        tokio::spawn(serve(stream, peer, path.clone(), broker.clone(), slot));
+        tokio::spawn(serve(stream, peer, local, settings.clone(), broker.clone(), slot));
     })
     .await;
 }
 
 /// Serves one client: the WebSocket handshake, then MQTT over the frames.
-async fn serve(stream: TcpStream, peer: SocketAddr, path: Arc<str>, broker: Arc<Broker>, slot: OwnedSemaphorePermit) {
-    let local = stream.local_addr().unwrap_or(peer);
-    let cfg = &broker.config.listeners.ws;
-    let limit = Some(cfg.max_frame_size);
+pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
+    peer: SocketAddr,
+    local: SocketAddr,
+    settings: Arc<WsSettings>,
+    broker: Arc<Broker>,
+    slot: OwnedSemaphorePermit,
+) {
+    let limit = Some(settings.max_frame_size);
     let config = WebSocketConfig::default().max_frame_size(limit).max_message_size(limit);
-    let handshake = upgrade(stream, peer, &path, config);
-    let Ok(Some(ws)) = tokio::time::timeout(Duration::from_secs(cfg.handshake_timeout.max(1)), handshake).await else {
+    let handshake = upgrade(stream, peer, &settings.path, config);
+    let Ok(Some(ws)) = tokio::time::timeout(settings.handshake_timeout, handshake).await else {
         debug!(%peer, "no WebSocket upgrade within handshake_timeout, or a failed one: closing");
         return;
     };
     let (bridge, mqtt_side) = tokio::io::duplex(64 * 1024);
-    let rates = cfg.rates();
-    let mqtt = connection::serve(broker, mqtt_side, peer, local, Some(slot), rates);
+    let mqtt = connection::serve(broker, mqtt_side, peer, local, Some(slot), settings.rates);
     tokio::join!(relay(ws, bridge), mqtt);
 }
 
 /// The WebSocket handshake on `path`, with the subprotocol the client offers (404 elsewhere).
 // tungstenite's handshake callback signature fixes the error type.
 #[allow(clippy::result_large_err)]
-async fn upgrade(
-    stream: TcpStream,
+async fn upgrade<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
     peer: SocketAddr,
     path: &str,
     config: WebSocketConfig,
-) -> Option<WebSocketStream<TcpStream>> {
+) -> Option<WebSocketStream<S>> {
     let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         if req.uri().path() != path {
             let mut err = ErrorResponse::new(Some(format!("MQTT is served at {path}")));
@@ -84,7 +108,7 @@ async fn upgrade(
 
 /// Copies binary frames into `bridge` and what the connection writes there back out as frames,
 /// until either side ends; the other then ends too (the connection sees end of stream).
-async fn relay(ws: WebSocketStream<TcpStream>, bridge: DuplexStream) {
+async fn relay<S: AsyncRead + AsyncWrite + Unpin>(ws: WebSocketStream<S>, bridge: DuplexStream) {
     let (mut ws_tx, mut ws_rx) = ws.split();
     let (mut from_mqtt, mut to_mqtt) = tokio::io::split(bridge);
     let inbound = async move {

@@ -1,4 +1,5 @@
-//! `[listeners.ssl]`, with the keys EMQX gives them.
+//! `[listeners.ssl]` and `[listeners.wss]`, with the keys EMQX gives them, and the part of each
+//! that makes its certificates ([`TlsFiles`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -73,8 +74,117 @@ impl SslListenerConfig {
         self.enable && self.certfile.is_some()
     }
 
+    /// What its certificates are made of.
+    pub fn files(&self) -> TlsFiles {
+        TlsFiles {
+            listener: "ssl",
+            certfile: self.certfile.clone(),
+            keyfile: self.keyfile.clone(),
+            cacertfile: self.cacertfile.clone(),
+            verify: self.verify,
+            fail_if_no_peer_cert: self.fail_if_no_peer_cert,
+        }
+    }
+
     /// The per-client limits of this listener.
     pub fn rates(&self) -> Rates {
         Rates { messages: self.messages_rate, bytes: self.bytes_rate }
     }
+}
+
+/// `[listeners.wss]`: MQTT over WebSocket over TLS, as browsers on an `https://` page need it.
+/// It listens once `certfile` and `keyfile` are set (unless `enable = false`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WssListenerConfig {
+    /// Whether it listens, given a certificate and a key.
+    pub enable: bool,
+    /// The address and port it listens on (port 0: any free one).
+    pub bind: SocketAddr,
+    /// The HTTP path that upgrades to MQTT, as for `[listeners.ws]`.
+    pub path: String,
+    /// As for `[listeners.ssl]`.
+    pub certfile: Option<PathBuf>,
+    /// As for `[listeners.ssl]`.
+    pub keyfile: Option<PathBuf>,
+    /// As for `[listeners.ssl]`.
+    pub cacertfile: Option<PathBuf>,
+    /// As for `[listeners.ssl]`.
+    pub verify: Verify,
+    /// As for `[listeners.ssl]`.
+    pub fail_if_no_peer_cert: bool,
+    /// Connections open at once on this listener, as for TCP.
+    pub max_connections: usize,
+    /// Seconds the TLS handshake, and then the HTTP upgrade, may take each.
+    pub handshake_timeout: u64,
+    /// As for `[listeners.ws]`.
+    pub max_frame_size: usize,
+    /// As for TCP.
+    #[serde(deserialize_with = "crate::rate::deserialize")]
+    pub messages_rate: Option<crate::rate::Rate>,
+    /// As for TCP.
+    #[serde(deserialize_with = "crate::rate::deserialize")]
+    pub bytes_rate: Option<crate::rate::Rate>,
+}
+
+impl Default for WssListenerConfig {
+    fn default() -> Self {
+        let ws = crate::config::WsListenerConfig::default();
+        WssListenerConfig {
+            enable: true,
+            bind: ([0, 0, 0, 0], 8084).into(),
+            path: ws.path,
+            certfile: None,
+            keyfile: None,
+            cacertfile: None,
+            verify: Verify::VerifyNone,
+            fail_if_no_peer_cert: false,
+            max_connections: ws.max_connections,
+            handshake_timeout: ws.handshake_timeout,
+            max_frame_size: ws.max_frame_size,
+            messages_rate: None,
+            bytes_rate: None,
+        }
+    }
+}
+
+impl WssListenerConfig {
+    /// The per-client limits of this listener.
+    pub fn rates(&self) -> Rates {
+        Rates { messages: self.messages_rate, bytes: self.bytes_rate }
+    }
+
+    /// Whether the listener runs: enabled, with a certificate.
+    pub fn is_on(&self) -> bool {
+        self.enable && self.certfile.is_some()
+    }
+
+    /// What its certificates are made of.
+    pub fn files(&self) -> TlsFiles {
+        TlsFiles {
+            listener: "wss",
+            certfile: self.certfile.clone(),
+            keyfile: self.keyfile.clone(),
+            cacertfile: self.cacertfile.clone(),
+            verify: self.verify,
+            fail_if_no_peer_cert: self.fail_if_no_peer_cert,
+        }
+    }
+}
+
+/// What a TLS listener's certificates are made of, whichever listener it is.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// `ssl` or `wss`, for messages.
+    pub listener: &'static str,
+    /// See [`SslListenerConfig`].
+    pub certfile: Option<PathBuf>,
+    /// See [`SslListenerConfig`].
+    pub keyfile: Option<PathBuf>,
+    /// See [`SslListenerConfig`].
+    pub cacertfile: Option<PathBuf>,
+    /// See [`SslListenerConfig`].
+    pub verify: Verify,
+    /// See [`SslListenerConfig`].
+    pub fail_if_no_peer_cert: bool,
 }
