@@ -9,11 +9,13 @@
 mod acceptor;
 mod config;
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tracing::{debug, info};
 
 pub use acceptor::{Certificates, TlsError};
@@ -22,6 +24,9 @@ pub use config::{SslListenerConfig, TlsFiles, Verify, WssListenerConfig};
 use super::{accept_loop, Admission};
 use crate::broker::Broker;
 use crate::connection;
+
+/// A client's stream once its TLS handshake is done.
+type Tls = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
 
 /// Accepts connections, within `max_connections`, and serves each once its TLS handshake is
 /// done (within `handshake_timeout`), until `shutdown` turns true; reloads the certificates
@@ -32,23 +37,13 @@ pub async fn run(
     broker: Arc<Broker>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let Ok(local) = listener.local_addr() else { return };
     let config = &broker.config.listeners.ssl;
+    let rates = config.rates();
     let admission = Admission::new("ssl", config.max_connections);
-    let (rates, limit) = (config.rates(), Duration::from_secs(config.handshake_timeout.max(1)));
-    let fresh = tokio::spawn(certs.clone().keep_fresh(shutdown.clone()));
-    accept_loop(listener, admission, shutdown, |stream, peer, slot| {
-        let (acceptor, broker) = (certs.acceptor(), broker.clone());
-        tokio::spawn(async move {
-            match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => connection::serve(broker, tls, peer, local, Some(slot), rates).await,
-                Ok(Err(e)) => info!(%peer, error = %e, "TLS handshake failed"),
-                Err(_) => debug!(%peer, "TLS handshake timed out"),
-            }
-        });
-    })
-    .await;
-    fresh.abort();
+    let limit = Duration::from_secs(config.handshake_timeout.max(1));
+    let to = broker.clone();
+    let serve = move |tls, peer, local, slot| connection::serve(to.clone(), tls, peer, local, Some(slot), rates);
+    accept_tls(listener, admission, limit, certs, shutdown, serve).await;
 }
 
 /// As [`run`], with a WebSocket upgrade (on `[listeners.wss] path`) after the TLS handshake.
@@ -58,7 +53,6 @@ pub async fn run_wss(
     broker: Arc<Broker>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let Ok(local) = listener.local_addr() else { return };
     let config = &broker.config.listeners.wss;
     let limit = Duration::from_secs(config.handshake_timeout.max(1));
     let settings = Arc::new(super::ws::WsSettings {
@@ -68,12 +62,32 @@ pub async fn run_wss(
         rates: config.rates(),
     });
     let admission = Admission::new("wss", config.max_connections);
+    let to = broker.clone();
+    let serve = move |tls, peer, local, slot| super::ws::serve(tls, peer, local, settings.clone(), to.clone(), slot);
+    accept_tls(listener, admission, limit, certs, shutdown, serve).await;
+}
+
+/// The accept loop of a TLS listener: each socket `admission` lets in gets `limit` for its
+/// TLS handshake with the certificates in force, then `serve`; the certificates are reloaded
+/// while it runs.
+async fn accept_tls<S, F>(
+    listener: TcpListener,
+    admission: Admission,
+    limit: Duration,
+    certs: Arc<Certificates>,
+    shutdown: watch::Receiver<bool>,
+    serve: S,
+) where
+    S: Fn(Tls, SocketAddr, SocketAddr, OwnedSemaphorePermit) -> F + Clone + Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let Ok(local) = listener.local_addr() else { return };
     let fresh = tokio::spawn(certs.clone().keep_fresh(shutdown.clone()));
     accept_loop(listener, admission, shutdown, |stream, peer, slot| {
-        let (acceptor, broker, settings) = (certs.acceptor(), broker.clone(), settings.clone());
+        let (acceptor, serve) = (certs.acceptor(), serve.clone());
         tokio::spawn(async move {
             match tokio::time::timeout(limit, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => super::ws::serve(tls, peer, local, settings, broker, slot).await,
+                Ok(Ok(tls)) => serve(tls, peer, local, slot).await,
                 Ok(Err(e)) => info!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => debug!(%peer, "TLS handshake timed out"),
             }
