@@ -164,3 +164,24 @@ fn new_certificates_are_taken_when_their_files_change_and_open_connections_stay(
     let got = sub.wait_with_output().expect("mosquitto_sub ends after two messages");
     assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "before\nafter", "the open connection stayed");
 }
+
+#[test]
+fn the_client_certificate_names_the_client_where_the_listener_says_so() {
+    let pki = Pki::new();
+    let extra = format!(
+        "cacertfile = {:?}\nverify = \"verify_peer\"\npeer_cert_as_clientid = \"cn\"\npeer_cert_as_username = \"dn\"",
+        pki.path("ca.pem")
+    );
+    let weir = Weir::start_with(&pki.listener(&extra));
+    let addr = ssl_addr(&weir);
+    let (cert, key) = (pki.path("client.pem"), pki.path("client.key"));
+    let args = ["-i", "what-it-says", "-u", "who-it-says", "--cert", cert.to_str().unwrap()];
+    let (ok, out) = mosquitto_pub(&pki, addr, &[&args[..], &["--key", key.to_str().unwrap(), "-m", "x"]].concat());
+    assert!(ok, "{out}");
+    assert!(
+        weir.log_has(&["client connected", "client_id=client ", "username=CN=client "]),
+        "the certificate's CN is the client id and its DN the username; log:\n{}",
+        weir.log()
+    );
+    assert!(!weir.log().contains("what-it-says"), "{}", weir.log());
+}

@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         let (mut client, server) = tokio::io::duplex(64 * 1024);
         let peer = "127.0.0.1:1".parse().expect("addr");
         let serve =
-            tokio::spawn(connection::serve(broker(), server, peer, peer, None, weir_hub::rate::Rates::default()));
+            tokio::spawn(connection::serve(broker(), server, peer, peer, None, weir_hub::rate::Rates::default(), Default::default()));
         let _ = client.write_all(&data).await;
         let _ = client.shutdown().await;
         let mut sink = Vec::new();

@@ -37,6 +37,7 @@ pub(super) async fn accept<S: Transport>(
     peer: SocketAddr,
     local: SocketAddr,
     rates: Rates,
+    cert: super::CertIdentity,
 ) -> Option<Connection<S>> {
     let mut rbuf = BytesMut::with_capacity(4096);
     let idle = Duration::from_secs(broker.config.mqtt.idle_timeout.max(1));
@@ -49,7 +50,14 @@ pub(super) async fn accept<S: Transport>(
         close_refused(&mut stream).await;
         return None;
     };
-    let mut conn = Connection::open(broker, stream, rbuf, codec, peer, local, *connect).await?;
+    let mut connect = *connect;
+    if let Some(id) = cert.client_id {
+        connect.client_id = id.into();
+    }
+    if let Some(name) = cert.username {
+        connect.username = Some(name.into());
+    }
+    let mut conn = Connection::open(broker, stream, rbuf, codec, peer, local, connect).await?;
     conn.limiter = Limiter::new(rates);
     Some(conn)
 }
@@ -229,6 +237,7 @@ impl<S: Transport> Connection<S> {
     fn welcome(&mut self, clean_start: bool, present: bool) {
         info!(
             client_id = %self.client_id,
+            username = %self.info.username.as_deref().unwrap_or_default(),
             peer = %self.peer,
             proto_ver = self.version.level(),
             clean_start,

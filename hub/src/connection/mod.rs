@@ -45,7 +45,8 @@ use outbound::OutAliases;
 /// Shutdown reaches the connection through its session (the broker kicks every session).
 /// `local` is the listener's address the client reached, for events; `slot`, the listener's
 /// place for it (see [`Admission`](crate::listener::Admission)), given back when it ends, and
-/// `rates` its per-client limits. (Held
+/// `rates` its per-client limits; `cert`, what its TLS client certificate says it is, if the
+/// listener takes the client's identity from there. (`slot` is held
 /// here, not by a wrapping future: a future that awaits one it captured stores it twice.)
 pub async fn serve<S: Transport>(
     broker: Arc<Broker>,
@@ -54,15 +55,26 @@ pub async fn serve<S: Transport>(
     local: SocketAddr,
     slot: Option<OwnedSemaphorePermit>,
     rates: Rates,
+    cert: CertIdentity,
 ) {
     let _slot = slot;
     // The one-off phases are boxed: a task is as large as its largest state, and an idle
     // connection should pay only for the packet loop.
-    let Some(mut conn) = Box::pin(handshake::accept(broker, stream, peer, local, rates)).await else {
+    let Some(mut conn) = Box::pin(handshake::accept(broker, stream, peer, local, rates, cert)).await else {
         return;
     };
     let exit = conn.run().await;
     Box::pin(conn.finish(exit)).await;
+}
+
+/// A client's identity taken from its TLS client certificate (`peer_cert_as_username`,
+/// `peer_cert_as_clientid`): it replaces what its CONNECT says.
+#[derive(Debug, Clone, Default)]
+pub struct CertIdentity {
+    /// The username to use.
+    pub username: Option<String>,
+    /// The client id to use.
+    pub client_id: Option<String>,
 }
 
 /// A connected, accepted client.
@@ -190,7 +202,8 @@ mod tests {
         let broker = crate::broker::Broker::new(crate::Config::default(), None);
         let (a, _b) = tokio::io::duplex(16);
         let addr = "127.0.0.1:1".parse().expect("addr");
-        let fut = super::serve(broker, a, addr, addr, None, crate::rate::Rates::default());
+        let fut =
+            super::serve(broker, a, addr, addr, None, crate::rate::Rates::default(), super::CertIdentity::default());
         let size = std::mem::size_of_val(&fut);
         assert!(size <= 1536, "the connection future grew to {size} bytes; box rarely used states");
     }

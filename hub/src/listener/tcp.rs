@@ -15,7 +15,7 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: watch::Re
     let admission = Admission::new("tcp", broker.config.listeners.tcp.max_connections);
     let rates = broker.config.listeners.tcp.rates();
     accept_loop(listener, admission, shutdown, |stream, peer, slot| {
-        tokio::spawn(connection::serve(broker.clone(), stream, peer, local, Some(slot), rates));
+        tokio::spawn(connection::serve(broker.clone(), stream, peer, local, Some(slot), rates, Default::default()));
     })
     .await;
 }

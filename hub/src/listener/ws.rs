@@ -19,7 +19,7 @@ use tracing::debug;
 
 use super::{accept_loop, Admission};
 use crate::broker::Broker;
-use crate::connection;
+use crate::connection::{self, CertIdentity};
 use crate::rate::Rates;
 
 /// Subprotocols accepted, in order of preference (`mqttv3.1` is what old Paho JS offers).
@@ -49,7 +49,7 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, shutdown: watch::Re
     });
     let admission = Admission::new("ws", cfg.max_connections);
     accept_loop(listener, admission, shutdown, |stream, peer, slot| {
-        tokio::spawn(serve(stream, peer, local, settings.clone(), broker.clone(), slot));
+        tokio::spawn(serve(stream, peer, local, settings.clone(), broker.clone(), slot, CertIdentity::default()));
     })
     .await;
 }
@@ -62,6 +62,7 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     settings: Arc<WsSettings>,
     broker: Arc<Broker>,
     slot: OwnedSemaphorePermit,
+    cert: CertIdentity,
 ) {
     let limit = Some(settings.max_frame_size);
     let config = WebSocketConfig::default().max_frame_size(limit).max_message_size(limit);
@@ -71,7 +72,7 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         return;
     };
     let (bridge, mqtt_side) = tokio::io::duplex(64 * 1024);
-    let mqtt = connection::serve(broker, mqtt_side, peer, local, Some(slot), settings.rates);
+    let mqtt = connection::serve(broker, mqtt_side, peer, local, Some(slot), settings.rates, cert);
     tokio::join!(relay(ws, bridge), mqtt);
 }
 

@@ -19,6 +19,17 @@ pub enum Verify {
     VerifyPeer,
 }
 
+/// Which part of a client certificate's subject stands for the client's username or client
+/// id: EMQX's `peer_cert_as_username` and `peer_cert_as_clientid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CertField {
+    /// The subject's Common Name.
+    Cn,
+    /// The whole subject, as `CN=..., O=...`.
+    Dn,
+}
+
 /// `[listeners.ssl]`. It listens once `certfile` and `keyfile` are set (unless `enable = false`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -38,6 +49,10 @@ pub struct SslListenerConfig {
     /// With `verify_peer`: whether a client without a certificate is refused (otherwise it
     /// may connect, and one with a bad certificate is still refused).
     pub fail_if_no_peer_cert: bool,
+    /// The client's username, taken from its certificate (`"cn"` or `"dn"`) instead of CONNECT.
+    pub peer_cert_as_username: Option<CertField>,
+    /// The client's id, taken from its certificate (`"cn"` or `"dn"`) instead of CONNECT.
+    pub peer_cert_as_clientid: Option<CertField>,
     /// Connections open at once on this listener, as for TCP.
     pub max_connections: usize,
     /// Seconds the TLS handshake may take before the socket is closed.
@@ -60,6 +75,8 @@ impl Default for SslListenerConfig {
             cacertfile: None,
             verify: Verify::VerifyNone,
             fail_if_no_peer_cert: false,
+            peer_cert_as_username: None,
+            peer_cert_as_clientid: None,
             max_connections: crate::config::MAX_CONNECTIONS,
             handshake_timeout: 15,
             messages_rate: None,
@@ -72,6 +89,11 @@ impl SslListenerConfig {
     /// Whether the listener runs: enabled, with a certificate.
     pub fn is_on(&self) -> bool {
         self.enable && self.certfile.is_some()
+    }
+
+    /// What stands for a client's identity in its certificate.
+    pub fn peer_cert_as(&self) -> PeerCertAs {
+        PeerCertAs { username: self.peer_cert_as_username, client_id: self.peer_cert_as_clientid }
     }
 
     /// What its certificates are made of.
@@ -113,6 +135,10 @@ pub struct WssListenerConfig {
     pub verify: Verify,
     /// As for `[listeners.ssl]`.
     pub fail_if_no_peer_cert: bool,
+    /// As for `[listeners.ssl]`.
+    pub peer_cert_as_username: Option<CertField>,
+    /// As for `[listeners.ssl]`.
+    pub peer_cert_as_clientid: Option<CertField>,
     /// Connections open at once on this listener, as for TCP.
     pub max_connections: usize,
     /// Seconds the TLS handshake, and then the HTTP upgrade, may take each.
@@ -139,6 +165,8 @@ impl Default for WssListenerConfig {
             cacertfile: None,
             verify: Verify::VerifyNone,
             fail_if_no_peer_cert: false,
+            peer_cert_as_username: None,
+            peer_cert_as_clientid: None,
             max_connections: ws.max_connections,
             handshake_timeout: ws.handshake_timeout,
             max_frame_size: ws.max_frame_size,
@@ -157,6 +185,11 @@ impl WssListenerConfig {
     /// Whether the listener runs: enabled, with a certificate.
     pub fn is_on(&self) -> bool {
         self.enable && self.certfile.is_some()
+    }
+
+    /// What stands for a client's identity in its certificate.
+    pub fn peer_cert_as(&self) -> PeerCertAs {
+        PeerCertAs { username: self.peer_cert_as_username, client_id: self.peer_cert_as_clientid }
     }
 
     /// What its certificates are made of.
@@ -187,4 +220,13 @@ pub struct TlsFiles {
     pub verify: Verify,
     /// See [`SslListenerConfig`].
     pub fail_if_no_peer_cert: bool,
+}
+
+/// `peer_cert_as_username` and `peer_cert_as_clientid` of a listener.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PeerCertAs {
+    /// What becomes the username.
+    pub username: Option<CertField>,
+    /// What becomes the client id.
+    pub client_id: Option<CertField>,
 }

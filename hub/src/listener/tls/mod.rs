@@ -3,11 +3,13 @@
 //! TLS when `verify = "verify_peer"`.
 //!
 //! - `config`: the listeners' keys, as EMQX names them;
+//! - `peer`: a client certificate's subject as the client's username or id;
 //! - `acceptor`: the server configuration made from the PEM files (a file that cannot be read or
 //!   parsed stops the start with its key and path), reloaded when they change ([`Certificates`]).
 
 mod acceptor;
 mod config;
+mod peer;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,7 +21,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit};
 use tracing::{debug, info};
 
 pub use acceptor::{Certificates, TlsError};
-pub use config::{SslListenerConfig, TlsFiles, Verify, WssListenerConfig};
+pub use config::{CertField, PeerCertAs, SslListenerConfig, TlsFiles, Verify, WssListenerConfig};
 
 use super::{accept_loop, Admission};
 use crate::broker::Broker;
@@ -41,8 +43,11 @@ pub async fn run(
     let rates = config.rates();
     let admission = Admission::new("ssl", config.max_connections);
     let limit = Duration::from_secs(config.handshake_timeout.max(1));
-    let to = broker.clone();
-    let serve = move |tls, peer, local, slot| connection::serve(to.clone(), tls, peer, local, Some(slot), rates);
+    let (to, fields) = (broker.clone(), config.peer_cert_as());
+    let serve = move |tls: Tls, peer, local, slot| {
+        let cert = peer::identity(&tls, fields);
+        connection::serve(to.clone(), tls, peer, local, Some(slot), rates, cert)
+    };
     accept_tls(listener, admission, limit, certs, shutdown, serve).await;
 }
 
@@ -62,8 +67,11 @@ pub async fn run_wss(
         rates: config.rates(),
     });
     let admission = Admission::new("wss", config.max_connections);
-    let to = broker.clone();
-    let serve = move |tls, peer, local, slot| super::ws::serve(tls, peer, local, settings.clone(), to.clone(), slot);
+    let (to, fields) = (broker.clone(), config.peer_cert_as());
+    let serve = move |tls: Tls, peer, local, slot| {
+        let cert = peer::identity(&tls, fields);
+        super::ws::serve(tls, peer, local, settings.clone(), to.clone(), slot, cert)
+    };
     accept_tls(listener, admission, limit, certs, shutdown, serve).await;
 }
 
