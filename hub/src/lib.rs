@@ -5,7 +5,8 @@
 //!
 //! How the modules fit together, following a message:
 //!
-//! - [`listener`] accepts sockets (`tcp`, `ws`) and gives each to [`connection`], which runs one
+//! - [`listener`] accepts sockets (`tcp`, `ws`, and `tls` for `ssl` and `wss`) and gives each
+//!   to [`connection`], which runs one
 //!   client by phase: handshake, the packet loop, goodbye. [`protocol`] frames its bytes into
 //!   MQTT packets (3.1, 3.1.1 and 5.0, all seen as 5.0 packets); [`transport`] is what it runs on.
 //! - Everything a connection asks of the node goes through [`broker::Broker`], the front door:
@@ -17,6 +18,9 @@
 //!   [`message::Delivery`].
 //! - The connection owning a session drains its mailbox onto the socket within the inflight
 //!   window; sessions outlive connections until they expire.
+//! - [`store`] keeps on disk what must survive a restart or a crash: retained messages,
+//!   persistent sessions and their deliveries, and the rules' input, written ahead of the
+//!   publisher's acknowledgement.
 //! - [`rate`] holds a listener's per-client `messages_rate` and `bytes_rate`, enforced by
 //!   pausing the client's reads.
 //! - [`events`] builds the columns of `$events/...` for the rules; [`alarm`] raises and clears

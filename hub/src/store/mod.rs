@@ -87,8 +87,8 @@ pub struct DurabilityConfig {
     /// `"sync"`, `"async"` or `"off"`.
     pub mode: Mode,
     /// In `"async"`, the longest the writer gathers changes before it commits and fsyncs them,
-    /// in milliseconds (it commits sooner once it has [`writer::MAX_BATCH`]): the most a crash
-    /// loses, with at most [`ASYNC_LAG`] changes. At least 1.
+    /// in milliseconds (it commits sooner once it has `writer::MAX_BATCH`): the most a crash
+    /// loses, with at most `ASYNC_LAG` changes. At least 1.
     pub interval: u64,
 }
 

@@ -123,7 +123,7 @@ impl Certificates {
         self.current.read().clone()
     }
 
-    /// Looks at the files every [`LOOK_EVERY`] until `shutdown` turns true, and makes the
+    /// Looks at the files every `LOOK_EVERY` until `shutdown` turns true, and makes the
     /// acceptor again when one changed. Files that do not make a server (a certificate written
     /// before its key, say) are logged, and the acceptor in force stays until they do.
     pub async fn keep_fresh(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
