@@ -353,7 +353,7 @@ impl Session {
 
     /// Called by the owning connection after it took messages out: wakes paused publishers once
     /// the queue is under its soft bound (ending a stall), and ends the episode of being behind
-    /// once the subscriber has made [`Session::progress`] since it began.
+    /// once the subscriber has made `Session::progress` since it began.
     pub fn after_drain(&self) {
         let len = {
             let mut mb = self.mailbox.lock();

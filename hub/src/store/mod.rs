@@ -290,7 +290,7 @@ impl Store {
 
     /// Resolves once the change with `ticket` is kept as the mode says, or fails if the writer
     /// could not commit it. In `"async"` it resolves at once unless the writer is more than
-    /// [`ASYNC_LAG`] changes behind: then it waits until it is not (back-pressure, which also
+    /// `ASYNC_LAG` changes behind: then it waits until it is not (back-pressure, which also
     /// bounds what a crash can lose).
     pub async fn kept(&self, ticket: u64) -> Result<(), StoreError> {
         let lag = match self.mode {
