@@ -24,11 +24,7 @@ API_PORT=${API_PORT:-21894}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-# WEIR and BENCH may name other binaries, to compare two builds of Weir with one load tool.
-if [ -z "${WEIR:-}" ] || [ -z "${BENCH:-}" ]; then cargo build --release --quiet -p weir -p weir-bench; fi
-WEIR=${WEIR:-${CARGO_TARGET_DIR:-target}/release/weir}
-BENCH=${BENCH:-${CARGO_TARGET_DIR:-target}/release/weir-bench}
-ulimit -n 65536 2>/dev/null || true
+bench_binaries
 
 field() { # file key: the last value of key= in file
   grep -o " $2=[0-9.]*" "$1" | tail -1 | sed 's/.*=//'

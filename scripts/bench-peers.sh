@@ -17,6 +17,7 @@
 # Needs: mosquitto (Debian package), rumqttd (`cargo install rumqttd`); installs them if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/services.sh
 
 BROKERS=${BROKERS:-"weir mosquitto rumqttd"}
 DURATION=${DURATION:-10}
@@ -32,11 +33,7 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || {
   log "installing mosquitto"; apt-get update -qq && apt-get install -y -qq mosquitto >/dev/null; }
 command -v rumqttd >/dev/null || { log "installing rumqttd"; cargo install rumqttd; }
 log "building weir (release)"
-# WEIR and BENCH may name other binaries, to compare two builds of Weir with one load tool.
-if [ -z "${WEIR:-}" ] || [ -z "${BENCH:-}" ]; then cargo build --release --quiet -p weir -p weir-bench; fi
-WEIR=${WEIR:-${CARGO_TARGET_DIR:-target}/release/weir}
-BENCH=${BENCH:-${CARGO_TARGET_DIR:-target}/release/weir-bench}
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+bench_binaries
 
 start_broker() {
   case "$1" in

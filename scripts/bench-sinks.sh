@@ -23,10 +23,7 @@ work=$(mktemp -d)
 cleanup=()
 trap 'kill $(jobs -p) 2>/dev/null || true; for c in "${cleanup[@]}"; do eval "$c"; done; rm -rf "$work"' EXIT
 
-# WEIR and BENCH may name other binaries, to compare two builds of Weir with one load tool.
-if [ -z "${WEIR:-}" ] || [ -z "${BENCH:-}" ]; then cargo build --release --quiet -p weir -p weir-bench; fi
-WEIR=${WEIR:-${CARGO_TARGET_DIR:-target}/release/weir}
-BENCH=${BENCH:-${CARGO_TARGET_DIR:-target}/release/weir-bench}
+bench_binaries
 start_postgres
 start_tansu
 

@@ -64,6 +64,16 @@ start_tansu() {
 
 # Writes the config of a Weir under a benchmark to FILE: data and rules directories, MQTT and the
 # API on loopback ports, no WebSocket; TOML on stdin is appended (sinks, for instance).
+# Sets WEIR and BENCH, the broker and the load tool a benchmark runs: the release builds of
+# this tree (built now), unless both name other binaries (to compare two builds of Weir with
+# one load tool). Raises the open-file limit as far as allowed, for many connections.
+bench_binaries() {
+  if [ -z "${WEIR:-}" ] || [ -z "${BENCH:-}" ]; then cargo build --release --quiet -p weir -p weir-bench; fi
+  WEIR=${WEIR:-${CARGO_TARGET_DIR:-target}/release/weir}
+  BENCH=${BENCH:-${CARGO_TARGET_DIR:-target}/release/weir-bench}
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+}
+
 weir_bench_config() { # file data_dir rules_dir tcp_port api_port
   {
     printf 'data_dir = "%s"\nrules_dir = "%s"\n[listeners.tcp]\nbind = "127.0.0.1:%s"\n' "$2" "$3" "$4"

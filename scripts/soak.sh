@@ -26,10 +26,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$wo
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PORT=$(free_port) API_PORT=$(free_port) HOOK_PORT=$(free_port)
 
-if [ -z "${WEIR:-}" ] || [ -z "${BENCH:-}" ]; then cargo build --release --quiet -p weir -p weir-bench; fi
-WEIR=${WEIR:-${CARGO_TARGET_DIR:-target}/release/weir}
-BENCH=${BENCH:-${CARGO_TARGET_DIR:-target}/release/weir-bench}
-ulimit -n 65536 2>/dev/null || true
+bench_binaries
 
 mkdir -p "$work/sql"
 cat >"$work/sql/soak.sql" <<'SQL'

@@ -264,15 +264,7 @@ async fn every_qos1_message_acknowledged_to_its_publisher_reaches_a_persistent_s
     drop(sub);
     send(&mut p, 6).await;
     let weir = Weir::restart(weir.kill9());
-    let (mut sub, ack) = Raw::connect(weir.tcp, persistent("keeper", 3600)).await;
-    assert!(ack.session_present, "{}", weir.log());
-    let mut got = Vec::new();
-    while let Ok(Some(Frame::Publish(m, body))) = sub.recv_within(Duration::from_millis(800)).await {
-        if let Some(id) = m.packet_id {
-            sub.send(common::raw::puback(id)).await;
-        }
-        got.push(String::from_utf8_lossy(&body).into_owned());
-    }
+    let got = resume(&weir, "keeper").await;
     let want: Vec<String> = (1..=10).map(|i| format!("m{i}")).collect();
     assert_eq!(got, want, "every acknowledged message, in order; log:\n{}", weir.log());
     // Acknowledged now: gone from the store, so a second crash brings none back.
@@ -427,20 +419,26 @@ fn table_rows(db: &std::path::Path) -> Vec<u32> {
     out.lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
-/// The `n` of every message a persistent session gets on reconnecting, acknowledged as they
-/// come, until 1.5 s of silence.
-async fn drain_persistent(weir: &Weir, client_id: &str) -> BTreeSet<u32> {
+/// Resumes `client_id`'s persistent session and returns the payloads it gets, in order,
+/// acknowledging each, until 1.5 s of silence.
+async fn resume(weir: &Weir, client_id: &str) -> Vec<String> {
     let (mut sub, ack) = Raw::connect(weir.tcp, persistent(client_id, 3600)).await;
     assert!(ack.session_present, "{}", weir.log());
-    let mut got = BTreeSet::new();
+    let mut got = Vec::new();
     while let Some(Frame::Publish(m, body)) = sub.recv_or_none(Duration::from_millis(1500)).await {
         if let Some(id) = m.packet_id {
             sub.send(common::raw::puback(id)).await;
         }
-        let v: serde_json::Value = serde_json::from_slice(&body).expect("the JSON published");
-        got.insert(v["n"].as_u64().expect("n") as u32);
+        got.push(String::from_utf8_lossy(&body).into_owned());
     }
     got
+}
+
+/// The `n` of every message `client_id`'s persistent session gets on resuming.
+async fn drain_persistent(weir: &Weir, client_id: &str) -> BTreeSet<u32> {
+    let got = resume(weir, client_id).await;
+    let n = |body: &String| serde_json::from_str::<serde_json::Value>(body).expect("the JSON published")["n"].as_u64();
+    got.iter().map(|b| n(b).expect("n") as u32).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -538,15 +536,7 @@ async fn shared_subscription_deliveries_survive_a_kill_9_and_move_to_another_mem
     p.publish(publish("jobs/x", QoS::AtLeastOnce, Some(11)), b"j11").await;
     assert!(matches!(p.recv().await, Some(Frame::Packet(Packet::PublishAck(_)))), "PUBACK 11");
     let weir = Weir::restart(weir.kill9());
-    let (mut b, ack) = Raw::connect(weir.tcp, persistent("worker-b", 3600)).await;
-    assert!(ack.session_present, "{}", weir.log());
-    let mut got = BTreeSet::new();
-    while let Ok(Some(Frame::Publish(m, body))) = b.recv_within(Duration::from_millis(800)).await {
-        if let Some(id) = m.packet_id {
-            b.send(common::raw::puback(id)).await;
-        }
-        got.insert(String::from_utf8_lossy(&body).into_owned());
-    }
+    let got: BTreeSet<String> = resume(&weir, "worker-b").await.into_iter().collect();
     let want: BTreeSet<String> = (1..=11).map(|i| format!("j{i}")).collect();
     assert_eq!(got, want, "every job, once each; log:\n{}", weir.log());
 }

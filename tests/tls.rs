@@ -94,7 +94,10 @@ fn mosquitto_clients_talk_over_tls_1_2_and_1_3_only() {
 #[test]
 fn verify_peer_with_fail_if_no_peer_cert_lets_in_only_clients_with_a_certificate_from_the_ca() {
     let pki = Pki::new();
-    let extra = format!("cacertfile = {:?}\nverify = \"verify_peer\"\nfail_if_no_peer_cert = true", pki.path("ca.pem"));
+    let extra = format!(
+        "ssl_options.cacertfile = {:?}\nssl_options.verify = \"verify_peer\"\nssl_options.fail_if_no_peer_cert = true",
+        pki.path("ca.pem")
+    );
     let weir = Weir::start_with(&pki.listener(&extra));
     let addr = ssl_addr(&weir);
     let (ok, out) = mosquitto_pub(&pki, addr, &["-m", "no certificate"]);
@@ -116,7 +119,7 @@ fn a_certificate_file_that_is_missing_stops_the_start_with_its_key_and_path() {
     let dir = tempfile::tempdir().expect("a directory");
     let config = dir.path().join("weir.toml");
     let text = format!(
-        "data_dir = {:?}\nrules_dir = {:?}\n[listeners.tcp]\nbind = \"127.0.0.1:0\"\n[listeners.ws]\nenable = false\n[api]\nenable = false\n[listeners.ssl]\nbind = \"127.0.0.1:0\"\ncertfile = \"/nowhere/server.pem\"\nkeyfile = {:?}\n",
+        "data_dir = {:?}\nrules_dir = {:?}\n[listeners.tcp]\nbind = \"127.0.0.1:0\"\n[listeners.ws]\nenable = false\n[api]\nenable = false\n[listeners.ssl]\nbind = \"127.0.0.1:0\"\n[listeners.ssl.ssl_options]\ncertfile = \"/nowhere/server.pem\"\nkeyfile = {:?}\n",
         dir.path().join("data"),
         dir.path().join("sql"),
         pki.path("server.key"),
@@ -127,7 +130,7 @@ fn a_certificate_file_that_is_missing_stops_the_start_with_its_key_and_path() {
         Duration::from_secs(20),
     );
     assert!(!ok);
-    assert!(out.contains("certfile") && out.contains("/nowhere/server.pem"), "{out}");
+    assert!(out.contains("[listeners.ssl.ssl_options] certfile = /nowhere/server.pem"), "{out}");
 }
 
 #[test]
@@ -169,7 +172,7 @@ fn new_certificates_are_taken_when_their_files_change_and_open_connections_stay(
 fn the_client_certificate_names_the_client_where_the_listener_says_so() {
     let pki = Pki::new();
     let extra = format!(
-        "cacertfile = {:?}\nverify = \"verify_peer\"\npeer_cert_as_clientid = \"cn\"\npeer_cert_as_username = \"dn\"",
+        "ssl_options.cacertfile = {:?}\nssl_options.verify = \"verify_peer\"\npeer_cert_as_clientid = \"cn\"\npeer_cert_as_username = \"dn\"",
         pki.path("ca.pem")
     );
     let weir = Weir::start_with(&pki.listener(&extra));

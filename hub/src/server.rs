@@ -117,7 +117,7 @@ impl Server {
             tasks.spawn(listener::tcp::run(l, broker.clone(), shutdown_rx.clone()));
         }
         if cfg.listeners.ssl.is_on() {
-            let certs = listener::tls::Certificates::load(cfg.listeners.ssl.files())?;
+            let certs = listener::tls::Certificates::load(cfg.listeners.ssl.certificates())?;
             let l = bind("ssl", cfg.listeners.ssl.bind).await?;
             server.ssl_addr = l.local_addr().ok();
             tasks.spawn(listener::tls::run(l, certs, broker.clone(), shutdown_rx.clone()));
@@ -128,7 +128,7 @@ impl Server {
             tasks.spawn(listener::ws::run(l, broker.clone(), shutdown_rx.clone()));
         }
         if cfg.listeners.wss.is_on() {
-            let certs = listener::tls::Certificates::load(cfg.listeners.wss.files())?;
+            let certs = listener::tls::Certificates::load(cfg.listeners.wss.certificates())?;
             let l = bind("wss", cfg.listeners.wss.bind).await?;
             server.wss_addr = l.local_addr().ok();
             tasks.spawn(listener::tls::run_wss(l, certs, broker.clone(), shutdown_rx.clone()));

@@ -36,14 +36,15 @@ impl Pki {
         self.dir.path().join(name)
     }
 
-    /// `[listeners.ssl]` with the server's certificate, and `extra` lines.
+    /// `[listeners.ssl]` with the server's certificate, and `extra` lines (in that table: its
+    /// `ssl_options` as dotted keys).
     pub fn listener(&self, extra: &str) -> String {
         listener_with(&self.path("server.pem"), &self.path("server.key"), extra)
     }
 }
 
 pub fn listener_with(cert: &Path, key: &Path, extra: &str) -> String {
-    format!("[listeners.ssl]\nbind = \"127.0.0.1:0\"\ncertfile = {cert:?}\nkeyfile = {key:?}\n{extra}\n")
+    format!("[listeners.ssl]\nbind = \"127.0.0.1:0\"\nssl_options.certfile = {cert:?}\nssl_options.keyfile = {key:?}\n{extra}\n")
 }
 
 impl Pki {
@@ -58,7 +59,7 @@ impl Pki {
     /// `[listeners.wss]` with the server's certificate.
     pub fn wss_listener(&self) -> String {
         format!(
-            "[listeners.wss]\nbind = \"127.0.0.1:0\"\ncertfile = {:?}\nkeyfile = {:?}\n",
+            "[listeners.wss]\nbind = \"127.0.0.1:0\"\nssl_options.certfile = {:?}\nssl_options.keyfile = {:?}\n",
             self.path("server.pem"),
             self.path("server.key")
         )

@@ -14,13 +14,13 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
-use super::config::{TlsFiles, Verify};
+use super::config::{SslOptions, Verify};
 
 /// Why the TLS listener could not be set up; each names the file or the key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A PEM file could not be read or held nothing usable.
-    #[error("[listeners.{listener}] {key} = {path}: {why}")]
+    #[error("[listeners.{listener}.ssl_options] {key} = {path}: {why}")]
     File {
         /// The listener.
         listener: &'static str,
@@ -32,16 +32,16 @@ pub enum TlsError {
         why: String,
     },
     /// A key the others need is missing.
-    #[error("[listeners.{0}] {1}")]
+    #[error("[listeners.{0}.ssl_options] {1}")]
     Missing(&'static str, &'static str),
     /// rustls refused the combination (a key that does not match the certificate, say).
-    #[error("[listeners.{0}] certfile and keyfile do not make a TLS server: {1}")]
+    #[error("[listeners.{0}.ssl_options] certfile and keyfile do not make a TLS server: {1}")]
     Config(&'static str, String),
 }
 
 /// Reads `files` into a TLS server: the listener's name goes into every error.
 struct Reader<'a> {
-    files: &'a TlsFiles,
+    files: &'a SslOptions,
 }
 
 impl Reader<'_> {
@@ -103,7 +103,7 @@ type Fingerprint = Vec<Option<(SystemTime, u64)>>;
 
 /// The TLS acceptor in force for a listener, made again when its files change.
 pub struct Certificates {
-    files: TlsFiles,
+    files: SslOptions,
     /// What new connections are accepted with; open ones keep the one they were accepted with.
     current: RwLock<TlsAcceptor>,
     /// The files as they were when `current` was made (or last failed to be).
@@ -112,7 +112,7 @@ pub struct Certificates {
 
 impl Certificates {
     /// Reads `files`, or says which one is at fault.
-    pub fn load(files: TlsFiles) -> Result<Arc<Certificates>, TlsError> {
+    pub fn load(files: SslOptions) -> Result<Arc<Certificates>, TlsError> {
         let seen = fingerprint(&files);
         let current = Reader { files: &files }.acceptor()?;
         Ok(Arc::new(Certificates { files, current: RwLock::new(current), seen: Mutex::new(seen) }))
@@ -155,7 +155,7 @@ impl Certificates {
     }
 }
 
-fn fingerprint(files: &TlsFiles) -> Fingerprint {
+fn fingerprint(files: &SslOptions) -> Fingerprint {
     [&files.certfile, &files.keyfile, &files.cacertfile]
         .into_iter()
         .map(|p| {

@@ -1,5 +1,5 @@
-//! `[listeners.ssl]` and `[listeners.wss]`, with the keys EMQX gives them, and the part of each
-//! that makes its certificates ([`TlsFiles`]).
+//! `[listeners.ssl]` and `[listeners.wss]`, with the keys EMQX gives them: the certificates
+//! in each one's `ssl_options` table ([`SslOptions`]), as EMQX nests them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,14 +30,13 @@ pub enum CertField {
     Dn,
 }
 
-/// `[listeners.ssl]`. It listens once `certfile` and `keyfile` are set (unless `enable = false`).
-#[derive(Debug, Clone, Deserialize)]
+/// `[listeners.<name>.ssl_options]`: what a TLS listener's certificates are made of.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SslListenerConfig {
-    /// Whether it listens, given a certificate and a key.
-    pub enable: bool,
-    /// The address and port it listens on (port 0: any free one).
-    pub bind: SocketAddr,
+pub struct SslOptions {
+    /// `ssl` or `wss`, for messages; set by the listener, not read from the file.
+    #[serde(skip)]
+    pub listener: &'static str,
     /// The server's certificate chain, PEM, leaf first.
     pub certfile: Option<PathBuf>,
     /// The server's private key, PEM (PKCS#8, PKCS#1 or SEC1).
@@ -49,6 +48,18 @@ pub struct SslListenerConfig {
     /// With `verify_peer`: whether a client without a certificate is refused (otherwise it
     /// may connect, and one with a bad certificate is still refused).
     pub fail_if_no_peer_cert: bool,
+}
+
+/// `[listeners.ssl]`. It listens once `ssl_options.certfile` is set (unless `enable = false`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SslListenerConfig {
+    /// Whether it listens, given a certificate.
+    pub enable: bool,
+    /// The address and port it listens on (port 0: any free one).
+    pub bind: SocketAddr,
+    /// Its certificates.
+    pub ssl_options: SslOptions,
     /// The client's username, taken from its certificate (`"cn"` or `"dn"`) instead of CONNECT.
     pub peer_cert_as_username: Option<CertField>,
     /// The client's id, taken from its certificate (`"cn"` or `"dn"`) instead of CONNECT.
@@ -70,11 +81,7 @@ impl Default for SslListenerConfig {
         SslListenerConfig {
             enable: true,
             bind: ([0, 0, 0, 0], 8883).into(),
-            certfile: None,
-            keyfile: None,
-            cacertfile: None,
-            verify: Verify::VerifyNone,
-            fail_if_no_peer_cert: false,
+            ssl_options: SslOptions::default(),
             peer_cert_as_username: None,
             peer_cert_as_clientid: None,
             max_connections: crate::config::MAX_CONNECTIONS,
@@ -88,24 +95,17 @@ impl Default for SslListenerConfig {
 impl SslListenerConfig {
     /// Whether the listener runs: enabled, with a certificate.
     pub fn is_on(&self) -> bool {
-        self.enable && self.certfile.is_some()
+        self.enable && self.ssl_options.certfile.is_some()
+    }
+
+    /// Its certificates, named as this listener's.
+    pub fn certificates(&self) -> SslOptions {
+        SslOptions { listener: "ssl", ..self.ssl_options.clone() }
     }
 
     /// What stands for a client's identity in its certificate.
     pub fn peer_cert_as(&self) -> PeerCertAs {
         PeerCertAs { username: self.peer_cert_as_username, client_id: self.peer_cert_as_clientid }
-    }
-
-    /// What its certificates are made of.
-    pub fn files(&self) -> TlsFiles {
-        TlsFiles {
-            listener: "ssl",
-            certfile: self.certfile.clone(),
-            keyfile: self.keyfile.clone(),
-            cacertfile: self.cacertfile.clone(),
-            verify: self.verify,
-            fail_if_no_peer_cert: self.fail_if_no_peer_cert,
-        }
     }
 
     /// The per-client limits of this listener.
@@ -114,27 +114,20 @@ impl SslListenerConfig {
     }
 }
 
-/// `[listeners.wss]`: MQTT over WebSocket over TLS, as browsers on an `https://` page need it.
-/// It listens once `certfile` and `keyfile` are set (unless `enable = false`).
+/// `[listeners.wss]`: MQTT over WebSocket over TLS, as browsers on an `https://` page need it:
+/// the keys of `[listeners.ws]` and of `[listeners.ssl]`. It listens once
+/// `ssl_options.certfile` is set (unless `enable = false`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WssListenerConfig {
-    /// Whether it listens, given a certificate and a key.
+    /// Whether it listens, given a certificate.
     pub enable: bool,
     /// The address and port it listens on (port 0: any free one).
     pub bind: SocketAddr,
     /// The HTTP path that upgrades to MQTT, as for `[listeners.ws]`.
     pub path: String,
-    /// As for `[listeners.ssl]`.
-    pub certfile: Option<PathBuf>,
-    /// As for `[listeners.ssl]`.
-    pub keyfile: Option<PathBuf>,
-    /// As for `[listeners.ssl]`.
-    pub cacertfile: Option<PathBuf>,
-    /// As for `[listeners.ssl]`.
-    pub verify: Verify,
-    /// As for `[listeners.ssl]`.
-    pub fail_if_no_peer_cert: bool,
+    /// Its certificates, as for `[listeners.ssl]`.
+    pub ssl_options: SslOptions,
     /// As for `[listeners.ssl]`.
     pub peer_cert_as_username: Option<CertField>,
     /// As for `[listeners.ssl]`.
@@ -160,11 +153,7 @@ impl Default for WssListenerConfig {
             enable: true,
             bind: ([0, 0, 0, 0], 8084).into(),
             path: ws.path,
-            certfile: None,
-            keyfile: None,
-            cacertfile: None,
-            verify: Verify::VerifyNone,
-            fail_if_no_peer_cert: false,
+            ssl_options: SslOptions::default(),
             peer_cert_as_username: None,
             peer_cert_as_clientid: None,
             max_connections: ws.max_connections,
@@ -177,14 +166,14 @@ impl Default for WssListenerConfig {
 }
 
 impl WssListenerConfig {
-    /// The per-client limits of this listener.
-    pub fn rates(&self) -> Rates {
-        Rates { messages: self.messages_rate, bytes: self.bytes_rate }
-    }
-
     /// Whether the listener runs: enabled, with a certificate.
     pub fn is_on(&self) -> bool {
-        self.enable && self.certfile.is_some()
+        self.enable && self.ssl_options.certfile.is_some()
+    }
+
+    /// Its certificates, named as this listener's.
+    pub fn certificates(&self) -> SslOptions {
+        SslOptions { listener: "wss", ..self.ssl_options.clone() }
     }
 
     /// What stands for a client's identity in its certificate.
@@ -192,34 +181,10 @@ impl WssListenerConfig {
         PeerCertAs { username: self.peer_cert_as_username, client_id: self.peer_cert_as_clientid }
     }
 
-    /// What its certificates are made of.
-    pub fn files(&self) -> TlsFiles {
-        TlsFiles {
-            listener: "wss",
-            certfile: self.certfile.clone(),
-            keyfile: self.keyfile.clone(),
-            cacertfile: self.cacertfile.clone(),
-            verify: self.verify,
-            fail_if_no_peer_cert: self.fail_if_no_peer_cert,
-        }
+    /// The per-client limits of this listener.
+    pub fn rates(&self) -> Rates {
+        Rates { messages: self.messages_rate, bytes: self.bytes_rate }
     }
-}
-
-/// What a TLS listener's certificates are made of, whichever listener it is.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    /// `ssl` or `wss`, for messages.
-    pub listener: &'static str,
-    /// See [`SslListenerConfig`].
-    pub certfile: Option<PathBuf>,
-    /// See [`SslListenerConfig`].
-    pub keyfile: Option<PathBuf>,
-    /// See [`SslListenerConfig`].
-    pub cacertfile: Option<PathBuf>,
-    /// See [`SslListenerConfig`].
-    pub verify: Verify,
-    /// See [`SslListenerConfig`].
-    pub fail_if_no_peer_cert: bool,
 }
 
 /// `peer_cert_as_username` and `peer_cert_as_clientid` of a listener.

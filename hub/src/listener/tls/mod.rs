@@ -21,7 +21,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit};
 use tracing::{debug, info};
 
 pub use acceptor::{Certificates, TlsError};
-pub use config::{CertField, PeerCertAs, SslListenerConfig, TlsFiles, Verify, WssListenerConfig};
+pub use config::{CertField, PeerCertAs, SslListenerConfig, SslOptions, Verify, WssListenerConfig};
 
 use super::{accept_loop, Admission};
 use crate::broker::Broker;
