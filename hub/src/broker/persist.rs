@@ -148,9 +148,13 @@ pub(super) struct Queues {
 impl Broker {
     /// Keeps a QoS 1/2 delivery to a persistent session in the store, with `msg` the first time
     /// one does; marks `d` with its place. The publisher's acknowledgement waits for it. `d`
-    /// may carry a detached copy of `msg`: both learn the message's id.
+    /// may carry a detached copy of `msg`: both learn the message's id. A QoS 0 delivery, or
+    /// one to a session that is not persistent, is not kept (`Ok(None)`).
     pub(super) fn keep_delivery(&self, session: &Session, msg: &Message, d: &mut Delivery) -> Kept {
         let Some(store) = &self.store else { return Ok(None) };
+        if d.qos == QoS::AtMostOnce || !session.persisted.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let mut fresh = None;
         let id = *msg.store.queued.get_or_init(|| {
             let id = self.queues.next_message.fetch_add(1, Ordering::Relaxed);

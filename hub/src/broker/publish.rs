@@ -8,7 +8,6 @@
 //! full, [`Broker::must_wait`] says the publisher stops reading (TCP then slows the client), and
 //! [`Broker::relieved`] resolves when it may go on.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::time::Instant;
@@ -232,11 +231,9 @@ impl Broker {
                     if session.holds_long() {
                         delivery.msg = detached.get_or_insert_with(|| Arc::new(msg.detached())).clone();
                     }
-                    if delivery.qos > QoS::AtMostOnce && session.persisted.load(Ordering::Relaxed) {
-                        let kept = self.keep_delivery(session, &msg, &mut delivery);
-                        if let Some(b) = burst.as_deref_mut() {
-                            b.keep(kept);
-                        }
+                    let kept = self.keep_delivery(session, &msg, &mut delivery);
+                    if let Some(b) = burst.as_deref_mut() {
+                        b.keep(kept);
                     }
                     match session.enqueue(delivery, burst.is_some()) {
                         Enqueued::Queued => {}
@@ -277,10 +274,8 @@ impl Broker {
     /// Queues a delivery that nobody waits on (retained messages on subscribe, redispatch),
     /// kept in the store for a persistent session at QoS 1/2.
     pub(super) fn enqueue_detached(&self, session: &Session, mut d: Delivery) {
-        if d.qos > QoS::AtMostOnce && session.persisted.load(Ordering::Relaxed) {
-            let msg = d.msg.clone();
-            let _ = self.keep_delivery(session, &msg, &mut d);
-        }
+        let msg = d.msg.clone();
+        let _ = self.keep_delivery(session, &msg, &mut d);
         let outcome = session.enqueue(d, false);
         self.dropped(session, outcome);
     }
