@@ -71,6 +71,12 @@ pub struct Config {
     pub alarms: AlarmConfig,
     /// `[durability]`: how acknowledgements wait for the disk.
     pub durability: crate::store::DurabilityConfig,
+    /// `[[authentication]]`: the authenticators, tried in order. None: anyone may connect.
+    pub authentication: Vec<crate::auth::config::AuthnEntry>,
+    /// `[flapping_detect]`: addresses whose logins keep failing are banned for a while.
+    pub flapping_detect: crate::auth::config::FlappingConfig,
+    /// `[authorization]`: who may publish and subscribe to what.
+    pub authorization: crate::auth::acl::AuthzConfig,
 }
 
 impl Default for Config {
@@ -88,6 +94,9 @@ impl Default for Config {
             sinks: BTreeMap::new(),
             alarms: AlarmConfig::default(),
             durability: crate::store::DurabilityConfig::default(),
+            authentication: Vec::new(),
+            flapping_detect: crate::auth::config::FlappingConfig::default(),
+            authorization: crate::auth::acl::AuthzConfig::default(),
         }
     }
 }

@@ -134,27 +134,28 @@ impl ClientInfo {
         c
     }
 
-    /// `client_check_authn_complete`: Weir has no authentication yet, so every client that got
-    /// this far is accepted, anonymously and without superuser rights.
-    pub fn authenticated(&self) -> Columns {
+    /// `client_check_authn_complete`: `reason_code` is `success`, or why the client was
+    /// refused (`bad_username_or_password`, `banned`); anonymous when no authenticator is set.
+    pub fn authenticated(&self, reason_code: &str, superuser: bool, anonymous: bool) -> Columns {
         let mut c = self.who();
         c.extend([
             ("peername".into(), text(&self.peer.to_string())),
-            ("reason_code".into(), text("success")),
-            ("is_superuser".into(), Value::Bool(false)),
-            ("is_anonymous".into(), Value::Bool(true)),
+            ("reason_code".into(), text(reason_code)),
+            ("is_superuser".into(), Value::Bool(superuser)),
+            ("is_anonymous".into(), Value::Bool(anonymous)),
         ]);
         c
     }
 
-    /// `action` is `publish` or `subscribe`. Weir has no authorization sources yet: every
-    /// check is allowed by the default, as EMQX's `no_match = allow` does.
-    pub fn authorized(&self, topic: &str, action: &str) -> Columns {
+    /// `client_check_authz_complete`: `action` is `publish` or `subscribe`, `result` `allow` or
+    /// `deny`, and `source` what decided (`file`, `client_info`, `superuser`, `cache`, or
+    /// `default` for `no_match`).
+    pub fn authorized(&self, topic: &str, action: &str, result: &str, source: &str) -> Columns {
         let mut c = self.about(topic);
         c.extend([
             ("action".into(), text(action)),
-            ("result".into(), text("allow")),
-            ("authz_source".into(), text("default")),
+            ("result".into(), text(result)),
+            ("authz_source".into(), text(source)),
         ]);
         c
     }
@@ -260,7 +261,7 @@ mod tests {
         let sub = i.subscription("t/#", QoS::AtLeastOnce, "sub_props");
         assert_eq!((get(&sub, "topic"), get(&sub, "qos")), (&text("t/#"), &Value::Int(1)));
         assert_eq!(get(&sub, "peerhost"), &text("10.0.0.7"));
-        assert_eq!(get(&i.authorized("t/1", "publish"), "result"), &text("allow"));
+        assert_eq!(get(&i.authorized("t/1", "publish", "allow", "default"), "result"), &text("allow"));
     }
 
     #[test]

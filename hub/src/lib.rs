@@ -21,6 +21,8 @@
 //! - [`store`] keeps on disk what must survive a restart or a crash: retained messages,
 //!   persistent sessions and their deliveries, and the rules' input, written ahead of the
 //!   publisher's acknowledgement.
+//! - [`auth`] decides who may connect (the `[[authentication]]` chain, at CONNECT) and what
+//!   they may publish and subscribe to (`[authorization]`, checked by the connection).
 //! - [`rate`] holds a listener's per-client `messages_rate` and `bytes_rate`, enforced by
 //!   pausing the client's reads.
 //! - [`events`] builds the columns of `$events/...` for the rules; [`alarm`] raises and clears
@@ -32,6 +34,7 @@
 
 pub mod alarm;
 pub mod api;
+pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod connection;

@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use tracing::info;
 use weir_rules::pipeline::{self, Pipeline, PipelineConfig};
 
+use crate::auth::Access;
 use crate::broker::Broker;
 use crate::config::Config;
 use crate::store::{DataDirLock, Store, StoreError};
@@ -38,6 +39,9 @@ pub enum StartError {
     /// The TLS listener's certificate, key or CA file is unusable.
     #[error(transparent)]
     Tls(#[from] crate::listener::tls::TlsError),
+    /// The authentication or authorization config is unusable.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 /// A running node.
@@ -75,7 +79,10 @@ impl Server {
     pub async fn start(config: Config) -> Result<Server, StartError> {
         // First: the sinks' buffers live in the data directory too.
         let lock = DataDirLock::acquire(&config.data_dir)?;
-        let store = Store::open(&config.data_dir, &config.durability)?;
+        let mut store = Store::open(&config.data_dir, &config.durability)?;
+        // Before the rules start: a bad ACL file or key stops the node before anything runs.
+        let users = store.as_mut().map(|(_, l)| std::mem::take(&mut l.users)).unwrap_or_default();
+        let access = Access::new(&config, users, store.as_ref().map(|(s, _)| s.clone()))?;
         let pipeline = Pipeline::start(PipelineConfig {
             rules_dir: &config.rules_dir,
             data_dir: &config.data_dir,
@@ -89,7 +96,7 @@ impl Server {
             None => (None, Vec::new(), Default::default(), Vec::new()),
         };
         let keeps = store.is_some();
-        let broker = Broker::with_store(config, Some(pipeline.intake()), store);
+        let broker = Broker::with_store(config, Some(pipeline.intake()), store, access);
         broker.restore_sessions(sessions, &messages);
         pipeline.connect(broker.clone());
         if keeps {
@@ -152,6 +159,9 @@ impl Server {
             let every = Duration::from_secs(cfg.sys_topics.sys_msg_interval);
             tasks.spawn(sys::run(broker.clone(), every, shutdown_rx.clone()));
         }
+        if let Some(every) = broker.access.authz.reload_every() {
+            tasks.spawn(reload_acl(broker.clone(), every, shutdown_rx.clone()));
+        }
         server.tasks = tasks;
         Ok(server)
     }
@@ -164,5 +174,20 @@ impl Server {
         while self.tasks.join_next().await.is_some() {}
         self.pipeline.stop().await;
         self.broker.settle_store().await;
+    }
+}
+
+/// Reads the ACL files again when they change, until shutdown.
+async fn reload_acl(broker: Arc<Broker>, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let b = broker.clone();
+                // Reading a file is blocking I/O: not on the MQTT workers.
+                let _ = tokio::task::spawn_blocking(move || b.access.authz.reload_if_changed()).await;
+            }
+            _ = stop.changed() => return,
+        }
     }
 }

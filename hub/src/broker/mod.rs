@@ -77,20 +77,24 @@ pub struct Broker {
     queues: persist::Queues,
     /// The rules' input written ahead and not let go of yet.
     rule_input: write_ahead::RuleInput,
+    /// Who may connect, and what they may do.
+    pub access: crate::auth::Access,
 }
 
 impl Broker {
     /// A broker with no client yet, feeding `rules` if given, keeping nothing on disk.
     pub fn new(config: Config, rules: Option<Arc<Intake>>) -> Arc<Broker> {
-        Broker::with_store(config, rules, None)
+        Broker::with_store(config, rules, None, crate::auth::Access::open_to_all())
     }
 
-    /// A broker with the retained messages a store kept, keeping its changes there. The
+    /// A broker with the retained messages a store kept, keeping its changes there, and
+    /// `access` deciding who may connect and do what. The
     /// sessions it kept come back with [`Broker::restore_sessions`].
     pub fn with_store(
         config: Config,
         rules: Option<Arc<Intake>>,
         store: Option<(crate::store::Store, Vec<crate::message::Message>)>,
+        access: crate::auth::Access,
     ) -> Arc<Broker> {
         let (retained, store) = match store {
             Some((s, kept)) => (RetainStore::restore(config.retainer.clone(), s.clone(), kept), Some(s)),
@@ -110,6 +114,7 @@ impl Broker {
             store,
             queues: persist::Queues::default(),
             rule_input: write_ahead::RuleInput::default(),
+            access,
         })
     }
 

@@ -42,6 +42,9 @@ pub(super) enum Exit {
     SendTimeout(Duration),
     /// The client broke the protocol: we send DISCONNECT with this reason (v5) and close.
     Violation(Rc, String),
+    /// Authorization closed the connection: a denied action with `deny_action = "disconnect"`,
+    /// or an expired token (v5 DISCONNECT 0x87).
+    NotAuthorized(String),
     /// The store could not keep what an acknowledgement would promise: the acknowledgements
     /// are dropped unsent, and the client, told 0x80, sends its messages again on reconnect.
     NotKept(String),
@@ -56,6 +59,7 @@ impl Exit {
             Exit::KeepAliveTimeout => Some(Rc::KeepAliveTimeout),
             Exit::Violation(rc, _) => Some(*rc),
             Exit::NotKept(_) => Some(Rc::UnspecifiedError),
+            Exit::NotAuthorized(_) => Some(Rc::NotAuthorized),
             Exit::ClientDisconnect { .. } | Exit::PeerGone(_) | Exit::SendTimeout(_) => None,
         }
     }
@@ -71,6 +75,7 @@ impl Exit {
             Exit::SendTimeout(_) => "send_timeout",
             Exit::Violation(..) => "protocol_error",
             Exit::NotKept(_) => "internal_error",
+            Exit::NotAuthorized(_) => "not_authorized",
         }
     }
 
@@ -109,7 +114,9 @@ impl<S: Transport> Connection<S> {
         self.broker.disconnect(&self.session, self.generation, will.map(|w| *w));
         if let (Some(rc), true) = (exit.reason_code(), self.version.is_v5()) {
             let reason_string = match &exit {
-                Exit::Violation(_, why) | Exit::NotKept(why) => Some(ByteString::from(why.clone())),
+                Exit::Violation(_, why) | Exit::NotKept(why) | Exit::NotAuthorized(why) => {
+                    Some(ByteString::from(why.clone()))
+                }
                 _ => None,
             };
             self.send(Packet::Disconnect(v5::Disconnect { reason_code: rc, reason_string, ..Default::default() }));
@@ -127,6 +134,7 @@ impl<S: Transport> Connection<S> {
             Exit::Violation(rc, why) => {
                 warn!(%client_id, %peer, reason_code = u8::from(*rc), reason = %why, "closing connection: protocol violation")
             }
+            Exit::NotAuthorized(why) => warn!(%client_id, %peer, reason = %why, "closing connection: not authorized"),
             Exit::PeerGone(why) => info!(%client_id, %peer, reason = %why, "client disconnected without DISCONNECT"),
             Exit::NotKept(why) => {
                 warn!(%client_id, %peer, reason = %why, "closing connection: the store could not keep its messages")

@@ -18,6 +18,8 @@ use weir_types::topic;
 use super::goodbye::close_refused;
 use super::outbound::OutAliases;
 use super::Connection;
+use crate::auth::acl::Check;
+use crate::auth::{Credentials, Refused};
 use crate::broker::{Broker, Burst, Connected};
 use crate::config::MqttConfig;
 use crate::events::ClientInfo;
@@ -187,8 +189,30 @@ impl<S: Transport> Connection<S> {
                 return refuse(&broker, &mut stream, refusal_for(&codec, reason), reason, &info).await;
             }
         };
-        let expiry = session_expiry(&connect, version, cfg);
         info.client_id = client_id.clone();
+        let credentials = Credentials {
+            client_id: client_id.to_string(),
+            username: connect.username.as_ref().map(|u| u.to_string()),
+            password: connect.password.clone(),
+            peer: peer.ip(),
+        };
+        let anonymous = broker.access.authn.allows_anonymous();
+        let grant = match broker.access.authn.authenticate(&credentials, &broker.metrics).await {
+            Ok(grant) => grant,
+            Err(refused) => {
+                let username = credentials.username.as_deref().unwrap_or_default();
+                info!(%peer, client_id = %client_id, username, reason = %refused, "CONNECT refused: not authenticated");
+                let (reason, code) = match refused {
+                    Refused::Banned => (v5::ConnectAckReason::Banned, "banned"),
+                    Refused::BadCredentials(_) => {
+                        (v5::ConnectAckReason::BadUserNameOrPassword, "bad_username_or_password")
+                    }
+                };
+                broker.event(EventKind::ClientCheckAuthnComplete, || info.authenticated(code, false, false));
+                return refuse(&broker, &mut stream, refusal_for(&codec, reason), reason, &info).await;
+            }
+        };
+        let expiry = session_expiry(&connect, version, cfg);
         info.expiry_interval = expiry;
         let Connected { session, present, kick, generation, kept } =
             broker.connect(&client_id, connect.clean_start, expiry).await;
@@ -222,19 +246,30 @@ impl<S: Transport> Connection<S> {
             alias_out: OutAliases::new(connect.topic_alias_max),
             info,
             limiter: None,
+            access: None,
         };
+        let superuser = grant.superuser;
+        conn.grant(grant);
+        if let Some(w) = &conn.will {
+            let topic = w.message.topic.clone();
+            // A will the client may not publish is dropped now, rather than refused at its end.
+            if !conn.authorized(Check::Publish, &topic).unwrap_or(false) {
+                info!(client_id = %conn.client_id, topic = %&*topic, "the will's topic is not authorized: the will is dropped");
+                conn.will = None;
+            }
+        }
         // CONNACK waits for the store to keep a persistent session, as any acknowledgement does.
         conn.burst.keep(kept);
         // A Session Expiry Interval cut to the maximum is the one in force: CONNACK says so.
         let cut = (version.is_v5() && expiry != connect.session_expiry_interval_secs).then_some(expiry);
         conn.send(Packet::ConnectAck(Box::new(connack(cfg, present, assigned, server_keepalive, cut))));
-        conn.welcome(connect.clean_start, present);
+        conn.welcome(connect.clean_start, present, superuser, anonymous);
         Some(conn)
     }
 
     /// Logs the new client, tells the rules, and sends again what a resumed session had in
     /// flight.
-    fn welcome(&mut self, clean_start: bool, present: bool) {
+    fn welcome(&mut self, clean_start: bool, present: bool, superuser: bool, anonymous: bool) {
         info!(
             client_id = %self.client_id,
             username = %self.info.username.as_deref().unwrap_or_default(),
@@ -244,7 +279,7 @@ impl<S: Transport> Connection<S> {
             session_present = present,
             "client connected"
         );
-        self.event(EventKind::ClientCheckAuthnComplete, ClientInfo::authenticated);
+        self.event(EventKind::ClientCheckAuthnComplete, |i| i.authenticated("success", superuser, anonymous));
         self.event(EventKind::ClientConnack, |i| i.connack("success"));
         self.event(EventKind::ClientConnected, ClientInfo::connected);
         if present {
@@ -399,6 +434,8 @@ fn connack_reason(reason: v5::ConnectAckReason) -> &'static str {
         v5::ConnectAckReason::MalformedPacket => "malformed_packet",
         v5::ConnectAckReason::PacketTooLarge => "packet_too_large",
         v5::ConnectAckReason::BadAuthenticationMethod => "bad_authentication_method",
+        v5::ConnectAckReason::BadUserNameOrPassword => "bad_username_or_password",
+        v5::ConnectAckReason::Banned => "banned",
         _ => "unspecified_error",
     }
 }

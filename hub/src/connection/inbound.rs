@@ -15,6 +15,7 @@ use weir_types::{topic, QoS};
 use super::goodbye::{decode_exit, Exit};
 use super::pages;
 use super::Connection;
+use crate::auth::acl::Check;
 use crate::broker::SubscribeError;
 use crate::message::{Delivery, Message};
 use crate::protocol::{qos_in, Inbound, Packet};
@@ -101,13 +102,17 @@ impl<S: Transport> Connection<S> {
         }
         let qos = qos_in(p.qos);
         if is_sys(&p.topic) {
-            self.refuse_sys_publish(&p.topic, qos, p.packet_id);
+            info!(client_id = %self.client_id, topic = %&*p.topic, "PUBLISH to $SYS refused: only the broker publishes there");
+            self.refuse_publish(qos, p.packet_id);
             return Ok(());
         }
         if qos > self.broker.config.mqtt.max_qos_allowed {
             return Err(Exit::Violation(Rc::QosNotSupported, "QoS above max_qos_allowed".into()));
         }
-        self.event(EventKind::ClientCheckAuthzComplete, |i| i.authorized(&p.topic, "publish"));
+        if !self.authorized(Check::Publish, &p.topic)? {
+            self.refuse_publish(qos, p.packet_id);
+            return Ok(());
+        }
         let packet_id = p.packet_id;
         if qos == QoS::ExactlyOnce && !self.first_qos2(packet_id)? {
             return Ok(());
@@ -145,8 +150,9 @@ impl<S: Transport> Connection<S> {
 
     /// A client's PUBLISH to `$SYS/...`, which only the broker writes: not routed nor retained;
     /// PUBACK or PUBREC says Not authorized (0x87), as EMQX's default ACL does.
-    fn refuse_sys_publish(&mut self, topic: &str, qos: QoS, packet_id: Option<NonZeroU16>) {
-        info!(client_id = %self.client_id, topic, "PUBLISH to $SYS refused: only the broker publishes there");
+    /// Drops a PUBLISH the client may not make: PUBACK or PUBREC 0x87 (v5; plain in v3, which
+    /// has no reason codes).
+    fn refuse_publish(&mut self, qos: QoS, packet_id: Option<NonZeroU16>) {
         let reason = v5::PublishAckReason::NotAuthorized;
         match (qos, packet_id) {
             (QoS::AtLeastOnce, Some(id)) => self.codec.encode_puback(id, reason, pages(&mut self.out)),
@@ -284,10 +290,15 @@ impl<S: Transport> Connection<S> {
                 retain_handling: opts.retain_handling,
                 subscription_id: s.id,
             };
+            // The filter without `$share/<group>/`: what the ACL speaks of, as in EMQX.
+            let filter = topic::parse_subscription(raw).map_or(&**raw, |f| f.filter);
+            if !self.authorized(Check::Subscribe, filter)? {
+                status.push(v5::SubscribeAckReason::NotAuthorized);
+                continue;
+            }
             match self.broker.subscribe(&self.session, raw, sub_opts) {
                 Ok(granted) => {
                     self.burst.keep(self.broker.keep_subscription(&self.session, raw, Some(&sub_opts)));
-                    self.event(EventKind::ClientCheckAuthzComplete, |i| i.authorized(raw, "subscribe"));
                     debug!(client_id = %self.client_id, filter = %&**raw, qos = ?granted, "subscribed");
                     self.event(EventKind::SessionSubscribed, |i| i.subscription(raw, granted, "sub_props"));
                     status.push(match granted {

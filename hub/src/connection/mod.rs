@@ -6,6 +6,7 @@
 //!   writes), `inbound` (what each packet from the client means), `outbound` (deliveries
 //!   from the session's mailbox onto the wire, within the inflight window, with topic aliases)
 //!   and `flow` (waiting for room when the broker says so: back-pressure);
+//! - `authorize`: each PUBLISH and SUBSCRIBE checked against `[authorization]`;
 //! - `goodbye`: why it ended, the DISCONNECT that says so, and the session and will handed
 //!   back to the broker.
 //!
@@ -14,6 +15,7 @@
 //! alive deadline. Output is encoded into one buffer and written once per wake-up. Everything
 //! it asks of the node goes through the [`Broker`]'s operations.
 
+mod authorize;
 mod flow;
 mod goodbye;
 mod handshake;
@@ -122,6 +124,18 @@ struct Connection<S> {
     /// The listener's `messages_rate` and `bytes_rate` for this client; `None` (the default,
     /// infinity) costs nothing.
     limiter: Option<Box<Limiter>>,
+    /// What authentication granted, and the client's cache of authorization results; `None`
+    /// when there is nothing to check (no source and no token rules, or no authorization at all),
+    /// which costs nothing.
+    access: Option<Box<Granted>>,
+}
+
+/// What authentication granted a client that authorization has to look at.
+struct Granted {
+    grant: crate::auth::Grant,
+    cache: Option<Box<crate::auth::acl::AclCache>>,
+    /// When its token expires, if the connection is closed then.
+    expires: Option<Instant>,
 }
 
 impl<S: Transport> Connection<S> {
@@ -155,7 +169,12 @@ impl<S: Transport> Connection<S> {
                     continue;
                 }
             }
-            let deadline = self.keepalive_timeout.map(|t| self.last_recv + t);
+            let keepalive = self.keepalive_timeout.map(|t| self.last_recv + t);
+            let expires = self.access.as_ref().and_then(|a| a.expires);
+            let deadline = match (keepalive, expires) {
+                (Some(k), Some(e)) => Some(k.min(e)),
+                (k, e) => k.or(e),
+            };
             let session = self.session.clone();
             tokio::select! {
                 read = self.stream.read_into(&mut self.rbuf, self.read_hint) => match read {
@@ -170,7 +189,12 @@ impl<S: Transport> Connection<S> {
                 _ = session.notify.notified() => {}
                 // Shutdown arrives this way too: the broker kicks every session.
                 kicked = &mut self.kick => return Exit::Kicked(kicked.unwrap_or(Kick::TakenOver)),
-                _ = sleep_until_opt(deadline) => return Exit::KeepAliveTimeout,
+                _ = sleep_until_opt(deadline) => {
+                    if expires.is_some_and(|e| e <= Instant::now()) {
+                        return Exit::NotAuthorized("its token expired".into());
+                    }
+                    return Exit::KeepAliveTimeout;
+                }
             }
         }
     }

@@ -1,4 +1,4 @@
-//! What the store kept, read once at start: the retained messages, the persistent sessions, the
+//! What the store kept, read once at start: the built-in users, the retained messages, the persistent sessions, the
 //! messages their queues hold, and the rules' input written ahead. Records that do not decode are reported and skipped, so that
 //! one bad record never keeps the rest from coming back; messages no queue holds any more (a
 //! session that ended) are deleted.
@@ -10,7 +10,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tracing::warn;
 
 use super::session::{self, StoredSession};
-use super::{record, AWAITING_REL, MESSAGES, QUEUED, RETAINED, RULE_INPUT, SESSIONS, SUBSCRIPTIONS};
+use super::{record, AWAITING_REL, MESSAGES, QUEUED, RETAINED, RULE_INPUT, SESSIONS, SUBSCRIPTIONS, USERS};
 use crate::message::Message;
 
 /// What the store kept.
@@ -23,6 +23,8 @@ pub struct Loaded {
     pub messages: HashMap<u64, Arc<Message>>,
     /// The bursts written ahead for the rules whose messages they had not all run, in order.
     pub rule_input: Vec<Burst>,
+    /// The built-in database's users: id and what is kept of each.
+    pub users: Vec<(String, Vec<u8>)>,
 }
 
 /// A burst written ahead for the rules: its id, and its messages.
@@ -37,7 +39,9 @@ pub(super) fn load(db: &Database) -> Loaded {
         wanted.extend(s.queued.iter().filter(|(_, q)| q.released.is_none()).map(|(_, q)| q.message));
     }
     let messages = messages(db, &wanted);
-    Loaded { retained: retained(db), sessions, messages, rule_input: rule_input(db) }
+    let mut users = Vec::new();
+    each_value(db, USERS, "the built-in users", |id, bytes| users.push((id.to_string(), bytes.to_vec())));
+    Loaded { retained: retained(db), sessions, messages, rule_input: rule_input(db), users }
 }
 
 /// The entries of `table` under `client_id`'s prefix, each as what its key holds after the

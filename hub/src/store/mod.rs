@@ -10,7 +10,7 @@
 //! - `record`: a message as stored.
 //! - `session`: a persistent session as stored (its fields, and one key per subscription).
 //!
-//! The store keeps retained messages and persistent sessions: their fields, subscriptions,
+//! The store keeps the built-in database's users, retained messages and persistent sessions: their fields, subscriptions,
 //! delayed wills, each QoS 1/2 delivery until the subscriber acknowledges it (the message once,
 //! in `messages`; a record per delivery, in `queued`), and the incoming QoS 2 packet ids
 //! between PUBREC and PUBREL (`awaiting_rel`); and the rules' input: a read burst's QoS 1/2
@@ -58,6 +58,9 @@ const AWAITING_REL: TableDefinition<&str, &[u8]> = TableDefinition::new("awaitin
 /// The rules' input, written ahead: id → the framed [`record`]s of a read burst's QoS 1/2
 /// messages that rules want, until the rules' rows of them are safe in the sinks' buffers.
 const RULE_INPUT: TableDefinition<u64, &[u8]> = TableDefinition::new("rule_input");
+
+/// The built-in database's users: user id → [`crate::auth::builtin::User`] (postcard).
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 
 /// Changes waiting for the writer, past which a change is refused (and its publish is not
 /// acknowledged): a disk that cannot keep up must not make the queue grow without bound.
@@ -276,6 +279,16 @@ impl Store {
     /// buffers).
     pub fn delete_rule_input(&self, ids: Vec<u64>) -> Result<u64, StoreError> {
         self.queue(Change::DeleteRuleInput(ids))
+    }
+
+    /// Keeps a built-in user (its encoded [`crate::auth::builtin::User`]).
+    pub fn put_user(&self, user_id: &str, user: Vec<u8>) -> Result<u64, StoreError> {
+        self.queue(Change::PutUser(user_id.to_string(), user))
+    }
+
+    /// Forgets a built-in user.
+    pub fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        self.queue(Change::DeleteUser(user_id.to_string()))
     }
 
     /// Resolves once every change queued so far is settled, or after `limit`: a clean stop

@@ -16,7 +16,7 @@ use redb::{Database, Durability};
 use tokio::sync::watch;
 use tracing::{error, warn};
 
-use super::{AWAITING_REL, MESSAGES, QUEUED, RETAINED, RULE_INPUT, SESSIONS, SUBSCRIPTIONS};
+use super::{AWAITING_REL, MESSAGES, QUEUED, RETAINED, RULE_INPUT, SESSIONS, SUBSCRIPTIONS, USERS};
 
 /// A change to the durable state.
 pub(super) enum Change {
@@ -47,6 +47,9 @@ pub(super) enum Change {
     PutRuleInput(u64, Vec<u8>),
     /// Bursts whose messages the rules have run.
     DeleteRuleInput(Vec<u64>),
+    /// A built-in user's id and what is kept of it.
+    PutUser(String, Vec<u8>),
+    DeleteUser(String),
 }
 
 /// How far the writer got.
@@ -168,6 +171,7 @@ impl Writer {
             let mut queued = txn.open_table(QUEUED)?;
             let mut awaiting_rel = txn.open_table(AWAITING_REL)?;
             let mut rule_input = txn.open_table(RULE_INPUT)?;
+            let mut users = txn.open_table(USERS)?;
             for (_, change) in batch {
                 match change {
                     Change::PutRetained(topic, bytes) => {
@@ -225,6 +229,12 @@ impl Writer {
                     }
                     Change::DeleteSubscription(key) => {
                         subscriptions.remove(key.as_str())?;
+                    }
+                    Change::PutUser(id, bytes) => {
+                        users.insert(id.as_str(), bytes.as_slice())?;
+                    }
+                    Change::DeleteUser(id) => {
+                        users.remove(id.as_str())?;
                     }
                 }
             }
