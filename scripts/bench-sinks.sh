@@ -67,10 +67,11 @@ through_weir() {
   local start end server_before weir_cpu server_cpu=-
   # Watches the sink from before the first publish, so that the end is the time of the last
   # confirmation (to 10 ms), not that plus the start-up of a checking process.
-  python3 - "$api" "$ROWS" >"$work/end" <<'PY' &
-import json, sys, time, urllib.request
+  python3 - "$api" "$ROWS" "$WEIR_API_KEY" >"$work/end" <<'PY' &
+import base64, json, sys, time, urllib.request
 url, rows = f"http://127.0.0.1:{sys.argv[1]}/api/v5/sinks/s", int(sys.argv[2])
-while (done := json.load(urllib.request.urlopen(url))["metrics"]["success"]) < rows:
+auth = {"Authorization": "Basic " + base64.b64encode(sys.argv[3].encode()).decode()}
+while (done := json.load(urllib.request.urlopen(urllib.request.Request(url, headers=auth)))["metrics"]["success"]) < rows:
     # Often near the end only: each look costs CPU that Weir and the database would use.
     time.sleep(0.2 if done < rows * 0.9 else 0.01)
 print(f"{time.time():.6f}")

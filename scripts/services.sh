@@ -74,10 +74,12 @@ bench_binaries() {
   ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 }
 
+# The API key of the nodes these scripts start (basic auth, `curl -u "$WEIR_API_KEY"`).
+WEIR_API_KEY=weir-bench:bench-secret
 weir_bench_config() { # file data_dir rules_dir tcp_port api_port
   {
     printf 'data_dir = "%s"\nrules_dir = "%s"\n[listeners.tcp]\nbind = "127.0.0.1:%s"\n' "$2" "$3" "$4"
-    printf '[listeners.ws]\nenable = false\n[api]\nbind = "127.0.0.1:%s"\n' "$5"
+    printf '[listeners.ws]\nenable = false\n[api]\nbind = "127.0.0.1:%s"\nbootstrap_key = "%s"\n' "$5" "$WEIR_API_KEY"
     cat
   } >"$1"
 }

@@ -49,7 +49,7 @@ EOF
 
 log() { echo "== $(date +%T) $*" >&2; }
 hook() { python3 scripts/soak_clients.py hook "$HOOK_PORT" "$work/hook.rows" & hook_pid=$!; }
-api() { curl -sf "127.0.0.1:$API_PORT$1"; }
+api() { curl -sf -u "$WEIR_API_KEY" "127.0.0.1:$API_PORT$1"; }
 
 log "soak: ${DURATION}s, $RATE QoS 1 msgs/s, broker on 127.0.0.1:$PORT"
 hook

@@ -1,6 +1,7 @@
 //! `weir`: the command line. Everything it runs lives in the library crates; this file parses
 //! arguments, sets up logging and the runtime, and reports errors.
 
+mod ctl;
 mod rule;
 
 use std::path::PathBuf;
@@ -29,8 +30,8 @@ const PURGE_DELAY_MS: std::os::raw::c_long = 10_000;
 ///
 /// Start a broker with `weir serve`; with no config file it listens for MQTT on port 1883 and
 /// for MQTT over WebSocket on port 8083 (path /mqtt), serves the management API on
-/// 127.0.0.1:18083 and runs the rules of ./sql. `weir rule` checks and tests rules. The load
-/// tool is a binary of its own, `weir-bench`.
+/// 127.0.0.1:18083 and runs the rules of ./sql. `weir rule` checks and tests rules; `weir ctl`
+/// manages a running node (its users). The load tool is a binary of its own, `weir-bench`.
 #[derive(Parser)]
 #[command(name = "weir", version, about, long_about)]
 struct Cli {
@@ -56,6 +57,8 @@ enum Command {
     /// Work with rule files (EMQX rule SQL) without a running broker.
     #[command(subcommand)]
     Rule(rule::RuleCommand),
+    /// Manage a running node through its API: the built-in database's users.
+    Ctl(ctl::Ctl),
     /// The process in which `weir` runs jq programs, started by `weir` itself
     /// (weir_rules::functions::jq::worker).
     #[command(hide = true)]
@@ -85,6 +88,7 @@ fn main() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { config } => runtime.block_on(serve(config)).map(|()| ExitCode::SUCCESS),
         Command::Rule(cmd) => rule::run(cmd),
+        Command::Ctl(ctl) => runtime.block_on(ctl::run(ctl)),
         Command::JqWorker => Ok(ExitCode::SUCCESS),
     }
 }

@@ -256,11 +256,14 @@ pub struct ApiConfig {
     pub enable: bool,
     /// The address and port it listens on.
     pub bind: SocketAddr,
+    /// `key:secret` that the API accepts as basic auth, to make API keys with and for scripts;
+    /// without it (and with no API key made), only Prometheus's route can be used.
+    pub bootstrap_key: Option<String>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { enable: true, bind: ([127, 0, 0, 1], 18083).into() }
+        ApiConfig { enable: true, bind: ([127, 0, 0, 1], 18083).into(), bootstrap_key: None }
     }
 }
 

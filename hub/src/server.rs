@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use tracing::info;
 use weir_rules::pipeline::{self, Pipeline, PipelineConfig};
 
+use crate::api::keys::ApiKeys;
 use crate::auth::Access;
 use crate::broker::Broker;
 use crate::config::Config;
@@ -81,8 +82,13 @@ impl Server {
         let lock = DataDirLock::acquire(&config.data_dir)?;
         let mut store = Store::open(&config.data_dir, &config.durability)?;
         // Before the rules start: a bad ACL file or key stops the node before anything runs.
-        let users = store.as_mut().map(|(_, l)| std::mem::take(&mut l.users)).unwrap_or_default();
-        let access = Access::new(&config, users, store.as_ref().map(|(s, _)| s.clone()))?;
+        let (users, api_keys) = store
+            .as_mut()
+            .map(|(_, l)| (std::mem::take(&mut l.users), std::mem::take(&mut l.api_keys)))
+            .unwrap_or_default();
+        let kept_in = store.as_ref().map(|(s, _)| s.clone());
+        let access = Access::new(&config, users, kept_in.clone())?;
+        let api_keys = Arc::new(ApiKeys::new(config.api.bootstrap_key.as_deref(), api_keys, kept_in)?);
         let pipeline = Pipeline::start(PipelineConfig {
             rules_dir: &config.rules_dir,
             data_dir: &config.data_dir,
@@ -143,7 +149,10 @@ impl Server {
         if cfg.api.enable {
             let l = bind("api", cfg.api.bind).await?;
             server.api_addr = l.local_addr().ok();
-            let app = crate::api::router(broker.clone(), Some(pipeline.clone()));
+            if api_keys.is_empty() {
+                tracing::warn!("the management API has no credentials: only /api/v5/prometheus/stats answers; set [api] bootstrap_key = \"key:secret\" (or WEIR_API__BOOTSTRAP_KEY) and make API keys with it");
+            }
+            let app = crate::api::router(broker.clone(), Some(pipeline.clone()), api_keys.clone());
             let mut stop = shutdown_rx.clone();
             tasks.spawn(async move {
                 let stopped = async move {

@@ -43,6 +43,28 @@ impl Server {
         addr: SocketAddr,
         answer: impl Fn(usize, &Request) -> (u16, Vec<(&'static str, String)>) + Send + Sync + 'static,
     ) -> Server {
+        Server::serve(addr, move |n, r| {
+            let (status, extra) = answer(n, r);
+            (status, extra, "ok".to_string())
+        })
+        .await
+    }
+
+    /// Starts a server answering each request with `answer(request number, request)`: a status
+    /// and a JSON body.
+    #[allow(dead_code)] // not every test binary needs a body
+    pub async fn start_json(answer: impl Fn(usize, &Request) -> (u16, String) + Send + Sync + 'static) -> Server {
+        Server::serve(SocketAddr::from(([127, 0, 0, 1], 0)), move |n, r| {
+            let (status, body) = answer(n, r);
+            (status, vec![("Content-Type", "application/json".to_string())], body)
+        })
+        .await
+    }
+
+    async fn serve(
+        addr: SocketAddr,
+        answer: impl Fn(usize, &Request) -> (u16, Vec<(&'static str, String)>, String) + Send + Sync + 'static,
+    ) -> Server {
         let listener = TcpListener::bind(addr).await.expect("bind HTTP server");
         let addr = listener.local_addr().expect("addr");
         let requests: Arc<Mutex<Vec<(Request, u16)>>> = Arc::default();
@@ -52,17 +74,19 @@ impl Server {
                 let (log, answer) = (log.clone(), answer.clone());
                 tokio::spawn(async move {
                     let Some(request) = read_request(&mut stream).await else { return };
-                    let (status, extra) = {
+                    let (status, extra, body) = {
                         let mut log = log.lock().unwrap();
-                        let (status, extra) = answer(log.len(), &request);
+                        let (status, extra, body) = answer(log.len(), &request);
                         log.push((request, status));
-                        (status, extra)
+                        (status, extra, body)
                     };
-                    let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n");
+                    let mut head =
+                        format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
                     for (k, v) in extra {
                         head.push_str(&format!("{k}: {v}\r\n"));
                     }
-                    head.push_str("\r\nok");
+                    head.push_str("\r\n");
+                    head.push_str(&body);
                     let _ = stream.write_all(head.as_bytes()).await;
                     let _ = stream.shutdown().await;
                 });

@@ -17,6 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use http::API_KEY;
+
 /// A running `weir serve`, killed on drop.
 pub struct Weir {
     child: Child,
@@ -74,7 +76,7 @@ impl Weir {
             std::fs::write(dir.path().join("sql").join(name), text).expect("rule file");
         }
         let config = format!(
-            "data_dir = {data:?}\nrules_dir = {rules:?}\n\n[listeners.tcp]\nbind = \"127.0.0.1:0\"\n\n[listeners.ws]\nbind = \"127.0.0.1:0\"\n\n[api]\nbind = \"127.0.0.1:0\"\n\n{extra}\n",
+            "data_dir = {data:?}\nrules_dir = {rules:?}\n\n[listeners.tcp]\nbind = \"127.0.0.1:0\"\n\n[listeners.ws]\nbind = \"127.0.0.1:0\"\n\n[api]\nbind = \"127.0.0.1:0\"\nbootstrap_key = \"{API_KEY}\"\n\n{extra}\n",
             data = dir.path().join("data"),
             rules = dir.path().join("sql"),
         );

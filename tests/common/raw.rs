@@ -92,7 +92,12 @@ impl Raw {
 
     /// Opens a connection, sends CONNECT and returns the CONNACK.
     pub async fn connect(addr: SocketAddr, connect: v5::Connect) -> (Raw, Box<v5::ConnectAck>) {
-        let mut raw = Raw::open(addr).await;
+        Raw::connect_as(addr, true, connect).await
+    }
+
+    /// As [`Raw::connect`], in MQTT 5 (`v5`) or 3.1.1; packets are seen as 5.0 ones either way.
+    pub async fn connect_as(addr: SocketAddr, v5: bool, connect: v5::Connect) -> (Raw, Box<v5::ConnectAck>) {
+        let mut raw = Raw { client: Client::open(addr, v5).await.expect("tcp connect") };
         raw.send(Packet::Connect(Box::new(connect))).await;
         match raw.recv().await {
             Some(Frame::Packet(Packet::ConnectAck(ack))) => (raw, ack),

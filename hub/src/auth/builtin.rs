@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use super::config::{BootstrapType, BuiltInConfig, UserIdType};
 use super::hash::PasswordHash;
 use super::{AuthError, Credentials, Grant, Outcome};
-use crate::store::Store;
+use crate::store::{Named, Store};
 
 /// A user as stored: what `password_hash_algorithm` made of its password.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,7 +160,7 @@ impl BuiltIn {
     pub fn delete(&self, id: &str) -> Result<(), UserError> {
         self.users.write().remove(id).ok_or_else(|| UserError::NotFound(id.to_string()))?;
         if let Some(store) = &self.store {
-            if let Err(e) = store.delete_user(id) {
+            if let Err(e) = store.put_named(Named::Users, id, None) {
                 warn!(user_id = id, error = %e, "the store could not forget a deleted user");
             }
         }
@@ -170,7 +170,7 @@ impl BuiltIn {
     fn put(&self, id: String, user: User) {
         if let Some(store) = &self.store {
             let bytes = postcard::to_stdvec(&user).unwrap_or_default();
-            if let Err(e) = store.put_user(&id, bytes) {
+            if let Err(e) = store.put_named(Named::Users, &id, Some(bytes)) {
                 warn!(user_id = %id, error = %e, "the store could not keep a user: it lasts until the node stops");
             }
         }

@@ -131,6 +131,12 @@ impl JwtAuthn {
             Ok(claims) => claims,
             Err(why) => return Outcome::Deny(why),
         };
+        // At `exp` and after, as RFC 7519 says (jsonwebtoken still takes it during that second),
+        // and as the connection is closed at `exp`.
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if claims.get("exp").and_then(Value::as_u64).is_some_and(|exp| exp <= now) {
+            return Outcome::Deny("the token has expired".into());
+        }
         for (name, wanted) in &self.cfg.verify_claims {
             let wanted = c.fill(wanted);
             let found = match claims.get(name) {

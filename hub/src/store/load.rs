@@ -10,7 +10,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tracing::warn;
 
 use super::session::{self, StoredSession};
-use super::{record, AWAITING_REL, MESSAGES, QUEUED, RETAINED, RULE_INPUT, SESSIONS, SUBSCRIPTIONS, USERS};
+use super::Named;
+use super::{record, AWAITING_REL, MESSAGES, QUEUED, RETAINED, RULE_INPUT, SESSIONS, SUBSCRIPTIONS};
 use crate::message::Message;
 
 /// What the store kept.
@@ -25,6 +26,8 @@ pub struct Loaded {
     pub rule_input: Vec<Burst>,
     /// The built-in database's users: id and what is kept of each.
     pub users: Vec<(String, Vec<u8>)>,
+    /// The management API's keys: name and what is kept of each.
+    pub api_keys: Vec<(String, Vec<u8>)>,
 }
 
 /// A burst written ahead for the rules: its id, and its messages.
@@ -39,9 +42,14 @@ pub(super) fn load(db: &Database) -> Loaded {
         wanted.extend(s.queued.iter().filter(|(_, q)| q.released.is_none()).map(|(_, q)| q.message));
     }
     let messages = messages(db, &wanted);
-    let mut users = Vec::new();
-    each_value(db, USERS, "the built-in users", |id, bytes| users.push((id.to_string(), bytes.to_vec())));
-    Loaded { retained: retained(db), sessions, messages, rule_input: rule_input(db), users }
+    let named = |table: Named, what: &str| {
+        let mut out = Vec::new();
+        each_value(db, table.table(), what, |name, bytes| out.push((name.to_string(), bytes.to_vec())));
+        out
+    };
+    let users = named(Named::Users, "the built-in users");
+    let api_keys = named(Named::ApiKeys, "the API keys");
+    Loaded { retained: retained(db), sessions, messages, rule_input: rule_input(db), users, api_keys }
 }
 
 /// The entries of `table` under `client_id`'s prefix, each as what its key holds after the

@@ -10,7 +10,7 @@
 //! - `record`: a message as stored.
 //! - `session`: a persistent session as stored (its fields, and one key per subscription).
 //!
-//! The store keeps the built-in database's users, retained messages and persistent sessions: their fields, subscriptions,
+//! The store keeps the built-in database's users and the API's keys, retained messages and persistent sessions: their fields, subscriptions,
 //! delayed wills, each QoS 1/2 delivery until the subscriber acknowledges it (the message once,
 //! in `messages`; a record per delivery, in `queued`), and the incoming QoS 2 packet ids
 //! between PUBREC and PUBREL (`awaiting_rel`); and the rules' input: a read burst's QoS 1/2
@@ -59,8 +59,27 @@ const AWAITING_REL: TableDefinition<&str, &[u8]> = TableDefinition::new("awaitin
 /// messages that rules want, until the rules' rows of them are safe in the sinks' buffers.
 const RULE_INPUT: TableDefinition<u64, &[u8]> = TableDefinition::new("rule_input");
 
-/// The built-in database's users: user id → [`crate::auth::builtin::User`] (postcard).
+/// Small tables of named records, kept whole: see [`Named`].
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
+
+/// The tables of named records that the store keeps for other parts of the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    /// The built-in database's users: user id → [`crate::auth::builtin::User`] (postcard).
+    Users,
+    /// The management API's keys: name → [`crate::api::keys::ApiKey`] (postcard).
+    ApiKeys,
+}
+
+impl Named {
+    fn table(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
+        match self {
+            Named::Users => USERS,
+            Named::ApiKeys => API_KEYS,
+        }
+    }
+}
 
 /// Changes waiting for the writer, past which a change is refused (and its publish is not
 /// acknowledged): a disk that cannot keep up must not make the queue grow without bound.
@@ -281,14 +300,9 @@ impl Store {
         self.queue(Change::DeleteRuleInput(ids))
     }
 
-    /// Keeps a built-in user (its encoded [`crate::auth::builtin::User`]).
-    pub fn put_user(&self, user_id: &str, user: Vec<u8>) -> Result<u64, StoreError> {
-        self.queue(Change::PutUser(user_id.to_string(), user))
-    }
-
-    /// Forgets a built-in user.
-    pub fn delete_user(&self, user_id: &str) -> Result<u64, StoreError> {
-        self.queue(Change::DeleteUser(user_id.to_string()))
+    /// Keeps a named record in `table`, or forgets it (`None`).
+    pub fn put_named(&self, table: Named, name: &str, record: Option<Vec<u8>>) -> Result<u64, StoreError> {
+        self.queue(Change::Named(table, name.to_string(), record))
     }
 
     /// Resolves once every change queued so far is settled, or after `limit`: a clean stop

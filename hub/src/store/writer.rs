@@ -16,7 +16,7 @@ use redb::{Database, Durability};
 use tokio::sync::watch;
 use tracing::{error, warn};
 
-use super::{AWAITING_REL, MESSAGES, QUEUED, RETAINED, RULE_INPUT, SESSIONS, SUBSCRIPTIONS, USERS};
+use super::{AWAITING_REL, MESSAGES, QUEUED, RETAINED, RULE_INPUT, SESSIONS, SUBSCRIPTIONS};
 
 /// A change to the durable state.
 pub(super) enum Change {
@@ -47,9 +47,8 @@ pub(super) enum Change {
     PutRuleInput(u64, Vec<u8>),
     /// Bursts whose messages the rules have run.
     DeleteRuleInput(Vec<u64>),
-    /// A built-in user's id and what is kept of it.
-    PutUser(String, Vec<u8>),
-    DeleteUser(String),
+    /// A named record of one of the [`super::Named`] tables, or its deletion.
+    Named(super::Named, String, Option<Vec<u8>>),
 }
 
 /// How far the writer got.
@@ -171,7 +170,8 @@ impl Writer {
             let mut queued = txn.open_table(QUEUED)?;
             let mut awaiting_rel = txn.open_table(AWAITING_REL)?;
             let mut rule_input = txn.open_table(RULE_INPUT)?;
-            let mut users = txn.open_table(USERS)?;
+            let mut users = txn.open_table(super::Named::Users.table())?;
+            let mut api_keys = txn.open_table(super::Named::ApiKeys.table())?;
             for (_, change) in batch {
                 match change {
                     Change::PutRetained(topic, bytes) => {
@@ -230,11 +230,15 @@ impl Writer {
                     Change::DeleteSubscription(key) => {
                         subscriptions.remove(key.as_str())?;
                     }
-                    Change::PutUser(id, bytes) => {
-                        users.insert(id.as_str(), bytes.as_slice())?;
-                    }
-                    Change::DeleteUser(id) => {
-                        users.remove(id.as_str())?;
+                    Change::Named(which, name, record) => {
+                        let table = match which {
+                            super::Named::Users => &mut users,
+                            super::Named::ApiKeys => &mut api_keys,
+                        };
+                        match record {
+                            Some(bytes) => table.insert(name.as_str(), bytes.as_slice())?,
+                            None => table.remove(name.as_str())?,
+                        };
                     }
                 }
             }

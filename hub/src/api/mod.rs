@@ -1,5 +1,11 @@
 //! The management API under `/api/v5`, with EMQX's paths and response shapes so that scripts
-//! written for EMQX keep working: rules, rule metrics, the rule tester, alarms, Prometheus text.
+//! written for EMQX keep working: rules, rule metrics, the rule tester, alarms, Prometheus text
+//! (this file), the built-in users (`users`) and API keys (`keys`). Every route but
+//! Prometheus's asks for credentials (`guard`).
+
+mod guard;
+pub mod keys;
+mod users;
 
 use std::sync::Arc;
 
@@ -19,15 +25,20 @@ use weir_rules::value::Value;
 use crate::broker::Broker;
 use crate::metrics::Metrics;
 
-/// What the handlers read: the broker, and the rule pipeline when the node runs one.
+/// What the handlers read: the broker, the rule pipeline when the node runs one, and the
+/// API's credentials.
 #[derive(Clone)]
 struct Node {
     broker: Arc<Broker>,
     pipeline: Option<Arc<Pipeline>>,
+    keys: Arc<keys::ApiKeys>,
 }
 
-/// The API's routes, over one node.
-pub fn router(broker: Arc<Broker>, pipeline: Option<Arc<Pipeline>>) -> Router {
+/// The API's routes, over one node. Prometheus's is open, as in EMQX, so that a scraper needs
+/// no key; every other route answers 401 without one.
+pub fn router(broker: Arc<Broker>, pipeline: Option<Arc<Pipeline>>, keys: Arc<keys::ApiKeys>) -> Router {
+    let node = Node { broker, pipeline, keys };
+    let user = format!("{}/{{user_id}}", users::USERS);
     Router::new()
         .route("/api/v5/rules", get(list_rules))
         .route("/api/v5/rules/{id}", get(get_rule))
@@ -37,8 +48,13 @@ pub fn router(broker: Arc<Broker>, pipeline: Option<Arc<Pipeline>>) -> Router {
         .route("/api/v5/sinks/{name}", get(get_sink))
         .route("/api/v5/sinks/{name}/metrics", get(sink_metrics))
         .route("/api/v5/alarms", get(list_alarms).delete(clear_alarms))
+        .route("/api/v5/api_key", get(keys::list).post(keys::create))
+        .route("/api/v5/api_key/{name}", get(keys::get_one).put(keys::update).delete(keys::delete))
+        .route(users::USERS, get(users::list).post(users::add))
+        .route(&user, get(users::get_one).put(users::update).delete(users::delete))
+        .route_layer(axum::middleware::from_fn_with_state(node.clone(), guard::require_key))
         .route("/api/v5/prometheus/stats", get(prometheus))
-        .with_state(Node { broker, pipeline })
+        .with_state(node)
 }
 
 /// An EMQX-style error body: `{"code": "...", "message": "..."}`.
