@@ -22,11 +22,6 @@ fn named<'a>(list: &'a [Json], name: &str) -> Option<&'a Json> {
     list.iter().find(|a| a["name"] == name)
 }
 
-async fn rule_passed(weir: &Weir, id: &str) -> u64 {
-    let (_, body) = get(weir.api.expect("API"), &format!("/api/v5/rules/{id}/metrics")).await;
-    serde_json::from_str::<Json>(&body).expect("JSON")["metrics"]["passed"].as_u64().unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sink_that_cannot_reach_its_destination_raises_an_alarm_until_it_can() {
     // A port nobody listens on yet; the destination comes up there later.
@@ -56,7 +51,7 @@ async fn a_sink_that_cannot_reach_its_destination_raises_an_alarm_until_it_can()
     assert_eq!(alarm["deactivate_at"], "infinity", "{alarm}");
     assert_eq!(alarm["details"]["sink"], "hook", "{alarm}");
     assert!(alarm["activate_at"].as_str().is_some_and(|t| t.ends_with('Z')), "RFC 3339: {alarm}");
-    until("the rule on $events/sys/+", &weir, async || (rule_passed(&weir, "raised").await == 1).then_some(())).await;
+    until("the rule on $events/sys/+", &weir, async || (weir.rule_passed("raised").await == 1).then_some(())).await;
 
     let server = Server::start_on(addr, |_, _| (200, vec![])).await;
     until("the alarm to clear", &weir, async || {
@@ -64,10 +59,10 @@ async fn a_sink_that_cannot_reach_its_destination_raises_an_alarm_until_it_can()
     })
     .await;
     assert!(named(&alarms(&weir, "?activated=true").await, "sink_disconnected/hook").is_none());
-    until("the rule on alarm_deactivated", &weir, async || (rule_passed(&weir, "cleared").await == 1).then_some(()))
+    until("the rule on alarm_deactivated", &weir, async || (weir.rule_passed("cleared").await == 1).then_some(()))
         .await;
     until("the rows", &weir, async || (server.answered(200).len() >= 3).then_some(())).await;
-    assert_eq!(rule_passed(&weir, "raised").await, 1, "raised once, not at every check");
+    assert_eq!(weir.rule_passed("raised").await, 1, "raised once, not at every check");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

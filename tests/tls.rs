@@ -114,6 +114,28 @@ fn verify_peer_with_fail_if_no_peer_cert_lets_in_only_clients_with_a_certificate
 }
 
 #[test]
+fn mutual_tls_and_a_password_both_have_to_pass() {
+    let pki = Pki::new();
+    let users = pki.path("users.csv");
+    std::fs::write(&users, "user_id,password,is_superuser\nbob,builder,false\n").expect("users");
+    let extra = format!(
+        "ssl_options.cacertfile = {:?}\nssl_options.verify = \"verify_peer\"\nssl_options.fail_if_no_peer_cert = true\n\
+         [[authentication]]\nmechanism = \"password_based\"\nbackend = \"built_in_database\"\nbootstrap_file = {users:?}",
+        pki.path("ca.pem")
+    );
+    let weir = Weir::start_with(&pki.listener(&extra));
+    let addr = ssl_addr(&weir);
+    let (cert, key) = (pki.path("client.pem"), pki.path("client.key"));
+    let tls = ["--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap(), "-m", "x"];
+    let (ok, out) = mosquitto_pub(&pki, addr, &[&tls[..], &["-u", "bob", "-P", "wrong"]].concat());
+    assert!(!ok && out.to_lowercase().contains("bad user name or password"), "{out}");
+    let (ok, out) = mosquitto_pub(&pki, addr, &[&tls[..], &["-u", "bob", "-P", "builder"]].concat());
+    assert!(ok, "{out}");
+    let (ok, _) = mosquitto_pub(&pki, addr, &["-u", "bob", "-P", "builder", "-m", "x"]);
+    assert!(!ok, "the right password without a client certificate");
+}
+
+#[test]
 fn a_certificate_file_that_is_missing_stops_the_start_with_its_key_and_path() {
     let pki = Pki::new();
     let dir = tempfile::tempdir().expect("a directory");

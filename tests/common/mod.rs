@@ -197,6 +197,13 @@ impl Weir {
         self.tcp.port().to_string()
     }
 
+    /// How many messages rule `id` has passed (its `passed` metric).
+    #[allow(dead_code)] // not every test binary has rules
+    pub async fn rule_passed(&self, id: &str) -> u64 {
+        let (_, body) = http::get(self.api.expect("API"), &format!("/api/v5/rules/{id}/metrics")).await;
+        serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["metrics"]["passed"].as_u64().unwrap_or(0)
+    }
+
     /// Kills the process with SIGKILL, as a crash would, and keeps its directory for a restart.
     pub fn kill9(mut self) -> tempfile::TempDir {
         let _ = self.child.kill();

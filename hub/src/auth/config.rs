@@ -272,3 +272,39 @@ impl Default for FlappingConfig {
         FlappingConfig { enable: true, max_count: 15, window_time: 60, ban_time: 300 }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::from_toml_with_env(text, "weir.toml", std::iter::empty()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_chain_is_a_list_of_tables_with_mechanism_and_backend() {
+        let c = parse(
+            "[[authentication]]\nmechanism = \"password_based\"\nbackend = \"built_in_database\"\n\
+             password_hash_algorithm = { name = \"pbkdf2\", mac_fun = \"sha256\", iterations = 1000 }\n\
+             [[authentication]]\nmechanism = \"jwt\"\nsecret = \"s\"\nenable = false\n",
+        )
+        .unwrap();
+        assert_eq!(c.authentication.len(), 2);
+        assert_eq!(c.authentication[0].kind.id(), "password_based:built_in_database");
+        assert!(!c.authentication[1].enable);
+        // The API stays on loopback unless told otherwise.
+        assert!(c.api.bind.ip().is_loopback());
+    }
+
+    #[test]
+    fn mistakes_name_the_authenticator_and_the_key() {
+        let err = parse("[[authentication]]\nmechanism = \"password_based\"\nbackend = \"mysql\"\n").unwrap_err();
+        assert!(err.contains("backend = \"mysql\"") && err.contains("built_in_database"), "{err}");
+        let err = parse("[[authentication]]\nmechanism = \"jwt\"\nsecrett = \"s\"\n").unwrap_err();
+        assert!(err.contains("mechanism = \"jwt\"") && err.contains("secrett"), "{err}");
+        let err = parse("[[authentication]]\nbackend = \"http\"\n").unwrap_err();
+        assert!(err.contains("mechanism"), "{err}");
+        let err = parse("[authorization]\nno_match = \"maybe\"\n").unwrap_err();
+        assert!(err.contains("maybe"), "{err}");
+    }
+}
