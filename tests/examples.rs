@@ -115,3 +115,22 @@ fn shipped_rules_check_clean() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("rule hot_readings"), "{text}");
 }
+
+#[tokio::test]
+async fn example_users_and_acl_work_as_written() {
+    let extra = "[[authentication]]\nmechanism = \"password_based\"\nbackend = \"built_in_database\"\n\
+                 bootstrap_file = \"examples/users.csv\"\n\
+                 [[authorization.sources]]\ntype = \"file\"\npath = \"examples/acl.toml\"\n";
+    let weir = Weir::start_with(extra);
+    let mut connect = common::raw::connect_packet("device-1");
+    connect.username = Some("device-1".into());
+    connect.password = Some(ntex_bytes::Bytes::from_static(b"change-me-too"));
+    let (mut device, ack) = Raw::connect(weir.tcp, connect).await;
+    assert_eq!(ack.reason_code, ntex_mqtt::v5::codec::ConnectAckReason::Success);
+    // From 127.0.0.1, the second rule allows everything: the example's loopback exception.
+    device.publish(publish("devices/device-2/t", QoS::AtLeastOnce, Some(1)), b"x").await;
+    match device.recv().await {
+        Some(Frame::Packet(Packet::PublishAck(a))) => assert!(u8::from(a.reason_code) < 0x80, "{a:?}"),
+        other => panic!("{other:?}"),
+    }
+}

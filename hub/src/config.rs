@@ -395,8 +395,8 @@ impl Config {
             let Some(path) = var.strip_prefix("WEIR_") else {
                 continue;
             };
-            // Variables that are flags of the CLI, not config keys.
-            if matches!(path, "CONFIG" | "LOG") {
+            // Variables that are flags of the CLI (`weir ctl --key` is WEIR_API_KEY), not config keys.
+            if matches!(path, "CONFIG" | "LOG" | "API_KEY") {
                 continue;
             }
             apply_env(&mut doc, &var, path, &value)?;
