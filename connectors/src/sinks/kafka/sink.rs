@@ -42,7 +42,11 @@ impl KafkaSink {
             "random" => "random",
             other => return Err(invalid(format!("partitioning: `{other}` is not `key` or `random`"))),
         };
-        let producer: FutureProducer = ClientConfig::new()
+        let mut client = ClientConfig::new();
+        for (key, value) in config.security_properties() {
+            client.set(key, value);
+        }
+        let producer: FutureProducer = client
             .set("bootstrap.servers", &config.brokers)
             .set("client.id", format!("weir-{name}"))
             .set("acks", "all")

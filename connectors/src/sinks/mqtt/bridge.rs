@@ -42,6 +42,12 @@ impl Remote {
         if let Some(user) = &config.username {
             options.set_credentials(user, config.password.clone().unwrap_or_default());
         }
+        if let Some(tls) = config.ssl.as_ref().filter(|t| t.enable) {
+            let rustls = tls.rustls(&[])?;
+            options.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(Arc::new(
+                rustls,
+            ))));
+        }
         let (client, events) = AsyncClient::new(options, 1024);
         let remote = Remote {
             client,

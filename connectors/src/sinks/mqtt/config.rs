@@ -25,4 +25,6 @@ pub struct MqttConfig {
     pub username: Option<String>,
     /// The bridge's password on the remote broker.
     pub password: Option<String>,
+    /// TLS to the remote broker (`ssl = { cacertfile = ..., ... }`; see `crate::tls`).
+    pub ssl: Option<crate::tls::ClientTls>,
 }
