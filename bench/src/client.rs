@@ -16,8 +16,8 @@ use ntex_mqtt::error::{DecodeError, EncodeError};
 use ntex_mqtt::v3::codec as v3;
 use ntex_mqtt::v5::codec as v5;
 use ntex_mqtt::QoS;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use crate::stream::{Stream, Tls};
 
 pub use v5::Packet;
 
@@ -52,7 +52,7 @@ pub enum ClientError {
 
 /// One connection to a broker.
 pub struct Client {
-    stream: TcpStream,
+    stream: Stream,
     /// Whether it speaks MQTT 5.0 rather than 3.1.1.
     v5: bool,
     c3: v3::Codec,
@@ -70,8 +70,12 @@ pub struct Client {
 impl Client {
     /// Opens a TCP connection; nothing is sent yet (queue a CONNECT).
     pub async fn open(addr: SocketAddr, v5: bool) -> std::io::Result<Client> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
+        Client::open_with(addr, v5, None).await
+    }
+
+    /// Opens a connection, over TLS if `tls` says how; nothing is sent yet.
+    pub async fn open_with(addr: SocketAddr, v5: bool, tls: Option<&Tls>) -> std::io::Result<Client> {
+        let stream = Stream::connect(addr, tls).await?;
         Ok(Client {
             stream,
             v5,

@@ -20,4 +20,5 @@ pub mod kafka;
 pub mod load;
 pub mod publish;
 pub mod report;
+pub mod stream;
 pub mod sub;

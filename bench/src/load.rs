@@ -14,6 +14,7 @@ use ntex_mqtt::QoS;
 use tokio::net::lookup_host;
 
 use crate::client::{ack, ack2, Client, Frame, Packet};
+use crate::stream::Tls;
 
 /// The options every load has.
 #[derive(Args, Clone)]
@@ -46,6 +47,16 @@ pub struct Common {
     /// (MQTT 5 Session Expiry; clean_session = false in 3.1.1).
     #[arg(long, default_value_t = 0)]
     pub session_expiry: u32,
+    /// Connect over TLS, trusting the CA certificates of this PEM file (the broker's
+    /// certificate is checked against --host).
+    #[arg(long)]
+    pub cafile: Option<std::path::PathBuf>,
+    /// User name sent in CONNECT.
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Password sent in CONNECT.
+    #[arg(short = 'P', long)]
+    pub password: Option<String>,
 }
 
 /// A frame as a load sees it.
@@ -82,20 +93,22 @@ pub fn now_nanos() -> u64 {
 
 /// Connects one client (a clean session unless `--session-expiry`), waiting for a successful
 /// CONNACK.
-pub async fn connect(c: &Common, addr: SocketAddr, client_id: &str) -> anyhow::Result<Client> {
+pub async fn connect(c: &Common, addr: SocketAddr, tls: Option<&Tls>, client_id: &str) -> anyhow::Result<Client> {
     let v5 = match c.version {
         4 => false,
         5 => true,
         v => bail!("unsupported --proto-ver {v}: use 4 or 5"),
     };
     let mut client =
-        Client::open(addr, v5).await.with_context(|| format!("cannot connect to {}:{}", c.host, c.port))?;
+        Client::open_with(addr, v5, tls).await.with_context(|| format!("cannot connect to {}:{}", c.host, c.port))?;
     let connect = v5::Connect {
         clean_start: c.session_expiry == 0,
         session_expiry_interval_secs: c.session_expiry,
         keep_alive: c.keepalive,
         client_id: ByteString::from(client_id.to_string()),
         receive_max: NonZeroU16::new(u16::MAX),
+        username: c.username.as_deref().map(|u| ByteString::from(u.to_string())),
+        password: c.password.as_deref().map(|p| Bytes::copy_from_slice(p.as_bytes())),
         ..Default::default()
     };
     client.send(Packet::Connect(Box::new(connect))).await?;
@@ -113,11 +126,12 @@ pub async fn connect_all(c: &Common) -> anyhow::Result<Vec<Client>> {
         .with_context(|| format!("cannot resolve {}", c.host))?
         .next()
         .with_context(|| format!("{} has no address", c.host))?;
+    let tls = c.cafile.as_deref().map(|ca| Tls::new(ca, &c.host)).transpose()?;
     let start = Instant::now();
     let mut clients = Vec::with_capacity(c.count);
     let mut last = Instant::now();
     for i in 0..c.count {
-        clients.push(connect(c, addr, &format!("{}{}", c.prefix, i)).await?);
+        clients.push(connect(c, addr, tls.as_ref(), &format!("{}{}", c.prefix, i)).await?);
         if c.interval > 0 {
             tokio::time::sleep(Duration::from_millis(c.interval)).await;
         }

@@ -54,8 +54,30 @@ impl Transport for DuplexStream {
 /// TLS: the socket's readiness says nothing of the records rustls has already decrypted, so
 /// the buffer is reserved up front, as for WebSocket.
 impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
+    /// As for TCP, an idle connection holds no read buffer: the TLS stream is tried once
+    /// without waiting, and when it has nothing (no plaintext, no bytes on the socket), the
+    /// buffer made for the try is dropped while the socket is waited on. (`read_buf` is
+    /// cancel-safe: a try that finds nothing loses nothing.)
     async fn read_into(&mut self, buf: &mut BytesMut, room: usize) -> io::Result<usize> {
-        make_room(buf, room);
-        self.read_buf(buf).await
+        loop {
+            let grows = buf.capacity() - buf.len() < room;
+            make_room(buf, room);
+            if let Some(read) = read_now(self, buf) {
+                return read;
+            }
+            if grows && buf.is_empty() {
+                *buf = BytesMut::new();
+            }
+            self.get_ref().0.readable().await?;
+        }
+    }
+}
+
+/// What one read of `stream` into `buf` gives without waiting; `None` if it would wait.
+fn read_now<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut BytesMut) -> Option<io::Result<usize>> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(stream.read_buf(buf)).poll(&mut cx) {
+        std::task::Poll::Ready(read) => Some(read),
+        std::task::Poll::Pending => None,
     }
 }
