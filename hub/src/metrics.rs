@@ -25,16 +25,6 @@ pub struct Metrics {
     pub bytes_received: AtomicU64,
     /// Bytes written to clients (`bytes.sent`).
     pub bytes_sent: AtomicU64,
-    /// Logins an authenticator allowed (`authentication.success`).
-    pub authentication_success: AtomicU64,
-    /// Logins refused, banned addresses included (`authentication.failure`).
-    pub authentication_failure: AtomicU64,
-    /// Publishes and subscriptions allowed (`authorization.allow`).
-    pub authorization_allow: AtomicU64,
-    /// Publishes and subscriptions denied (`authorization.deny`).
-    pub authorization_deny: AtomicU64,
-    /// Decisions taken from a client's cache (`authorization.cache_hit`).
-    pub authorization_cache_hit: AtomicU64,
 }
 
 impl Metrics {

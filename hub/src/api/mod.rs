@@ -268,11 +268,12 @@ async fn prometheus(State(node): State<Node>) -> Response {
     );
     family("emqx_bytes_received", "counter", &plain(Metrics::get(&m.bytes_received)));
     family("emqx_bytes_sent", "counter", &plain(Metrics::get(&m.bytes_sent)));
-    family("emqx_authentication_success", "counter", &plain(Metrics::get(&m.authentication_success)));
-    family("emqx_authentication_failure", "counter", &plain(Metrics::get(&m.authentication_failure)));
-    family("emqx_authorization_allow", "counter", &plain(Metrics::get(&m.authorization_allow)));
-    family("emqx_authorization_deny", "counter", &plain(Metrics::get(&m.authorization_deny)));
-    family("emqx_authorization_cache_hit", "counter", &plain(Metrics::get(&m.authorization_cache_hit)));
+    let a = &broker.access.counters;
+    family("emqx_authentication_success", "counter", &plain(Metrics::get(&a.authentication_success)));
+    family("emqx_authentication_failure", "counter", &plain(Metrics::get(&a.authentication_failure)));
+    family("emqx_authorization_allow", "counter", &plain(Metrics::get(&a.authorization_allow)));
+    family("emqx_authorization_deny", "counter", &plain(Metrics::get(&a.authorization_deny)));
+    family("emqx_authorization_cache_hit", "counter", &plain(Metrics::get(&a.authorization_cache_hit)));
     let skipped = broker.rules_skipped();
     family("weir_rule_engine_skipped", "counter", &plain(skipped));
     family("weir_rule_engine_restarts", "counter", &plain(broker.rules_restarts()));

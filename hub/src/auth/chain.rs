@@ -106,7 +106,7 @@ impl Authn {
 
     /// Runs the chain for `c`: the first authenticator that allows or denies decides; when all
     /// ignore, the client is refused.
-    pub async fn authenticate(&self, c: &Credentials, metrics: &Metrics) -> Result<Grant, Refused> {
+    pub async fn authenticate(&self, c: &Credentials, metrics: &super::Counters) -> Result<Grant, Refused> {
         if self.chain.is_empty() {
             return Ok(Grant::default());
         }
@@ -133,7 +133,7 @@ impl Authn {
         Err(self.failed(c, metrics, format!("no authenticator accepted the client ({})", ignored.join("; "))))
     }
 
-    fn failed(&self, c: &Credentials, metrics: &Metrics, why: String) -> Refused {
+    fn failed(&self, c: &Credentials, metrics: &super::Counters, why: String) -> Refused {
         Metrics::incr(&metrics.authentication_failure);
         if let Some(f) = &self.flapping {
             f.failed(c.peer);

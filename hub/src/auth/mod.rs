@@ -33,6 +33,26 @@ pub struct Access {
     pub authn: Authn,
     /// What they may do.
     pub authz: acl::Authz,
+    /// Their counters, named as EMQX's.
+    pub counters: Counters,
+}
+
+/// Authentication's and authorization's counters: apart from the broker's [`crate::metrics::Metrics`],
+/// whose counters every PUBLISH touches, so that these rarely written ones share no cache line
+/// with them.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Logins an authenticator allowed (`authentication.success`).
+    pub authentication_success: std::sync::atomic::AtomicU64,
+    /// Logins refused, banned addresses included (`authentication.failure`).
+    pub authentication_failure: std::sync::atomic::AtomicU64,
+    /// Publishes and subscriptions allowed (`authorization.allow`), where there was something to
+    /// check (a source, a token's rules, or `no_match = "deny"`).
+    pub authorization_allow: std::sync::atomic::AtomicU64,
+    /// Publishes and subscriptions denied (`authorization.deny`).
+    pub authorization_deny: std::sync::atomic::AtomicU64,
+    /// Decisions taken from a client's cache (`authorization.cache_hit`).
+    pub authorization_cache_hit: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Access {
@@ -44,7 +64,7 @@ impl std::fmt::Debug for Access {
 impl Access {
     /// Anyone may connect and do anything: the config has neither section.
     pub fn open_to_all() -> Access {
-        Access { authn: Authn::anonymous(), authz: acl::Authz::allow_all() }
+        Access { authn: Authn::anonymous(), authz: acl::Authz::allow_all(), counters: Counters::default() }
     }
 
     /// What `config` sets up; `users` are the built-in users the store kept, `store` where
@@ -57,6 +77,7 @@ impl Access {
         Ok(Access {
             authn: Authn::new(&config.authentication, &config.flapping_detect, users, store)?,
             authz: acl::Authz::new(&config.authorization)?,
+            counters: Counters::default(),
         })
     }
 }

@@ -77,8 +77,9 @@ pub struct Broker {
     queues: persist::Queues,
     /// The rules' input written ahead and not let go of yet.
     rule_input: write_ahead::RuleInput,
-    /// Who may connect, and what they may do.
-    pub access: crate::auth::Access,
+    /// Who may connect, and what they may do. Boxed: read at CONNECT and by the connections
+    /// that have something to check, it stays out of the way of the fields every PUBLISH reads.
+    pub access: Box<crate::auth::Access>,
 }
 
 impl Broker {
@@ -114,7 +115,7 @@ impl Broker {
             store,
             queues: persist::Queues::default(),
             rule_input: write_ahead::RuleInput::default(),
-            access,
+            access: Box::new(access),
         })
     }
 

@@ -197,7 +197,7 @@ impl<S: Transport> Connection<S> {
             peer: peer.ip(),
         };
         let anonymous = broker.access.authn.allows_anonymous();
-        let grant = match broker.access.authn.authenticate(&credentials, &broker.metrics).await {
+        let grant = match broker.access.authn.authenticate(&credentials, &broker.access.counters).await {
             Ok(grant) => grant,
             Err(refused) => {
                 let username = credentials.username.as_deref().unwrap_or_default();
