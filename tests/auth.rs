@@ -226,7 +226,9 @@ async fn the_http_authenticator_follows_emqx_s_answers_and_a_service_that_is_dow
     let service = HttpServer::start_json(|_, r| {
         let body: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
         let answer = match (body["username"].as_str(), body["password"].as_str()) {
-            (Some("dave"), Some("good")) => r#"{"result": "allow", "is_superuser": false}"#,
+            (Some("dave"), Some("good")) => {
+                r#"{"result": "allow", "is_superuser": false, "acl": [{"permission": "deny", "action": "publish", "topic": "private/#"}]}"#
+            }
             (Some("dave"), _) => r#"{"result": "deny"}"#,
             _ => r#"{"result": "ignore"}"#,
         };
@@ -241,7 +243,15 @@ async fn the_http_authenticator_follows_emqx_s_answers_and_a_service_that_is_dow
         )
     };
     let weir = Weir::start_with(&(http(&format!("http://{}/auth", service.addr)) + &builtin(dir.path())));
-    assert_eq!(connack(weir.tcp, true, login("c1", "dave", "good")).await, v5::ConnectAckReason::Success);
+    let (mut dave, ack) = Raw::connect(weir.tcp, login("c1", "dave", "good")).await;
+    assert_eq!(ack.reason_code, v5::ConnectAckReason::Success);
+    // The service's answer carried an ACL: it is the client's.
+    dave.publish(publish("private/x", QoS::AtLeastOnce, Some(1)), b"x").await;
+    match dave.recv().await {
+        Some(Frame::Packet(Packet::PublishAck(a))) => assert_eq!(a.reason_code, v5::PublishAckReason::NotAuthorized),
+        other => panic!("expected PUBACK, got {other:?}"),
+    }
+    drop(dave);
     assert_eq!(connack(weir.tcp, true, login("c1", "dave", "bad")).await, v5::ConnectAckReason::BadUserNameOrPassword);
     // "ignore": the built-in database decides.
     assert_eq!(connack(weir.tcp, true, login("c1", "bob", "builder")).await, v5::ConnectAckReason::Success);

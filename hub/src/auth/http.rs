@@ -1,7 +1,8 @@
 //! `backend = "http"`: EMQX's HTTP authentication. The request carries the client's
 //! credentials (`body`, with placeholders); the answer is 204 (allow), or 200 with
-//! `{"result": "allow" | "deny" | "ignore", "is_superuser": bool}`; any other status, a timeout
-//! or an unreachable service is "ignore", so the next authenticator decides.
+//! `{"result": "allow" | "deny" | "ignore", "is_superuser": bool}` and, as EMQX 5.7 takes it,
+//! the client's `acl`; any other status, a timeout or an unreachable service is "ignore", so the
+//! next authenticator decides.
 
 use std::time::Duration;
 
@@ -77,15 +78,41 @@ impl HttpAuthn {
     }
 }
 
-/// What a 200 answer says.
+/// What a 200 answer says; an `acl` in it (as in a JWT's claim) is the client's own rules.
 fn verdict(body: &Value) -> Outcome {
     match body.get("result").and_then(Value::as_str) {
-        Some("allow") => Outcome::Allow(Grant {
-            superuser: body.get("is_superuser") == Some(&Value::Bool(true)),
-            ..Grant::default()
-        }),
+        Some("allow") => {
+            let acl = match body.get("acl").map(super::acl::Rule::from_token) {
+                None => None,
+                Some(Ok(rules)) => Some(std::sync::Arc::from(rules)),
+                Some(Err(e)) => return Outcome::Unavailable(format!("its answer's acl: {e}")),
+            };
+            let superuser = body.get("is_superuser") == Some(&Value::Bool(true));
+            Outcome::Allow(Grant { superuser, acl, ..Grant::default() })
+        }
         Some("deny") => Outcome::Deny("the service denied the client".into()),
         Some("ignore") => Outcome::Ignore("the service ignored the client".into()),
         _ => Outcome::Unavailable(format!("its answer has no result of allow, deny or ignore: {body}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_as_emqx_gives_them() {
+        let allow = serde_json::json!({ "result": "allow", "is_superuser": true });
+        assert!(matches!(verdict(&allow), Outcome::Allow(Grant { superuser: true, acl: None, .. })));
+        let with_acl = serde_json::json!({
+            "result": "allow",
+            "acl": [{ "permission": "deny", "action": "publish", "topic": "x/#" }]
+        });
+        assert!(matches!(verdict(&with_acl), Outcome::Allow(Grant { acl: Some(a), .. }) if a.len() == 1));
+        assert!(matches!(verdict(&serde_json::json!({ "result": "deny" })), Outcome::Deny(_)));
+        assert!(matches!(verdict(&serde_json::json!({ "result": "ignore" })), Outcome::Ignore(_)));
+        assert!(matches!(verdict(&serde_json::json!({ "result": "perhaps" })), Outcome::Unavailable(_)));
+        let bad_acl = serde_json::json!({ "result": "allow", "acl": "everything" });
+        assert!(matches!(verdict(&bad_acl), Outcome::Unavailable(_)));
     }
 }
