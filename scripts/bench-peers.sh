@@ -83,11 +83,6 @@ EOF
   log "$1 did not start"; return 1
 }
 
-stop_broker() { kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; sleep 1; }
-
-# The value of key=value figure $1 in a summary line (`rate` does not match `pub_rate`).
-field() { grep -o "\(^\| \)$1=[0-9.]*" | tail -1 | sed 's/.*=//'; }
-rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 # One subscriber process and one publisher process; echoes the subscriber's summary line.
 pubsub() { # pubs subs qos rate
@@ -114,31 +109,10 @@ load_fanout() {
 }
 load_idle() {
   start_broker "$B"; sleep 1
-  local before after cp
-  before=$(rss_kb "$BROKER_PID")
-  "$BENCH" conn -p "$PORT" -c "$IDLE" -d 5 --prefix idle- 2>/dev/null >/dev/null &
-  cp=$!
-  # Sample once every connection is open (one descriptor each; the tool then holds them 5 s).
-  for _ in $(seq 120); do
-    [ "$(ls "/proc/$BROKER_PID/fd" 2>/dev/null | wc -l)" -ge "$IDLE" ] && break
-    sleep 0.5
-  done
-  sleep 2
-  after=$(rss_kb "$BROKER_PID")
-  wait "$cp" || true; stop_broker
-  awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN { printf "kb_per_conn=%.1f\n", (a - b) / n }'
-}
-
-# Runs a load REPEAT times; prints the line whose figure KEY is the median.
-median_of() { # key load args...
-  local key=$1; shift
-  local i lines=()
-  for i in $(seq "$REPEAT"); do
-    log "$B: $* (run $i of $REPEAT)"
-    lines+=("$("$@")")
-  done
-  printf '%s\n' "${lines[@]}" | awk -v k="$key" '{ for (i = 1; i <= NF; i++) if ($i ~ "^" k "=") { split($i, kv, "="); print kv[2] "\t" $0 } }' \
-    | sort -g | awk -v n="$REPEAT" '{ rows[NR] = $0 } END { r = rows[int((NR + 1) / 2)]; sub(/^[^\t]*\t/, "", r); print r }'
+  local line
+  line=$(idle_kb_per_conn "$IDLE" "$BENCH" conn -p "$PORT" -c "$IDLE" -d 5 --prefix idle-)
+  stop_broker
+  echo "$line"
 }
 
 declare -A R

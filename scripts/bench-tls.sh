@@ -97,16 +97,9 @@ EOT
       ;;
   esac
   BROKER_PID=$!
-  for _ in $(seq 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/$TLS_PORT) 2>/dev/null && return 0
-    sleep 0.1
-  done
-  log "$1 did not start"; return 1
+  wait_listening "$TLS_PORT" "$1"
 }
 
-stop_broker() { kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; sleep 1; }
-field() { grep -o "\(^\| \)$1=[0-9.]*" | tail -1 | sed 's/.*=//'; }
-rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 tls_args() { [ "$1" = tls ] && echo "-p $TLS_PORT --cafile $work/ca.pem" || echo "-p $PORT"; }
 
 load_connect() { # broker
@@ -133,31 +126,11 @@ load_fanin() { # broker tls|tcp
 
 load_idle() { # broker tls|tcp
   start_broker "$1"; sleep 1
-  local before after cp
-  before=$(rss_kb "$BROKER_PID")
+  local line
   # shellcheck disable=SC2046
-  "$BENCH" conn $(tls_args "$2") "${AUTH[@]}" -c "$IDLE" -d 5 --prefix idle- 2>/dev/null >/dev/null &
-  cp=$!
-  for _ in $(seq 240); do
-    [ "$(ls "/proc/$BROKER_PID/fd" 2>/dev/null | wc -l)" -ge "$IDLE" ] && break
-    sleep 0.5
-  done
-  sleep 2
-  after=$(rss_kb "$BROKER_PID")
-  wait "$cp" || true; stop_broker
-  awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN { printf "kb_per_conn=%.1f\n", (a - b) / n }'
-}
-
-# Runs a load REPEAT times; prints the line whose figure KEY is the median.
-median_of() { # key load args...
-  local key=$1; shift
-  local i lines=()
-  for i in $(seq "$REPEAT"); do
-    log "$* (run $i of $REPEAT)"
-    lines+=("$("$@")")
-  done
-  printf '%s\n' "${lines[@]}" | awk -v k="$key" '{ for (i = 1; i <= NF; i++) if ($i ~ "^" k "=") { split($i, kv, "="); print kv[2] "\t" $0 } }' \
-    | sort -g | awk '{ rows[NR] = $0 } END { r = rows[int((NR + 1) / 2)]; sub(/^[^\t]*\t/, "", r); print r }'
+  line=$(idle_kb_per_conn "$IDLE" "$BENCH" conn $(tls_args "$2") "${AUTH[@]}" -c "$IDLE" -d 5 --prefix idle-)
+  stop_broker
+  echo "$line"
 }
 
 declare -A R

@@ -94,3 +94,52 @@ weir_bench_config() { # file data_dir rules_dir tcp_port api_port
     cat
   } >"$1"
 }
+
+# --- Helpers of the broker benchmarks (bench-peers.sh, bench-tls.sh). They start one broker at a
+# time and keep its pid in BROKER_PID.
+
+stop_broker() { kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; sleep 1; }
+
+# Waits until something listens on 127.0.0.1:$1 (10 s at most); $2 names it in the message.
+wait_listening() { # port name
+  for _ in $(seq 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
+    sleep 0.1
+  done
+  printf '== %s did not start\n' "$2" >&2; return 1
+}
+
+# The value of key=value figure $1 in a summary line (`rate` does not match `pub_rate`).
+field() { grep -o "\(^\| \)$1=[0-9.]*" | tail -1 | sed 's/.*=//'; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+# The resident memory the broker BROKER_PID takes per connection while the command (a
+# `weir-bench conn` holding COUNT idle connections for a few seconds) runs: kb_per_conn=...
+idle_kb_per_conn() { # count command...
+  local n=$1 before after cp
+  shift
+  before=$(rss_kb "$BROKER_PID")
+  "$@" 2>/dev/null >/dev/null &
+  cp=$!
+  # Sampled once every connection is open (one descriptor each).
+  for _ in $(seq 240); do
+    [ "$(ls "/proc/$BROKER_PID/fd" 2>/dev/null | wc -l)" -ge "$n" ] && break
+    sleep 0.5
+  done
+  sleep 2
+  after=$(rss_kb "$BROKER_PID")
+  wait "$cp" || true
+  awk -v a="$after" -v b="$before" -v n="$n" 'BEGIN { printf "kb_per_conn=%.1f\n", (a - b) / n }'
+}
+
+# Runs a load REPEAT times; prints the line whose figure KEY is the median.
+median_of() { # key load args...
+  local key=$1; shift
+  local i lines=()
+  for i in $(seq "$REPEAT"); do
+    printf '== %s%s (run %s of %s)\n' "${B:+$B: }" "$*" "$i" "$REPEAT" >&2
+    lines+=("$("$@")")
+  done
+  printf '%s\n' "${lines[@]}" | awk -v k="$key" '{ for (i = 1; i <= NF; i++) if ($i ~ "^" k "=") { split($i, kv, "="); print kv[2] "\t" $0 } }' \
+    | sort -g | awk '{ rows[NR] = $0 } END { r = rows[int((NR + 1) / 2)]; sub(/^[^\t]*\t/, "", r); print r }'
+}

@@ -16,6 +16,7 @@ use serde_json::json;
 use tracing::warn;
 
 use super::{error, Node};
+use crate::auth::hash::same;
 use crate::store::{Named, Store};
 
 /// An API key as stored.
@@ -158,11 +159,6 @@ impl ApiKeys {
 
 fn hash(salt: &str, secret: &str) -> String {
     hex::encode(digest::digest(&digest::SHA256, format!("{salt}{secret}").as_bytes()))
-}
-
-/// Equality whose time does not depend on where the inputs differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn view(name: &str, k: &ApiKey) -> serde_json::Value {

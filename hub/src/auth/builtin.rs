@@ -101,15 +101,9 @@ impl BuiltIn {
             return Outcome::Ignore(format!("no user {id:?}"));
         };
         let password = c.password.clone().unwrap_or_default();
-        let ok = if self.hash.is_slow() {
-            let hash = self.hash.clone();
-            let (stored, salt) = (user.hash.clone(), user.salt.clone());
-            match tokio::task::spawn_blocking(move || hash.verify(&password, &stored, &salt)).await {
-                Ok(ok) => ok,
-                Err(e) => return Outcome::Unavailable(format!("the password check failed: {e}")),
-            }
-        } else {
-            self.hash.verify(&password, &user.hash, &user.salt)
+        let ok = match self.hash.check(password, user.hash.clone(), user.salt.clone()).await {
+            Ok(ok) => ok,
+            Err(e) => return Outcome::Unavailable(e),
         };
         if ok {
             Outcome::Allow(Grant { superuser: user.superuser, ..Grant::default() })

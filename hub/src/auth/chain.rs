@@ -28,15 +28,6 @@ enum Authenticator {
 }
 
 impl Authenticator {
-    fn id(&self) -> &'static str {
-        match self {
-            Authenticator::BuiltIn(_) => "password_based:built_in_database",
-            Authenticator::Jwt(_) => "jwt",
-            Authenticator::Http(_) => "password_based:http",
-            Authenticator::Postgres(_) => "password_based:postgresql",
-        }
-    }
-
     async fn check(&self, c: &Credentials) -> Outcome {
         let (deadline, outcome) = match self {
             Authenticator::BuiltIn(b) => (LOCAL_DEADLINE, tokio::time::timeout(LOCAL_DEADLINE, b.check(c)).await),
@@ -50,7 +41,8 @@ impl Authenticator {
 
 /// The node's authenticators, and the failures counted per address.
 pub struct Authn {
-    chain: Vec<Authenticator>,
+    /// The authenticators in order, each with its name in logs (EMQX's authenticator id).
+    chain: Vec<(&'static str, Authenticator)>,
     /// The built-in database, for the API and `weir ctl users`.
     builtin: Option<Arc<BuiltIn>>,
     flapping: Option<Flapping>,
@@ -88,7 +80,7 @@ impl Authn {
                 AuthnConfig::Postgres(cfg) => Authenticator::Postgres(PgAuthn::new(cfg)?),
             };
             info!(authenticator = entry.kind.id(), "authentication enabled");
-            chain.push(authenticator);
+            chain.push((entry.kind.id(), authenticator));
         }
         let flapping = (!chain.is_empty() && flapping.enable).then(|| Flapping::new(flapping));
         Ok(Authn { chain, builtin, flapping })
@@ -115,18 +107,18 @@ impl Authn {
             return Err(Refused::Banned);
         }
         let mut ignored = Vec::new();
-        for authenticator in &self.chain {
+        for (id, authenticator) in &self.chain {
             match authenticator.check(c).await {
                 Outcome::Allow(grant) => {
-                    debug!(client_id = %c.client_id, authenticator = authenticator.id(), "authenticated");
+                    debug!(client_id = %c.client_id, authenticator = id, "authenticated");
                     Metrics::incr(&metrics.authentication_success);
                     return Ok(grant);
                 }
-                Outcome::Deny(why) => return Err(self.failed(c, metrics, format!("{}: {why}", authenticator.id()))),
-                Outcome::Ignore(why) => ignored.push(format!("{}: {why}", authenticator.id())),
+                Outcome::Deny(why) => return Err(self.failed(c, metrics, format!("{id}: {why}"))),
+                Outcome::Ignore(why) => ignored.push(format!("{id}: {why}")),
                 Outcome::Unavailable(why) => {
-                    warn!(authenticator = authenticator.id(), client_id = %c.client_id, reason = %why, "authenticator skipped: its backend did not answer");
-                    ignored.push(format!("{}: {why}", authenticator.id()));
+                    warn!(authenticator = id, client_id = %c.client_id, reason = %why, "authenticator skipped: its backend did not answer");
+                    ignored.push(format!("{id}: {why}"));
                 }
             }
         }

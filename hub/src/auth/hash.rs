@@ -1,9 +1,17 @@
 //! EMQX's password hashes, as `password_hash_algorithm = { name = ..., ... }` configures them:
 //! how a stored hash (with its salt) is checked against a password, and how a new one is made.
-//! bcrypt and pbkdf2 are slow on purpose; [`super::chain`] runs them off the MQTT workers.
+//! bcrypt and pbkdf2 are slow on purpose; [`PasswordHash::check`] runs them off the MQTT
+//! workers, a bounded number at once.
 
+use ntex_bytes::Bytes;
 use ring::{digest, pbkdf2};
 use serde::Deserialize;
+use tokio::sync::Semaphore;
+
+/// Slow password checks running at once, node-wide: a few per core of a small machine; more
+/// wait their turn within their authenticator's deadline.
+pub const SLOW_CHECKS: usize = 8;
+static SLOW_TURNS: Semaphore = Semaphore::const_new(SLOW_CHECKS);
 
 /// Where the salt goes around the password before hashing (`salt_position`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -111,6 +119,24 @@ impl PasswordHash {
         }
     }
 
+    /// [`PasswordHash::verify`] as an authenticator needs it: a slow hash (bcrypt, pbkdf2) runs
+    /// on tokio's blocking threads, never on the MQTT workers, and at most [`SLOW_CHECKS`] at
+    /// once, so that a flood of logins cannot take every core (or grow the blocking pool). Its
+    /// caller's deadline covers the wait for a turn.
+    pub async fn check(&self, password: Bytes, stored: String, salt: String) -> Result<bool, String> {
+        if !self.is_slow() {
+            return Ok(self.verify(&password, &stored, &salt));
+        }
+        let turn = SLOW_TURNS.acquire().await.map_err(|e| e.to_string())?;
+        let hash = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            hash.verify(&password, &stored, &salt)
+        })
+        .await
+        .map_err(|e| format!("the password check failed: {e}"))
+    }
+
     /// Whether `password` is the one `hash` (with `salt`) was made from.
     pub fn verify(&self, password: &[u8], hash: &str, salt: &str) -> bool {
         match self {
@@ -179,8 +205,8 @@ fn salted(position: SaltPosition, password: &[u8], salt: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Equality whose time does not depend on where the inputs differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
+/// Equality whose time does not depend on where the inputs differ (the API's secrets use it too).
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

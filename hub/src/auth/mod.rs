@@ -96,6 +96,9 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// The placeholders authenticators may use, as `${name}`.
+    pub const PLACEHOLDERS: [&'static str; 4] = ["clientid", "username", "password", "peerhost"];
+
     /// `template` with `${clientid}`, `${username}`, `${password}` and `${peerhost}` filled in
     /// (missing ones become empty).
     pub fn fill(&self, template: &str) -> String {

@@ -58,14 +58,9 @@ impl PgAuthn {
         let salt = row.try_get::<Option<String>, _>("salt").ok().flatten().unwrap_or_default();
         let superuser = superuser(&row);
         let password = c.password.clone().unwrap_or_default();
-        let hash = self.hash.clone();
-        let ok = if hash.is_slow() {
-            match tokio::task::spawn_blocking(move || hash.verify(&password, &stored, &salt)).await {
-                Ok(ok) => ok,
-                Err(e) => return Outcome::Unavailable(format!("the password check failed: {e}")),
-            }
-        } else {
-            hash.verify(&password, &stored, &salt)
+        let ok = match self.hash.check(password, stored, salt).await {
+            Ok(ok) => ok,
+            Err(e) => return Outcome::Unavailable(e),
         };
         if ok {
             Outcome::Allow(Grant { superuser, ..Grant::default() })
@@ -99,7 +94,7 @@ fn parameterize(query: &str) -> Result<(String, Vec<String>), String> {
         sql.push_str(&rest[..start]);
         let len = rest[start..].find('}').ok_or("a ${ without its }")?;
         let name = &rest[start + 2..start + len];
-        if !matches!(name, "clientid" | "username" | "password" | "peerhost") {
+        if !Credentials::PLACEHOLDERS.contains(&name) {
             return Err(format!("unknown placeholder ${{{name}}}: it can use ${{clientid}}, ${{username}}, ${{password}}, ${{peerhost}}"));
         }
         let n = match params.iter().position(|p| p == name) {
